@@ -1,0 +1,1 @@
+"""Authentication: the scheme interface, the built-in schemes and the token cache."""
