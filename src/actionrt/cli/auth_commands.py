@@ -1,0 +1,3 @@
+"""Commands: auth (not yet written)."""
+
+from actionrt.cli.app import app  # noqa: F401

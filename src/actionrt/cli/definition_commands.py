@@ -1,0 +1,3 @@
+"""Commands: definition (not yet written)."""
+
+from actionrt.cli.app import app  # noqa: F401

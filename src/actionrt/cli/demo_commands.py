@@ -1,0 +1,3 @@
+"""Commands: demo (not yet written)."""
+
+from actionrt.cli.app import app  # noqa: F401

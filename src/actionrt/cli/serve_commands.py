@@ -1,0 +1,3 @@
+"""Commands: serve (not yet written)."""
+
+from actionrt.cli.app import app  # noqa: F401
