@@ -1,3 +1,159 @@
-"""Commands: definition (not yet written)."""
+"""Commands on definitions: validate, list, show, schema."""
 
-from actionrt.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from actionrt.cli.app import app
+from actionrt.definition import Action, action_json_schema
+from actionrt.errors import ValidationError
+from actionrt.registry import Registry
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+PathsArg = Annotated[list[Path], typer.Argument(help="Action or journey files, or directories.")]
+PrivateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-private-network",
+        envvar="ACTIONRT_ALLOW_PRIVATE_NETWORK",
+        help="Accept IP-address hosts and non-default ports (local development).",
+    ),
+]
+
+
+def load_registry(paths: list[Path], allow_private_network: bool = False) -> Registry:
+    """Load a registry or print every problem and exit 1."""
+    try:
+        return Registry.from_path(paths, allow_private_network=allow_private_network)
+    except ValidationError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False)
+        raise typer.Exit(1) from None
+
+
+def action_summary(registry: Registry, action: Action) -> dict[str, Any]:
+    """The stable JSON shape of one action in `list --json`."""
+    endpoint = action.definition.endpoint
+    users = registry.used_in(action.name)
+    return {
+        "name": action.name,
+        "description": action.definition.description,
+        "method": endpoint.method,
+        "host": action.host,
+        "url": endpoint.url,
+        "authentication": action.definition.auth_type,
+        "usedIn": len(users),
+        "journeys": [j.id for j in users],
+        "source": action.source,
+    }
+
+
+@app.command()
+def validate(paths: PathsArg, allow_private_network: PrivateOpt = False) -> None:
+    """Check action and journey files: exit 0 when all are valid, 1 otherwise."""
+    registry = load_registry(paths, allow_private_network)
+    out.print(f"ok: {len(registry.actions)} actions, {len(registry.journeys)} journeys", markup=False)
+
+
+@app.command("list")
+def list_actions(
+    path: PathsArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    allow_private_network: PrivateOpt = False,
+) -> None:
+    """List the actions with method, host, authentication type and Used in."""
+    registry = load_registry(path, allow_private_network)
+    rows = [action_summary(registry, a) for _, a in sorted(registry.actions.items())]
+    if as_json:
+        out.print(json.dumps(rows, indent=2), markup=False)
+        return
+    table = Table(title=f"{len(rows)} actions", title_justify="left")
+    for column in ("Name", "Method", "Host", "Authentication", "Used in", "Description"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["method"],
+            row["host"],
+            row["authentication"],
+            str(row["usedIn"]),
+            row["description"] or "",
+        )
+    out.print(table)
+
+
+@app.command()
+def show(
+    name: Annotated[str, typer.Argument(help="The action's name.")],
+    path: PathsArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    allow_private_network: PrivateOpt = False,
+) -> None:
+    """Show one action in full, with the journeys that use it."""
+    registry = load_registry(path, allow_private_network)
+    action = registry.get(name)
+    if action is None:
+        err.print(f"unknown action {name!r} (known: {', '.join(sorted(registry.actions))})", markup=False)
+        raise typer.Exit(1)
+    users = registry.used_in(name)
+    document = action.definition.model_dump(mode="json", exclude_defaults=True)
+    document["authentication"] = _masked(action)
+    if as_json:
+        document["usedIn"] = [
+            {"id": j.id, "name": j.definition.name, "status": j.definition.status} for j in users
+        ]
+        out.print(json.dumps(document, indent=2), markup=False)
+        return
+    out.print(f"[bold]{name}[/bold]  ({action.source})")
+    if action.definition.description:
+        out.print(action.definition.description, markup=False)
+    out.print(f"Used in: {len(users)} journeys", markup=False)
+    for journey in users:
+        out.print(f"  - {journey.id} ({journey.definition.status}): {journey.definition.name}", markup=False)
+    if action.variables:
+        table = Table(title="Variables", title_justify="left")
+        for column in ("Field", "Label", "Type", "Optional"):
+            table.add_column(column)
+        for var in action.variables.values():
+            table.add_row(var.path, var.label, var.type.value, "yes" if var.optional else "no")
+        out.print(table)
+    out.print(json.dumps(document, indent=2), markup=False)
+
+
+def _masked(action: Action) -> dict[str, Any]:
+    """The authentication block with secret-bearing values masked."""
+    dumped = action.auth.model_dump(mode="json", by_alias=True, exclude_none=True)
+    masked: dict[str, Any] = _mask(dumped)
+    return masked
+
+
+SECRET_KEYS = ("password", "secret", "token", "value", "key", "assertion", "authorization")
+
+
+def _mask(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _mask(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, key) for v in value]
+    lowered = key.lower()
+    if (
+        isinstance(value, str)
+        and lowered not in ("tokeninresponse", "tokentarget")
+        and any(s in lowered for s in SECRET_KEYS)
+    ):
+        return "***"
+    return value
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the action file."""
+    out.print(json.dumps(action_json_schema(), indent=2), markup=False)

@@ -1,0 +1,71 @@
+"""Files to documents: reading YAML and JSON action and journey files, and walking directories.
+
+A syntax error names the file and the line; nothing here raises anything but ValidationError.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from actionrt.errors import Problem, ValidationError
+
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML without implicit timestamps: `2024-05-01` stays the string JSON would give."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def parse_document(text: str, *, source: str, json_only: bool = False) -> Any:
+    """Parse one YAML or JSON document; a syntax error names the source and the line."""
+    if json_only:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError.single(
+                source, f"line {exc.lineno}", f"invalid JSON: {exc.msg} (column {exc.colno})"
+            ) from None
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValidationError.single(source, where, f"invalid YAML: {what}") from None
+    except RecursionError:
+        raise ValidationError.single(source, "", "invalid YAML: nested too deeply") from None
+
+
+def read_document(path: Path) -> Any:
+    """Read and parse one file (JSON for `.json`, YAML otherwise)."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError.single(source, "", "not UTF-8 text") from None
+    except OSError as exc:
+        raise ValidationError.single(source, "", f"cannot read: {exc.strerror}") from None
+    return parse_document(text, source=source, json_only=path.suffix == ".json")
+
+
+def iter_definition_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Every `.yaml`, `.yml` and `.json` file named, or found recursively below a directory."""
+    for entry in paths:
+        path = Path(entry)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+        elif path.exists():
+            yield path
+        else:
+            raise ValidationError([Problem(str(path), "", "no such file or directory")])
