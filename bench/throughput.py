@@ -1,0 +1,342 @@
+"""Side-by-side throughput: raw aiohttp vs raw httpx vs actionrt, one run, nginx on loopback.
+
+    uv run python bench/throughput.py                 # concurrency 1, 64, 256; ~1 minute
+    uv run python bench/throughput.py -c 64 -d 5      # one concurrency, longer rounds
+    uv run python bench/throughput.py --profile actionrt -c 64   # cProfile of one column
+
+Starts its own nginx (Debian package `nginx`, one worker, `return 200`, `access_log off`) in a
+temporary prefix on a free loopback port, and stops it at the end. Absolute figures drift on a
+shared machine; the ratios measured in the same run are what to compare (performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import json
+import os
+import pstats
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+SUCCESS_BODY = '{"customerID":"xY12hye","status":"gold","points":1290}'
+TOKEN_BODY = '{"access_token":"t","expires_in":3600}'
+
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+master_process on;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout 120s;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        default_type application/json;
+        location /token {{ return 200 '{token}'; }}
+        location / {{ return 200 '{body}'; }}
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def loopback_nginx() -> Iterator[str]:
+    """Run nginx on a free loopback port for the duration; yields its base URL."""
+    if not Path(NGINX).exists():
+        sys.exit("nginx not found: apt-get install nginx")
+    prefix = Path(tempfile.mkdtemp(prefix="actionrt-bench-"))
+    port = free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(prefix=prefix, port=port, token=TOKEN_BODY, body=SUCCESS_BODY)
+    )
+    process = subprocess.Popen(
+        [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if process.poll() is not None:
+                err = process.stderr.read().decode() if process.stderr else ""
+                sys.exit(f"nginx did not start: {err}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline:
+                sys.exit("nginx did not open its port within 10 s")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+def payload(i: int) -> dict[str, Any]:
+    """The body every client posts: the sample with its five variable fields set."""
+    return {
+        "customer": {"email": f"user{i}@example.com", "points": i, "tier": "gold"},
+        "source": "journeys",
+        "order": {"id": f"o-{i}", "total": i * 1.5, "express": bool(i & 1)},
+    }
+
+
+HEADERS = {"Authorization": "Bearer t", "x-request-id": "bench"}
+
+Call = Callable[[int], Awaitable[None]]
+
+
+@dataclass
+class Client:
+    """One column: how to open it, make one call, and close it."""
+
+    name: str
+    open: Callable[[str], Awaitable[Call]]
+    close: Callable[[], Awaitable[None]]
+
+
+def raw_aiohttp() -> Client:
+    state: dict[str, aiohttp.ClientSession] = {}
+
+    async def open_(base: str) -> Call:
+        session = state["s"] = aiohttp.ClientSession()
+        url = base + "/v1/loyalty"
+
+        async def call(i: int) -> None:
+            async with session.post(url, json=payload(i), headers=HEADERS) as answer:
+                await answer.json()
+                if answer.status != 200:
+                    raise RuntimeError(answer.status)
+
+        return call
+
+    async def close() -> None:
+        await state["s"].close()
+
+    return Client("raw aiohttp", open_, close)
+
+
+def raw_httpx() -> Client:
+    state: dict[str, httpx.AsyncClient] = {}
+
+    async def open_(base: str) -> Call:
+        client = state["c"] = httpx.AsyncClient()
+        url = base + "/v1/loyalty"
+
+        async def call(i: int) -> None:
+            answer = await client.post(url, json=payload(i), headers=HEADERS)
+            answer.json()
+            if answer.status_code != 200:
+                raise RuntimeError(answer.status_code)
+
+        return call
+
+    async def close() -> None:
+        await state["c"].aclose()
+
+    return Client("raw httpx", open_, close)
+
+
+def actionrt_transport() -> Client:
+    """actionrt's HTTP layer alone (AiohttpTransport), until the runtime column exists."""
+    from actionrt.http import AiohttpTransport, HttpRequest
+
+    state: dict[str, AiohttpTransport] = {}
+
+    async def open_(base: str) -> Call:
+        transport = state["t"] = AiohttpTransport()
+        await transport.open()
+        url = base + "/v1/loyalty"
+
+        async def call(i: int) -> None:
+            request = HttpRequest(
+                "POST",
+                url,
+                {**HEADERS, "Content-Type": "application/json; charset=utf-8"},
+                json.dumps(payload(i)).encode(),
+            )
+            answer = await transport.send(request)
+            json.loads(answer.content)
+            if answer.status != 200:
+                raise RuntimeError(answer.status)
+
+        return call
+
+    async def close() -> None:
+        await state["t"].aclose()
+
+    return Client("actionrt transport", open_, close)
+
+
+CLIENTS: dict[str, Callable[[], Client]] = {
+    "aiohttp": raw_aiohttp,
+    "httpx": raw_httpx,
+    "transport": actionrt_transport,
+}
+
+
+@dataclass
+class Measure:
+    calls: int
+    seconds: float
+    cpu_seconds: float
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.seconds
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu_seconds / max(self.calls, 1) * 1e6
+
+
+async def drive(call: Call, concurrency: int, duration: float) -> Measure:
+    """`concurrency` workers call in a loop until `duration` has passed."""
+    counter = iter(range(1 << 62))
+    done = 0
+    errors = 0
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + duration
+
+    async def worker() -> None:
+        nonlocal done, errors
+        while loop.time() < stop_at:
+            try:
+                await call(next(counter))
+                done += 1
+            except Exception:
+                errors += 1
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Measure(done, time.perf_counter() - t0, time.process_time() - cpu0, errors)
+
+
+async def measure_all(
+    factories: list[Callable[[], Client]],
+    base: str,
+    concurrency: int,
+    duration: float,
+    rounds: int,
+) -> dict[str, Measure]:
+    """Best-of-`rounds` per client, rounds interleaved (A B C A B C) so that drift in the
+    machine's speed hits every column alike; a short warm-up fills pools and token caches."""
+    clients = [factory() for factory in factories]
+    calls = [await client.open(base) for client in clients]
+    best: dict[str, Measure] = {}
+    try:
+        for call in calls:
+            await drive(call, concurrency, min(0.5, duration))
+        for _ in range(rounds):
+            for client, call in zip(clients, calls, strict=True):
+                result = await drive(call, concurrency, duration)
+                if client.name not in best or result.rate > best[client.name].rate:
+                    best[client.name] = result
+    finally:
+        for client in clients:
+            await client.close()
+    return best
+
+
+def print_table(rows: dict[int, dict[str, Measure]]) -> None:
+    names = list(next(iter(rows.values())))
+    header = ["concurrency", *[f"{n} calls/s" for n in names]]
+    ratio_names = [n for n in names if n not in ("raw aiohttp", "raw httpx")]
+    for n in ratio_names:
+        header += [f"{n}/aiohttp", f"{n}/httpx"]
+    header += [f"{n} CPU-µs/call" for n in names]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for concurrency, by_name in rows.items():
+        cells = [str(concurrency)] + [f"{by_name[n].rate:,.0f}" for n in names]
+        for n in ratio_names:
+            for base in ("raw aiohttp", "raw httpx"):
+                cells.append(f"{by_name[n].rate / by_name[base].rate:.2f}" if base in by_name
+                             else "–")
+        cells += [f"{by_name[n].cpu_us:.0f}" for n in names]
+        errors = {n: m.errors for n, m in by_name.items() if m.errors}
+        print("| " + " | ".join(cells) + " |" + (f" errors: {errors}" if errors else ""))
+
+
+async def run(args: argparse.Namespace, base: str) -> None:
+    rows: dict[int, dict[str, Measure]] = {}
+    factories = [CLIENTS[key] for key in args.clients]
+    for concurrency in args.concurrency:
+        rows[concurrency] = await measure_all(
+            factories, base, concurrency, args.duration, args.rounds
+        )
+        for name, result in rows[concurrency].items():
+            print(
+                f"  c={concurrency:<4} {name:<20} {result.rate:>9,.0f} calls/s"
+                f"  {result.cpu_us:6.0f} CPU-µs/call  errors={result.errors}",
+                file=sys.stderr,
+            )
+    print_table(rows)
+
+
+async def profile(args: argparse.Namespace, base: str) -> None:
+    client = CLIENTS[args.profile]()
+    call = await client.open(base)
+    try:
+        await drive(call, args.concurrency[0], 0.5)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        result = await drive(call, args.concurrency[0], args.duration)
+        profiler.disable()
+    finally:
+        await client.close()
+    print(f"{client.name}: {result.rate:,.0f} calls/s under the profiler", file=sys.stderr)
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(35)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[1, 64, 256])
+    parser.add_argument("-d", "--duration", type=float, default=2.0, help="seconds per round")
+    parser.add_argument("-r", "--rounds", type=int, default=2, help="rounds; the best is kept")
+    parser.add_argument("--clients", nargs="+", default=list(CLIENTS), choices=list(CLIENTS))
+    parser.add_argument("--profile", choices=list(CLIENTS), help="cProfile one column instead")
+    args = parser.parse_args()
+    os.environ.setdefault("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    with loopback_nginx() as base:
+        print(f"nginx on {base}; {os.cpu_count()} cores; Python {sys.version.split()[0]}; "
+              f"aiohttp {aiohttp.__version__}; httpx {httpx.__version__}", file=sys.stderr)
+        asyncio.run(profile(args, base) if args.profile else run(args, base))
+
+
+if __name__ == "__main__":
+    main()
