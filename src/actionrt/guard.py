@@ -1,0 +1,364 @@
+"""The destination and header policy: which URLs, addresses and headers an action may use.
+
+Stops server-side request forgery (private, loopback, link-local, metadata addresses, also after
+DNS resolution and behind IPv6 forms) and header injection. `GuardedResolver` plugs the policy
+into aiohttp so the connection goes to the very address that was checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import re
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final
+from urllib.parse import urlsplit
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from actionrt.http import DestinationRefusedError
+
+__all__ = [
+    "ALLOW_PRIVATE_NETWORK_ENV",
+    "DEFAULT_DNS_TTL",
+    "FORBIDDEN_HEADERS",
+    "DestinationPolicy",
+    "GuardedResolver",
+    "Resolver",
+    "check_header",
+]
+
+ALLOW_PRIVATE_NETWORK_ENV: Final = "ACTIONRT_ALLOW_PRIVATE_NETWORK"
+
+# getaddrinfo() does not report the record's TTL, so answers are kept for a fixed time.
+DEFAULT_DNS_TTL: Final = 60.0
+
+Resolver = Callable[[str, int], Awaitable[list[tuple[str, int]]]]
+"""Answers (address, port) pairs for a host, like getaddrinfo's sockaddr; only the address is used."""
+
+# Hop-by-hop headers and the ones the transport alone must compute: letting an action set them
+# opens request smuggling (Content-Length / Transfer-Encoding), virtual-host confusion (Host) or
+# connection hijacking (Connection, Upgrade). Names are lower case; any `proxy-*` is refused too.
+FORBIDDEN_HEADERS: Final[frozenset[str]] = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+    }
+)
+
+# RFC 7230 §3.2.6: field-name = token = 1*tchar.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# CTLs other than horizontal tab are not allowed in a field value (RFC 7230 §3.2).
+_VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+_METADATA: Final = ipaddress.IPv4Address("169.254.169.254")
+_CGNAT: Final = ipaddress.IPv4Network("100.64.0.0/10")
+_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")
+_UNIQUE_LOCAL: Final = ipaddress.IPv6Network("fc00::/7")
+
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def check_header(name: str, value: str) -> None:
+    """Refuse a header an action may not send; raises ValueError saying why."""
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"header name {name!r} is not a valid HTTP field name (RFC 7230)")
+    lowered = name.lower()
+    if lowered in FORBIDDEN_HEADERS or lowered.startswith("proxy-"):
+        raise ValueError(f"header {name!r} cannot be set by an action")
+    bad = _VALUE_CONTROL.search(value)
+    if bad is not None:
+        char = bad.group()
+        what = {"\r": "CR", "\n": "LF", "\x00": "NUL"}.get(char, f"control character {char!r}")
+        raise ValueError(f"header {name!r}: value contains {what}")
+
+
+def _refusal(addr: _IPAddress) -> str | None:
+    """Why an address is not a public destination, or None when it is one."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(addr)
+        if embedded is not None:
+            inner = _refusal(embedded)
+            return f"embeds {embedded}, which {inner}" if inner else None
+    if addr.is_unspecified:
+        return "is unspecified"
+    if addr.is_loopback:
+        return "is loopback"
+    if addr == _METADATA:
+        return "is the cloud metadata address (link-local)"
+    if addr.is_link_local:
+        return "is link-local"
+    if addr.is_multicast:
+        return "is multicast"
+    if isinstance(addr, ipaddress.IPv4Address) and addr in _CGNAT:
+        return "is shared address space (CGNAT 100.64.0.0/10)"
+    if isinstance(addr, ipaddress.IPv6Address) and addr in _UNIQUE_LOCAL:
+        return "is unique local (fc00::/7)"
+    if addr.is_reserved:
+        return "is reserved"
+    if addr.is_private:
+        return "is private"
+    if not addr.is_global:
+        return "is not globally routable"
+    return None
+
+
+def _embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 form carries (mapped, compatible, NAT64, 6to4), if any."""
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr.sixtofour is not None:
+        return addr.sixtofour
+    if addr in _NAT64 or (addr in _IPV4_COMPATIBLE and int(addr) > 1):
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return None
+
+
+def _parse_ip(text: str) -> _IPAddress | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _looks_numeric_host(host: str) -> bool:
+    """True for hosts that resolvers read as IPv4 (`127.1`, `0x7f.1`, `2130706433`)."""
+    last = host.rstrip(".").rsplit(".", 1)[-1]
+    if re.fullmatch(r"[0-9]+|0[xX][0-9a-fA-F]*", last):
+        return True
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return False
+    return True
+
+
+def _domain_matches(host: str, domain: str) -> bool:
+    return host == domain or host.endswith("." + domain)
+
+
+def _normalise_domain(domain: str) -> str:
+    return domain.strip().lower().rstrip(".").encode("idna").decode("ascii")
+
+
+class DestinationPolicy:
+    """Which destinations an action may reach; built once per runtime.
+
+    `allow_private_network=None` reads `ACTIONRT_ALLOW_PRIVATE_NETWORK` (`1`/`true`/`yes`).
+    """
+
+    def __init__(
+        self,
+        allow_private_network: bool | None = False,
+        deny_domains: Sequence[str] = (),
+        allow_domains: Sequence[str] | None = None,
+        resolver: Resolver | None = None,
+        *,
+        dns_ttl: float = DEFAULT_DNS_TTL,
+        clock: Callable[[], float] = time.monotonic,
+        max_cached_hosts: int = 10_000,
+    ) -> None:
+        if allow_private_network is None:
+            allow_private_network = _env_flag(os.environ.get(ALLOW_PRIVATE_NETWORK_ENV, ""))
+        self.allow_private_network: bool = allow_private_network
+        self.deny_domains: tuple[str, ...] = tuple(_normalise_domain(d) for d in deny_domains)
+        self.allow_domains: tuple[str, ...] | None = (
+            None if allow_domains is None else tuple(_normalise_domain(d) for d in allow_domains)
+        )
+        self.dns_ttl = dns_ttl
+        self._resolver = resolver
+        self._clock = clock
+        self._max_cached_hosts = max_cached_hosts
+        # host -> (expiry, allowed addresses, refusal reason when none is allowed)
+        self._cache: dict[str, tuple[float, list[str], str | None]] = {}
+        self._pending: dict[str, asyncio.Future[tuple[list[str], str | None]]] = {}
+
+    @classmethod
+    def from_env(
+        cls,
+        deny_domains: Sequence[str] = (),
+        allow_domains: Sequence[str] | None = None,
+        resolver: Resolver | None = None,
+        *,
+        dns_ttl: float = DEFAULT_DNS_TTL,
+    ) -> DestinationPolicy:
+        """A policy whose `allow_private_network` comes from ACTIONRT_ALLOW_PRIVATE_NETWORK."""
+        return cls(None, deny_domains, allow_domains, resolver, dns_ttl=dns_ttl)
+
+    # -- checks that need no network -------------------------------------------------------
+
+    def check_url(self, url: str) -> None:
+        """Refuse a URL by its text alone: scheme, host form, domain lists, port."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise DestinationRefusedError(f"malformed URL: {exc}") from None
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS:
+            raise DestinationRefusedError(f"scheme {parts.scheme or '(none)'!r} is not http or https")
+        if parts.username is not None or parts.password is not None:
+            raise DestinationRefusedError("credentials in the URL are not allowed")
+        host = (parts.hostname or "").rstrip(".")
+        if not host:
+            raise DestinationRefusedError("URL has no host")
+        if _parse_ip(host) is not None or _looks_numeric_host(host):
+            if not self.allow_private_network:
+                raise DestinationRefusedError(f"IP address host {host!r} is not allowed")
+        else:
+            self._check_domain(host)
+        if port is not None and port != _DEFAULT_PORTS[scheme] and not self.allow_private_network:
+            raise DestinationRefusedError(
+                f"port {port} is not allowed (only {_DEFAULT_PORTS[scheme]} for {scheme})"
+            )
+
+    def _check_domain(self, host: str) -> None:
+        try:
+            name = _normalise_domain(host)
+        except UnicodeError:
+            raise DestinationRefusedError(f"host {host!r} is not a valid domain name") from None
+        for denied in self.deny_domains:
+            if _domain_matches(name, denied):
+                raise DestinationRefusedError(f"host {host!r} is in the denied domain {denied!r}")
+        if self.allow_domains is not None and not any(
+            _domain_matches(name, allowed) for allowed in self.allow_domains
+        ):
+            raise DestinationRefusedError(f"host {host!r} is not in the allowed domains")
+
+    def check_address(self, ip: str) -> None:
+        """Refuse an address that is not public (no-op when private networks are allowed)."""
+        if self.allow_private_network:
+            return
+        addr = _parse_ip(ip)
+        if addr is None:
+            raise DestinationRefusedError(f"{ip!r} is not an IP address")
+        reason = _refusal(addr)
+        if reason is not None:
+            raise DestinationRefusedError(f"address {ip} {reason}")
+
+    def check_header(self, name: str, value: str) -> None:
+        """The module's `check_header`, here too for callers holding a policy."""
+        check_header(name, value)
+
+    # -- resolution --------------------------------------------------------------------------
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """The allowed addresses of `host`, cached for `dns_ttl` seconds; refuses when none is."""
+        host = host.rstrip(".").lower()
+        if _parse_ip(host) is not None:
+            self.check_address(host)
+            return [host]
+        cached = self._cache.get(host)
+        if cached is not None and cached[0] > self._clock():
+            return _allowed_or_raise(host, cached[1], cached[2])
+        pending = self._pending.get(host)
+        if pending is None:
+            # One lookup per host at a time: concurrent calls wait for the same answer.
+            pending = asyncio.get_running_loop().create_future()
+            self._pending[host] = pending
+            try:
+                answer = await self._lookup(host, port)
+            except BaseException as exc:
+                pending.set_exception(exc)
+                pending.exception()  # mark retrieved: waiters (if any) re-raise it themselves
+                raise
+            finally:
+                del self._pending[host]
+            pending.set_result(answer)
+            self._store(host, answer)
+        else:
+            answer = await asyncio.shield(pending)
+        return _allowed_or_raise(host, *answer)
+
+    async def _lookup(self, host: str, port: int) -> tuple[list[str], str | None]:
+        try:
+            if self._resolver is not None:
+                pairs = await self._resolver(host, port)
+                found = [address for address, _ in pairs]
+            else:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM
+                )
+                found = [str(info[4][0]) for info in infos]
+        except OSError as exc:
+            raise DestinationRefusedError(f"cannot resolve {host!r}: {exc}") from None
+        allowed: list[str] = []
+        reason: str | None = None
+        for address in dict.fromkeys(found):  # unique, in the resolver's order
+            try:
+                self.check_address(address)
+            except DestinationRefusedError as exc:
+                reason = reason or str(exc)
+            else:
+                allowed.append(address)
+        if not found:
+            reason = f"{host!r} resolved to no address"
+        return allowed, reason
+
+    def _store(self, host: str, answer: tuple[list[str], str | None]) -> None:
+        if len(self._cache) >= self._max_cached_hosts:
+            now = self._clock()
+            for key in [k for k, v in self._cache.items() if v[0] <= now]:
+                del self._cache[key]
+            while len(self._cache) >= self._max_cached_hosts:
+                del self._cache[next(iter(self._cache))]
+        self._cache[host] = (self._clock() + self.dns_ttl, *answer)
+
+
+def _allowed_or_raise(host: str, allowed: list[str], reason: str | None) -> list[str]:
+    if not allowed:
+        raise DestinationRefusedError(f"{host!r} refused: {reason or 'no allowed address'}")
+    return list(allowed)
+
+
+def _env_flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp resolver answering only the addresses the policy allows, so aiohttp connects
+    to a checked address. aiohttp skips resolvers for IP-literal hosts: `check_url` guards those.
+    """
+
+    def __init__(self, policy: DestinationPolicy) -> None:
+        self.policy = policy
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = await self.policy.resolve(host, port)
+        results: list[ResolveResult] = []
+        for address in addresses:
+            addr_family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            if family not in (socket.AF_UNSPEC, addr_family):
+                continue
+            results.append(
+                ResolveResult(
+                    hostname=host,
+                    host=address,
+                    port=port,
+                    family=addr_family,
+                    proto=0,
+                    flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+                )
+            )
+        if not results:
+            raise DestinationRefusedError(f"{host!r} has no allowed address of the wanted family")
+        return results
+
+    async def close(self) -> None:
+        return None

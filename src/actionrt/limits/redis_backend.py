@@ -1,0 +1,219 @@
+"""The Redis backend: caps and throttling queues shared by every process using one Redis.
+
+Each decision is one Lua script (atomic), on Redis's own clock (`TIME`), over sorted sets of
+call times (µs) that expire on their own. Keys live under a prefix; use one per tenant.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from typing import Any, Final
+
+import redis.asyncio as aioredis
+
+from actionrt.limits.admission import (
+    ADMITTED,
+    Admission,
+    CapSpec,
+    GateSpec,
+    ThrottleSpec,
+    queue_too_long,
+)
+
+__all__ = ["DEFAULT_REDIS_URL", "RedisBackend", "RedisGate"]
+
+DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
+
+# Numbers reach Redis commands through string.format("%.0f"): Lua's own tostring would print
+# 1.7e+15 and lose the microseconds.
+_PRELUDE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function num(x) return string.format('%.0f', x) end
+"""
+
+# KEYS: one per window (a key may repeat: the host key with the slow-host limit).
+# ARGV[1]: member prefix; then per key: limit, period (µs), record (1/0).
+# Returns 0 when admitted (and recorded), else the 1-based index of the refusing window.
+_TAKE = (
+    _PRELUDE
+    + """
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[3 * i - 1])
+  local period = tonumber(ARGV[3 * i])
+  if redis.call('ZCOUNT', key, '(' .. num(now - period), '+inf') >= limit then
+    return i
+  end
+end
+for i, key in ipairs(KEYS) do
+  if ARGV[3 * i + 1] == '1' then
+    local period = tonumber(ARGV[3 * i])
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', num(now - period))
+    redis.call('ZADD', key, num(now), ARGV[1] .. ':' .. i)
+    redis.call('PEXPIRE', key, math.ceil(period / 1000) + 1000)
+  end
+end
+return 0
+"""
+)
+
+# KEYS: the cap windows (checked, not recorded), then the throttle windows.
+# ARGV[1]: member, ARGV[2]: number of cap windows, ARGV[3]: longest wait (µs);
+# then per key: limit, period (µs).
+# Returns {0, wait µs} when a departure was reserved, {i, 0} when cap window i refuses now,
+# {-1, wait µs} when the wait would exceed the longest allowed.
+_RESERVE = (
+    _PRELUDE
+    + """
+local ncaps = tonumber(ARGV[2])
+for i = 1, ncaps do
+  local limit = tonumber(ARGV[2 * i + 2])
+  local period = tonumber(ARGV[2 * i + 3])
+  if redis.call('ZCOUNT', KEYS[i], '(' .. num(now - period), '+inf') >= limit then
+    return {i, 0}
+  end
+end
+local departure = now
+for i = ncaps + 1, #KEYS do
+  local key = KEYS[i]
+  local rate = tonumber(ARGV[2 * i + 2])
+  local period = tonumber(ARGV[2 * i + 3])
+  -- Departures at or before now - period no longer delay anyone.
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', num(now - period))
+  local n = redis.call('ZCARD', key)
+  if n >= rate then
+    local kth = redis.call('ZRANGE', key, n - rate, n - rate, 'WITHSCORES')
+    local free = tonumber(kth[2]) + period
+    if free > departure then departure = free end
+  end
+end
+local wait = departure - now
+if wait > tonumber(ARGV[3]) then
+  return {-1, num(wait)}
+end
+for i = ncaps + 1, #KEYS do
+  local period = tonumber(ARGV[2 * i + 3])
+  redis.call('ZADD', KEYS[i], num(departure), ARGV[1])
+  redis.call('PEXPIRE', KEYS[i], math.ceil((wait + period) / 1000) + 1000)
+end
+return {0, num(wait)}
+"""
+)
+
+_MICROS: Final = 1_000_000
+
+
+class RedisBackend:
+    """Counters in Redis, shared by every process that uses the same URL and prefix.
+
+    Each attempt costs one round trip (two when throttled: reserve, then take).
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_REDIS_URL,
+        *,
+        prefix: str = "actionrt:limits:",
+        client: aioredis.Redis | None = None,
+    ) -> None:
+        self.prefix = prefix
+        self.client: aioredis.Redis = client if client is not None else aioredis.from_url(url)
+        self._take = self.client.register_script(_TAKE)
+        self._reserve = self.client.register_script(_RESERVE)
+        # Members must be unique across processes: a random token per backend and a counter.
+        self._token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._counter = itertools.count()
+
+    def gate(self, spec: GateSpec) -> RedisGate:
+        return RedisGate(self, spec)
+
+    def member(self) -> str:
+        return f"{self._token}:{next(self._counter)}"
+
+    async def take(self, keys: list[str], args: list[Any]) -> int:
+        """Run the take script: 0 admitted, else the 1-based refusing window."""
+        result = await self._take(keys=keys, args=[self.member(), *args])
+        return int(result)
+
+    async def reserve(self, keys: list[str], args: list[Any]) -> tuple[int, float]:
+        """Run the reserve script: (status, wait in seconds)."""
+        status, wait = await self._reserve(keys=keys, args=[self.member(), *args])
+        return int(status), int(wait) / _MICROS
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _micros(seconds: float) -> int:
+    return round(seconds * _MICROS)
+
+
+class RedisGate:
+    """One endpoint's keys and script arguments, built once."""
+
+    __slots__ = (
+        "_backend",
+        "_caps",
+        "_latency",
+        "_max_wait",
+        "_reasons",
+        "_reserve_args",
+        "_reserve_keys",
+        "_sleep",
+        "_slow",
+        "_take_args",
+        "_take_keys",
+        "_throttles",
+    )
+
+    def __init__(self, backend: RedisBackend, spec: GateSpec) -> None:
+        prefix = backend.prefix
+        self._backend = backend
+        self._latency = spec.latency
+        self._caps: tuple[CapSpec, ...] = (spec.host, *spec.caps)
+        self._throttles: tuple[ThrottleSpec, ...] = spec.throttles
+        self._max_wait = spec.max_queue_wait
+        self._sleep = spec.sleep
+        self._reasons = (spec.host.reason, *(c.reason for c in spec.caps), spec.slow_host.reason)
+        self._take_keys = [prefix + c.key for c in self._caps]
+        self._take_args: list[Any] = []
+        for cap in self._caps:
+            self._take_args += [cap.limit, _micros(cap.period), 1]
+        # The slow-host check: the host's key again, its own limit and period, nothing recorded.
+        self._slow: tuple[str, list[Any]] = (
+            prefix + spec.slow_host.key,
+            [spec.slow_host.limit, _micros(spec.slow_host.period), 0],
+        )
+        self._reserve_keys = self._take_keys + [prefix + t.key for t in self._throttles]
+        self._reserve_args = [len(self._caps), _micros(spec.max_queue_wait)]
+        for cap in self._caps:
+            self._reserve_args += [cap.limit, _micros(cap.period)]
+        for throttle in self._throttles:
+            self._reserve_args += [throttle.rate, _micros(throttle.period)]
+
+    def _take_call(self) -> tuple[list[str], list[Any]]:
+        if self._latency.slow:
+            key, args = self._slow
+            return [*self._take_keys, key], [*self._take_args, *args]
+        return self._take_keys, self._take_args
+
+    def _refusal(self, index: int, queued: float) -> Admission:
+        return Admission(True, queued, self._reasons[min(index, len(self._reasons)) - 1])
+
+    async def admit(self) -> Admission:
+        wait = 0.0
+        if self._throttles:
+            status, wait = await self._backend.reserve(self._reserve_keys, self._reserve_args)
+            if status < 0:
+                return queue_too_long(wait, self._max_wait)
+            if status > 0:
+                return self._refusal(status, 0.0)
+            if wait > 0:
+                await self._sleep(wait)
+        keys, args = self._take_call()
+        refused = await self._backend.take(keys, args)
+        if refused:
+            return self._refusal(refused, wait)
+        return Admission(False, wait) if wait > 0 else ADMITTED
