@@ -14,6 +14,7 @@ from actionrt.cli.app import app
 from actionrt.definition import Action, action_json_schema
 from actionrt.errors import ValidationError
 from actionrt.registry import Registry
+from actionrt.schema_docs import render_reference
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -154,6 +155,13 @@ def _mask(value: Any, key: str = "") -> Any:
 
 
 @app.command()
-def schema() -> None:
+def schema(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="The field-by-field reference page instead.")
+    ] = False,
+) -> None:
     """Print the JSON Schema of the action file."""
+    if markdown:
+        out.print(render_reference(), markup=False, end="")
+        return
     out.print(json.dumps(action_json_schema(), indent=2), markup=False)

@@ -1,0 +1,93 @@
+"""The validate, list, show and schema commands, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from actionrt.cli import app
+from actionrt.definition import action_json_schema
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+INVALID = Path(__file__).parent / "definitions" / "invalid"
+runner = CliRunner()
+
+
+def test_validate_examples_exits_zero():
+    result = runner.invoke(app, ["validate", str(EXAMPLES)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ok: 7 actions, 2 journeys")
+
+
+def test_validate_prints_one_line_per_problem_and_exits_one():
+    files = [INVALID / "url_ipv4.yaml", INVALID / "name_too_long.yaml"]
+    result = runner.invoke(app, ["validate", *map(str, files)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines == [
+        f"{files[0]}: endpoint.url: IP addresses are not allowed",
+        f"{files[1]}: name: must be 1 to 30 letters, digits or '_'",
+    ]
+
+
+def test_validate_a_missing_path():
+    result = runner.invoke(app, ["validate", "/nonexistent/actions"])
+    assert result.exit_code == 1
+    assert "/nonexistent/actions: no such file or directory" in result.output
+
+
+def test_list_json_is_stable_for_scripts():
+    result = runner.invoke(app, ["list", str(EXAMPLES), "--json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.output)
+    loyalty = next(r for r in rows if r["name"] == "loyaltyUpdate")
+    assert loyalty == {
+        "name": "loyaltyUpdate",
+        "description": "Push a customer's loyalty status to the retailer's API",
+        "method": "POST",
+        "host": "myapidomain.com",
+        "url": "https://myapidomain.com/v2/loyalty/",
+        "authentication": "customAuthorization",
+        "usedIn": 1,
+        "journeys": ["welcome"],
+        "source": str(EXAMPLES / "actions" / "loyalty_update.yaml"),
+    }
+    assert [r["name"] for r in rows] == sorted(r["name"] for r in rows)
+
+
+def test_list_table_shows_used_in():
+    result = runner.invoke(app, ["list", str(EXAMPLES)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    line = next(li for li in result.output.splitlines() if "abandonedCartReminder" in li)
+    assert "POST" in line and "messaging.example.com" in line and " 1 " in line
+
+
+def test_show_lists_journeys_and_masks_secrets():
+    result = runner.invoke(app, ["show", "epsilonSendEmail", str(EXAMPLES), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["usedIn"] == [{"id": "welcome", "name": "Welcome series", "status": "live"}]
+    assert "my-client-secret" not in result.output
+    assert document["authentication"]["body"]["bodyParams"]["password"] == "***"
+    assert document["authentication"]["headers"]["Authorization"] == "***"
+
+
+def test_show_an_unknown_action():
+    result = runner.invoke(app, ["show", "nope", str(EXAMPLES)])
+    assert result.exit_code == 1
+    assert "unknown action 'nope'" in result.output
+
+
+def test_schema_prints_the_models_schema():
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    assert json.loads(result.output) == action_json_schema()
+
+
+def test_the_committed_reference_page_matches_the_model():
+    page = Path(__file__).resolve().parent.parent / "docs" / "action-file-reference.md"
+    result = runner.invoke(app, ["schema", "--markdown"])
+    assert result.exit_code == 0
+    assert page.read_text() == result.output, "run: uv run actionrt schema --markdown > " + str(page)
