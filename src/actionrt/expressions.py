@@ -1,0 +1,435 @@
+"""The sandboxed Jinja2 environment of journey mappings, and its compiled-expression cache.
+
+Templates run in Jinja2's immutable sandbox with strict undefined names. On top of it: no
+macros, includes or imports; every string a template builds, its output and its loops are
+capped, so a mapping can neither escape nor exhaust the process.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import re
+import string
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
+from typing import Any, Final
+
+from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
+from jinja2.environment import Template
+from jinja2.exceptions import SecurityError
+from jinja2.parser import Parser
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = [
+    "DEFAULT_MAX_LOOP_ITERATIONS",
+    "DEFAULT_MAX_OUTPUT_LENGTH",
+    "DEFAULT_MAX_TEMPLATE_LENGTH",
+    "MAX_RANGE",
+    "CompiledExpression",
+    "ExpressionEnvironment",
+    "ExpressionError",
+]
+
+DEFAULT_MAX_TEMPLATE_LENGTH: Final = 4096
+DEFAULT_MAX_OUTPUT_LENGTH: Final = 65_536
+DEFAULT_MAX_LOOP_ITERATIONS: Final = 10_000
+MAX_RANGE: Final = 10_000
+_CACHE_SIZE: Final = 10_000
+_MAX_INT_BITS: Final = 4096
+
+_LOOP_GUARD: Final = "_actionrt_loop"
+_CONCAT: Final = "_actionrt_concat"
+_ALLOWED_STATEMENTS: Final = (nodes.Output, nodes.If, nodes.For, nodes.Assign)
+_SINGLE_EXPRESSION = re.compile(r"\A\{\{(?P<expr>.*)\}\}\Z", re.DOTALL)
+_TEMPLATE_MARKERS: Final = ("{{", "{%")
+# str methods whose int arguments set the size of the result.
+_SIZING_METHODS: Final = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+
+# Filters that pad or repeat by an argument (quadratic growth) and are no use in a mapping.
+_REMOVED_FILTERS: Final = frozenset(
+    {"center", "indent", "wordwrap", "batch", "slice", "pprint", "xmlattr", "filesizeformat"}
+)
+
+# Iterations left in the current evaluation (a list, so the loop guard can count it down).
+_loop_budget: ContextVar[list[int]] = ContextVar("actionrt_loop_budget")
+
+
+class ExpressionError(Exception):
+    """A mapping expression that cannot compile or evaluate; the message says why in one line."""
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox with size checks on every operation that can amplify a string."""
+
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def __init__(self, max_output_length: int) -> None:
+        super().__init__(undefined=StrictUndefined, autoescape=False)
+        self.max_output_length = max_output_length
+
+    def _check_size(self, value: Any) -> Any:
+        if isinstance(value, str | bytes | list | tuple) and len(value) > self.max_output_length:
+            raise SecurityError(f"a value longer than {self.max_output_length} would be built")
+        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+            raise SecurityError(f"an integer over {_MAX_INT_BITS} bits would be built")
+        return value
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        both_ints = isinstance(left, int) and isinstance(right, int)
+        if operator == "**" and both_ints:
+            if right > _MAX_INT_BITS or left.bit_length() * max(right, 0) > _MAX_INT_BITS:
+                raise SecurityError(f"{left} ** {right} is too large")
+        elif operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                sized = isinstance(seq, str | bytes | list | tuple) and isinstance(times, int)
+                if sized and len(seq) * times > self.max_output_length:
+                    raise SecurityError(
+                        f"a value longer than {self.max_output_length} would be built"
+                    )
+            if both_ints and left.bit_length() + right.bit_length() > _MAX_INT_BITS:
+                raise SecurityError(f"an integer over {_MAX_INT_BITS} bits would be built")
+        elif operator == "%" and isinstance(left, str):
+            self._check_format_widths(left, percent=True)
+        return self._check_size(super().call_binop(context, operator, left, right))
+
+    def _check_format_widths(self, template: str, *, percent: bool) -> None:
+        specs: Iterable[str]
+        if percent:
+            specs = re.findall(r"%[-#0 +(\w)]*[\d.*]*", template)
+        else:
+            specs = [spec or "" for _, _, spec, _ in string.Formatter().parse(template)]
+        for spec in specs:
+            if "*" in spec or "{" in spec:
+                raise SecurityError("computed widths are not allowed in format strings")
+            for number in re.findall(r"\d+", spec):
+                if int(number) > self.max_output_length:
+                    raise SecurityError(f"format width {number} is too large")
+
+    def checked_filter(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        """A filter whose int arguments and result are held to the size cap."""
+        limit = self.max_output_length
+
+        @functools.wraps(function)  # keeps Jinja's pass_context / pass_eval_context marks
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            for arg in (*args[1:], *kwargs.values()):
+                if isinstance(arg, int) and not isinstance(arg, bool) and arg > limit:
+                    raise SecurityError(f"filter {name!r}: argument {arg} is too large")
+            return self._check_size(function(*args, **kwargs))
+
+        return checked
+
+    def replace_filter(self, value: Any, old: str, new: str, count: int | None = None) -> str:
+        text = str(value)
+        self._check_replace(text, str(old), str(new))
+        return text.replace(str(old), str(new), -1 if count is None else count)
+
+    def format_filter(self, value: Any, *args: Any, **kwargs: Any) -> str:
+        if args and kwargs:
+            raise SecurityError("format takes positional or keyword arguments, not both")
+        return str(self.call_binop(None, "%", str(value), kwargs or args))  # type: ignore[arg-type]
+
+    def _check_replace(self, source: str, old: str, new: str) -> None:
+        growth = (source.count(old) if old else len(source) + 1) * len(new)
+        if len(source) + growth > self.max_output_length:
+            raise SecurityError("replace() would build a value that is too long")
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        sandboxed = super().wrap_str_format(value)
+        if sandboxed is None:
+            return None
+        self._check_format_widths(value.__self__, percent=False)
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            return self._check_size(sandboxed(*args, **kwargs))  # type: ignore[no-any-return]
+
+        return checked
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        name = getattr(__obj, "__name__", None)
+        if isinstance(getattr(__obj, "__self__", None), str) and name in _SIZING_METHODS:
+            for arg in (*args, *kwargs.values()):
+                if isinstance(arg, int) and arg > __self.max_output_length:
+                    raise SecurityError(f"{name}({arg}) would build a value that is too long")
+        if isinstance(getattr(__obj, "__self__", None), str) and name == "replace" and args:
+            __self._check_replace(__obj.__self__, str(args[0]), str(args[1:2] and args[1]))
+        return __self._check_size(super().call(__context, __obj, *args, **kwargs))
+
+
+def _safe_range(max_range: int) -> Callable[..., range]:
+    def capped_range(*args: int) -> range:
+        rng = range(*args)
+        if len(rng) > max_range:
+            raise SecurityError(f"range() is capped at {max_range} items")
+        return rng
+
+    return capped_range
+
+
+def _loop_guard(iterable: Iterable[Any]) -> Iterator[Any]:
+    budget = _loop_budget.get(None)
+    if budget is None:
+        raise SecurityError("loops run only inside an evaluation")
+    for item in iterable:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise SecurityError("the loop iteration budget of this expression is used up")
+        yield item
+
+
+def _b64encode(value: str | bytes) -> str:
+    data = value.encode() if isinstance(value, str) else value
+    return base64.b64encode(data).decode("ascii")
+
+
+def _sha256(value: str | bytes) -> str:
+    data = value.encode() if isinstance(value, str) else value
+    return hashlib.sha256(data).hexdigest()
+
+
+class CompiledExpression:
+    """One compiled mapping: `evaluate(context)` gives its value."""
+
+    __slots__ = ("_environment", "_kind", "_loops", "_template", "source")
+
+    def __init__(
+        self,
+        environment: ExpressionEnvironment,
+        source: str,
+        kind: str,
+        template: Template | None,
+        loops: bool,
+    ) -> None:
+        self._environment = environment
+        self.source = source
+        self._kind = kind  # "literal" | "value" (keeps the type) | "text"
+        self._template = template
+        self._loops = loops
+
+    @property
+    def is_literal(self) -> bool:
+        return self._kind == "literal"
+
+    @property
+    def keeps_type(self) -> bool:
+        """True when the mapping is one `{{ expr }}`: its value keeps its type."""
+        return self._kind == "value"
+
+    def evaluate(self, context: Mapping[str, Any]) -> Any:
+        """The value (one `{{ expr }}`), the rendered string, or the literal itself.
+
+        Raises ExpressionError naming the problem (undefined name, sandbox refusal, size).
+        """
+        template = self._template
+        if template is None:
+            return self.source
+        token = _loop_budget.set([self._environment.max_loop_iterations]) if self._loops else None
+        try:
+            if self._kind == "value":
+                return self._value(template, context)
+            return self._render(template, context)
+        except ExpressionError:
+            raise
+        except Exception as exc:
+            raise ExpressionError(_describe(exc, self.source)) from None
+        finally:
+            if token is not None:
+                _loop_budget.reset(token)
+
+    def _value(self, template: Template, context: Mapping[str, Any]) -> Any:
+        ctx = template.new_context(dict(context))
+        for _ in template.root_render_func(ctx):
+            pass
+        value = ctx.vars["result"]
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+        return value
+
+    def _render(self, template: Template, context: Mapping[str, Any]) -> str:
+        limit = self._environment.max_output_length
+        chunks: list[str] = []
+        size = 0
+        for chunk in template.root_render_func(template.new_context(dict(context))):
+            size += len(chunk)
+            if size > limit:
+                raise ExpressionError(f"output longer than {limit} characters: {_short(self.source)}")
+            chunks.append(chunk)
+        return "".join(chunks)
+
+
+class ExpressionEnvironment:
+    """The sandboxed Jinja2 environment of journey mappings; one per runtime.
+
+    `functions` become global names, `filters` extra filters (e.g. those plugins register).
+    """
+
+    def __init__(
+        self,
+        functions: Mapping[str, Callable[..., Any]] | None = None,
+        filters: Mapping[str, Callable[..., Any]] | None = None,
+        max_template_length: int = DEFAULT_MAX_TEMPLATE_LENGTH,
+        max_output_length: int = DEFAULT_MAX_OUTPUT_LENGTH,
+        *,
+        max_loop_iterations: int = DEFAULT_MAX_LOOP_ITERATIONS,
+    ) -> None:
+        self.max_template_length = max_template_length
+        self.max_output_length = max_output_length
+        self.max_loop_iterations = max_loop_iterations
+        env = _Sandbox(max_output_length)
+        # lipsum, cycler, joiner and namespace are no use in a mapping and widen the surface.
+        env.globals = {"range": _safe_range(MAX_RANGE), "dict": dict}
+        env.globals[_LOOP_GUARD] = _loop_guard
+        env.globals[_CONCAT] = self._concat
+        builtin = {k: v for k, v in env.filters.items() if k not in _REMOVED_FILTERS}
+        builtin["replace"] = env.replace_filter
+        builtin["format"] = env.format_filter
+        builtin["b64encode"] = _b64encode
+        builtin["sha256"] = _sha256
+        builtin.update(filters or {})
+        env.filters = {name: env.checked_filter(name, f) for name, f in builtin.items()}
+        env.globals.update(functions or {})
+        self.jinja = env
+        self._cache: dict[str, CompiledExpression] = {}
+
+    def _concat(self, *parts: Any) -> str:
+        # `~` joins strings outside the binop hook: check its size here.
+        size = 0
+        for part in parts:
+            if isinstance(part, Undefined):
+                part._fail_with_undefined_error()
+            size += len(part) if isinstance(part, str) else 0
+        if size > self.max_output_length:
+            raise SecurityError(f"a value longer than {self.max_output_length} would be built")
+        result = "".join(str(part) for part in parts)
+        if len(result) > self.max_output_length:
+            raise SecurityError(f"a value longer than {self.max_output_length} would be built")
+        return result
+
+    def compile(self, source: str) -> CompiledExpression:
+        """Compile a mapping once (cached by source); raises ExpressionError when invalid."""
+        cached = self._cache.get(source)
+        if cached is not None:
+            return cached
+        compiled = self._compile(source)
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()
+        self._cache[source] = compiled
+        return compiled
+
+    def evaluate(self, source: str, context: Mapping[str, Any]) -> Any:
+        """Compile (cached) and evaluate in one step."""
+        return self.compile(source).evaluate(context)
+
+    def _compile(self, source: str) -> CompiledExpression:
+        if not isinstance(source, str):
+            raise ExpressionError(f"a mapping must be a string, not {type(source).__name__}")
+        if len(source) > self.max_template_length:
+            raise ExpressionError(
+                f"template longer than {self.max_template_length} characters "
+                f"({len(source)}): {_short(source)}"
+            )
+        if not any(marker in source for marker in _TEMPLATE_MARKERS):
+            return CompiledExpression(self, source, "literal", None, loops=False)
+        try:
+            single = _SINGLE_EXPRESSION.match(source)
+            inner = single["expr"] if single is not None else "{{"
+            if "}}" not in inner and "{{" not in inner:
+                # `{{-` / `-}}` (and `+`) are whitespace control, not part of the expression.
+                inner = inner[1:] if inner[:1] in "-+" else inner
+                inner = inner[:-1] if inner[-1:] in "-+" else inner
+                template, loops = self._compile_value(inner)
+                return CompiledExpression(self, source, "value", template, loops)
+            tree = self.jinja.parse(source)
+            loops = self._harden(tree)
+            template = self.jinja.from_string(tree)
+            return CompiledExpression(self, source, "text", template, loops)
+        except ExpressionError:
+            raise
+        except Exception as exc:
+            raise ExpressionError(_describe(exc, source)) from None
+
+    def _compile_value(self, expression: str) -> tuple[Template, bool]:
+        # What Environment.compile_expression does, with our tree checks before compiling.
+        parser = Parser(self.jinja, expression, state="variable")
+        expr = parser.parse_expression()
+        if not parser.stream.eos:
+            raise ExpressionError(f"unexpected text after the expression: {_short(expression)}")
+        tree = nodes.Template([nodes.Assign(nodes.Name("result", "store"), expr)], lineno=1)
+        loops = self._harden(tree)
+        tree.set_environment(self.jinja)
+        return self.jinja.from_string(tree), loops
+
+    def _harden(self, tree: nodes.Template) -> bool:
+        """Refuse statements a mapping has no use for; route loops and `~` through guards.
+
+        Returns whether the template has loops (they need an iteration budget).
+        """
+        for statement in tree.find_all(nodes.Stmt):
+            if not isinstance(statement, _ALLOWED_STATEMENTS):
+                kind = type(statement).__name__.lower()
+                raise ExpressionError(f"{kind!r} statements are not allowed in a mapping")
+        loops = False
+        for loop in tree.find_all(nodes.For):
+            if loop.recursive:
+                raise ExpressionError("recursive loops are not allowed in a mapping")
+            loop.iter = nodes.Call(
+                nodes.Name(_LOOP_GUARD, "load"), [loop.iter], [], None, None, lineno=loop.lineno
+            )
+            loops = True
+        for assign in tree.find_all(nodes.Assign):
+            if not isinstance(assign.target, nodes.Name | nodes.Tuple):
+                raise ExpressionError("only plain names can be assigned in a mapping")
+        for concat in list(tree.find_all(nodes.Concat)):
+            guarded = nodes.Call(
+                nodes.Name(_CONCAT, "load"), list(concat.nodes), [], None, None,
+                lineno=concat.lineno,
+            )
+            _replace(tree, concat, guarded)
+        for name in tree.find_all(nodes.Name):
+            if name.ctx == "store" and name.name.startswith("_actionrt"):
+                raise ExpressionError(f"{name.name!r} is reserved")
+        return loops
+
+
+def _replace(tree: nodes.Node, old: nodes.Node, new: nodes.Node) -> None:
+    for node in tree.find_all(nodes.Node):
+        for field in node.fields:
+            value = getattr(node, field, None)
+            if value is old:
+                setattr(node, field, new)
+                return
+            if isinstance(value, list):
+                for index, item in enumerate(value):
+                    if item is old:
+                        value[index] = new
+                        return
+    if tree is not old:
+        raise ExpressionError("internal: expression node not found")
+
+
+def _short(source: str, limit: int = 60) -> str:
+    return source if len(source) <= limit else source[: limit - 1] + "…"
+
+
+_TEMPLATE_ERRORS: Final = {
+    "UndefinedError": "undefined",
+    "TemplateSyntaxError": "syntax error",
+    "TemplateAssertionError": "not allowed",
+    "TemplateRuntimeError": "error",
+}
+
+
+def _describe(exc: BaseException, source: str) -> str:
+    """One line naming the problem and the mapping, never a traceback."""
+    if isinstance(exc, SecurityError):
+        what = f"refused by the sandbox: {exc}"
+    elif isinstance(exc, TemplateError):
+        kind = _TEMPLATE_ERRORS.get(type(exc).__name__, "template error")
+        what = f"{kind}: {exc.message or exc}"
+    elif isinstance(exc, RecursionError):
+        what = "too deeply nested"
+    else:
+        what = f"{type(exc).__name__}: {exc}"
+    return f"{what.splitlines()[0] if what else 'error'} (in {_short(source)!r})"
