@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +17,8 @@ from actionrt.errors import ValidationError
 from actionrt.registry import Registry
 from actionrt.schema_docs import render_reference
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped output is not cut to 80 columns: a table is only readable whole.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 PathsArg = Annotated[list[Path], typer.Argument(help="Action or journey files, or directories.")]
@@ -77,8 +79,9 @@ def list_actions(
         out.print(json.dumps(rows, indent=2), markup=False)
         return
     table = Table(title=f"{len(rows)} actions", title_justify="left")
-    for column in ("Name", "Method", "Host", "Authentication", "Used in", "Description"):
-        table.add_column(column, overflow="fold")
+    for column in ("Name", "Method", "Host", "Authentication", "Used in"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("Description", overflow="fold")
     for row in rows:
         table.add_row(
             row["name"],
