@@ -1,12 +1,15 @@
 """The hook specifications: how plugins (built-in and third-party) extend actionrt.
 
-Every hook is asked once, when a Runtime starts or a registry loads; never per call.
-Hooks that contribute things receive a `register` callback and call it once per thing.
+Every hook is asked once, when a Runtime starts or a registry loads; never per call. Hooks that
+contribute things receive a `register` callback and call it once per thing; the runtime keeps the
+objects and calls their methods directly on the call path. Hooks are synchronous (pluggy has no
+async support): a hook that needs async work returns an awaitable (`actionrt_startup`) or an object
+whose methods are async. No hook here is `firstresult`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -20,6 +23,8 @@ if TYPE_CHECKING:
 PROJECT = "actionrt"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# -- asked when a Runtime (or a Registry) loads: what plugins contribute ----------------------
 
 
 @hookspec
@@ -37,12 +42,12 @@ def register_expression_functions(
     register: Callable[[str, Callable[..., Any]], None],
     register_filter: Callable[[str, Callable[..., Any]], None],
 ) -> None:
-    """Register functions and filters usable in journey mapping expressions."""
+    """Register functions and filters usable in journey mapping expressions, by name."""
 
 
 @hookspec
 def register_secret_providers(register: Callable[[SecretProvider], None]) -> None:
-    """Register secret providers, each under its `name` (the environment is built in)."""
+    """Register secret providers, each under its `name` (`env` and `file` are built in)."""
 
 
 @hookspec
@@ -50,11 +55,14 @@ def register_event_sinks(register: Callable[[EventSink], None]) -> None:
     """Register sinks that receive one step event per invocation."""
 
 
-@hookspec
-def actionrt_startup(runtime: Any) -> None:
-    """Called once when a Runtime opens (after its actions are loaded)."""
+# -- the Runtime's lifecycle ---------------------------------------------------------------------
 
 
 @hookspec
-def actionrt_shutdown(runtime: Any) -> None:
-    """Called once when a Runtime closes."""
+def actionrt_startup(runtime: Any) -> Awaitable[None] | None:
+    """Called once when a Runtime opens, after its actions are loaded; may return an awaitable."""
+
+
+@hookspec
+def actionrt_shutdown(runtime: Any) -> Awaitable[None] | None:
+    """Called once when a Runtime closes; may return an awaitable; errors are logged, not raised."""

@@ -1,17 +1,22 @@
 """The plugin manager factory and `Plugins`: what every plugin contributed, asked once.
 
-One `Plugins` per Runtime (or per registry load), never a module global, so two runtimes and
-two tests never share state. Built-in features register through the same hooks as third parties.
+One `Plugins` per Runtime (or per registry load), never a module global, so two runtimes and two
+tests never share state. Built-in features register through the same hooks as third parties.
+Plugins come from three places, in this order: the built-ins, the `actionrt` entry-point group
+(unless `ACTIONRT_DISABLE_PLUGIN_AUTOLOAD=1`; names in `ACTIONRT_DISABLE_PLUGINS=a,b` are
+skipped), then plugin objects passed in by the caller. A plugin that fails to import, to register
+or inside one of its hooks is reported in `failures` and skipped, never fatal.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
+import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -19,24 +24,93 @@ import pluggy
 from actionrt import hookspecs
 from actionrt.auth.base import AuthScheme
 from actionrt.connectors import Connector
+from actionrt.errors import ActionrtError
 from actionrt.events import EventSink
 from actionrt.secrets import EnvironmentSecrets, SecretProvider
 
+log = logging.getLogger("actionrt.plugins")
+
 ENTRY_POINT_GROUP = "actionrt"
 BUILTIN_PLUGINS = ("actionrt.auth.builtin",)
+DISABLE_PLUGINS_ENV = "ACTIONRT_DISABLE_PLUGINS"
+DISABLE_AUTOLOAD_ENV = "ACTIONRT_DISABLE_PLUGIN_AUTOLOAD"
+
+# The registration hooks, in the order they are asked, with the kind of thing each contributes.
+REGISTRATION_HOOKS = (
+    "register_auth_schemes",
+    "register_connectors",
+    "register_expression_functions",
+    "register_secret_providers",
+    "register_event_sinks",
+)
+
+
+class PluginError(ActionrtError):
+    """Plugins failed to load and the caller asked for that to be an error (`raise_for_failures`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One thing a plugin registered: its kind (`authScheme`, `connector`, `function`, `filter`,
+    `secretProvider`, `eventSink`) and its name."""
+
+    kind: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
 class PluginFailure:
-    """A plugin that could not be loaded, and why."""
+    """A plugin (or one of its hooks) that could not be used, and why (one line)."""
 
     name: str
     error: str
+    distribution: str | None = None
+    version: str | None = None
+
+
+@dataclass(slots=True)
+class PluginInfo:
+    """A loaded plugin: where it came from, its distribution, and what it contributed."""
+
+    name: str
+    origin: str  # "builtin" | "entry point" | "inline"
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    contributions: list[Contribution] = field(default_factory=list)
+
+
+def _blocked_names() -> frozenset[str]:
+    raw = os.environ.get(DISABLE_PLUGINS_ENV, "")
+    return frozenset(name.strip() for name in raw.split(",") if name.strip())
+
+
+def autoload_enabled() -> bool:
+    """False when `ACTIONRT_DISABLE_PLUGIN_AUTOLOAD` is set to anything but empty or `0`."""
+    return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip() in ("", "0")
+
+
+def _module_of(plugin: object) -> str:
+    if inspect.ismodule(plugin):
+        return plugin.__name__
+    return getattr(plugin, "__module__", None) or type(plugin).__module__
+
+
+def _plugin_name(plugin: object) -> str:
+    if inspect.ismodule(plugin) or inspect.isclass(plugin) or inspect.isfunction(plugin):
+        return str(getattr(plugin, "__name__", type(plugin).__name__))
+    return type(plugin).__name__
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass
 class Plugins:
-    """The registered contributions of all loaded plugins."""
+    """The registered contributions of all loaded plugins, and a report of what loaded."""
 
     manager: pluggy.PluginManager
     schemes: dict[str, AuthScheme] = field(default_factory=dict)
@@ -46,57 +120,282 @@ class Plugins:
     secret_providers: dict[str, SecretProvider] = field(default_factory=dict)
     event_sinks: list[EventSink] = field(default_factory=list)
     failures: list[PluginFailure] = field(default_factory=list)
+    info: dict[str, PluginInfo] = field(default_factory=dict)
+    disabled: list[str] = field(default_factory=list)
+    autoload: bool = True
 
     @classmethod
-    def load(
-        cls, extra: Iterable[object] = (), *, entry_points: bool | None = None
-    ) -> Plugins:
-        """Built-ins, then entry-point plugins (unless disabled), then `extra` plugin objects."""
-        manager = make_plugin_manager()
-        plugins = cls(manager)
+    def load(cls, extra: Iterable[object] = (), *, entry_points: bool | None = None) -> Plugins:
+        """Built-ins, then entry-point plugins (unless disabled), then the `extra` plugin objects.
+
+        `entry_points=None` follows `ACTIONRT_DISABLE_PLUGIN_AUTOLOAD`; True or False overrides it.
+        """
+        plugins = cls(make_plugin_manager())
         for module_name in BUILTIN_PLUGINS:
-            manager.register(importlib.import_module(module_name), name=module_name)
-        if entry_points is None:
-            entry_points = os.environ.get("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
-        if entry_points:
+            plugins._register(
+                importlib.import_module(module_name), module_name, "builtin", *_own_distribution()
+            )
+        plugins.autoload = autoload_enabled() if entry_points is None else entry_points
+        if plugins.autoload:
             plugins._load_entry_points()
         for plugin in extra:
-            manager.register(plugin)
+            if plugins.manager.is_registered(plugin):
+                continue  # already loaded through its entry point
+            plugins._register(plugin, plugins._free_name(_plugin_name(plugin)), "inline")
         plugins._collect()
         return plugins
 
+    # -- loading ------------------------------------------------------------------------------
+
     def _load_entry_points(self) -> None:
-        blocked = {
-            n.strip() for n in os.environ.get("ACTIONRT_DISABLE_PLUGINS", "").split(",") if n.strip()
-        }
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in blocked or self.manager.get_plugin(ep.name) is not None:
+        blocked = _blocked_names()
+        providers: dict[str, str | None] = {}
+        found = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+        for ep in found:
+            dist = ep.dist.name if ep.dist is not None else None
+            version = ep.dist.version if ep.dist is not None else None
+            if ep.name in blocked or (dist is not None and dist in blocked):
+                self.disabled.append(ep.name)
                 continue
+            if ep.name in providers:
+                self.failures.append(
+                    PluginFailure(
+                        ep.name,
+                        f"entry point name {ep.name!r} is already used by "
+                        f"{providers[ep.name] or 'another plugin'}; skipped",
+                        dist,
+                        version,
+                    )
+                )
+                continue
+            providers[ep.name] = dist
             try:
-                module: ModuleType = ep.load()
-                self.manager.register(module, name=ep.name)
+                plugin = ep.load()
             except Exception as exc:  # a broken plugin is reported, never fatal
-                self.failures.append(PluginFailure(ep.name, f"{type(exc).__name__}: {exc}"))
+                error = f"import failed: {_one_line(exc)}"
+                self.failures.append(PluginFailure(ep.name, error, dist, version))
+                log.warning("plugin %s could not be imported: %s", ep.name, _one_line(exc))
+                continue
+            self._register(plugin, ep.name, "entry point", dist, version)
+
+    def _register(
+        self,
+        plugin: object,
+        name: str,
+        origin: str,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> None:
+        try:
+            self.manager.register(plugin, name=name)
+        except Exception as exc:  # pluggy's PluginValidationError, or a duplicate registration
+            error = f"cannot register: {_one_line(exc)}"
+            self.failures.append(PluginFailure(name, error, distribution, version))
+            return
+        unknown = sorted(
+            caller.name for caller in self.manager.get_hookcallers(plugin) or () if not caller.has_spec()
+        )
+        if unknown:
+            self.manager.unregister(plugin)
+            known = ", ".join(sorted(n for n in dir(self.manager.hook) if not n.startswith("_")))
+            self.failures.append(
+                PluginFailure(
+                    name,
+                    f"implements unknown hook(s) {', '.join(unknown)} (known hooks: {known})",
+                    distribution,
+                    version,
+                )
+            )
+            return
+        hooks = sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or ())
+        self.info[name] = PluginInfo(name, origin, _module_of(plugin), distribution, version, hooks)
+
+    def _free_name(self, base: str) -> str:
+        name, n = base, 1
+        while self.manager.has_plugin(name) or name in self.info:
+            n += 1
+            name = f"{base}-{n}"
+        return name
+
+    # -- asking the registration hooks --------------------------------------------------------
 
     def _collect(self) -> None:
-        hook = self.manager.hook
-        hook.register_auth_schemes(register=self._add_scheme)
-        hook.register_connectors(register=self._add_connector)
-        hook.register_expression_functions(
-            register=self.functions.__setitem__, register_filter=self.filters.__setitem__
-        )
         self.secret_providers["env"] = EnvironmentSecrets()
-        hook.register_secret_providers(register=self._add_secret_provider)
-        hook.register_event_sinks(register=self.event_sinks.append)
+        for hook_name in REGISTRATION_HOOKS:
+            caller = getattr(self.manager.hook, hook_name)
+            # Registration order (built-ins, entry points, inline), so a later plugin's
+            # contribution replaces an earlier one of the same name, and says so.
+            for impl in caller.get_hookimpls():
+                self._ask(hook_name, impl)
 
-    def _add_scheme(self, scheme: AuthScheme) -> None:
-        self.schemes[scheme.type] = scheme
+    def _ask(self, hook_name: str, impl: Any) -> None:
+        plugin_name: str = impl.plugin_name
+        collected: list[tuple[str, str, object]] = []
 
-    def _add_connector(self, connector: Connector) -> None:
-        self.connectors[connector.name] = connector
+        def collect(kind: str) -> Callable[..., None]:
+            def register(*args: Any) -> None:
+                collected.append((kind, *_checked(kind, args)))
 
-    def _add_secret_provider(self, provider: SecretProvider) -> None:
-        self.secret_providers[provider.name] = provider
+            return register
+
+        arguments: dict[str, Any] = {
+            "register_auth_schemes": {"register": collect("authScheme")},
+            "register_connectors": {"register": collect("connector")},
+            "register_expression_functions": {
+                "register": collect("function"),
+                "register_filter": collect("filter"),
+            },
+            "register_secret_providers": {"register": collect("secretProvider")},
+            "register_event_sinks": {"register": collect("eventSink")},
+        }[hook_name]
+        if impl.hookwrapper or getattr(impl, "wrapper", False):
+            self._fail(plugin_name, f"{hook_name}: wrappers are not supported on registration hooks")
+            return
+        try:
+            impl.function(**{arg: arguments[arg] for arg in impl.argnames})
+        except Exception as exc:  # one plugin's broken hook costs only its own contributions
+            self._fail(plugin_name, f"{hook_name} failed: {_one_line(exc)}")
+            return
+        for kind, name, thing in collected:
+            self._add(plugin_name, kind, name, thing)
+
+    def _add(self, plugin_name: str, kind: str, name: str, thing: Any) -> None:
+        targets: dict[str, dict[str, Any]] = {
+            "authScheme": self.schemes,
+            "connector": self.connectors,
+            "function": self.functions,
+            "filter": self.filters,
+            "secretProvider": self.secret_providers,
+        }
+        target = targets.get(kind)
+        if target is None:
+            self.event_sinks.append(thing)
+        else:
+            if name in target:
+                previous = self._contributor(kind, name)
+                log.info("%s %r from plugin %s replaces the one from %s", kind, name, plugin_name, previous)
+            target[name] = thing
+        info = self.info.get(plugin_name)
+        if info is not None:
+            info.contributions.append(Contribution(kind, name))
+
+    def _contributor(self, kind: str, name: str) -> str:
+        for info in self.info.values():
+            if Contribution(kind, name) in info.contributions:
+                return info.name
+        return "built-in"
+
+    def _fail(self, plugin_name: str, error: str) -> None:
+        info = self.info.get(plugin_name)
+        self.failures.append(
+            PluginFailure(
+                plugin_name,
+                error,
+                info.distribution if info else None,
+                info.version if info else None,
+            )
+        )
+        log.warning("plugin %s: %s", plugin_name, error)
+
+    # -- the runtime's lifecycle --------------------------------------------------------------
+
+    async def startup(self, runtime: Any) -> None:
+        """Call `actionrt_startup` on every plugin and await what they return."""
+        for result in self.manager.hook.actionrt_startup(runtime=runtime):
+            if inspect.isawaitable(result):
+                await result
+
+    async def shutdown(self, runtime: Any) -> None:
+        """Call `actionrt_shutdown` on every plugin; one plugin's error never stops the others."""
+        for impl in reversed(self.manager.hook.actionrt_shutdown.get_hookimpls()):
+            try:
+                result = impl.function(runtime=runtime) if impl.argnames else impl.function()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                log.warning("plugin %s: actionrt_shutdown failed: %s", impl.plugin_name, _one_line(exc))
+
+    # -- reporting ----------------------------------------------------------------------------
+
+    def raise_for_failures(self) -> None:
+        """Raise `PluginError` listing every failure (for tests and strict deployments)."""
+        if self.failures:
+            raise PluginError("; ".join(f"{f.name}: {f.error}" for f in self.failures))
+
+    def report(self) -> dict[str, Any]:
+        """A JSON-ready description: plugins, versions, contributions, failures, disabled names."""
+        return {
+            "autoload": self.autoload,
+            "plugins": [_describe(info) for info in self.info.values()],
+            "failures": [
+                {
+                    "name": f.name,
+                    "distribution": f.distribution,
+                    "version": f.version,
+                    "error": f.error,
+                }
+                for f in self.failures
+            ],
+            "disabled": sorted(self.disabled),
+        }
+
+
+_KIND_KEYS = {
+    "authScheme": "authSchemes",
+    "connector": "connectors",
+    "function": "functions",
+    "filter": "filters",
+    "secretProvider": "secretProviders",
+    "eventSink": "eventSinks",
+}
+
+
+def _describe(info: PluginInfo) -> dict[str, Any]:
+    contributes: dict[str, list[str]] = {}
+    for item in info.contributions:
+        contributes.setdefault(_KIND_KEYS[item.kind], []).append(item.name)
+    return {
+        "name": info.name,
+        "origin": info.origin,
+        "module": info.module,
+        "distribution": info.distribution,
+        "version": info.version,
+        "hooks": info.hooks,
+        "contributes": contributes,
+    }
+
+
+def _checked(kind: str, args: tuple[Any, ...]) -> tuple[str, object]:
+    """(name, thing) for one `register(...)` call, or TypeError saying what was expected."""
+    if kind in ("function", "filter"):
+        if len(args) != 2 or not isinstance(args[0], str) or not callable(args[1]):
+            raise TypeError(f"register a {kind} as register(name: str, function)")
+        return args[0], args[1]
+    if len(args) != 1:
+        raise TypeError(f"register one {kind} per call")
+    thing = args[0]
+    if kind == "authScheme":
+        if not isinstance(thing, AuthScheme):
+            raise TypeError(f"register an actionrt.auth.base.AuthScheme, not {type(thing).__name__}")
+        return thing.type, thing
+    if kind == "eventSink":
+        if not callable(getattr(thing, "emit", None)):
+            raise TypeError(f"an event sink needs an emit(event) method ({type(thing).__name__} has none)")
+        return type(thing).__name__, thing
+    name = getattr(thing, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a {kind} needs a non-empty str `name` ({type(thing).__name__} has none)")
+    method = "expand" if kind == "connector" else "get"
+    if not callable(getattr(thing, method, None)):
+        raise TypeError(f"a {kind} needs a {method}() method ({type(thing).__name__} has none)")
+    return name, thing
+
+
+def _own_distribution() -> tuple[str | None, str | None]:
+    try:
+        return "actionrt", metadata.version("actionrt")
+    except metadata.PackageNotFoundError:  # running from a source tree without metadata
+        return "actionrt", None
 
 
 def make_plugin_manager() -> pluggy.PluginManager:
@@ -104,3 +403,8 @@ def make_plugin_manager() -> pluggy.PluginManager:
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     return manager
+
+
+def connector_descriptions(plugins: Plugins) -> Mapping[str, str]:
+    """Each connector's one-line description (empty when it has none), by name."""
+    return {name: str(getattr(c, "description", "") or "") for name, c in sorted(plugins.connectors.items())}
