@@ -1,0 +1,106 @@
+"""`InvocationResult`: what one call came to — the journey's `jo_status_code`, the parsed body,
+the attempts, and the reporting fields of reference §5 — and the step event built from it."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+__all__ = [
+    "CAPPED",
+    "INTERNAL_ERROR",
+    "TIMEDOUT",
+    "ErrorClass",
+    "InvocationResult",
+    "http_status_code",
+    "parse_json_body",
+]
+
+TIMEDOUT: Final = "timedout"
+CAPPED: Final = "capped"
+INTERNAL_ERROR: Final = "internalError"
+
+ErrorClass = Literal["http", "capping", "timeout", "error"]
+"""The reporting classes of reference §5: an HTTP error status, capped, timed out, or any other
+error (bad input, network, authentication, refused destination, oversized body)."""
+
+# `http_200`, `http_404`, ... built once: the success path does no string formatting.
+_HTTP_CODES: Final = {status: f"http_{status}" for status in range(100, 600)}
+
+
+def http_status_code(status: int) -> str:
+    """The `jo_status_code` of an HTTP answer."""
+    return _HTTP_CODES.get(status) or f"http_{status}"
+
+
+def parse_json_body(content: bytes) -> tuple[Any, bool]:
+    """The body parsed as JSON, and whether it was JSON (an empty body is None, and fine)."""
+    if not content:
+        return None, True
+    try:
+        return json.loads(content), True
+    except (ValueError, UnicodeDecodeError):
+        return None, False
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationResult:
+    """The outcome of one `Runtime.invoke`: never an exception, always one of these.
+
+    `status` is the journey's `jo_status_code` (`http_<code>`, `timedout`, `capped`,
+    `internalError`); `ok` is True only for a 2xx answer. `error_class`/`error_code` classify a
+    failure for reports (`http`/`500`, `timeout`/`timedout`, `capping`/`capped`,
+    `error`/`connect`...). `origin_error_class`/`origin_error_code` keep the first failure
+    when a retry later ended differently (first `http` `500`, finally `timeout`). `elapsed` is
+    in seconds and includes time queued by throttling. `endpoint` is the action's static URL
+    (never the dynamic path or the query, which may hold personal data or a key).
+    """
+
+    action: str
+    status: str
+    ok: bool
+    http_status: int | None
+    response: Any
+    error_response: Any
+    attempts: int
+    error: str | None
+    error_class: ErrorClass | None
+    error_code: str | None
+    origin_error_class: ErrorClass | None
+    origin_error_code: str | None
+    elapsed: float
+    queued_seconds: float
+    endpoint: str
+    method: str
+
+    def as_journey_fields(self) -> dict[str, Any]:
+        """The fields a journey reads after the node: the response's fields (when it is an
+        object), `jo_status_code` and `errorResponse`."""
+        response = self.response
+        fields: dict[str, Any] = dict(response) if isinstance(response, dict) else {}
+        fields["jo_status_code"] = self.status
+        fields["errorResponse"] = self.error_response
+        return fields
+
+    def as_event(self) -> dict[str, Any]:
+        """The step event: a flat JSON-able record of the call (no body, never a secret)."""
+        return {
+            "type": "actionrt.step",
+            "time": time.time(),
+            "action": self.action,
+            "status": self.status,
+            "ok": self.ok,
+            "httpStatus": self.http_status,
+            "attempts": self.attempts,
+            "errorClass": self.error_class,
+            "errorCode": self.error_code,
+            "originErrorClass": self.origin_error_class,
+            "originErrorCode": self.origin_error_code,
+            "error": self.error,
+            "elapsed": round(self.elapsed, 6),
+            "queuedSeconds": round(self.queued_seconds, 6),
+            "endpoint": self.endpoint,
+            "method": self.method,
+        }

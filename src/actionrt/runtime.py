@@ -1,0 +1,619 @@
+"""`Runtime`: loads actions once, then runs each call as a straight line — prepare, guard,
+limiter, auth, send and retry within one deadline — and returns an `InvocationResult`.
+
+The core is asyncio (`async with runtime: await runtime.invoke(...)`); `with runtime:` and
+`invoke_sync` drive the same core on a private event-loop thread for synchronous engines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from actionrt.auth.base import AuthenticationError, Authenticator
+from actionrt.auth.context import AuthContext
+from actionrt.auth.tokens import TokenAuthenticator
+from actionrt.definition import Action
+from actionrt.errors import Problem, UnknownActionError, ValidationError
+from actionrt.events import EventSink
+from actionrt.guard import DestinationPolicy
+from actionrt.http import (
+    DEFAULT_MAX_BODY,
+    AiohttpTransport,
+    ConnectError,
+    HttpRequest,
+    HttpResponse,
+    NetworkError,
+    Transport,
+    TransportError,
+    default_ssl_context,
+)
+from actionrt.limits import EndpointLimiter, Limits
+from actionrt.plugins import Plugins
+from actionrt.prepare import CallBuilder, InputError
+from actionrt.registry import Registry
+from actionrt.results import (
+    CAPPED,
+    INTERNAL_ERROR,
+    TIMEDOUT,
+    ErrorClass,
+    InvocationResult,
+    http_status_code,
+    parse_json_body,
+)
+from actionrt.retry import Backoff, RetryPolicy, retry_after_seconds
+from actionrt.secrets import MissingSecretError, SecretProvider, SecretResolver
+
+__all__ = ["MAX_TIMEOUT", "MIN_TIMEOUT", "Runtime"]
+
+log = logging.getLogger("actionrt.runtime")
+
+MIN_TIMEOUT = 1.0
+MAX_TIMEOUT = 30.0
+
+_T = TypeVar("_T")
+_Failure = tuple[ErrorClass, str]
+
+_perf = time.perf_counter
+_wall = time.time
+
+
+class _ActionEngine:
+    """Everything one action's calls need, resolved once: builder, authenticator, limiter,
+    retry policy, TLS context. `call()` is the per-call straight line."""
+
+    __slots__ = (
+        "authenticator",
+        "builder",
+        "endpoint",
+        "invalidate",
+        "limiter",
+        "limits",
+        "method",
+        "name",
+        "refused",
+        "retry",
+        "runtime",
+        "ssl_context",
+        "timeout",
+        "token_based",
+    )
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        action: Action,
+        builder: CallBuilder,
+        authenticator: Authenticator,
+        retry: RetryPolicy,
+        ssl_context: ssl.SSLContext | None,
+        refused: str | None,
+    ) -> None:
+        definition = action.definition
+        self.runtime = runtime
+        self.name = action.name
+        self.builder = builder
+        self.authenticator = authenticator
+        self.token_based = isinstance(authenticator, TokenAuthenticator) or bool(
+            getattr(authenticator, "token_based", False)
+        )
+        self.invalidate = _invalidator(authenticator)
+        self.retry = retry
+        self.ssl_context = ssl_context
+        self.refused = refused
+        self.method = definition.endpoint.method
+        self.endpoint = definition.endpoint.url
+        self.timeout = float(definition.timeout)
+        self.limits = runtime.limits
+        # A static URL has one limiter for its life; a dynamic path asks per call (rules may
+        # match on the path), which the limits module caches by URL.
+        self.limiter: EndpointLimiter | None = (
+            None if definition.endpoint.dynamicPath else runtime.limits.endpoint(
+                self.method, definition.endpoint.url
+            )
+        )
+
+    def _result(
+        self,
+        started: float,
+        status: str,
+        *,
+        error: str | None,
+        error_class: ErrorClass | None,
+        error_code: str | None,
+        attempts: int = 0,
+        http_status: int | None = None,
+        response: Any = None,
+        error_response: Any = None,
+        origin: _Failure | None = None,
+        queued: float = 0.0,
+    ) -> InvocationResult:
+        if origin is not None and origin == (error_class, error_code):
+            origin = None
+        return InvocationResult(
+            self.name,
+            status,
+            status[:6] == "http_2",
+            http_status,
+            response,
+            error_response,
+            attempts,
+            error,
+            error_class,
+            error_code,
+            origin[0] if origin else None,
+            origin[1] if origin else None,
+            _perf() - started,
+            queued,
+            self.endpoint,
+            self.method,
+        )
+
+    def _input_error(self, started: float, message: str, code: str = "input") -> InvocationResult:
+        return self._result(
+            started, INTERNAL_ERROR, error=message, error_class="error", error_code=code
+        )
+
+    async def call(
+        self,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, Any] | None,
+        query: Mapping[str, Any] | None,
+        path: str | None,
+        timeout: float | None,
+    ) -> InvocationResult:
+        started = _perf()
+        if self.refused is not None:
+            return self._input_error(started, self.refused, "destinationRefused")
+        # -- prepare: bad input is this call's internalError, and nothing is sent
+        try:
+            prepared = self.builder.build(params, headers, query, path)
+        except InputError as exc:
+            return self._input_error(started, str(exc))
+        seconds = self.timeout
+        if timeout is not None:
+            if (
+                isinstance(timeout, bool)
+                or not isinstance(timeout, int | float)
+                or not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT
+            ):
+                return self._input_error(started, "timeout: must be between 1 and 30 seconds")
+            seconds = float(timeout)
+
+        # -- limiter: capping and throttling come before the deadline starts (reference §6)
+        limiter = self.limiter
+        if limiter is None:
+            limiter = self.limits.endpoint(self.method, prepared.endpoint)
+        admission = await limiter.admit()
+        queued = admission.queued_seconds
+        if admission.capped:
+            return self._result(
+                started, CAPPED, error=admission.reason, error_class="capping",
+                error_code="capped", queued=queued,
+            )
+
+        # -- auth, send and retry, within one deadline
+        runtime = self.runtime
+        send = runtime.transport.send
+        apply = self.authenticator.apply
+        retry = self.retry
+        method, url, request_headers, content = (
+            self.method, prepared.url, prepared.headers, prepared.content
+        )
+        tls = self.ssl_context
+        attempts = retries = 0
+        refreshed = False
+        origin: _Failure | None = None
+        response: HttpResponse | None = None
+        failure: TransportError | None = None
+        stopped: str | None = None  # why a retryable failure was not retried
+        loop = asyncio.get_running_loop()
+        deadline = asyncio.timeout(seconds)
+        try:
+            async with deadline:
+                while True:
+                    request = HttpRequest(method, url, request_headers, content, tls)
+                    await apply(request)
+                    attempts += 1
+                    sent_at = _perf()
+                    try:
+                        response = await send(request)
+                    except TransportError as exc:
+                        response, failure = None, exc
+                        if origin is None:
+                            origin = ("error", exc.kind)
+                        if not isinstance(exc, ConnectError | NetworkError):
+                            break
+                        if retries >= retry.count:
+                            break
+                        retries += 1
+                        wait = retry.backoff.delay(retries)
+                    else:
+                        failure = None
+                        limiter.record_latency(_perf() - sent_at)
+                        status = response.status
+                        if 200 <= status < 300:
+                            break
+                        if origin is None:
+                            origin = ("http", str(status))
+                        if status == 401 and self.token_based and not refreshed:
+                            # One token refresh and one more try: an attempt, not a retry.
+                            refreshed = True
+                            self.invalidate(request)
+                            wait = 0.0
+                        elif status in retry.statuses and retries < retry.count:
+                            asked = retry_after_seconds(
+                                response.headers.get("retry-after"), _wall()
+                            )
+                            if asked is not None and loop.time() + asked >= _when(deadline):
+                                stopped = f"Retry-After asks {asked:g} s, past the deadline"
+                                break
+                            retries += 1
+                            wait = asked if asked is not None else retry.backoff.delay(retries)
+                        else:
+                            break
+                    if wait > 0:
+                        if loop.time() + wait >= _when(deadline):
+                            stopped = f"no time left before the deadline for retry {retries}"
+                            break
+                        await asyncio.sleep(wait)
+                    admission = await limiter.admit()  # every retry counts against capping
+                    queued += admission.queued_seconds
+                    if admission.capped:
+                        return self._result(
+                            started, CAPPED, error=admission.reason, error_class="capping",
+                            error_code="capped", attempts=attempts, origin=origin, queued=queued,
+                        )
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            return self._result(
+                started, TIMEDOUT,
+                error=f"no answer within {seconds:g} s (attempt {attempts} cancelled)",
+                error_class="timeout", error_code=TIMEDOUT, attempts=attempts,
+                origin=origin, queued=queued,
+            )
+        except AuthenticationError as exc:
+            return self._result(
+                started, INTERNAL_ERROR, error=f"authentication failed: {exc}",
+                error_class="error", error_code="auth", attempts=attempts,
+                http_status=exc.status, origin=origin, queued=queued,
+            )
+        except MissingSecretError as exc:
+            return self._result(
+                started, INTERNAL_ERROR, error=f"authentication failed: {exc}",
+                error_class="error", error_code="auth", attempts=attempts,
+                origin=origin, queued=queued,
+            )
+
+        if response is None:
+            assert failure is not None
+            note = f"; {stopped}" if stopped else ""
+            return self._result(
+                started, INTERNAL_ERROR, error=f"{failure}{note}", error_class="error",
+                error_code=failure.kind, attempts=attempts, origin=origin, queued=queued,
+            )
+        status = response.status
+        body, is_json = parse_json_body(response.content)
+        if 200 <= status < 300:
+            return self._result(
+                started, http_status_code(status),
+                error=None if is_json else "the 2xx answer's body is not JSON",
+                error_class=None, error_code=None, attempts=attempts, http_status=status,
+                response=body, origin=origin, queued=queued,
+            )
+        note = f" ({stopped})" if stopped else ""
+        return self._result(
+            started, http_status_code(status), error=f"the endpoint answered {status}{note}",
+            error_class="http", error_code=str(status), attempts=attempts, http_status=status,
+            error_response=body, origin=origin, queued=queued,
+        )
+
+
+def _when(deadline: asyncio.Timeout) -> float:
+    when = deadline.when()
+    return when if when is not None else float("inf")
+
+
+def _invalidator(authenticator: Authenticator) -> Callable[[HttpRequest], None]:
+    """`invalidate` taking the request that got the 401 when the authenticator accepts it (the
+    built-ins do: a burst of 401s for one old token then causes one refresh, not many)."""
+    invalidate: Callable[..., None] = authenticator.invalidate
+    try:
+        takes_request = len(inspect.signature(invalidate).parameters) >= 1
+    except (TypeError, ValueError):
+        takes_request = False
+    if takes_request:
+        return invalidate
+    return lambda request: invalidate()
+
+
+class Runtime:
+    """Loaded actions and what calls share: transport, destination policy, limits, tokens.
+
+    Build it with `Runtime.from_path`; open it with `async with` (or `with` for synchronous
+    engines); `invoke` never raises for what happens to one call.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        policy: DestinationPolicy,
+        limits: Limits,
+        transport: Transport,
+        auth_context: AuthContext,
+        event_sinks: Sequence[EventSink] = (),
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.registry = registry
+        self.plugins: Plugins = registry.plugins
+        self.policy = policy
+        self.limits = limits
+        self.transport = transport
+        self.auth_context = auth_context
+        self.event_sinks: tuple[EventSink, ...] = (*event_sinks, *registry.plugins.event_sinks)
+        self._backoff = backoff or Backoff()
+        self._engines: dict[str, _ActionEngine] = {}
+        self._opened = False
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        problems: list[Problem] = []
+        for action in registry.actions.values():
+            try:
+                self._engines[action.name] = self._engine(action)
+            except ValidationError as exc:
+                problems += exc.problems
+        if problems:
+            raise ValidationError(problems)
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str | Path | Iterable[str | Path],
+        *,
+        allow_private_network: bool | None = None,
+        capping: Iterable[Mapping[str, Any]] | str | None = None,
+        throttling: Iterable[Mapping[str, Any]] | str | None = None,
+        plugins: Iterable[object] = (),
+        transport: Transport | None = None,
+        event_sinks: Iterable[EventSink] = (),
+        max_body: int = DEFAULT_MAX_BODY,
+        secrets: Mapping[str, SecretProvider] | None = None,
+        policy: DestinationPolicy | None = None,
+        limits: Limits | None = None,
+        backoff: Backoff | None = None,
+    ) -> Runtime:
+        """Load the actions under `path` (a file or a directory) and wire the runtime.
+
+        `allow_private_network=None` reads `ACTIONRT_ALLOW_PRIVATE_NETWORK`. `capping` and
+        `throttling` take the published JSON rule shapes (a list, or a file path). `secrets`
+        adds secret providers by name to the plugins' (the environment is built in). `policy`,
+        `limits`, `transport` and `backoff` replace the defaults (tests scale the backoff).
+        Raises `ValidationError` listing every problem of every file.
+        """
+        if policy is None:
+            policy = DestinationPolicy(allow_private_network)
+        loaded = Plugins.load(extra=plugins)
+        registry = Registry.from_path(
+            path, plugins=loaded, allow_private_network=policy.allow_private_network
+        )
+        providers = {**loaded.secret_providers, **(secrets or {})}
+        auth_context = AuthContext(
+            SecretResolver(providers),
+            allow_private_network=policy.allow_private_network,
+            policy=policy,
+        )
+        if limits is None:
+            limits = Limits(capping or (), throttling or ())
+        if transport is None:
+            transport = AiohttpTransport(policy=policy, max_body=max_body)
+        return cls(
+            registry,
+            policy=policy,
+            limits=limits,
+            transport=transport,
+            auth_context=auth_context,
+            event_sinks=tuple(event_sinks),
+            backoff=backoff,
+        )
+
+    def _engine(self, action: Action) -> _ActionEngine:
+        definition = action.definition
+        secrets = self.auth_context.secrets
+        scheme = self.plugins.schemes.get(definition.auth_type)
+        if scheme is None:  # the registry validated it with the same plugins
+            raise ValidationError.single(action.source, "authentication.type", "unknown scheme")
+        try:
+            authenticator = scheme.build(action.auth, self.auth_context)
+        except (ValueError, TypeError, KeyError, MissingSecretError) as exc:
+            raise ValidationError.single(action.source, "authentication", str(exc)) from None
+        refused: str | None = None
+        try:
+            self.policy.check_url(definition.endpoint.url)
+        except TransportError as exc:
+            refused = f"destination refused: {exc}"
+        return _ActionEngine(
+            self,
+            action,
+            CallBuilder(action, secrets),
+            authenticator,
+            RetryPolicy(definition.retry.count, definition.retry.policy, self._backoff),
+            _client_tls(action, secrets),
+            refused,
+        )
+
+    # -- the call ------------------------------------------------------------------------------
+
+    @property
+    def actions(self) -> list[str]:
+        """The names of the loaded actions."""
+        return list(self._engines)
+
+    async def invoke(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        headers: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
+        path: str | None = None,
+        timeout: float | None = None,
+    ) -> InvocationResult:
+        """Call action `name` once (with its retries); never raises for what happens to the
+        call. `UnknownActionError` when no action has that name."""
+        engine = self._engines.get(name)
+        if engine is None:
+            raise UnknownActionError(name, list(self._engines))
+        try:
+            result = await engine.call(params, headers, query, path, timeout)
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # a bug must not take the journey down: report it
+            log.exception("action %s failed unexpectedly", name)
+            result = engine._input_error(_perf(), f"unexpected {type(exc).__name__}", "unexpected")
+        if self.event_sinks:
+            self._emit(result)
+        return result
+
+    def _emit(self, result: InvocationResult) -> None:
+        event = result.as_event()
+        for sink in self.event_sinks:
+            try:
+                sink.emit(event)
+            except Exception:  # a broken sink loses its event, not the call
+                log.exception("event sink %r failed", sink)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the connection pools and call the plugins' startup hook (idempotent)."""
+        if self._opened:
+            return
+        self._opened = True
+        opener = getattr(self.transport, "open", None)
+        if opener is not None:
+            await opener()
+        self.plugins.manager.hook.actionrt_startup(runtime=self)
+
+    async def aclose(self) -> None:
+        """Close pools, the token client and the limits backend; calls the shutdown hook."""
+        if not self._opened:
+            return
+        self._opened = False
+        try:
+            self.plugins.manager.hook.actionrt_shutdown(runtime=self)
+        finally:
+            await self.transport.aclose()
+            await self.auth_context.aclose()
+            await self.limits.aclose()
+
+    async def __aenter__(self) -> Runtime:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- the synchronous facade: the same core on a private loop thread ------------------------
+
+    def invoke_sync(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        headers: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
+        path: str | None = None,
+        timeout: float | None = None,
+    ) -> InvocationResult:
+        """`invoke` for synchronous callers; thread-safe. Prefer `with runtime:` around it."""
+        if name not in self._engines:
+            raise UnknownActionError(name, list(self._engines))
+        return self._run(
+            self.invoke(name, params, headers=headers, query=query, path=path, timeout=timeout)
+        )
+
+    def __enter__(self) -> Runtime:
+        self._run(self.open())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the runtime and stop its private loop thread (for the synchronous facade)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            self._run(self.aclose())
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
+            self._loop = self._thread = None
+
+    def _run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        loop = self._loop
+        if loop is None:
+            loop = self._start_loop()
+        elif threading.current_thread() is self._thread:
+            coroutine.close()
+            raise RuntimeError("invoke_sync called from the runtime's own loop: await invoke()")
+        future: concurrent.futures.Future[_T] = asyncio.run_coroutine_threadsafe(coroutine, loop)
+        return future.result()
+
+    def _start_loop(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        thread = threading.Thread(target=run, name="actionrt-runtime", daemon=True)
+        thread.start()
+        ready.wait()
+        self._loop, self._thread = loop, thread
+        return loop
+
+
+def _client_tls(action: Action, secrets: SecretResolver) -> ssl.SSLContext | None:
+    """The TLS context presenting the action's client certificate (mutual TLS), if it has one."""
+    certificate = action.definition.endpoint.clientCertificate
+    if certificate is None:
+        return None
+    context = default_ssl_context()
+    try:
+        password = secrets.resolve(certificate.password) if certificate.password else None
+        context.load_cert_chain(certificate.certFile, certificate.keyFile, password=password)
+    except MissingSecretError as exc:
+        raise ValidationError.single(
+            action.source, "endpoint.clientCertificate.password", str(exc)
+        ) from None
+    except (OSError, ssl.SSLError) as exc:
+        raise ValidationError.single(
+            action.source, "endpoint.clientCertificate", f"cannot load: {exc.strerror or exc}"
+        ) from None
+    return context
