@@ -14,10 +14,12 @@ import datetime as dt
 import ipaddress
 import json
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -25,6 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+
+from actionrt.auth.context import AuthContext
 
 CLIENT_ID = "journey-client"
 CLIENT_SECRET = "client-s3cret"
@@ -349,3 +353,29 @@ class RunningServer:
 
     async def stop(self) -> None:
         await self._runner.cleanup()
+
+
+# -- fixtures (import them into a test module by name) ----------------------------------------
+
+
+@pytest.fixture
+async def token_server() -> AsyncIterator[TokenServer]:
+    """The token server on http://127.0.0.1:<port>."""
+    state = TokenServer()
+    running = await RunningServer(state.app()).start()
+    state.base_url = f"http://127.0.0.1:{running.port}"
+    yield state
+    await running.stop()
+
+
+@pytest.fixture
+async def auth_context() -> AsyncIterator[AuthContext]:
+    """A context as a Runtime builds it, loopback allowed (the destination policy still runs)."""
+    context = AuthContext(allow_private_network=True)
+    yield context
+    await context.aclose()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
