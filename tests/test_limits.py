@@ -1,0 +1,239 @@
+"""`Limits` on the memory backend: default caps, rules deployed on a running object,
+throttling queues, on an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from actionrt import ValidationError
+from actionrt.limits import ADMITTED, Limits, MemoryBackend
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Sleeps:
+    """A sleep that records the waits and only yields: the test moves the clock itself."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
+
+
+def capping(url: str, count: int, period_ms: int, **service: Any) -> dict[str, Any]:
+    return {
+        "url": url,
+        "methods": ["POST", "GET"],
+        "services": {"action": {"rating": {"maxCallsCount": count, "periodInMs": period_ms}, **service}},
+    }
+
+
+def throttling(url: str, rate: int) -> dict[str, Any]:
+    return {"urlPattern": url, "methods": ["POST"], "maxThroughput": rate}
+
+
+def make(clock: Clock, **kwargs: Any) -> Limits:
+    return Limits(backend=MemoryBackend(clock=clock), **kwargs)
+
+
+async def admitted(limiter: Any, attempts: int) -> int:
+    count = 0
+    for _ in range(attempts):
+        count += not (await limiter.admit()).capped
+    return count
+
+
+async def test_the_default_cap_is_per_host_and_shared_by_its_endpoints() -> None:
+    clock = Clock()
+    limits = make(clock, default_cap=(5, 60.0))
+    a = limits.endpoint("POST", "https://api.example.com/a")
+    b = limits.endpoint("GET", "https://api.example.com/b?x=1")
+    other = limits.endpoint("POST", "https://other.example.com/a")
+    assert await admitted(a, 3) == 3
+    assert await admitted(b, 3) == 2
+    refusal = await a.admit()
+    assert refusal.capped
+    assert refusal.reason == "capped: default cap of 5 calls per 60 s for host api.example.com"
+    assert await admitted(other, 5) == 5
+    clock.now += 60  # the whole window has slid past
+    assert await admitted(a, 6) == 5
+
+
+async def test_the_default_is_300000_calls_per_minute() -> None:
+    limits = Limits()
+    assert (limits.default_cap, limits.slow_host_cap, limits.slow_host_latency) == (
+        (300_000, 60.0),
+        (150_000, 30.0),
+        0.75,
+    )
+    assert limits.max_queue_wait == 6 * 3600
+
+
+async def test_a_slow_host_gets_the_slow_host_cap() -> None:
+    clock = Clock()
+    limits = make(clock, default_cap=(10, 60.0), slow_host_cap=(4, 30.0))
+    endpoint = limits.endpoint("POST", "https://slow.example.com/x")
+    assert await admitted(endpoint, 3) == 3
+    for _ in range(10):
+        endpoint.record_latency(0.9)
+    assert await admitted(endpoint, 1) == 1  # 4 in the last 30 s: the slow cap is reached
+    refusal = await endpoint.admit()
+    assert refusal.capped
+    assert "slow host slow.example.com" in refusal.reason
+    clock.now += 30  # the 30 s window slid past those 4; the 60 s window still holds them
+    assert await admitted(endpoint, 10) == 4
+    for _ in range(10):
+        limits.record_latency("slow.example.com", 0.1)  # median of the last 20 is now 0.5 s
+    clock.now += 30  # 60 s window: the 4 calls of 30 s ago; fast again: only 10 / 60 s applies
+    assert await admitted(endpoint, 20) == 6
+
+
+async def test_a_capping_rule_refuses_at_once_and_every_attempt_takes_a_slot() -> None:
+    clock = Clock()
+    limits = make(clock, capping_rules=[capping("https://api.partner.test/v1/*", 3, 1000)])
+    limiter = limits.endpoint("POST", "https://api.partner.test/v1/send")
+    results = [await limiter.admit() for _ in range(5)]
+    assert [r.capped for r in results] == [False, False, False, True, True]
+    assert results[0] is ADMITTED
+    assert results[3].reason == (
+        "capped: rule 'https://api.partner.test/v1/*' allows 3 calls per 1000 ms"
+    )
+    assert results[3].queued_seconds == 0
+    clock.now += 0.999
+    assert (await limiter.admit()).capped
+    clock.now += 0.001  # exactly one period after the first three: a sliding window, not buckets
+    assert await admitted(limiter, 5) == 3
+
+
+async def test_a_rule_applies_only_to_its_methods_and_paths() -> None:
+    clock = Clock()
+    rule = {**capping("https://api.partner.test/v1/*", 2, 1000), "methods": ["POST"]}
+    limits = make(clock, capping_rules=[rule])
+    assert await admitted(limits.endpoint("POST", "https://api.partner.test/v1/a"), 3) == 2
+    assert await admitted(limits.endpoint("GET", "https://api.partner.test/v1/a"), 3) == 3
+    assert await admitted(limits.endpoint("POST", "https://api.partner.test/v2/a"), 3) == 3
+    assert await admitted(limits.endpoint("POST", "http://api.partner.test/v1/a"), 3) == 3
+
+
+async def test_endpoints_matching_one_rule_share_its_cap() -> None:
+    clock = Clock()
+    limits = make(clock, capping_rules=[capping("https://api.partner.test/users/*", 4, 1000)])
+    # A dynamic path: the limiter is asked per call with the full URL; matching is cached.
+    urls = [f"https://api.partner.test/users/{n}/messages" for n in range(6)]
+    results = [await limits.endpoint("POST", url).admit() for url in urls]
+    assert [r.capped for r in results] == [False] * 4 + [True] * 2
+    assert limits.endpoint("POST", urls[0]) is limits.endpoint("POST", urls[0])
+
+
+async def test_rules_are_created_deployed_and_undeployed_on_a_running_object() -> None:
+    clock = Clock()
+    limits = make(clock)
+    limiter = limits.endpoint("POST", "https://api.partner.test/v1/send")
+    uid = limits.create_capping(capping("https://api.partner.test/v1/*", 2, 1000))
+    assert [(e.uid, e.kind, e.deployed) for e in limits.rules()] == [(uid, "capping", False)]
+    assert await admitted(limiter, 3) == 3  # created, not deployed: no effect
+    clock.now += 10
+    limits.deploy(uid)
+    assert limits.rules(deployed=True)[0].uid == uid
+    assert limiter.rules[0].uid == uid
+    assert await admitted(limiter, 3) == 2
+    limits.undeploy(uid)
+    assert await admitted(limiter, 3) == 3
+    limits.deploy(uid)
+    assert await admitted(limiter, 1) == 0  # the counter kept its calls while undeployed
+    limits.delete(uid)
+    assert limits.rules() == []
+    with pytest.raises(KeyError, match="no rule"):
+        limits.deploy(uid)
+
+
+async def test_bad_rules_are_refused_with_the_reason() -> None:
+    limits = Limits()
+    with pytest.raises(ValidationError, match="maxThroughput"):
+        limits.create_throttling(throttling("https://api.partner.test/*", 100))
+    with pytest.raises(ValidationError, match="url: wildcards"):
+        Limits(capping_rules=[capping("https://*.partner.test/", 5, 100)])
+
+
+async def test_max_connections_comes_from_the_strictest_matching_rule() -> None:
+    limits = Limits(
+        capping_rules=[
+            capping("https://api.partner.test/*", 1000, 1000, maxHttpConnections=50),
+            capping("https://api.partner.test/v1/*", 1000, 60000, maxHttpConnections=20),
+        ]
+    )
+    assert limits.endpoint("POST", "https://api.partner.test/v1/x").max_connections == 20
+    assert limits.endpoint("POST", "https://api.partner.test/v2/x").max_connections == 50
+    assert limits.endpoint("POST", "https://elsewhere.test/x").max_connections is None
+
+
+async def test_throttled_calls_queue_in_arrival_order_without_failing() -> None:
+    clock = Clock()
+    sleeps = Sleeps(clock)
+    limits = make(clock, throttling_rules=[throttling("https://api.partner.test/*", 200)],
+                  sleep=sleeps)
+    limiter = limits.endpoint("POST", "https://api.partner.test/send")
+    finished: list[int] = []
+
+    async def call(n: int) -> float:
+        admission = await limiter.admit()
+        assert not admission.capped
+        finished.append(n)
+        return admission.queued_seconds
+
+    waits = await asyncio.gather(*(call(n) for n in range(450)))
+    assert waits == [0.0] * 200 + [1.0] * 200 + [2.0] * 50
+    assert finished == list(range(450))  # first in, first out
+    assert sorted(sleeps.waits) == [1.0] * 200 + [2.0] * 50
+
+
+async def test_a_wait_longer_than_the_queue_limit_is_capped() -> None:
+    clock = Clock()
+    limits = make(clock, throttling_rules=[throttling("https://api.partner.test/*", 200)],
+                  max_queue_wait=1.5, sleep=Sleeps(clock))
+    limiter = limits.endpoint("POST", "https://api.partner.test/send")
+    results = await asyncio.gather(*(limiter.admit() for _ in range(401)))
+    assert [r.capped for r in results].count(True) == 1
+    assert results[-1].capped
+    assert "queue wait (2.0 s) would exceed the limit (1.5 s)" in results[-1].reason
+
+
+async def test_capping_and_throttling_on_one_endpoint() -> None:
+    clock = Clock()
+    limits = make(
+        clock,
+        capping_rules=[capping("https://api.partner.test/*", 250, 10_000)],
+        throttling_rules=[throttling("https://api.partner.test/*", 200)],
+        sleep=Sleeps(clock),
+    )
+    limiter = limits.endpoint("POST", "https://api.partner.test/send")
+    first = await asyncio.gather(*(limiter.admit() for _ in range(200)))
+    assert not any(r.capped for r in first)
+    # The cap (250 / 10 s) is checked at arrival, before queueing, and again at departure.
+    second = await asyncio.gather(*(limiter.admit() for _ in range(100)))
+    assert [r.capped for r in second].count(False) == 50
+    capped = [r for r in second if r.capped]
+    assert all("allows 250 calls per 10000 ms" in r.reason for r in capped)
+
+
+async def test_admit_is_cheap_enough_for_the_call_path() -> None:
+    # Not a benchmark (see bench/limits_bench.py): a guard against an accidental O(n) path.
+    limits = Limits()
+    limiter = limits.endpoint("POST", "https://api.example.com/x")
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for _ in range(20_000):
+        await limiter.admit()
+    assert (loop.time() - start) / 20_000 < 50e-6
