@@ -37,7 +37,10 @@ class Connector(Protocol):
     Raise `actionrt.ValidationError` (paths like `settings.pixelId`) for bad settings.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The name action files give as `connector:` (e.g. `slack.webhook`)."""
+        ...
 
     def expand(self, action: dict[str, Any]) -> dict[str, Any]:
         """Return the action file dict with the connector's endpoint, auth and payload filled in."""

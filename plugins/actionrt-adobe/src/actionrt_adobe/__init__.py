@@ -1,0 +1,1 @@
+"""actionrt-adobe (being written)."""

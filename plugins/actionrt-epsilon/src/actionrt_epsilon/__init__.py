@@ -1,0 +1,1 @@
+"""actionrt-epsilon (being written)."""

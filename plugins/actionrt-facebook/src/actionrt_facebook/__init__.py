@@ -1,0 +1,1 @@
+"""actionrt-facebook (being written)."""

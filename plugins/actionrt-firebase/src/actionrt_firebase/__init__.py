@@ -1,0 +1,1 @@
+"""actionrt-firebase (being written)."""

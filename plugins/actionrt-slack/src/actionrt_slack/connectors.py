@@ -1,0 +1,123 @@
+"""The Slack connectors: `slack.webhook` (incoming webhooks) and `slack.postMessage` (Web API).
+
+Incoming webhooks answer `200 ok` as plain text and report errors with HTTP statuses, so the
+default retry policy reads them right. `chat.postMessage` answers HTTP 200 even when it failed,
+with `{"ok": false, "error": "..."}`: `classify_response` turns those into failures, retried only
+for Slack's transient errors (rate limits, internal errors); a 429 keeps its `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import field_validator
+
+from actionrt.connectors import ConnectorSettings, TemplateConnector
+from actionrt.http import HttpResponse
+from actionrt.secrets import SECRET_REF
+
+WEBHOOK_PREFIX = "https://hooks.slack.com/services/"
+POST_MESSAGE_URL = "https://slack.com/api/chat.postMessage"
+
+# chat.postMessage `error` codes worth another try; every other `ok: false` is final
+# (channel_not_found, not_in_channel, invalid_auth, msg_too_long, ...).
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
+     "request_timeout"}
+)
+
+
+def _is_secret_reference(text: str) -> bool:
+    return SECRET_REF.fullmatch(text.strip()) is not None
+
+
+class WebhookSettings(ConnectorSettings):
+    """`slack.webhook` settings."""
+
+    webhookUrl: str
+    """The webhook URL, or (better: its path is the credential) a `{{ secrets.NAME }}` holding it."""
+    text: str = "Hello from actionrt"
+    """The example message text (the `text` variable's sample)."""
+
+    @field_validator("webhookUrl")
+    @classmethod
+    def _slack_webhook(cls, value: str) -> str:
+        if _is_secret_reference(value) or value.startswith(WEBHOOK_PREFIX):
+            return value
+        raise ValueError(f"must start with {WEBHOOK_PREFIX} or be a {{{{ secrets.NAME }}}} reference")
+
+
+class SlackWebhook(TemplateConnector):
+    """Post a message to a channel through an incoming webhook."""
+
+    name = "slack.webhook"
+    description = "Slack incoming webhook: POST {text, blocks} to hooks.slack.com"
+    settings_model = WebhookSettings
+
+    def template(self, settings: WebhookSettings) -> dict[str, Any]:
+        if _is_secret_reference(settings.webhookUrl):
+            # The URL is read at send time by the `slackWebhook` scheme, so it is never shown.
+            url, authentication = WEBHOOK_PREFIX, {"type": "slackWebhook", "url": settings.webhookUrl}
+        else:
+            url, authentication = settings.webhookUrl, {"type": "none"}
+        return {
+            "description": "Post a message to Slack through an incoming webhook",
+            "endpoint": {"url": url, "method": "POST"},
+            "authentication": authentication,
+            "request": {
+                "sample": {"text": settings.text},
+                "variables": {"text": {"label": "Message"}},
+            },
+        }
+
+
+class PostMessageSettings(ConnectorSettings):
+    """`slack.postMessage` settings."""
+
+    token: str
+    """The bot token (`xoxb-...`), normally `{{ secrets.SLACK_BOT_TOKEN }}`."""
+    channel: str | None = None
+    """A fixed channel id or name; without it the channel is a variable of each call."""
+    text: str = "Hello from actionrt"
+
+
+class SlackPostMessage(TemplateConnector):
+    """`chat.postMessage` with a bot token; `ok: false` answers are failures."""
+
+    name = "slack.postMessage"
+    description = "Slack Web API chat.postMessage with a bot token"
+    settings_model = PostMessageSettings
+
+    def template(self, settings: PostMessageSettings) -> dict[str, Any]:
+        variables: dict[str, Any] = {"text": {"label": "Message"}}
+        if settings.channel is None:
+            variables["channel"] = {"label": "Channel"}
+        return {
+            "description": "Post a message to a Slack channel (chat.postMessage)",
+            "endpoint": {
+                "url": POST_MESSAGE_URL,
+                "method": "POST",
+                # Slack asks for the charset on JSON bodies (else a `missing_charset` warning).
+                "headers": [{"name": "Content-Type", "value": "application/json; charset=utf-8"}],
+            },
+            "authentication": {"type": "bearer", "token": settings.token},
+            "request": {
+                "sample": {"channel": settings.channel or "C0123456789", "text": settings.text},
+                "variables": variables,
+            },
+            "response": {"sample": {"ok": True, "channel": "C0123456789", "ts": "1503435956.000247"}},
+            "errorResponse": {"sample": {"ok": False, "error": "channel_not_found"}},
+        }
+
+    def classify_response(self, response: HttpResponse) -> bool | None:
+        """`ok: false` is a failure: retried for transient errors only. Anything else: default."""
+        if response.status != 200 or not response.content.startswith(b"{"):
+            return None  # 429 and 5xx: the default policy (with Retry-After) fits
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            return None
+        if not isinstance(body, dict) or body.get("ok") is not False:
+            return None
+        return body.get("error") in TRANSIENT_ERRORS
