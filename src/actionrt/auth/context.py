@@ -165,14 +165,32 @@ def endpoint_label(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
+# The error codes of RFC 6749 §5.2 and RFC 6750 §3.1, plus the common server-side ones. Only
+# these are quoted: a server may echo what it was sent in any other field, secrets included.
+OAUTH_ERROR_CODES = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "access_denied",
+        "server_error",
+        "temporarily_unavailable",
+        "invalid_token",
+        "insufficient_scope",
+        "invalid_dpop_proof",
+        "use_dpop_nonce",
+    }
+)
+
+
 def _oauth_error_code(content: bytes) -> str:
-    """` (invalid_client)` when the body is an OAuth error; its description is not shown
-    (servers sometimes echo what they were sent)."""
+    """` (invalid_client)` when the body is an OAuth error with a registered code."""
     try:
         body = json.loads(content)
     except (ValueError, UnicodeDecodeError):
         return ""
     code = body.get("error") if isinstance(body, dict) else None
-    if isinstance(code, str) and code.replace("_", "").isalnum() and len(code) <= 64:
-        return f" ({code})"
-    return ""
+    return f" ({code})" if code in OAUTH_ERROR_CODES else ""
