@@ -201,11 +201,82 @@ def actionrt_transport() -> Client:
     return Client("actionrt transport", open_, close)
 
 
+def bench_action(base: str) -> dict[str, Any]:
+    """The benchmarked action: five variable payload fields, a cached custom-auth bearer token
+    (the token endpoint is nginx's /token), retries and the default capping left on."""
+    return {
+        "name": "loyaltyBench",
+        "endpoint": {
+            "url": base + "/v1/loyalty",
+            "method": "POST",
+            "headers": [{"name": "x-request-id", "value": "bench"}],
+        },
+        "authentication": {
+            "type": "customAuthorization",
+            "endpoint": base + "/token",
+            "method": "POST",
+            "body": {"bodyType": "form", "bodyParams": {"grant_type": "client_credentials"}},
+            "tokenInResponse": "json://access_token",
+            "cacheDuration": {"expiryInResponse": "json://expires_in", "timeUnit": "seconds"},
+            "authorizationType": "bearer",
+        },
+        "request": {
+            "sample": payload(0),
+            "variables": {
+                "customer.email": {"label": "Email"},
+                "customer.points": {"label": "Points"},
+                "order.id": {"label": "Order"},
+                "order.total": {"label": "Total"},
+                "order.express": {"label": "Express"},
+            },
+        },
+        "timeout": 10,
+    }
+
+
+def actionrt_runtime() -> Client:
+    """`Runtime.invoke`, the whole call path (prepare, guard, limiter, auth, send, retry)."""
+    from actionrt.runtime import Runtime
+
+    state: dict[str, Any] = {}
+
+    async def open_(base: str) -> Call:
+        folder = Path(tempfile.mkdtemp(prefix="actionrt-bench-actions-"))
+        (folder / "bench.json").write_text(json.dumps(bench_action(base)))
+        runtime = state["r"] = Runtime.from_path(folder, allow_private_network=True)
+        shutil.rmtree(folder)
+        await runtime.open()
+        invoke = runtime.invoke
+
+        async def call(i: int) -> None:
+            result = await invoke(
+                "loyaltyBench",
+                {
+                    "customer.email": f"user{i}@example.com",
+                    "customer.points": i,
+                    "order.id": f"o-{i}",
+                    "order.total": i * 1.5,
+                    "order.express": bool(i & 1),
+                },
+            )
+            if not result.ok:
+                raise RuntimeError(result.status, result.error)
+
+        return call
+
+    async def close() -> None:
+        await state["r"].aclose()
+
+    return Client("actionrt", open_, close)
+
+
 CLIENTS: dict[str, Callable[[], Client]] = {
     "aiohttp": raw_aiohttp,
     "httpx": raw_httpx,
+    "actionrt": actionrt_runtime,
     "transport": actionrt_transport,
 }
+DEFAULT_CLIENTS = ["aiohttp", "httpx", "actionrt"]
 
 
 @dataclass
@@ -328,7 +399,7 @@ def main() -> None:
     parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[1, 64, 256])
     parser.add_argument("-d", "--duration", type=float, default=2.0, help="seconds per round")
     parser.add_argument("-r", "--rounds", type=int, default=2, help="rounds; the best is kept")
-    parser.add_argument("--clients", nargs="+", default=list(CLIENTS), choices=list(CLIENTS))
+    parser.add_argument("--clients", nargs="+", default=DEFAULT_CLIENTS, choices=list(CLIENTS))
     parser.add_argument("--profile", choices=list(CLIENTS), help="cProfile one column instead")
     args = parser.parse_args()
     os.environ.setdefault("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", "1")

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from actionrt.auth.base import AuthenticationError, Authenticator
 from actionrt.auth.context import AuthContext
+from actionrt.auth.mtls import ClientCertificateError, client_ssl_context
 from actionrt.auth.tokens import TokenAuthenticator
 from actionrt.definition import Action
 from actionrt.errors import Problem, UnknownActionError, ValidationError
@@ -35,7 +36,6 @@ from actionrt.http import (
     NetworkError,
     Transport,
     TransportError,
-    default_ssl_context,
 )
 from actionrt.limits import EndpointLimiter, Limits
 from actionrt.plugins import Plugins
@@ -283,10 +283,12 @@ class _ActionEngine:
                 origin=origin, queued=queued,
             )
         except AuthenticationError as exc:
+            # The message names the token endpoint's status; `http_status` stays the action
+            # endpoint's (None: nothing was sent to it on this attempt).
             return self._result(
                 started, INTERNAL_ERROR, error=f"authentication failed: {exc}",
                 error_class="error", error_code="auth", attempts=attempts,
-                http_status=exc.status, origin=origin, queued=queued,
+                origin=origin, queued=queued,
             )
         except MissingSecretError as exc:
             return self._result(
@@ -604,16 +606,12 @@ def _client_tls(action: Action, secrets: SecretResolver) -> ssl.SSLContext | Non
     certificate = action.definition.endpoint.clientCertificate
     if certificate is None:
         return None
-    context = default_ssl_context()
     try:
         password = secrets.resolve(certificate.password) if certificate.password else None
-        context.load_cert_chain(certificate.certFile, certificate.keyFile, password=password)
+        return client_ssl_context(certificate.certFile, certificate.keyFile, password)
     except MissingSecretError as exc:
         raise ValidationError.single(
             action.source, "endpoint.clientCertificate.password", str(exc)
         ) from None
-    except (OSError, ssl.SSLError) as exc:
-        raise ValidationError.single(
-            action.source, "endpoint.clientCertificate", f"cannot load: {exc.strerror or exc}"
-        ) from None
-    return context
+    except ClientCertificateError as exc:
+        raise ValidationError.single(action.source, "endpoint.clientCertificate", str(exc)) from None
