@@ -152,7 +152,7 @@ def test_rules_load_from_a_json_or_yaml_file(tmp_path: Path) -> None:
     assert parse_throttling_rules(yaml_file)[0].max_throughput == 300
     broken = tmp_path / "broken.json"
     broken.write_text("{")
-    with pytest.raises(ValidationError, match="broken.json"):
+    with pytest.raises(ValidationError, match=r"broken\.json"):
         parse_capping_rules(broken)
 
 

@@ -192,7 +192,7 @@ def _sha256(value: str | bytes) -> str:
 class CompiledExpression:
     """One compiled mapping: `evaluate(context)` gives its value."""
 
-    __slots__ = ("_environment", "_kind", "_loops", "_template", "source")
+    __slots__ = ("_environment", "_kind", "_loops", "_path", "_template", "source")
 
     def __init__(
         self,
@@ -201,12 +201,14 @@ class CompiledExpression:
         kind: str,
         template: Template | None,
         loops: bool,
+        path: _Path | None = None,
     ) -> None:
         self._environment = environment
         self.source = source
         self._kind = kind  # "literal" | "value" (keeps the type) | "text"
         self._template = template
         self._loops = loops
+        self._path = path
 
     @property
     def is_literal(self) -> bool:
@@ -225,6 +227,10 @@ class CompiledExpression:
         template = self._template
         if template is None:
             return self.source
+        if self._path is not None:
+            found = _follow(self._path, context)
+            if found is not _MISSING:
+                return found
         token = _loop_budget.set([self._environment.max_loop_iterations]) if self._loops else None
         try:
             if self._kind == "value":
@@ -243,8 +249,7 @@ class CompiledExpression:
         for _ in template.root_render_func(ctx):
             pass
         value = ctx.vars["result"]
-        if isinstance(value, Undefined):
-            value._fail_with_undefined_error()
+        _fail_on_undefined(value)
         return value
 
     def _render(self, template: Template, context: Mapping[str, Any]) -> str:
@@ -339,8 +344,8 @@ class ExpressionEnvironment:
                 # `{{-` / `-}}` (and `+`) are whitespace control, not part of the expression.
                 inner = inner[1:] if inner[:1] in "-+" else inner
                 inner = inner[:-1] if inner[-1:] in "-+" else inner
-                template, loops = self._compile_value(inner)
-                return CompiledExpression(self, source, "value", template, loops)
+                template, loops, path = self._compile_value(inner)
+                return CompiledExpression(self, source, "value", template, loops, path)
             tree = self.jinja.parse(source)
             loops = self._harden(tree)
             template = self.jinja.from_string(tree)
@@ -350,16 +355,17 @@ class ExpressionEnvironment:
         except Exception as exc:
             raise ExpressionError(_describe(exc, source)) from None
 
-    def _compile_value(self, expression: str) -> tuple[Template, bool]:
+    def _compile_value(self, expression: str) -> tuple[Template, bool, _Path | None]:
         # What Environment.compile_expression does, with our tree checks before compiling.
         parser = Parser(self.jinja, expression, state="variable")
         expr = parser.parse_expression()
         if not parser.stream.eos:
             raise ExpressionError(f"unexpected text after the expression: {_short(expression)}")
+        path = _plain_path(expr)
         tree = nodes.Template([nodes.Assign(nodes.Name("result", "store"), expr)], lineno=1)
         loops = self._harden(tree)
         tree.set_environment(self.jinja)
-        return self.jinja.from_string(tree), loops
+        return self.jinja.from_string(tree), loops, path
 
     def _harden(self, tree: nodes.Template) -> bool:
         """Refuse statements a mapping has no use for; route loops and `~` through guards.
@@ -391,6 +397,60 @@ class ExpressionEnvironment:
             if name.ctx == "store" and name.name.startswith("_actionrt"):
                 raise ExpressionError(f"{name.name!r} is reserved")
         return loops
+
+
+def _fail_on_undefined(value: Any, depth: int = 0) -> None:
+    """Raise the error an undefined value stands for, also inside lists and dicts built by the
+    expression (e.g. `map(attribute=...)` over a missing or refused attribute)."""
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    if depth < 4 and isinstance(value, list | tuple | dict):
+        for item in value.values() if isinstance(value, dict) else value:
+            _fail_on_undefined(item, depth + 1)
+
+
+_Path = tuple[str, tuple[str | int, ...]]
+_MISSING: Final = object()
+
+
+def _plain_path(expr: nodes.Expr) -> _Path | None:
+    """`name.key[0]['k']` as (name, keys) when a plain lookup gives what Jinja would give:
+    attribute-style keys that are not dict attributes (Jinja prefers attributes), no `_`."""
+    keys: list[str | int] = []
+    node = expr
+    while not isinstance(node, nodes.Name):
+        if isinstance(node, nodes.Getattr):
+            if node.attr.startswith("_") or hasattr(dict, node.attr):
+                return None
+            keys.append(node.attr)
+            node = node.node
+        elif (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and type(node.arg.value) in (str, int)
+        ):
+            keys.append(node.arg.value)
+            node = node.node
+        else:
+            return None
+    if node.ctx != "load":
+        return None
+    return node.name, tuple(reversed(keys))
+
+
+def _follow(path: _Path, context: Mapping[str, Any]) -> Any:
+    """The value at `path` through plain dicts and lists, or _MISSING to take Jinja's way
+    (which also produces the right error message)."""
+    root, keys = path
+    value = context.get(root, _MISSING)
+    for key in keys:
+        if type(value) is dict:
+            value = value.get(key, _MISSING)
+        elif type(value) is list and type(key) is int and -len(value) <= key < len(value):
+            value = value[key]
+        else:
+            return _MISSING
+    return value
 
 
 def _replace(tree: nodes.Node, old: nodes.Node, new: nodes.Node) -> None:

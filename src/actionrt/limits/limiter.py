@@ -106,6 +106,7 @@ class Limits:
         self._everywhere: list[_Compiled] = []
         self._latency: dict[str, LatencyTracker] = {}
         self._endpoints: dict[tuple[str, str], EndpointLimiter] = {}
+        self._shared: dict[tuple[str, ...], EndpointLimiter] = {}
         for capping in parse_capping_rules(capping_rules):
             self.deploy(self.create(capping))
         for throttling in parse_throttling_rules(throttling_rules):
@@ -164,27 +165,39 @@ class Limits:
                 self._everywhere.append(compiled)
             else:
                 self._by_origin.setdefault(origin, []).append(compiled)
-        # Endpoint limiters compare this number on each attempt and re-match when it moved.
+        # Endpoint limiters compare this number on each attempt and re-match when it moved;
+        # the URL caches may now group URLs differently.
         self.generation += 1
+        self._endpoints.clear()
+        self._shared.clear()
 
     def matching(self, method: str, url: str) -> list[Rule]:
         """The deployed rules that apply to a call."""
-        scheme, host, port, path = _split(url)
-        method = method.upper()
+        return self._match(method.upper(), *_split(url))
+
+    def _match(self, method: str, scheme: str, host: str, port: int, path: str) -> list[Rule]:
         found = [*self._by_origin.get((scheme, host, port), ()), *self._everywhere]
         return [c.rule for c in found if method in c.rule.methods and c.pattern.matches_path(path)]
 
     # -- the call path -----------------------------------------------------------------------
 
     def endpoint(self, method: str, url: str) -> EndpointLimiter:
-        """The limiter of one endpoint. Cheap to call per call (cached by method and URL), so
-        an action with a dynamic path may ask for each call's full URL."""
+        """The limiter of one endpoint. Cheap to call per call, so an action with a dynamic path
+        may ask with each call's full URL: URLs matching the same rules share one limiter."""
         key = (method, url)
         limiter = self._endpoints.get(key)
         if limiter is None:
+            method = method.upper()
+            scheme, host, port, path = _split(url)
+            shared_key = (method, host, *(r.uid for r in self._match(method, scheme, host, port, path)))
+            limiter = self._shared.get(shared_key)
+            if limiter is None:
+                if len(self._shared) >= _ENDPOINT_CACHE_SIZE:
+                    self._shared.clear()
+                limiter = self._shared[shared_key] = EndpointLimiter(self, method, url)
             if len(self._endpoints) >= _ENDPOINT_CACHE_SIZE:
                 self._endpoints.clear()
-            limiter = self._endpoints[key] = EndpointLimiter(self, method.upper(), url)
+            self._endpoints[key] = limiter
         return limiter
 
     def latency(self, host: str) -> LatencyTracker:

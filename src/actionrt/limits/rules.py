@@ -7,6 +7,7 @@ Capping (`endpointConfigs`): `url`, `methods`, `services.action|dataSource.ratin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -163,7 +164,7 @@ class _Rule(BaseModel):
 
     _check_methods = field_validator("methods", mode="before")(_methods)
 
-    @property
+    @functools.cached_property
     def uid(self) -> str:
         """A stable id from the rule's content: the same rule gets the same id (and the same
         shared counters in Redis) in every process."""

@@ -1,0 +1,232 @@
+"""Journey mapping expressions: types kept, literals untouched, the sandbox and its caps hold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from actionrt.expressions import ExpressionEnvironment, ExpressionError
+
+CONTEXT: dict[str, Any] = {
+    "profile": {"email": "Ada@Example.com", "points": 1290, "vip": True, "tags": ["a", "b"],
+                "items": {"x": 1}, "nested": [{"id": 7}]},
+    "event": {"amount": 12.5, "when": None},
+    "x": 42,
+}
+
+
+@pytest.fixture(scope="module")
+def env() -> ExpressionEnvironment:
+    return ExpressionEnvironment()
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{{ profile.points }}", 1290),
+        ("{{ profile.vip }}", True),
+        ("{{ event.amount }}", 12.5),
+        ("{{ event.when }}", None),
+        ("{{ profile.tags }}", ["a", "b"]),
+        ("{{ profile.nested[0].id }}", 7),
+        ("{{ profile['items'] }}", {"x": 1}),
+        ("{{ profile.points + 10 }}", 1300),
+        ("{{ profile.points > 1000 }}", True),
+        ("{{- profile.points -}}", 1290),
+        ("{{ profile.email | lower }}", "ada@example.com"),
+        ("{{ profile.tags | length }}", 2),
+    ],
+)
+def test_a_single_expression_keeps_its_type(
+    env: ExpressionEnvironment, source: str, expected: Any
+) -> None:
+    compiled = env.compile(source)
+    assert compiled.keeps_type
+    value = compiled.evaluate(CONTEXT)
+    assert value == expected and type(value) is type(expected)
+
+
+def test_dict_attributes_keep_jinja_meaning(env: ExpressionEnvironment) -> None:
+    # `.items` is the dict method for Jinja; the plain-lookup shortcut must not change that.
+    assert callable(env.evaluate("{{ profile.items }}", CONTEXT))
+    assert env.evaluate("{{ profile['items'].x }}", CONTEXT) == 1
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("Hello {{ profile.email }}", "Hello Ada@Example.com"),
+        ("{{ profile.points }} points", "1290 points"),
+        ("{{ x }}{{ x }}", "4242"),
+        (" {{ x }}", " 42"),
+        ("{% if profile.vip %}gold{% else %}std{% endif %}", "gold"),
+        ("{% for t in profile.tags %}{{ t }};{% endfor %}", "a;b;"),
+        ("{% set n = profile.points * 2 %}{{ n }}", "2580"),
+        ("{{ profile.email ~ '/' ~ x }}", "Ada@Example.com/42"),
+        ("{{ '%05d'|format(x) }}", "00042"),
+        ("{{ 'Hi {}'.format(x) }}", "Hi 42"),
+    ],
+)
+def test_anything_else_renders_to_a_string(
+    env: ExpressionEnvironment, source: str, expected: str
+) -> None:
+    assert env.evaluate(source, CONTEXT) == expected
+
+
+@pytest.mark.parametrize("source", ["plain text", "", "{not a template}", "50% off", "a }} b"])
+def test_a_string_without_template_markers_is_a_literal(
+    env: ExpressionEnvironment, source: str
+) -> None:
+    compiled = env.compile(source)
+    assert compiled.is_literal
+    assert compiled.evaluate({}) is source
+
+
+def test_compiled_templates_are_cached_by_source(env: ExpressionEnvironment) -> None:
+    assert env.compile("{{ x }} and more") is env.compile("{{ x }} and more")
+
+
+def test_functions_and_filters_are_added() -> None:
+    env = ExpressionEnvironment(
+        functions={"EncodeBase64": lambda s: "b64:" + s}, filters={"shout": str.upper}
+    )
+    assert env.evaluate("{{ EncodeBase64('a:b') }}", {}) == "b64:a:b"
+    assert env.evaluate("{{ 'hi' | shout }}", {}) == "HI"
+    assert env.evaluate("{{ 'a:b' | b64encode }}", {}) == "YTpi"
+    assert env.evaluate("{{ 'x' | sha256 }}", {}).startswith("2d711642b726b044")
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("{{ missing }}", "'missing' is undefined"),
+        ("{{ profile.nope }}", "has no attribute 'nope'"),
+        ("Hi {{ missing }}", "'missing' is undefined"),
+        ("{{ missing.deeper }}", "'missing' is undefined"),
+        ("{{ profile.tags[5] }}", "undefined"),
+        ("{{ x / 0 }}", "ZeroDivisionError"),
+    ],
+)
+def test_errors_name_the_problem(env: ExpressionEnvironment, source: str, problem: str) -> None:
+    with pytest.raises(ExpressionError) as caught:
+        env.evaluate(source, CONTEXT)
+    message = str(caught.value)
+    assert problem in message
+    assert "\n" not in message and "Traceback" not in message
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["{{ x + }}", "{{ (1, 2 }}", "{% if %}", "{% for x in y %}", "{{ x }} {% endfor %}"],
+)
+def test_syntax_errors_raise_expression_error_at_compile(
+    env: ExpressionEnvironment, source: str
+) -> None:
+    with pytest.raises(ExpressionError, match="syntax error"):
+        env.compile(source)
+
+
+# -- the sandbox --------------------------------------------------------------------------------
+
+ESCAPES = {
+    "str class mro": "{{ ''.__class__.__mro__ }}",
+    "subclasses walk": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "int base subclasses": "{{ x.__class__.__base__.__subclasses__() }}",
+    "cycler globals": "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    "joiner globals": "{{ joiner.__init__.__globals__ }}",
+    "namespace globals": "{{ namespace.__init__.__globals__ }}",
+    "lipsum globals": "{{ lipsum.__globals__['os'].popen('id').read() }}",
+    "range globals": "{{ range.__init__.__globals__ }}",
+    "template reference context": "{{ self._TemplateReference__context }}",
+    "self dict": "{{ self.__dict__ }}",
+    "format attribute": "{{ '{0.__class__}'.format(x) }}",
+    "format_map attribute": "{{ '{0.__class__.__mro__}'.format_map({'0': x}) }}",
+    "format via getattr": "{{ '{0.__init__.__globals__}'.format(profile) }}",
+    "attr filter": "{{ x|attr('__class__') }}",
+    "map attribute": "{{ [x]|map(attribute='__class__')|list }}",
+    "dict mutation": "{{ profile.update({'x': 1}) }}",
+    "list mutation": "{{ profile.tags.append('c') }}",
+    "request-style config": "{{ config.__class__ }}",
+    "getattr builtin": "{{ getattr(x, '__class__') }}",
+    "func globals through a filter": "{{ (profile.email|lower).__globals__ }}",
+    "macro": "{% macro m() %}{% endmacro %}{{ m.__globals__ }}",
+    "include": "{% include '/etc/passwd' %}",
+    "import": "{% import 'x' as y %}",
+    "extends": "{% extends 'x' %}",
+    "recursive loop": "{% for i in [1] recursive %}{{ loop(i) }}{% endfor %}",
+    "huge range": "{{ range(10**9)|list }}",
+    "huge range in a loop": "{% for i in range(10**9) %}{% endfor %}",
+    "string repetition": "{{ 'a' * 10**9 }}",
+    "list repetition": "{{ [1] * 10**8 }}",
+    "huge power": "{{ 10 ** 100000 }}",
+    "huge power of a big base": "{{ (10 ** 1000) ** 5 }}",
+    "big int squaring": "{% set n = 10**1000 %}{{ n * n * n * n * n }}",
+    "percent width": "{{ '%999999999d' % 1 }}",
+    "format filter width": "{{ '%999999999s'|format('x') }}",
+    "format width": "{{ '{:>999999999}'.format(1) }}",
+    "computed width": "{{ '{:>{w}}'.format(1, w=10**9) }}",
+    "center": "{{ 'x'.center(10**9) }}",
+    "ljust": "{{ 'x'.ljust(10**9) }}",
+    "zfill": "{{ '1'.zfill(10**9) }}",
+    "replace growth": "{{ ('x' * 60000).replace('x', 'yyyyyyyyyy') }}",
+    "replace filter growth": "{{ ('x' * 60000)|replace('x', 'yyyyyyyyyy') }}",
+    "indent filter": "{{ 'x'|indent(10**9) }}",
+    "concat doubling": "{% set a = 'x' * 4096 %}"
+    + "{% set a = a ~ a %}" * 10
+    + "{{ a|length }}",
+    "plus doubling": "{% set a = 'x' * 4096 %}" + "{% set a = a + a %}" * 10 + "{{ a|length }}",
+    "nested loops": "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+}
+
+
+@pytest.mark.parametrize("source", ESCAPES.values(), ids=ESCAPES.keys())
+def test_known_sandbox_escapes_and_bombs_are_refused(
+    env: ExpressionEnvironment, source: str
+) -> None:
+    context = {**CONTEXT, "config": {"SECRET_KEY": "s"}}
+    with pytest.raises(ExpressionError) as caught:
+        env.compile(source).evaluate(context)
+    assert "\n" not in str(caught.value)
+
+
+def test_refusals_say_it_was_the_sandbox(env: ExpressionEnvironment) -> None:
+    with pytest.raises(ExpressionError, match="refused by the sandbox: access to attribute"):
+        env.evaluate("{{ ''.__class__ }}", {})
+    with pytest.raises(ExpressionError, match="range\\(\\) is capped"):
+        env.evaluate("{{ range(10**9) }}", {})
+    with pytest.raises(ExpressionError, match="loop iteration budget"):
+        env.evaluate("{% for i in range(5000) %}{% for j in range(5) %}{% endfor %}{% endfor %}", {})
+    with pytest.raises(ExpressionError, match="'macro' statements are not allowed"):
+        env.compile("{% macro m() %}{% endmacro %}")
+
+
+def test_template_length_is_capped() -> None:
+    env = ExpressionEnvironment(max_template_length=100)
+    env.compile("{{ x }}" + " " * 93)
+    with pytest.raises(ExpressionError, match="template longer than 100 characters"):
+        env.compile("{{ x }}" + " " * 94)
+    with pytest.raises(ExpressionError, match="template longer than 100"):
+        env.compile("a" * 101)  # literals too
+
+
+def test_rendered_output_is_capped() -> None:
+    env = ExpressionEnvironment(max_output_length=1000)
+    assert len(env.evaluate("{% for i in range(100) %}0123456789{% endfor %}", {})) == 1000
+    with pytest.raises(ExpressionError, match="output longer than 1000 characters"):
+        env.evaluate("{% for i in range(101) %}0123456789{% endfor %}", {})
+    with pytest.raises(ExpressionError, match="output longer than 1000"):
+        env.evaluate("Items: {{ big }}", {"big": ["x"] * 2000})
+    with pytest.raises(ExpressionError, match="a value longer than 1000 would be built"):
+        env.evaluate("{{ 'x' * 1001 }}", {})
+
+
+def test_a_budget_is_per_evaluation(env: ExpressionEnvironment) -> None:
+    compiled = env.compile("{% for i in range(6000) %}{% endfor %}ok")
+    assert compiled.evaluate({}) == "ok"
+    assert compiled.evaluate({}) == "ok"  # the first evaluation's iterations do not carry over
+
+
+def test_reserved_names_cannot_be_assigned(env: ExpressionEnvironment) -> None:
+    with pytest.raises(ExpressionError, match="reserved"):
+        env.compile("{% set _actionrt_loop = 1 %}")
