@@ -18,6 +18,8 @@ import httpx
 if TYPE_CHECKING:
     from aiohttp.abc import AbstractResolver
 
+    from actionrt.guard import DestinationPolicy
+
 DEFAULT_MAX_BODY = 1 << 20
 """Response bodies larger than this (bytes) end the call with `BodyTooLargeError`."""
 
@@ -185,7 +187,7 @@ class AiohttpTransport:
     def __init__(
         self,
         *,
-        policy: UrlPolicy | None = None,
+        policy: DestinationPolicy | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         limit: int = DEFAULT_CONNECTION_LIMIT,
         limit_per_host: int = 0,
@@ -291,7 +293,7 @@ class AiohttpTransport:
             self._session = None
 
 
-def _guarded_resolver(policy: UrlPolicy) -> AbstractResolver:
+def _guarded_resolver(policy: DestinationPolicy) -> AbstractResolver:
     # Imported late: guard imports this module for DestinationRefusedError.
     from actionrt.guard import GuardedResolver
 

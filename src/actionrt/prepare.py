@@ -45,11 +45,13 @@ _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow
 class InputError(Exception):
     """A value given for one call cannot be used: `field` names it, the message says why.
 
-    Never carries the value itself (it may be personal data): only its type.
+    Never carries the value itself (it may be personal data): only its type. `code` is
+    `input` for a caller's value, `secret` for a constant whose secret has no value.
     """
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, code: str = "input") -> None:
         self.field = field
+        self.code = code
         super().__init__(f"{field}: {message}" if field else message)
 
 
@@ -456,7 +458,7 @@ class CallBuilder:
             try:
                 out[name] = getter()
             except MissingSecretError as exc:
-                raise InputError(f"endpoint.headers.{name}", str(exc)) from None
+                raise InputError(f"endpoint.headers.{name}", str(exc), "secret") from None
         if headers or self._var_headers:
             self._add_variable_headers(out, headers or {})
         key_header = self._idempotency_header
@@ -491,7 +493,9 @@ class CallBuilder:
             try:
                 pieces.append(f"{name}={quote(getter(), safe='')}")
             except MissingSecretError as exc:
-                raise InputError(f"endpoint.queryParameters.{name}", str(exc)) from None
+                raise InputError(
+                    f"endpoint.queryParameters.{name}", str(exc), "secret"
+                ) from None
         declared = self._var_query
         given = given or {}
         for name, value in given.items():

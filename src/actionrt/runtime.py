@@ -178,7 +178,7 @@ class _ActionEngine:
         try:
             prepared = self.builder.build(params, headers, query, path)
         except InputError as exc:
-            return self._input_error(started, str(exc))
+            return self._input_error(started, str(exc), exc.code)
         seconds = self.timeout
         if timeout is not None:
             if (
