@@ -1,0 +1,229 @@
+"""Runtime.invoke through the HTTP seam: HttpxTransport with respx, no network at all."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from actionrt.errors import UnknownActionError, ValidationError
+from actionrt.guard import DestinationPolicy
+from actionrt.http import HttpRequest, HttpResponse, HttpxTransport
+from actionrt.limits import Admission
+from actionrt.retry import Backoff
+from actionrt.runtime import Runtime
+
+API = "https://api.example.com"
+
+
+async def public_dns(host: str, port: int) -> list[tuple[str, int]]:
+    return [("93.184.216.34", port)]  # every name is one public address; no DNS is asked
+
+
+def write(folder: Path, **fields: Any) -> None:
+    document: dict[str, Any] = {
+        "name": "crmUpdate",
+        "endpoint": {
+            "url": API + "/v3/contacts/",
+            "method": "PUT",
+            "dynamicPath": True,
+            "headers": [
+                {"name": "x-api-version", "value": "2"},
+                {"name": "x-request-id", "variable": True, "label": "Request"},
+            ],
+            "queryParameters": [{"name": "locale", "variable": True, "label": "Locale",
+                                 "optional": True}],
+        },
+        "request": {"sample": {"stage": "lead", "score": 1},
+                    "variables": {"stage": {"label": "Stage"}, "score": {"label": "Score"}}},
+        "timeout": 5,
+    }
+    document.update(fields)
+    (folder / f"{document['name']}.json").write_text(json.dumps(document))
+
+
+def make_runtime(folder: Path, **options: Any) -> Runtime:
+    options.setdefault("transport", HttpxTransport(httpx.AsyncClient()))
+    options.setdefault("policy", DestinationPolicy(False, resolver=public_dns))
+    options.setdefault("backoff", Backoff(base=0.001, cap=0.002))
+    return Runtime.from_path(folder, plugins=(), **options)
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    write(tmp_path)
+    async with make_runtime(tmp_path) as opened:
+        yield opened
+
+
+PARAMS = {"stage": "customer", "score": "7"}
+
+
+@respx.mock
+async def test_the_request_is_composed_from_the_action_and_the_call(runtime: Runtime) -> None:
+    route = respx.put(API + "/v3/contacts/ada/profile").respond(200, json={"id": "42"})
+    result = await runtime.invoke(
+        "crmUpdate", PARAMS, headers={"x-request-id": "r-1"}, query={"locale": "fr"},
+        path="ada/profile",
+    )
+    assert result.ok and result.response == {"id": "42"}
+    sent = route.calls.last.request
+    assert sent.url == API + "/v3/contacts/ada/profile?locale=fr"
+    assert sent.headers["x-api-version"] == "2" and sent.headers["x-request-id"] == "r-1"
+    assert sent.headers["content-type"] == "application/json; charset=utf-8"
+    assert json.loads(sent.content) == {"stage": "customer", "score": 7}
+    assert result.endpoint == API + "/v3/contacts/"  # the path (personal data) stays out
+    assert result.method == "PUT"
+
+
+@respx.mock
+async def test_network_errors_are_retried_then_succeed(runtime: Runtime) -> None:
+    respx.put(API + "/v3/contacts/ada").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.ReadError("reset"),
+                     httpx.Response(200, json={})]
+    )
+    result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"}, path="ada")
+    assert result.ok and result.attempts == 3
+    assert (result.origin_error_class, result.origin_error_code) == ("error", "connect")
+
+
+@respx.mock
+async def test_bad_input_is_an_internal_error_and_nothing_is_sent(runtime: Runtime) -> None:
+    route = respx.put(url__startswith=API).respond(200)
+    cases = [
+        ({"stage": "x"}, {"x-request-id": "r"}, "ada", "score: required variable is missing"),
+        (PARAMS, {}, "ada", "headers.x-request-id: required"),
+        (PARAMS, {"x-request-id": "r"}, None, "path: this action needs a dynamic path"),
+        (PARAMS, {"x-request-id": "r"}, "../admin", "path: '.' and '..'"),
+    ]
+    for params, headers, path, message in cases:
+        result = await runtime.invoke("crmUpdate", params, headers=headers, path=path)
+        assert result.status == "internalError" and result.attempts == 0
+        assert result.error is not None and result.error.startswith(message)
+        assert (result.error_class, result.error_code) == ("error", "input")
+    assert not route.called
+
+
+async def test_an_unknown_action_raises(runtime: Runtime) -> None:
+    with pytest.raises(UnknownActionError, match="crmUpdate"):
+        await runtime.invoke("nope")
+
+
+@respx.mock
+async def test_a_401_without_a_token_scheme_is_not_retried(tmp_path: Path) -> None:
+    write(tmp_path, authentication={"type": "basic", "username": "u", "password": "p"})
+    route = respx.put(API + "/v3/contacts/a").respond(401)
+    async with make_runtime(tmp_path) as runtime:
+        result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"},
+                                      path="a")
+    assert result.status == "http_401" and result.attempts == 1
+    assert route.calls.last.request.headers["authorization"].startswith("Basic ")
+
+
+@respx.mock
+async def test_a_destination_the_policy_refuses_is_never_called(tmp_path: Path) -> None:
+    write(tmp_path)
+    route = respx.put(url__startswith=API).respond(200)
+    policy = DestinationPolicy(False, deny_domains=["example.com"], resolver=public_dns)
+    async with make_runtime(tmp_path, policy=policy) as runtime:
+        result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"},
+                                      path="a")
+    assert result.status == "internalError" and result.error_code == "destinationRefused"
+    assert not route.called
+
+
+class BrokenTransport:
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        raise RuntimeError("a bug in a transport plugin")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_invoke_never_raises_for_what_happens_to_one_call(tmp_path: Path) -> None:
+    write(tmp_path)
+    async with make_runtime(tmp_path, transport=BrokenTransport()) as runtime:
+        result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"},
+                                      path="a")
+    assert result.status == "internalError" and result.error_code == "unexpected"
+
+
+class QueueingLimits:
+    """Limits that admit every attempt after a (pretend) wait in a throttling queue."""
+
+    def __init__(self) -> None:
+        self.admitted = 0
+
+    def endpoint(self, method: str, url: str) -> QueueingLimits:
+        return self
+
+    async def admit(self) -> Admission:
+        self.admitted += 1
+        return Admission(False, 0.25)
+
+    def record_latency(self, seconds: float) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+@respx.mock
+async def test_every_attempt_is_admitted_and_queue_time_is_reported(tmp_path: Path) -> None:
+    write(tmp_path)
+    respx.put(API + "/v3/contacts/a").mock(
+        side_effect=[httpx.Response(503), httpx.Response(200, json={})]
+    )
+    limits = QueueingLimits()
+    async with make_runtime(tmp_path, limits=limits) as runtime:
+        result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"},
+                                      path="a")
+    assert result.ok and result.attempts == 2 and limits.admitted == 2
+    assert result.queued_seconds == 0.5
+
+
+def test_an_unloadable_client_certificate_is_a_validation_error(tmp_path: Path) -> None:
+    write(tmp_path, endpoint={
+        "url": API + "/x", "method": "POST",
+        "clientCertificate": {"certFile": str(tmp_path / "none.pem"), "keyFile": "k.pem"},
+    })
+    with pytest.raises(ValidationError, match="clientCertificate"):
+        make_runtime(tmp_path)
+
+
+@respx.mock
+def test_the_sync_facade(tmp_path: Path) -> None:
+    write(tmp_path)
+    respx.put(API + "/v3/contacts/a").respond(200, json={"n": 1})
+    with make_runtime(tmp_path) as runtime:
+        result = runtime.invoke_sync("crmUpdate", PARAMS, headers={"x-request-id": "r"},
+                                     path="a")
+        with pytest.raises(UnknownActionError):
+            runtime.invoke_sync("nope")
+        assert runtime.actions == ["crmUpdate"]
+    assert result.ok and result.response == {"n": 1}
+
+
+@respx.mock
+async def test_invoke_sync_refuses_to_run_on_its_own_loop(tmp_path: Path) -> None:
+    write(tmp_path)
+    respx.put(API + "/v3/contacts/a").respond(200, json={})
+    runtime = make_runtime(tmp_path)
+    try:
+        runtime.invoke_sync("crmUpdate", PARAMS, headers={"x-request-id": "r"}, path="a")
+        loop = runtime._loop
+        assert loop is not None
+
+        async def nested() -> None:
+            runtime.invoke_sync("crmUpdate", PARAMS, headers={"x-request-id": "r"}, path="a")
+
+        with pytest.raises(RuntimeError, match="own loop"):
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(nested(), loop))
+    finally:
+        runtime.close()
