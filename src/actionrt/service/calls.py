@@ -1,0 +1,261 @@
+"""Calls made by the service: invoke, Send test request, Check the authentication, and the
+record of recent calls. One transport, destination policy, token context and limits are shared
+by every action; each action gets a `Runtime` built from its current definition."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from actionrt.auth.base import AuthCheck
+from actionrt.auth.context import AuthContext
+from actionrt.definition import Action
+from actionrt.errors import ValidationError
+from actionrt.guard import DestinationPolicy
+from actionrt.http import AiohttpTransport, Transport
+from actionrt.limits import Limits
+from actionrt.payload import FieldSpec, FieldType, infer_fields
+from actionrt.registry import Registry
+from actionrt.results import InvocationResult
+from actionrt.runtime import Runtime
+from actionrt.secrets import SecretResolver
+from actionrt.service.catalog import Catalog
+from actionrt.service.store import CallRow, Store
+from actionrt.service.vault import secret_slots, substitute
+
+
+@dataclass(frozen=True, slots=True)
+class CallInput:
+    """The values of one call: variable payload fields, headers, query, dynamic path."""
+
+    params: Mapping[str, Any]
+    headers: Mapping[str, Any]
+    query: Mapping[str, Any]
+    path: str | None = None
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StructureProblem:
+    path: str
+    message: str
+
+
+class Calls:
+    """Runs calls against the catalog's current actions and records each in the store."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: Store,
+        *,
+        transport: Transport | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.policy = DestinationPolicy(catalog.allow_private_network)
+        self.limits = limits if limits is not None else Limits()
+        self.transport: Transport = (
+            transport if transport is not None else AiohttpTransport(policy=self.policy)
+        )
+        self.secrets = SecretResolver(catalog.plugins.secret_providers)
+        self.auth_context = AuthContext(
+            self.secrets, allow_private_network=self.policy.allow_private_network, policy=self.policy
+        )
+        # Built on first use of each action and rebuilt when its definition changes; they all
+        # share the transport, limits and token cache above, so rebuilding costs no connection.
+        self._runtimes: dict[str, tuple[Action, Runtime]] = {}
+        self._opened: Runtime | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the shared pools once (through a runtime, so plugins see their startup hook)."""
+        if self._opened is None:
+            self._opened = self._runtime_for(Registry(self.catalog.plugins, self.policy.allow_private_network))
+            await self._opened.open()
+
+    async def aclose(self) -> None:
+        """Close the shared transport, token client and limits backend."""
+        if self._opened is not None:
+            await self._opened.aclose()
+            self._opened = None
+        else:
+            await self.transport.aclose()
+            await self.auth_context.aclose()
+            await self.limits.aclose()
+        self._runtimes.clear()
+
+    def _runtime_for(self, registry: Registry, auth_context: AuthContext | None = None) -> Runtime:
+        return Runtime(
+            registry,
+            policy=self.policy,
+            limits=self.limits,
+            transport=self.transport,
+            auth_context=auth_context or self.auth_context,
+        )
+
+    def _single(self, action: Action) -> Registry:
+        return Registry(self.catalog.plugins, self.policy.allow_private_network, {action.name: action}, {})
+
+    def runtime(self, name: str) -> Runtime:
+        """The runtime of the named action's current definition (NotFoundError if none)."""
+        action = self.catalog.action(name)
+        cached = self._runtimes.get(name)
+        if cached is not None and cached[0] is action:
+            return cached[1]
+        for stale in [n for n in self._runtimes if n not in self.catalog.registry.actions]:
+            del self._runtimes[stale]
+        runtime = self._runtime_for(self._single(action))
+        self._runtimes[name] = (action, runtime)
+        return runtime
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    async def invoke(self, name: str, call: CallInput) -> InvocationResult:
+        """One call of a stored action, as a journey makes it; recorded in recent calls."""
+        result = await self.runtime(name).invoke(
+            name, call.params, headers=call.headers, query=call.query, path=call.path, timeout=call.timeout
+        )
+        self._record(result, "invoke")
+        return result
+
+    async def test(
+        self, name: str, call: CallInput, credentials: Mapping[str, str]
+    ) -> tuple[InvocationResult, list[StructureProblem]]:
+        """Send test request: a real call with typed-in values and re-entered credentials.
+
+        The credentials replace the stored secrets for this call only: they go into a throwaway
+        definition and a throwaway token context, and are never written anywhere.
+        """
+        action = self.temporary(name, credentials)
+        context = self._fresh_auth_context()
+        try:
+            runtime = self._runtime_for(self._single(action), context)
+            result = await runtime.invoke(
+                action.name,
+                call.params,
+                headers=call.headers,
+                query=call.query,
+                path=call.path,
+                timeout=call.timeout,
+            )
+        finally:
+            await context.aclose()
+        self._record(result, "test")
+        structure = check_structure(action.response_fields, result.response) if result.ok else []
+        return result, structure
+
+    async def check_authentication(self, name: str, credentials: Mapping[str, str]) -> AuthCheck:
+        """Check the authentication: only the token endpoint is called (or nothing, for static
+        credentials); a fresh token context so a cached token can't hide a broken login."""
+        action = self.temporary(name, credentials)
+        scheme = self.catalog.plugins.schemes[action.definition.auth_type]
+        context = self._fresh_auth_context()
+        try:
+            authenticator = scheme.build(action.auth, context)
+            return await authenticator.check()
+        finally:
+            await context.aclose()
+
+    def temporary(self, name: str, credentials: Mapping[str, str]) -> Action:
+        """The action with re-entered credentials in place of its sealed secrets (not stored).
+
+        `credentials` is keyed by the secret's field path (`authentication.password`) as
+        `secret_slots` names it; an unknown key is refused, a missing one keeps the stored value.
+        """
+        action = self.catalog.action(name)
+        if not credentials:
+            return action
+        document = self.catalog.document(name)
+        by_path = {slot.path: slot.secret_id for slot in secret_slots(document.get("authentication", {}))}
+        unknown = [key for key in credentials if key not in by_path]
+        if unknown:
+            raise ValidationError.single(
+                "", f"credentials.{unknown[0]}", "no stored secret at this path of the action"
+            )
+        values = {by_path[path]: value for path, value in credentials.items() if value}
+        registry = self._single(action)
+        return registry.parse(substitute(document, values), action.source)
+
+    def _fresh_auth_context(self) -> AuthContext:
+        return AuthContext(
+            self.secrets, allow_private_network=self.policy.allow_private_network, policy=self.policy
+        )
+
+    def _record(self, result: InvocationResult, kind: str) -> None:
+        row = CallRow(
+            0,
+            result.action,
+            time.time(),
+            kind,
+            result.status,
+            result.ok,
+            result.http_status,
+            result.attempts,
+            result.elapsed,
+            result.error,
+        )
+        with self.store.transaction() as tx:
+            tx.add_call(row)
+
+
+def result_payload(result: InvocationResult) -> dict[str, Any]:
+    """The JSON form of a result (the contract's field names, camelCase)."""
+    return {
+        "action": result.action,
+        "status": result.status,
+        "ok": result.ok,
+        "httpStatus": result.http_status,
+        "response": result.response,
+        "errorResponse": result.error_response,
+        "attempts": result.attempts,
+        "error": result.error,
+        "errorClass": result.error_class,
+        "errorCode": result.error_code,
+        "elapsed": round(result.elapsed, 6),
+        "journeyFields": result.as_journey_fields(),
+    }
+
+
+def check_structure(expected: FieldSpec | None, response: Any) -> list[StructureProblem]:
+    """Where a response differs from the action's response example: missing fields, and fields
+    whose type differs from the example's (reference.md §7)."""
+    if expected is None:
+        return []
+    if not isinstance(response, dict):
+        return [StructureProblem("", "the response is not a JSON object")]
+    actual, _ = infer_fields(response, source="", where="response")
+    problems = []
+    for spec in expected.walk():
+        if not spec.path:
+            continue
+        found = actual.find(spec.path)
+        if found is None:
+            if not _under_list(expected, spec.path):
+                problems.append(StructureProblem(spec.path, "missing from the response"))
+        elif not _same_type(spec.type, found.type):
+            problems.append(
+                StructureProblem(spec.path, f"is {found.type.value}, the example has {spec.type.value}")
+            )
+    return problems
+
+
+def _under_list(root: FieldSpec, path: str) -> bool:
+    parts = path.split(".")
+    for i in range(1, len(parts)):
+        prefix = root.find(".".join(parts[:i]))
+        if prefix is not None and prefix.type is FieldType.LIST_OBJECT:
+            return True
+    return False
+
+
+def _same_type(expected: FieldType, actual: FieldType) -> bool:
+    if expected == actual:
+        return True
+    numbers = {FieldType.INTEGER, FieldType.DECIMAL}
+    number_lists = {FieldType.LIST_INTEGER, FieldType.LIST_DECIMAL}
+    return {expected, actual} <= numbers or {expected, actual} <= number_lists

@@ -1,0 +1,596 @@
+// The console's behaviour: the configuration pane (header/query rows, the message-parameter
+// table, the authentication editors), Save with errors at their fields, the test section.
+// Plain JavaScript; the pages are rendered by the server and work from its JSON API.
+"use strict";
+
+(function () {
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+  const NAME_RULE = /^[A-Za-z0-9_]{1,30}$/;
+  const SCALARS = ["string", "integer", "decimal", "boolean", "dateTime", "dateTimeOnly", "dateOnly"];
+  const SCALAR_LISTS = SCALARS.map((t) => "list" + t[0].toUpperCase() + t.slice(1));
+
+  async function api(method, url, body) {
+    const init = { method, headers: { "X-CSRF-Token": csrf, Accept: "application/json" } };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(url, init);
+    let data = null;
+    try { data = await response.json(); } catch (e) { data = null; }
+    return { status: response.status, ok: response.ok, data };
+  }
+
+  // -- the actions list: filter as you type ---------------------------------------------------
+  const filter = $("#action-filter");
+  if (filter) {
+    filter.addEventListener("input", () => {
+      const text = filter.value.toLowerCase();
+      $$("#actions-table tbody tr[data-name]").forEach((row) => {
+        row.hidden = text && !row.textContent.toLowerCase().includes(text);
+      });
+    });
+  }
+
+  const form = $("#action-form");
+  if (!form) return;
+  const original = JSON.parse($("#action-doc").textContent || "{}");
+  const meta = JSON.parse($("#action-meta").textContent || "{}");
+  const readOnly = form.dataset.readOnly === "true";
+  const mode = form.dataset.mode;
+  const currentName = form.dataset.name;
+
+  // -- errors at their fields -----------------------------------------------------------------
+  function clearErrors() {
+    $$(".field-error", form).forEach((p) => { p.hidden = true; p.textContent = ""; });
+    $$(".invalid", form).forEach((el) => el.classList.remove("invalid"));
+    const box = $("#form-error");
+    box.hidden = true;
+    box.textContent = "";
+    const list = $("#auth-problems");
+    if (list) { list.hidden = true; list.innerHTML = ""; }
+  }
+
+  function parentPath(path) {
+    const bracket = path.lastIndexOf("[");
+    const dot = path.lastIndexOf(".");
+    const cut = Math.max(bracket, dot);
+    return cut > 0 ? path.slice(0, cut) : "";
+  }
+
+  function fieldFor(path) {
+    for (let p = path; p; p = parentPath(p)) {
+      const found = form.querySelector(`[data-path="${CSS.escape(p)}"]`);
+      if (found && found.offsetParent !== null) return found;
+    }
+    return null;
+  }
+
+  function showProblems(problems) {
+    const unplaced = [];
+    for (const problem of problems) {
+      const field = fieldFor(problem.path);
+      if (!field) { unplaced.push(problem); continue; }
+      field.classList.add("invalid");
+      const slot = field.querySelector(":scope > .field-error") || field.querySelector(".field-error");
+      const where = field.dataset.path === problem.path || !problem.path ? "" : problem.path + ": ";
+      if (slot) {
+        slot.hidden = false;
+        slot.textContent = (slot.textContent ? slot.textContent + "\n" : "") + where + problem.message;
+      } else {
+        unplaced.push(problem);
+      }
+    }
+    if (unplaced.length) {
+      const box = $("#form-error");
+      box.hidden = false;
+      box.textContent = unplaced.map((p) => (p.path ? p.path + ": " : "") + p.message).join("\n");
+    }
+    const first = form.querySelector(".invalid");
+    if (first) first.scrollIntoView({ block: "center" });
+  }
+
+  function showRefused(data) {
+    const box = $("#form-error");
+    box.hidden = false;
+    box.textContent = "Not saved: " + data.refused
+      .map((r) => `${r.field} can't change while used in ${r.journeys.join(", ")}`).join("; ");
+  }
+
+  // -- name rules, shown inline ---------------------------------------------------------------
+  const nameInput = $("#f-name");
+  function checkName() {
+    const value = nameInput.value;
+    $("#name-count").textContent = `${value.length}/30`;
+    $("#name-rules").classList.toggle("broken", value !== "" && !NAME_RULE.test(value));
+  }
+  nameInput.addEventListener("input", checkName);
+  checkName();
+
+  // -- header and query rows ------------------------------------------------------------------
+  function paramRow(kind, param) {
+    const row = document.createElement("tr");
+    row.className = "param";
+    row.innerHTML = `
+      <td><input class="p-name" aria-label="name" spellcheck="false"></td>
+      <td><select class="p-kind" aria-label="constant or variable">
+        <option value="constant">Constant</option><option value="variable">Variable</option></select></td>
+      <td><input class="p-value" aria-label="value or label"></td>
+      <td><input type="checkbox" class="p-optional" aria-label="optional"></td>
+      <td><button type="button" class="remove" aria-label="remove">&times;</button></td>`;
+    $(".p-name", row).value = param.name || "";
+    $(".p-kind", row).value = param.variable ? "variable" : "constant";
+    $(".p-value", row).value = (param.variable ? param.label : param.value) || "";
+    $(".p-optional", row).checked = !!param.optional;
+    const sync = () => {
+      const variable = $(".p-kind", row).value === "variable";
+      $(".p-optional", row).disabled = !variable || readOnly;
+      $(".p-value", row).placeholder = variable ? "label shown to the journey author" : "value";
+    };
+    $(".p-kind", row).addEventListener("change", sync);
+    $(".remove", row).addEventListener("click", () => { row.remove(); renumber(kind); });
+    if (readOnly) $$("input, select, button", row).forEach((el) => { el.disabled = true; });
+    sync();
+    return row;
+  }
+
+  function renumber(kind) {
+    const base = kind === "headers" ? "endpoint.headers" : "endpoint.queryParameters";
+    const table = kind === "headers" ? "#headers-table" : "#query-table";
+    $$(`${table} tr.param`).forEach((row, i) => {
+      row.dataset.path = `${base}[${i}]`;
+      row.classList.add("field");
+      if (!$(".field-error", row)) {
+        const cell = row.lastElementChild;
+        const slot = document.createElement("p");
+        slot.className = "field-error";
+        slot.hidden = true;
+        cell.appendChild(slot);
+      }
+    });
+  }
+
+  function addParam(kind, param) {
+    const table = kind === "headers" ? "#headers-table" : "#query-table";
+    $(`${table} tbody`).appendChild(paramRow(kind, param));
+    renumber(kind);
+  }
+
+  const endpoint = original.endpoint || {};
+  (endpoint.headers || []).forEach((h) => addParam("headers", h));
+  (endpoint.queryParameters || []).forEach((q) => addParam("query", q));
+  $("#add-header").addEventListener("click", () => addParam("headers", {}));
+  $("#add-query").addEventListener("click", () => addParam("query", {}));
+
+  function readParams(kind) {
+    const table = kind === "headers" ? "#headers-table" : "#query-table";
+    return $$(`${table} tr.param`).map((row) => {
+      const variable = $(".p-kind", row).value === "variable";
+      const param = { name: $(".p-name", row).value.trim() };
+      if (variable) {
+        param.variable = true;
+        param.label = $(".p-value", row).value;
+        if ($(".p-optional", row).checked) param.optional = true;
+      } else {
+        param.value = $(".p-value", row).value;
+      }
+      return param;
+    });
+  }
+
+  // -- authentication -------------------------------------------------------------------------
+  const authType = $("#f-auth-type");
+  const authJson = $("#f-auth-json");
+  const originalAuth = original.authentication || { type: "none" };
+  const CUSTOM_TEMPLATE = {
+    type: "customAuthorization",
+    endpoint: "https://auth.example.com/oauth2/token",
+    method: "POST",
+    body: { bodyType: "form", bodyParams: { grant_type: "client_credentials" } },
+    tokenInResponse: "json://access_token",
+    cacheDuration: { duration: 55, timeUnit: "minutes" },
+    authorizationType: "bearer",
+  };
+
+  function panelFor(type) {
+    if (type === "basic" || type === "apiKey" || type === "none") return type;
+    return "json";
+  }
+
+  function showAuthPanel() {
+    const type = authType.value;
+    $$(".auth-panel").forEach((p) => { p.hidden = p.dataset.auth !== panelFor(type); });
+    if (panelFor(type) === "json") {
+      let current = null;
+      try { current = JSON.parse(authJson.value); } catch (e) { current = null; }
+      if (!current || current.type !== type) {
+        const start = originalAuth.type === type ? originalAuth
+          : type === "customAuthorization" ? CUSTOM_TEMPLATE : { type };
+        authJson.value = JSON.stringify(start, null, 2);
+      }
+      checkAuthJson();
+    }
+  }
+
+  function checkAuthJson() {
+    const status = $("#auth-json-status");
+    try {
+      const value = JSON.parse(authJson.value);
+      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        throw new Error("the configuration must be a JSON object");
+      }
+      if (value.type !== authType.value) throw new Error(`"type" must be "${authType.value}"`);
+      status.textContent = "Valid JSON";
+      status.className = "hint ok";
+      return value;
+    } catch (e) {
+      status.textContent = e instanceof SyntaxError ? "Invalid JSON: " + e.message : e.message;
+      status.className = "hint bad";
+      return null;
+    }
+  }
+
+  authType.addEventListener("change", showAuthPanel);
+  authJson.addEventListener("input", checkAuthJson);
+  showAuthPanel();
+
+  // A stored secret is kept when its input is left empty: the page only knows its reference.
+  function secretOr(input, key) {
+    if (input.value) return input.value;
+    if (originalAuth.type === authType.value && typeof originalAuth[key] === "string") return originalAuth[key];
+    return "";
+  }
+
+  function readAuthentication() {
+    const type = authType.value;
+    if (type === "none") return { type: "none" };
+    if (type === "basic") {
+      return { type, username: $("#f-basic-username").value, password: secretOr($("#f-basic-password"), "password") };
+    }
+    if (type === "apiKey") {
+      return {
+        type,
+        name: $("#f-apikey-name").value.trim(),
+        value: secretOr($("#f-apikey-value"), "value"),
+        location: $("#f-apikey-location").value,
+      };
+    }
+    const parsed = checkAuthJson();
+    if (parsed === null) throw { path: "authentication", message: $("#auth-json-status").textContent };
+    return parsed;
+  }
+
+  $("#validate-auth").addEventListener("click", async () => {
+    clearErrors();
+    let doc;
+    try { doc = buildDocument(); } catch (problem) { showProblems([problem]); return; }
+    const url = "/actions/validate" + (mode === "edit" ? "?replacing=" + encodeURIComponent(currentName) : "");
+    const answer = await api("POST", url, doc);
+    const status = $("#auth-json-status");
+    if (answer.ok) {
+      status.textContent = "Valid configuration";
+      status.className = "hint ok";
+    } else if (answer.data && answer.data.problems) {
+      const auth = answer.data.problems.filter((p) => p.path.startsWith("authentication"));
+      const list = $("#auth-problems");
+      list.innerHTML = "";
+      auth.forEach((p) => {
+        const item = document.createElement("li");
+        item.textContent = `${p.path}: ${p.message}`;
+        list.appendChild(item);
+      });
+      list.hidden = auth.length === 0;
+      status.textContent = auth.length ? "The configuration has problems" : "The authentication is valid (other fields have problems)";
+      status.className = auth.length ? "hint bad" : "hint ok";
+      showProblems(answer.data.problems.filter((p) => !p.path.startsWith("authentication")));
+    }
+  });
+
+  // -- message parameters: example payload -> table of fields --------------------------------
+  const sample = $("#f-sample");
+  const methodSelect = $("#f-method");
+  const request = original.request || {};
+  let fieldRows = meta.fieldRows || [];
+  // Labels and types typed in the table survive re-inferring the payload.
+  const choices = {};
+  for (const [path, v] of Object.entries(request.variables || {})) {
+    choices[path] = { variable: true, label: v.label, optional: !!v.optional, type: v.type || null };
+  }
+
+  function typeOptions(row) {
+    if (SCALARS.includes(row.type)) return SCALARS;
+    if (SCALAR_LISTS.includes(row.type)) return SCALAR_LISTS;
+    return [row.type];
+  }
+
+  function underVariableList(path) {
+    return fieldRows.some((r) => r.type === "listObject" && path.startsWith(r.path + ".") && choices[r.path] && choices[r.path].variable);
+  }
+
+  function renderFields() {
+    const body = $("#fields-table tbody");
+    body.innerHTML = "";
+    for (const row of fieldRows) {
+      const choice = choices[row.path] || { variable: false, label: "", optional: false, type: null };
+      const tr = document.createElement("tr");
+      tr.className = "field-row field";
+      tr.dataset.path = `request.variables.${row.path}`;
+      tr.dataset.field = row.path;
+      const container = row.type === "object";
+      const inherited = underVariableList(row.path);
+      tr.innerHTML = `
+        <td class="f-name" style="padding-left:${0.5 + row.depth * 1.2}rem"></td>
+        <td class="f-type"></td>
+        <td class="f-kind"></td>
+        <td class="f-value"></td>
+        <td class="f-optional"></td>`;
+      $(".f-name", tr).textContent = row.name;
+      const errorSlot = document.createElement("p");
+      errorSlot.className = "field-error";
+      errorSlot.hidden = true;
+      $(".f-name", tr).appendChild(errorSlot);
+      if (container) {
+        $(".f-type", tr).textContent = "object";
+        body.appendChild(tr);
+        continue;
+      }
+      if (inherited) {
+        $(".f-type", tr).textContent = row.type;
+        $(".f-kind", tr).textContent = "Variable (with its list)";
+        body.appendChild(tr);
+        continue;
+      }
+      const kind = document.createElement("select");
+      kind.className = "kind";
+      kind.setAttribute("aria-label", `${row.path}: constant or variable`);
+      kind.innerHTML = '<option value="constant">Constant</option><option value="variable">Variable</option>';
+      kind.value = choice.variable ? "variable" : "constant";
+      if (!row.canBeVariable) {
+        kind.disabled = true;
+        kind.title = row.whyConstant || "";
+      }
+      const type = document.createElement("select");
+      type.className = "type";
+      type.setAttribute("aria-label", `${row.path}: type`);
+      for (const option of typeOptions(row)) {
+        const o = document.createElement("option");
+        o.textContent = option;
+        type.appendChild(o);
+      }
+      type.value = choice.type || row.type;
+      const value = document.createElement("input");
+      value.className = "value";
+      value.setAttribute("aria-label", `${row.path}: value or label`);
+      const optional = document.createElement("input");
+      optional.type = "checkbox";
+      optional.className = "optional";
+      optional.setAttribute("aria-label", `${row.path}: optional`);
+      optional.checked = choice.optional;
+      const sync = () => {
+        const variable = kind.value === "variable";
+        type.disabled = !variable || readOnly;
+        optional.disabled = !variable || readOnly;
+        value.readOnly = !variable || readOnly;
+        value.value = variable ? (choices[row.path] && choices[row.path].label) || "" : JSON.stringify(row.sample);
+        value.placeholder = variable ? "label shown to the journey author" : "";
+      };
+      kind.addEventListener("change", () => {
+        choices[row.path] = { ...(choices[row.path] || {}), variable: kind.value === "variable" };
+        if (choices[row.path].variable && !choices[row.path].label) choices[row.path].label = row.name;
+        if (row.type === "listObject") { renderFields(); return; }
+        sync();
+      });
+      value.addEventListener("input", () => {
+        if (kind.value === "variable") choices[row.path] = { ...(choices[row.path] || {}), label: value.value };
+      });
+      type.addEventListener("change", () => { choices[row.path] = { ...(choices[row.path] || {}), type: type.value }; });
+      optional.addEventListener("change", () => { choices[row.path] = { ...(choices[row.path] || {}), optional: optional.checked }; });
+      $(".f-type", tr).appendChild(type);
+      $(".f-kind", tr).appendChild(kind);
+      $(".f-value", tr).appendChild(value);
+      $(".f-optional", tr).appendChild(optional);
+      if (readOnly) kind.disabled = true;
+      sync();
+      body.appendChild(tr);
+    }
+  }
+
+  async function inferFields() {
+    const text = sample.value.trim();
+    const slot = $('[data-path="request.sample"] .field-error');
+    slot.hidden = true;
+    if (!text) { fieldRows = []; renderFields(); return; }
+    let parsed;
+    try { parsed = JSON.parse(text); } catch (e) {
+      slot.hidden = false;
+      slot.textContent = "Invalid JSON: " + e.message;
+      return;
+    }
+    const answer = await api("POST", "/payload/fields", { sample: parsed });
+    if (answer.ok) {
+      fieldRows = answer.data.fields;
+      renderFields();
+    } else if (answer.data && answer.data.problems) {
+      slot.hidden = false;
+      slot.textContent = answer.data.problems.map((p) => `${p.path.replace(/^sample\.?/, "")}: ${p.message}`).join("\n");
+    }
+  }
+
+  sample.addEventListener("change", inferFields);
+  sample.addEventListener("paste", () => setTimeout(inferFields, 0));
+  function showPayload() {
+    const get = methodSelect.value === "GET";
+    $(".payload-only").hidden = get;
+    $("#payload-get-note").hidden = !get;
+  }
+  methodSelect.addEventListener("change", showPayload);
+  showPayload();
+  renderFields();
+
+  function readJson(textarea, path) {
+    const text = textarea.value.trim();
+    if (!text) return undefined;
+    try { return JSON.parse(text); } catch (e) { throw { path, message: "Invalid JSON: " + e.message }; }
+  }
+
+  function readRequest() {
+    const parsed = readJson(sample, "request.sample");
+    if (parsed === undefined || methodSelect.value === "GET") return undefined;
+    const variables = {};
+    const known = new Set(fieldRows.map((r) => r.path));
+    for (const row of fieldRows) {
+      const choice = choices[row.path];
+      if (!choice || !choice.variable || !known.has(row.path) || underVariableList(row.path)) continue;
+      if (row.type === "object" || !row.canBeVariable) continue;
+      const variable = { label: choice.label || "" };
+      if (choice.optional) variable.optional = true;
+      const declared = (request.variables || {})[row.path];
+      if (choice.type && (choice.type !== row.type || (declared && declared.type))) variable.type = choice.type;
+      variables[row.path] = variable;
+    }
+    const result = { ...request, sample: parsed, variables };
+    if ($("#f-allow-null").checked) result.allowNull = true; else delete result.allowNull;
+    return result;
+  }
+
+  // -- the document Save sends ----------------------------------------------------------------
+  function buildDocument() {
+    // Start from the stored document: fields the pane doesn't show (retry, connector...) and,
+    // for an action in a live journey, every read-only field are sent back as they were.
+    const doc = JSON.parse(JSON.stringify(original));
+    doc.name = nameInput.value.trim();
+    const description = $("#f-description").value.trim();
+    if (description) doc.description = description; else delete doc.description;
+    doc.endpoint = { ...(original.endpoint || {}), url: $("#f-url").value.trim() };
+    doc.authentication = readAuthentication();
+    if (readOnly) return doc;
+    doc.endpoint.method = methodSelect.value;
+    if ($("#f-dynamic-path").checked) doc.endpoint.dynamicPath = true; else delete doc.endpoint.dynamicPath;
+    doc.endpoint.headers = readParams("headers");
+    doc.endpoint.queryParameters = readParams("query");
+    const req = readRequest();
+    if (req === undefined) delete doc.request; else doc.request = req;
+    for (const [key, textarea] of [["response", "#f-response"], ["errorResponse", "#f-error-response"]]) {
+      const value = readJson($(textarea), `${key}.sample`);
+      if (value === undefined) delete doc[key]; else doc[key] = { sample: value };
+    }
+    const timeout = $("#f-timeout").value.trim();
+    if (timeout) doc.timeout = Number(timeout); else delete doc.timeout;
+    return doc;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors();
+    let doc;
+    try { doc = buildDocument(); } catch (problem) { showProblems([problem]); return; }
+    const button = $("#save-action");
+    button.disabled = true;
+    try {
+      const answer = mode === "create"
+        ? await api("POST", "/actions", doc)
+        : await api("PUT", "/actions/" + encodeURIComponent(currentName), doc);
+      if (answer.ok) {
+        const name = answer.data.action.name;
+        window.location.assign("/console/actions/" + encodeURIComponent(name) + "?saved=1");
+        return;
+      }
+      if (answer.data && answer.data.refused) showRefused(answer.data);
+      else if (answer.data && answer.data.problems) showProblems(answer.data.problems);
+      else showProblems([{ path: "", message: (answer.data && answer.data.error) || `error ${answer.status}` }]);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  const duplicate = $("#duplicate-action");
+  if (duplicate) {
+    duplicate.addEventListener("click", async () => {
+      const answer = await api("POST", `/actions/${encodeURIComponent(currentName)}/duplicate`, {});
+      if (answer.ok) window.location.assign("/console/actions/" + encodeURIComponent(answer.data.action.name));
+      else showProblems(answer.data.problems || [{ path: "", message: answer.data.error }]);
+    });
+  }
+  const remove = $("#delete-action");
+  if (remove) {
+    remove.addEventListener("click", async () => {
+      if (!window.confirm(`Delete ${currentName}?`)) return;
+      const answer = await api("DELETE", `/actions/${encodeURIComponent(currentName)}`);
+      if (answer.ok) window.location.assign("/console/actions");
+      else showProblems([{ path: "", message: answer.data.error }]);
+    });
+  }
+
+  // -- test: Send test request, Check the authentication -------------------------------------
+  const testForm = $("#test-form");
+  if (!testForm) return;
+
+  function typedValue(input) {
+    const type = input.dataset.type || "string";
+    const text = input.value;
+    if (["string", "dateTime", "dateTimeOnly", "dateOnly"].includes(type)) return text;
+    try { return JSON.parse(text); } catch (e) { return text; }
+  }
+
+  function testBody() {
+    const body = { params: {}, headers: {}, query: {}, credentials: {} };
+    $$("[data-test-group]", testForm).forEach((input) => {
+      if (input.value === "") return;
+      const group = input.dataset.testGroup;
+      if (group === "path") body.path = input.value;
+      else body[group][input.dataset.testKey] = group === "params" ? typedValue(input) : input.value;
+    });
+    $$("[data-credential]", testForm).forEach((input) => {
+      if (input.value) body.credentials[input.dataset.credential] = input.value;
+    });
+    return body;
+  }
+
+  function showResult(title, ok, payload) {
+    $("#test-result").hidden = false;
+    const status = $("#test-status");
+    status.textContent = title;
+    status.className = "result-status " + (ok ? "ok" : "bad");
+    $("#test-body").textContent = JSON.stringify(payload, null, 2);
+  }
+
+  async function refreshCounts() {
+    const answer = await api("GET", `/actions/${encodeURIComponent(currentName)}/calls?limit=1`);
+    if (!answer.ok) return;
+    const target = $("#call-counts");
+    target.innerHTML = "";
+    const entries = Object.entries(answer.data.counts);
+    if (!entries.length) target.textContent = "none yet";
+    for (const [status, n] of entries) {
+      const span = document.createElement("span");
+      span.className = "count";
+      span.textContent = `${status} × ${n}`;
+      target.appendChild(span);
+      target.appendChild(document.createTextNode(" "));
+    }
+  }
+
+  $("#send-test").addEventListener("click", async () => {
+    const answer = await api("POST", `/actions/${encodeURIComponent(currentName)}/test`, testBody());
+    if (!answer.ok) {
+      showResult("Not sent", false, answer.data);
+      return;
+    }
+    const r = answer.data;
+    const title = `${r.status} · ${r.attempts} attempt${r.attempts === 1 ? "" : "s"} · ${Math.round(r.elapsed * 1000)} ms` +
+      (r.ok ? (r.structure.ok ? " · structure matches the response example" : " · structure differs from the response example") : "");
+    showResult(title, r.ok && r.structure.ok, {
+      response: r.response, errorResponse: r.errorResponse, error: r.error, structure: r.structure.problems,
+    });
+    refreshCounts();
+  });
+
+  $("#check-auth").addEventListener("click", async () => {
+    const body = { credentials: testBody().credentials };
+    const answer = await api("POST", `/actions/${encodeURIComponent(currentName)}/check-authentication`, body);
+    if (!answer.ok) { showResult("Not checked", false, answer.data); return; }
+    showResult(answer.data.ok ? "Authentication OK" : "Authentication failed", answer.data.ok, { message: answer.data.message });
+  });
+})();

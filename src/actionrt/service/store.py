@@ -1,0 +1,250 @@
+"""The service's SQLite store: actions and journeys as JSON documents, capping and throttling
+rules, sealed secrets and recent calls. Every change goes through one `transaction()`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS actions (
+    name TEXT PRIMARY KEY,
+    document TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journeys (
+    id TEXT PRIMARY KEY,
+    document TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS limit_rules (
+    uid TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('capping', 'throttling')),
+    document TEXT NOT NULL,
+    deployed INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS secrets (
+    id TEXT PRIMARY KEY,
+    ciphertext BLOB NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    action TEXT NOT NULL,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('invoke', 'test')),
+    status TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    http_status INTEGER,
+    attempts INTEGER NOT NULL,
+    elapsed REAL NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_by_action ON calls (action, id);
+"""
+
+# Recent calls kept per action: enough for the console's counts, bounded so the store stays small.
+RECENT_CALLS_KEPT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRow:
+    uid: str
+    kind: str
+    document: dict[str, Any]
+    deployed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    id: int
+    action: str
+    at: float
+    kind: str
+    status: str
+    ok: bool
+    http_status: int | None
+    attempts: int
+    elapsed: float
+    error: str | None
+
+
+class Store:
+    """One SQLite file. Reads are plain queries; writes happen inside `transaction()` only."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection, used from the event loop thread and from worker threads that run
+        # blocking work; the lock keeps their statements from interleaving.
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """All writes of one request: committed together, or none of them on any exception."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(self._db)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def _all(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, args))
+
+    def meta(self, key: str) -> str | None:
+        rows = self._all("SELECT value FROM meta WHERE key = ?", key)
+        return str(rows[0][0]) if rows else None
+
+    def action_documents(self) -> dict[str, dict[str, Any]]:
+        return {name: json.loads(doc) for name, doc in self._all("SELECT name, document FROM actions")}
+
+    def journey_documents(self) -> dict[str, dict[str, Any]]:
+        return {jid: json.loads(doc) for jid, doc in self._all("SELECT id, document FROM journeys")}
+
+    def rules(self) -> list[RuleRow]:
+        rows = self._all(
+            "SELECT uid, kind, document, deployed FROM limit_rules ORDER BY created_at, uid"
+        )
+        return [RuleRow(uid, kind, json.loads(doc), bool(deployed)) for uid, kind, doc, deployed in rows]
+
+    def rule(self, uid: str) -> RuleRow | None:
+        return next((r for r in self.rules() if r.uid == uid), None)
+
+    def ciphertext(self, secret_id: str) -> bytes | None:
+        rows = self._all("SELECT ciphertext FROM secrets WHERE id = ?", secret_id)
+        return bytes(rows[0][0]) if rows else None
+
+    def secret_ids(self) -> set[str]:
+        return {row[0] for row in self._all("SELECT id FROM secrets")}
+
+    def recent_calls(self, action: str, limit: int = 50) -> list[CallRow]:
+        rows = self._all(
+            "SELECT id, action, at, kind, status, ok, http_status, attempts, elapsed, error "
+            "FROM calls WHERE action = ? ORDER BY id DESC LIMIT ?",
+            action,
+            limit,
+        )
+        return [
+            CallRow(i, a, at, kind, status, bool(ok), http, attempts, elapsed, error)
+            for i, a, at, kind, status, ok, http, attempts, elapsed, error in rows
+        ]
+
+    def call_counts(self, action: str) -> dict[str, int]:
+        rows = self._all(
+            "SELECT status, COUNT(*) FROM calls WHERE action = ? GROUP BY status ORDER BY status", action
+        )
+        return {status: count for status, count in rows}
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (for tests and the health endpoint)."""
+        tables = ("actions", "journeys", "limit_rules", "secrets", "calls")
+        with self._lock:
+            return {t: int(self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in tables}
+
+
+class Transaction:
+    """The writes of one transaction."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._now = time.time()
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?",
+            (key, value, value),
+        )
+
+    def put_action(self, name: str, document: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT INTO actions (name, document, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at",
+            (name, json.dumps(document), self._now),
+        )
+
+    def delete_action(self, name: str) -> None:
+        self._db.execute("DELETE FROM actions WHERE name = ?", (name,))
+
+    def put_journey(self, journey_id: str, document: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT INTO journeys (id, document, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at",
+            (journey_id, json.dumps(document), self._now),
+        )
+
+    def put_secret(self, secret_id: str, ciphertext: bytes) -> None:
+        self._db.execute(
+            "INSERT INTO secrets (id, ciphertext, created_at) VALUES (?, ?, ?)",
+            (secret_id, ciphertext, self._now),
+        )
+
+    def keep_secrets(self, referenced: set[str]) -> None:
+        """Delete every secret no action references any more."""
+        stored = {row[0] for row in self._db.execute("SELECT id FROM secrets")}
+        for secret_id in stored - referenced:
+            self._db.execute("DELETE FROM secrets WHERE id = ?", (secret_id,))
+
+    def put_rule(self, uid: str, kind: str, document: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT INTO limit_rules (uid, kind, document, deployed, created_at) VALUES (?, ?, ?, 0, ?) "
+            "ON CONFLICT (uid) DO NOTHING",
+            (uid, kind, json.dumps(document), self._now),
+        )
+
+    def set_deployed(self, uid: str, deployed: bool) -> None:
+        self._db.execute("UPDATE limit_rules SET deployed = ? WHERE uid = ?", (int(deployed), uid))
+
+    def delete_rule(self, uid: str) -> None:
+        self._db.execute("DELETE FROM limit_rules WHERE uid = ?", (uid,))
+
+    def add_call(self, row: CallRow) -> None:
+        self._db.execute(
+            "INSERT INTO calls (action, at, kind, status, ok, http_status, attempts, elapsed, error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.action,
+                row.at,
+                row.kind,
+                row.status,
+                int(row.ok),
+                row.http_status,
+                row.attempts,
+                row.elapsed,
+                row.error,
+            ),
+        )
+        self._db.execute(
+            "DELETE FROM calls WHERE action = ? AND id <= "
+            "(SELECT id FROM calls WHERE action = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (row.action, row.action, RECENT_CALLS_KEPT),
+        )
+
+    def rename_calls(self, old: str, new: str) -> None:
+        self._db.execute("UPDATE calls SET action = ? WHERE action = ?", (new, old))
