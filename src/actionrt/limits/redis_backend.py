@@ -36,7 +36,7 @@ local function num(x) return string.format('%.0f', x) end
 
 # KEYS: one per window (a key may repeat: the host key with the slow-host limit).
 # ARGV[1]: member prefix; then per key: limit, period (µs), record (1/0).
-# Returns 0 when admitted (and recorded), else the 1-based index of the refusing window.
+# Returns {0, now µs} when admitted (and recorded), else {index of the refusing window, now µs}.
 _TAKE = (
     _PRELUDE
     + """
@@ -44,7 +44,7 @@ for i, key in ipairs(KEYS) do
   local limit = tonumber(ARGV[3 * i - 1])
   local period = tonumber(ARGV[3 * i])
   if redis.call('ZCOUNT', key, '(' .. num(now - period), '+inf') >= limit then
-    return i
+    return {i, num(now)}
   end
 end
 for i, key in ipairs(KEYS) do
@@ -55,7 +55,7 @@ for i, key in ipairs(KEYS) do
     redis.call('PEXPIRE', key, math.ceil(period / 1000) + 1000)
   end
 end
-return 0
+return {0, num(now)}
 """
 )
 
@@ -116,10 +116,16 @@ class RedisBackend:
         url: str = DEFAULT_REDIS_URL,
         *,
         prefix: str = "actionrt:limits:",
+        max_connections: int = 32,
         client: aioredis.Redis | None = None,
     ) -> None:
         self.prefix = prefix
-        self.client: aioredis.Redis = client if client is not None else aioredis.from_url(url)
+        if client is None:
+            # A blocking pool: past `max_connections` decisions wait for a connection instead
+            # of failing, so thousands of concurrent calls share a few connections.
+            pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections)
+            client = aioredis.Redis(connection_pool=pool)
+        self.client: aioredis.Redis = client
         self._take = self.client.register_script(_TAKE)
         self._reserve = self.client.register_script(_RESERVE)
         # Members must be unique across processes: a random token per backend and a counter.
@@ -132,10 +138,10 @@ class RedisBackend:
     def member(self) -> str:
         return f"{self._token}:{next(self._counter)}"
 
-    async def take(self, keys: list[str], args: list[Any]) -> int:
-        """Run the take script: 0 admitted, else the 1-based refusing window."""
-        result = await self._take(keys=keys, args=[self.member(), *args])
-        return int(result)
+    async def take(self, keys: list[str], args: list[Any]) -> tuple[int, int]:
+        """Run the take script: (0 if admitted else the 1-based refusing window, Redis time µs)."""
+        refused, now = await self._take(keys=keys, args=[self.member(), *args])
+        return int(refused), int(now)
 
     async def reserve(self, keys: list[str], args: list[Any]) -> tuple[int, float]:
         """Run the reserve script: (status, wait in seconds)."""
@@ -213,7 +219,7 @@ class RedisGate:
             if wait > 0:
                 await self._sleep(wait)
         keys, args = self._take_call()
-        refused = await self._backend.take(keys, args)
+        refused, _ = await self._backend.take(keys, args)
         if refused:
             return self._refusal(refused, wait)
         return Admission(False, wait) if wait > 0 else ADMITTED

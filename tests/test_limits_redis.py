@@ -1,0 +1,272 @@
+"""The Redis backend against the real server on 127.0.0.1:6379: the same answers as in memory,
+atomic and shared by several processes (4 processes, one cap, checked at an HTTP server)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import threading
+import time
+import uuid
+from bisect import bisect_right
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import aiohttp
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from actionrt.limits import Limits
+from actionrt.limits.redis_backend import RedisBackend
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _require_redis() -> None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:  # not a skip: these tests are part of the suite
+        raise RuntimeError(
+            "the Redis tests need a server on 127.0.0.1:6379; start one with "
+            "`redis-server --daemonize yes --port 6379 --save '' --appendonly no`"
+        ) from exc
+
+
+def _delete_prefix(prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    _require_redis()
+    value = f"actionrt:test:{uuid.uuid4().hex}:"
+    yield value
+    _delete_prefix(value)
+
+
+@pytest.fixture
+async def backend(prefix: str) -> AsyncIterator[RedisBackend]:
+    backend = RedisBackend(REDIS_URL, prefix=prefix)
+    yield backend
+    await backend.aclose()
+
+
+def capping(count: int, period_ms: int, url: str = "https://api.partner.test/*") -> dict[str, Any]:
+    return {
+        "url": url,
+        "methods": ["POST"],
+        "services": {"action": {"rating": {"maxCallsCount": count, "periodInMs": period_ms}}},
+    }
+
+
+async def no_sleep(seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
+async def test_a_capping_rule_over_redis(backend: RedisBackend) -> None:
+    limits = Limits(capping_rules=[capping(3, 60_000)], backend=backend)
+    limiter = limits.endpoint("POST", "https://api.partner.test/send")
+    results = [await limiter.admit() for _ in range(5)]
+    assert [r.capped for r in results] == [False, False, False, True, True]
+    assert "allows 3 calls per 60000 ms" in results[3].reason
+
+
+async def test_two_runtimes_share_one_count(prefix: str) -> None:
+    first, second = RedisBackend(REDIS_URL, prefix=prefix), RedisBackend(REDIS_URL, prefix=prefix)
+    try:
+        a = Limits(capping_rules=[capping(4, 60_000)], backend=first)
+        b = Limits(capping_rules=[capping(4, 60_000)], backend=second)
+        url = "https://api.partner.test/x"
+        answers = [await lim.endpoint("POST", url).admit() for lim in (a, b) * 3]
+        assert [r.capped for r in answers] == [False] * 4 + [True] * 2
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_the_default_host_cap_and_slow_host_cap_over_redis(backend: RedisBackend) -> None:
+    limits = Limits(backend=backend, default_cap=(6, 60.0), slow_host_cap=(2, 30.0))
+    limiter = limits.endpoint("GET", "https://slow.partner.test/x")
+    assert not (await limiter.admit()).capped
+    for _ in range(10):
+        limits.record_latency("slow.partner.test", 2.0)
+    assert not (await limiter.admit()).capped
+    refusal = await limiter.admit()
+    assert refusal.capped and "slow host slow.partner.test" in refusal.reason
+    for _ in range(20):
+        limiter.record_latency(0.01)
+    answers = [await limiter.admit() for _ in range(5)]
+    assert [r.capped for r in answers] == [False] * 4 + [True]
+    assert "default cap of 6 calls per 60 s" in answers[-1].reason
+
+
+async def test_keys_expire_on_their_own(backend: RedisBackend, prefix: str) -> None:
+    limits = Limits(capping_rules=[capping(5, 2_000)], backend=backend)
+    await limits.endpoint("POST", "https://api.partner.test/x").admit()
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=prefix + "*")]
+        assert len(keys) == 2  # the host's and the rule's
+        for key in keys:
+            ttl = await client.pttl(key)
+            assert 0 < ttl <= 60_000 + 1_000
+        rule_key = next(k for k in keys if b":cap:" in k)
+        assert 2_000 < await client.pttl(rule_key) <= 3_000
+    finally:
+        await client.aclose()
+
+
+async def test_throttling_over_redis_queues_instead_of_failing(backend: RedisBackend) -> None:
+    rule = {"urlPattern": "https://api.partner.test/*", "methods": ["POST"], "maxThroughput": 200}
+    limits = Limits(throttling_rules=[rule], backend=backend, sleep=no_sleep, max_queue_wait=1.5)
+    limiter = limits.endpoint("POST", "https://api.partner.test/x")
+    results = await asyncio.gather(*(limiter.admit() for _ in range(401)))
+    waits = sorted(r.queued_seconds for r in results if not r.capped)
+    assert len(waits) == 400
+    assert waits[:200] == [0.0] * 200
+    # The second second's calls leave one second after the first ones did (on Redis's clock).
+    assert all(0.5 < w <= 1.0 for w in waits[200:])
+    [refused] = [r for r in results if r.capped]
+    assert "queue wait" in refused.reason and "exceed the limit (1.5 s)" in refused.reason
+
+
+# -- four processes, one cap -------------------------------------------------------------------
+
+CAP, PERIOD_MS, DURATION = 30, 500, 2.0
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Records each call's arrival time and the Redis decision time the call carries."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive: no connection set-up between decision and arrival
+    arrivals: list[tuple[float, int]] = []
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_POST(self) -> None:
+        arrived = time.monotonic()
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        with self.lock:
+            self.arrivals.append((arrived, body["decided"]))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+class _RecordingBackend(RedisBackend):
+    """Keeps Redis's decision time of each admitted attempt: the exact time the cap counts."""
+
+    decisions: list[int]
+
+    async def take(self, keys: list[str], args: list[Any]) -> tuple[int, int]:
+        refused, now = await super().take(keys, args)
+        if not refused:
+            self.decisions.append(now)
+        return refused, now
+
+
+def _worker(prefix: str, port: int, start: Any, results: Any) -> None:
+    results.put(asyncio.run(_hammer(prefix, port, start)))
+
+
+async def _hammer(prefix: str, port: int, start: Any) -> tuple[list[int], int, int]:
+    backend = _RecordingBackend(REDIS_URL, prefix=prefix)
+    backend.decisions = []
+    url = f"http://127.0.0.1:{port}/send"
+    limits = Limits(capping_rules=[capping(CAP, PERIOD_MS, f"http://127.0.0.1:{port}/*")],
+                    backend=backend)
+    sent = refused = 0
+    async with aiohttp.ClientSession() as session:
+        # Open the connections before the start, so the first admitted calls are not late.
+        async def warm() -> None:
+            async with session.get(f"http://127.0.0.1:{port}/warm") as response:
+                await response.read()
+
+        await asyncio.gather(*(warm() for _ in range(4)))
+        start.wait()  # every process starts hammering at once
+        deadline = time.monotonic() + DURATION
+
+        async def loop() -> None:
+            nonlocal sent, refused
+            limiter = limits.endpoint("POST", url)
+            while time.monotonic() < deadline:
+                if (await limiter.admit()).capped:
+                    refused += 1
+                    await asyncio.sleep(0.02)  # pacing the load generator, not a race fix
+                    continue
+                decided = backend.decisions[-1]  # appended by this very admit, no await between
+                async with session.post(url, json={"decided": decided}) as response:
+                    assert response.status == 200
+                sent += 1
+
+        await asyncio.gather(*(loop() for _ in range(4)))
+    await limits.aclose()
+    return backend.decisions, sent, refused
+
+
+def _in_window(times: list[float], end: float, period: float) -> int:
+    return bisect_right(times, end) - bisect_right(times, end - period)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default backlog of 5 drops SYNs: 1 s client retransmits
+
+
+def test_four_processes_share_one_cap(prefix: str) -> None:
+    server = _Server(("127.0.0.1", 0), _Recorder)
+    _Recorder.arrivals = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(4)
+    results = context.Queue()
+    workers = [
+        context.Process(target=_worker, args=(prefix, server.server_address[1], start, results))
+        for _ in range(4)
+    ]
+    try:
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=30)
+            assert worker.exitcode == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    decisions = sorted(t for times, _, _ in outcomes for t in times)
+    sent = sum(s for _, s, _ in outcomes)
+    assert all(s > 0 for _, s, _ in outcomes), "every process got some of the shared cap"
+    assert all(r > 0 for _, _, r in outcomes), "every process was refused some of the time"
+    assert sent == len(decisions) == len(_Recorder.arrivals)
+    # Exact, on Redis's clock: no window of PERIOD_MS ever admitted more than CAP.
+    period_us = PERIOD_MS * 1000
+    assert max(_in_window(decisions, end, period_us) for end in decisions) == CAP
+    # At the server: each call arrives some time after its decision. Over the run that delay
+    # varies by `spread` (scheduling on a shared 2-core machine); any window of PERIOD - spread
+    # at the server then maps into one PERIOD of decisions, so it can never hold more than CAP.
+    delays = [arrived - decided / 1e6 for arrived, decided in _Recorder.arrivals]
+    spread = max(delays) - min(delays)
+    assert spread < PERIOD_MS / 1000, f"calls took {spread:.3f} s longer than others to arrive"
+    arrivals = sorted(arrived for arrived, _ in _Recorder.arrivals)
+    window = PERIOD_MS / 1000 - spread
+    assert max(_in_window(arrivals, end, window) for end in arrivals) <= CAP
+    assert sorted(decided for _, decided in _Recorder.arrivals) == decisions
+    # And the cap was used, not just enforced: about CAP per period over the run.
+    assert sent >= CAP * (DURATION / (PERIOD_MS / 1000)) * 0.6
