@@ -1,6 +1,6 @@
 """The Slack connectors send what Slack documents, and read Slack's `ok: false` answers.
 
-Webhooks: https://api.slack.com/messaging/webhooks (POST JSON `{text}` to the webhook URL).
+Webhooks: https://api.slack.com/incoming-webhooks (POST JSON `{text}` to the webhook URL).
 chat.postMessage: https://api.slack.com/methods/chat.postMessage (POST https://slack.com/api/
 chat.postMessage, `Authorization: Bearer xoxb-...`, JSON `{channel, text}`).
 """
