@@ -118,8 +118,9 @@ class SecurityMiddleware:
                 await _refuse(send, 403, reason)
                 return
         csrf = cookies.get(CSRF_COOKIE) or ""
-        new_cookie = not csrf
-        if new_cookie:
+        # Only the console's pages hand out the cookie: API clients never carry it by accident.
+        new_cookie = not csrf and (path == "/" or path.startswith("/console"))
+        if not csrf:
             csrf = secrets.token_urlsafe(32)
         scope.setdefault("state", {})["csrf_token"] = csrf
         scope["state"]["authorised_by"] = "token" if by_token else "session" if by_session else "none"

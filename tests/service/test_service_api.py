@@ -1,0 +1,434 @@
+"""The JSON API: actions, journeys, calls, payload fields and rules, as a client uses them."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from service_support import Endpoint, Service, action
+
+
+def problems(response) -> dict[str, str]:
+    return {p["path"]: p["message"] for p in response.json()["problems"]}
+
+
+# -- actions ----------------------------------------------------------------------------------
+
+
+async def test_the_examples_are_loaded_on_first_start_with_used_in(service: Service) -> None:
+    listed = (await service.client.get("/actions")).json()["actions"]
+    by_name = {a["name"]: a for a in listed}
+    assert by_name["loyaltyUpdate"] == {
+        "name": "loyaltyUpdate",
+        "description": "Push a customer's loyalty status to the retailer's API",
+        "method": "POST",
+        "host": "myapidomain.com",
+        "url": "https://myapidomain.com/v2/loyalty/",
+        "authentication": "customAuthorization",
+        "usedIn": 1,
+        "live": True,
+    }
+    assert by_name["crmContactUpdate"]["usedIn"] == 0
+    journeys = (await service.client.get("/actions/loyaltyUpdate/journeys")).json()["journeys"]
+    assert journeys == [{"id": "welcome", "name": "Welcome series", "status": "live"}]
+
+
+async def test_a_created_action_is_listed_and_read_back(service: Service) -> None:
+    created = await service.client.post("/actions", json=action())
+    assert created.status_code == 201
+    assert created.headers["location"] == "/actions/notify"
+    detail = (await service.client.get("/actions/notify")).json()
+    assert detail["action"]["endpoint"] == {"url": "https://api.example.com/v1/notify", "method": "POST"}
+    assert detail["usedIn"] == [] and detail["readOnly"] is False
+    assert detail["variables"]["params"] == {"email": {"label": "Email", "type": "string", "optional": False}}
+    names = [a["name"] for a in (await service.client.get("/actions")).json()["actions"]]
+    assert "notify" in names
+
+
+async def test_invalid_actions_answer_422_with_every_wrong_field_path(service: Service) -> None:
+    bad = action(name="bad name!", url="ftp://files.example.com/x")
+    bad["endpoint"]["method"] = "DELETE"
+    bad["request"]["variables"] = {"nope": {"label": "Nope"}}
+    answer = await service.client.post("/actions", json=bad)
+    assert answer.status_code == 422
+    found = problems(answer)
+    assert found["name"] == "must be 1 to 30 letters, digits or '_'"
+    assert "DELETE is not supported" in found["endpoint.method"]
+    # The URL rule and the variable rule are checked once the model parses; fix the first two.
+    bad.update(name="ok_name")
+    bad["endpoint"]["method"] = "POST"
+    again = problems(await service.client.post("/actions", json=bad))
+    assert set(again) == {"endpoint.url", "request.variables.nope"}
+    assert service.state.store.counts()["actions"] == 7  # nothing saved
+
+
+async def test_a_name_already_taken_answers_409(service: Service) -> None:
+    answer = await service.client.post("/actions", json=action(name="loyaltyUpdate"))
+    assert answer.status_code == 409
+    assert problems(answer) == {"name": "an action named 'loyaltyUpdate' already exists"}
+
+
+async def test_bodies_that_are_not_json_are_refused(service: Service) -> None:
+    not_json = await service.client.post(
+        "/actions", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert not_json.status_code == 400
+    form = await service.client.post("/actions", content=b"name=x", headers={"content-type": "text/plain"})
+    assert form.status_code == 415
+    array = await service.client.post("/actions", json=[1, 2])
+    assert array.status_code == 422
+
+
+async def test_an_update_replaces_the_action(service: Service) -> None:
+    await service.client.post("/actions", json=action())
+    changed = action(description="Tell someone else")
+    changed["endpoint"]["headers"] = [{"name": "x-team", "value": "growth"}]
+    answer = await service.client.put("/actions/notify", json=changed)
+    assert answer.status_code == 200
+    assert answer.json()["action"]["endpoint"]["headers"] == [{"name": "x-team", "value": "growth"}]
+    assert json.loads(_row(service, "notify"))["description"] == "Tell someone else"
+
+
+async def test_an_edit_a_live_journey_forbids_answers_409_with_fields_and_journeys(service: Service) -> None:
+    current = (await service.client.get("/actions/loyaltyUpdate")).json()
+    assert current["readOnly"] is True and current["liveJourneys"] == ["welcome"]
+    document = current["action"]
+    document["endpoint"]["method"] = "PUT"
+    document["timeout"] = 20
+    answer = await service.client.put("/actions/loyaltyUpdate", json=document)
+    assert answer.status_code == 409
+    assert answer.json()["refused"] == [
+        {"field": "endpoint.method", "journeys": ["welcome"]},
+        {"field": "timeout", "journeys": ["welcome"]},
+    ]
+    assert json.loads(_row(service, "loyaltyUpdate"))["endpoint"]["method"] == "POST"
+
+
+async def test_name_description_url_and_authentication_stay_editable_when_live(service: Service) -> None:
+    document = (await service.client.get("/actions/loyaltyUpdate")).json()["action"]
+    document["description"] = "new words"
+    document["endpoint"]["url"] = "https://myapidomain.com/v3/loyalty/"
+    document["name"] = "loyaltyPush"
+    answer = await service.client.put("/actions/loyaltyUpdate", json=document)
+    assert answer.status_code == 200, answer.text
+    journey = (await service.client.get("/journeys/welcome")).json()["journey"]
+    assert [n["action"] for n in journey["nodes"]] == ["epsilonSendEmail", "loyaltyPush"]
+    assert (await service.client.get("/actions/loyaltyUpdate")).status_code == 404
+    # The rename is in the store too: a restart sees the same.
+    stored = sqlite3.connect(service.store_path).execute("SELECT document FROM journeys WHERE id='welcome'")
+    assert "loyaltyPush" in stored.fetchone()[0]
+
+
+async def test_duplicate_copies_the_action_and_its_sealed_secrets(service: Service) -> None:
+    answer = await service.client.post("/actions/loyaltyUpdate/duplicate")
+    assert answer.status_code == 201
+    copy = answer.json()
+    assert copy["action"]["name"] == "loyaltyUpdate_copy"
+    assert copy["usedIn"] == [] and copy["readOnly"] is False
+    original = (await service.client.get("/actions/loyaltyUpdate")).json()["action"]
+    secret_of = lambda doc: doc["authentication"]["body"]["bodyParams"]["secret"]  # noqa: E731
+    assert secret_of(copy["action"]) != secret_of(original)  # its own copy of the secret
+    named = await service.client.post("/actions/loyaltyUpdate/duplicate", json={"name": "loyaltyV2"})
+    assert named.json()["action"]["name"] == "loyaltyV2"
+    taken = await service.client.post("/actions/loyaltyUpdate/duplicate", json={"name": "loyaltyV2"})
+    assert taken.status_code == 409
+
+
+async def test_delete_refuses_an_action_in_use_and_removes_one_that_is_not(service: Service) -> None:
+    used = await service.client.delete("/actions/slackNotify")
+    assert used.status_code == 409
+    assert used.json()["refused"] == [{"field": "delete", "journeys": ["cartRecovery"]}]
+    before = service.state.store.counts()["secrets"]
+    await service.client.post("/actions", json=action(authentication={"type": "basic", "username": "u", "password": "pw"}))
+    assert service.state.store.counts()["secrets"] == before + 1
+    assert (await service.client.delete("/actions/notify")).status_code == 204
+    assert (await service.client.get("/actions/notify")).status_code == 404
+    assert service.state.store.counts()["secrets"] == before  # its secret went with it
+
+
+async def test_validate_checks_without_saving(service: Service) -> None:
+    ok = await service.client.post("/actions/validate", json=action())
+    assert ok.json() == {"ok": True, "problems": []}
+    bad = await service.client.post(
+        "/actions/validate",
+        json=action(authentication={"type": "customAuthorization", "endpoint": "https://a.example.com/t",
+                                    "method": "POST", "tokenInResponse": "json://"}),
+    )
+    assert bad.status_code == 422
+    assert set(problems(bad)) == {"authentication.body", "authentication.tokenInResponse"}
+    assert (await service.client.get("/actions/notify")).status_code == 404
+
+
+async def test_a_failure_while_saving_leaves_nothing_half_saved(service: Service, monkeypatch) -> None:
+    from actionrt.service.store import Transaction
+
+    def broken(self, name, document):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Transaction, "put_action", broken)
+    before = service.state.store.counts()
+    with pytest.raises(RuntimeError):
+        await service.client.post(
+            "/actions", json=action(authentication={"type": "basic", "username": "u", "password": "pw"})
+        )
+    assert service.state.store.counts() == before  # the sealed secret was rolled back too
+    assert service.state.catalog.registry.get("notify") is None
+
+
+# -- secrets ----------------------------------------------------------------------------------
+
+
+async def test_secrets_are_sealed_and_never_returned(service: Service) -> None:
+    secret = "pw-Zq8-never-shown"
+    document = action(authentication={"type": "basic", "username": "ada", "password": secret})
+    created = await service.client.post("/actions", json=document)
+    assert secret not in created.text
+    password = created.json()["action"]["authentication"]["password"]
+    assert password.startswith("{{ secrets.console:s_")
+    assert created.json()["secrets"] == ["authentication.password"]
+    for url in ("/actions", "/actions/notify", "/openapi.json"):
+        assert secret not in (await service.client.get(url)).text
+    assert secret.encode() not in service.store_path.read_bytes()
+    # Sending the document back as shown keeps the stored secret.
+    shown = (await service.client.get("/actions/notify")).json()["action"]
+    assert (await service.client.put("/actions/notify", json=shown)).status_code == 200
+    assert service.state.catalog.read_secret(password.split(":")[1].strip(" }")) == secret
+
+
+async def test_a_reference_to_an_unknown_console_secret_is_refused(service: Service) -> None:
+    document = action(
+        authentication={"type": "basic", "username": "u", "password": "{{ secrets.console:s_0000000000000000 }}"}
+    )
+    answer = await service.client.post("/actions", json=document)
+    assert answer.status_code == 422
+    assert problems(answer) == {"authentication.password": "unknown console secret 's_0000000000000000'"}
+
+
+# -- calls ------------------------------------------------------------------------------------
+
+
+async def test_invoke_calls_the_endpoint_and_returns_the_result(service: Service, endpoint: Endpoint) -> None:
+    await service.client.post("/actions", json=action(url=f"{endpoint.base_url}/ok"))
+    answer = await service.client.post("/actions/notify/invoke", json={"params": {"email": "grace@example.com"}})
+    result = answer.json()
+    assert answer.status_code == 200
+    assert (result["status"], result["ok"], result["httpStatus"], result["attempts"]) == ("http_200", True, 200, 1)
+    assert result["response"] == {"messageId": "m-1", "status": "queued"}
+    assert result["journeyFields"]["jo_status_code"] == "http_200"
+    assert endpoint.received[-1].body == {"email": "grace@example.com", "count": 1}
+
+
+async def test_invoke_reports_bad_input_as_a_result_and_unknown_fields_as_422(service: Service) -> None:
+    await service.client.post("/actions", json=action())
+    missing = (await service.client.post("/actions/notify/invoke", json={})).json()
+    assert missing["status"] == "internalError" and "email" in missing["error"]
+    wrong = await service.client.post("/actions/notify/invoke", json={"parms": {}, "timeout": 90})
+    assert set(problems(wrong)) == {"parms", "timeout"}
+    assert (await service.client.post("/actions/nothere/invoke", json={})).status_code == 404
+
+
+async def test_recent_calls_count_by_status(service: Service, endpoint: Endpoint) -> None:
+    await service.client.post("/actions", json=action(url=f"{endpoint.base_url}/ok"))
+    await service.client.post("/actions", json=action(name="broken", url=f"{endpoint.base_url}/missing"))
+    for _ in range(2):
+        await service.client.post("/actions/notify/invoke", json={"params": {"email": "a@example.com"}})
+    await service.client.post("/actions/notify/invoke", json={})
+    await service.client.post("/actions/broken/invoke", json={"params": {"email": "a@example.com"}})
+    calls = (await service.client.get("/actions/notify/calls")).json()
+    assert calls["counts"] == {"http_200": 2, "internalError": 1}
+    assert [c["status"] for c in calls["calls"]] == ["internalError", "http_200", "http_200"]
+    assert (await service.client.get("/actions/broken/calls")).json()["counts"] == {"http_404": 1}
+
+
+async def test_send_test_request_uses_reentered_credentials_and_never_stores_them(
+    service: Service, endpoint: Endpoint
+) -> None:
+    stored, typed = "stored-pw", "typed-again-pw"
+    await service.client.post(
+        "/actions",
+        json=action(url=f"{endpoint.base_url}/ok", authentication={"type": "basic", "username": "ada", "password": stored}),
+    )
+    answer = await service.client.post(
+        "/actions/notify/test",
+        json={"params": {"email": "a@example.com"}, "credentials": {"authentication.password": typed}},
+    )
+    result = answer.json()
+    assert result["status"] == "http_200"
+    # The answer lacks `sent` no field of the example and has the same types.
+    assert result["structure"] == {"ok": True, "problems": []}
+    assert endpoint.basic_credentials() == f"ada:{typed}"
+    assert typed.encode() not in service.store_path.read_bytes()
+    assert typed not in (await service.client.get("/actions/notify")).text
+    # Left out, the stored credentials are used.
+    await service.client.post("/actions/notify/test", json={"params": {"email": "a@example.com"}})
+    assert endpoint.basic_credentials() == f"ada:{stored}"
+    counts = (await service.client.get("/actions/notify/calls")).json()["counts"]
+    assert counts == {"http_200": 2}
+
+
+async def test_send_test_request_reports_structure_differences(service: Service, endpoint: Endpoint) -> None:
+    document = action(url=f"{endpoint.base_url}/ok", response={"sample": {"messageId": 1, "queuedAt": "x"}})
+    await service.client.post("/actions", json=document)
+    result = (await service.client.post("/actions/notify/test", json={"params": {"email": "a@example.com"}})).json()
+    assert result["structure"] == {
+        "ok": False,
+        "problems": [
+            {"path": "messageId", "message": "is string, the example has integer"},
+            {"path": "queuedAt", "message": "missing from the response"},
+        ],
+    }
+
+
+async def test_test_credentials_must_name_a_stored_secret(service: Service) -> None:
+    await service.client.post("/actions", json=action())
+    answer = await service.client.post("/actions/notify/test", json={"credentials": {"authentication.password": "x"}})
+    assert answer.status_code == 422
+    assert set(problems(answer)) == {"credentials.authentication.password"}
+
+
+async def test_check_the_authentication_calls_only_the_token_endpoint(
+    service: Service, endpoint: Endpoint
+) -> None:
+    custom = {
+        "type": "customAuthorization",
+        "endpoint": f"{endpoint.base_url}/token",
+        "method": "POST",
+        "headers": {"Authorization": "Basic EncodeBase64(id:wrong)"},
+        "body": {"bodyType": "form", "bodyParams": {"grant_type": "client_credentials"}},
+        "tokenInResponse": "json://access_token",
+    }
+    created = (await service.client.post("/actions", json=action(url=f"{endpoint.base_url}/ok", authentication=custom))).json()
+    header = created["action"]["authentication"]["headers"]["Authorization"]
+    assert header.startswith("Basic EncodeBase64({{ secrets.console:s_") and "wrong" not in header
+    failed = (await service.client.post("/actions/notify/check-authentication", json={})).json()
+    assert failed["ok"] is False and "401" in failed["message"]
+    fixed = await service.client.post(
+        "/actions/notify/check-authentication",
+        json={"credentials": {"authentication.headers.Authorization": "id:right"}},
+    )
+    assert fixed.json()["ok"] is True
+    assert [r.path for r in endpoint.received] == ["/token", "/token"]
+
+
+# -- journeys ---------------------------------------------------------------------------------
+
+
+async def test_journeys_list_get_and_create(service: Service) -> None:
+    await service.client.post("/actions", json=action())
+    journey = {
+        "id": "notifyFlow",
+        "name": "Notify flow",
+        "status": "draft",
+        "nodes": [{"id": "n1", "action": "notify", "mappings": {"params": {"email": "{{ profile.email }}"}}}],
+    }
+    created = await service.client.post("/journeys", json=journey)
+    assert created.status_code == 201
+    listed = (await service.client.get("/journeys")).json()["journeys"]
+    assert {"id": "notifyFlow", "name": "Notify flow", "status": "draft", "actions": ["notify"]} in listed
+    assert (await service.client.get("/journeys/notifyFlow")).json()["journey"]["nodes"][0]["action"] == "notify"
+    summary = next(a for a in (await service.client.get("/actions")).json()["actions"] if a["name"] == "notify")
+    assert summary["usedIn"] == 1
+    assert (await service.client.get("/journeys/none")).status_code == 404
+
+
+async def test_a_journey_must_name_existing_actions_and_map_their_variables(service: Service) -> None:
+    journey = {"id": "j", "name": "J", "nodes": [{"id": "n", "action": "ghost"}, {"id": "m", "action": "loyaltyUpdate"}]}
+    answer = await service.client.post("/journeys", json=journey)
+    assert answer.status_code == 422
+    assert set(problems(answer)) == {
+        "nodes[0].action",
+        "nodes[1].mappings.params.customer.email",
+    }
+    assert "j" not in [j["id"] for j in (await service.client.get("/journeys")).json()["journeys"]]
+
+
+# -- payload ----------------------------------------------------------------------------------
+
+
+async def test_payload_fields_gives_the_message_parameter_table(service: Service) -> None:
+    sample = {"customer": {"email": "a@example.com", "tags": ["a"]}, "items": [{"sku": "x", "qty": 1}], "mixed": [1, "a"]}
+    rows = (await service.client.post("/payload/fields", json={"sample": sample})).json()["fields"]
+    table = {r["path"]: (r["type"], r["canBeVariable"]) for r in rows}
+    assert table == {
+        "customer": ("object", False),
+        "customer.email": ("string", True),
+        "customer.tags": ("listString", True),
+        "items": ("listObject", True),
+        "items.sku": ("string", False),
+        "items.qty": ("integer", False),
+        "mixed": ("listAny", False),
+    }
+    bad = await service.client.post("/payload/fields", json={"sample": {"a.b": 1, "$x": 2}})
+    assert set(problems(bad)) == {"sample.a.b", "sample.$x"}
+
+
+# -- capping and throttling rules -------------------------------------------------------------
+
+CAPPING = {"url": "https://api.example.com/v1/*", "methods": ["POST"], "services": {"action": {"maxCallsCount": 10, "periodInMs": 1000}}}
+
+
+async def test_rules_are_created_deployed_undeployed_listed_and_deleted(service: Service) -> None:
+    created = await service.client.post("/limits/capping", json=CAPPING)
+    assert created.status_code == 201
+    rule = created.json()
+    assert rule["deployed"] is False and rule["kind"] == "capping"
+    assert (await service.client.post("/limits/capping", json=CAPPING)).status_code == 200  # same rule
+    uid = rule["uid"]
+    limits = service.state.calls.limits
+    assert limits.matching("POST", "https://api.example.com/v1/x") == []
+    deployed = await service.client.post(f"/limits/rules/{uid}/deploy")
+    assert deployed.json()["deployed"] is True
+    assert len(limits.matching("POST", "https://api.example.com/v1/x")) == 1
+    assert (await service.client.delete(f"/limits/rules/{uid}")).status_code == 409
+    throttling = {"urlPattern": "https://api.example.com/*", "methods": ["POST"], "maxThroughput": 300}
+    await service.client.post("/limits/throttling", json=throttling)
+    listed = (await service.client.get("/limits/rules")).json()["rules"]
+    assert [(r["kind"], r["deployed"]) for r in listed] == [("capping", True), ("throttling", False)]
+    assert len((await service.client.get("/limits/rules?kind=throttling")).json()["rules"]) == 1
+    await service.client.post(f"/limits/rules/{uid}/undeploy")
+    assert limits.matching("POST", "https://api.example.com/v1/x") == []
+    assert (await service.client.delete(f"/limits/rules/{uid}")).status_code == 204
+    assert (await service.client.get(f"/limits/rules/{uid}")).status_code == 404
+
+
+async def test_invalid_rules_name_their_fields(service: Service) -> None:
+    bad = {"url": "https://*.example.com/", "methods": "POST", "services": {"action": {"maxCallsCount": 1, "periodInMs": 0}}}
+    answer = await service.client.post("/limits/capping", json=bad)
+    assert answer.status_code == 422
+    assert set(problems(answer)) == {
+        "url",
+        "methods",
+        "services.action.rating.maxCallsCount",
+        "services.action.rating.periodInMs",
+    }
+    slow = await service.client.post("/limits/throttling", json={"urlPattern": "*", "methods": ["GET"], "maxThroughput": 10})
+    assert set(problems(slow)) == {"maxThroughput"}
+
+
+async def test_deployed_rules_survive_a_restart(service: Service) -> None:
+    uid = (await service.client.post("/limits/capping", json=CAPPING)).json()["uid"]
+    await service.client.post(f"/limits/rules/{uid}/deploy")
+    restarted = _restart(service)
+    assert [(e.uid, e.deployed) for e in restarted.limits.rules()] == [(uid, True)]
+
+
+def _restart(service: Service):
+    from actionrt.service.calls import Calls
+    from actionrt.service.catalog import Catalog
+    from actionrt.service.rules import Rules
+    from actionrt.service.store import Store
+
+    store = Store(service.store_path)
+    catalog = Catalog(store, service.state.catalog.vault, entry_points=False)
+    catalog.load()
+    calls = Calls(catalog, store)
+    rules = Rules(store, calls.limits)
+    assert len(catalog.registry.actions) == 7
+    return rules
+
+
+def _row(service: Service, name: str) -> str:
+    db = sqlite3.connect(service.store_path)
+    return db.execute("SELECT document FROM actions WHERE name = ?", (name,)).fetchone()[0]
