@@ -1,0 +1,89 @@
+"""`actionrt new-connector`: the scaffolded distribution's own tests pass as generated."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from actionrt.cli import app
+from actionrt.scaffold import ConnectorProject, check_name, render
+
+
+def actionrt_command(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).with_name("actionrt")
+    fallback = [sys.executable, "-c", "from actionrt.cli import main; main()"]
+    command = [str(script)] if script.exists() else fallback
+    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_the_generated_project_passes_its_own_tests(tmp_path: Path) -> None:
+    created = actionrt_command("new-connector", "acme-crm", "--dir", str(tmp_path), cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    root = tmp_path / "actionrt-acme-crm"
+    assert created.stdout.splitlines()[0] == f"created {root} with the connector acme-crm.send"
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) == [
+        "README.md",
+        "pyproject.toml",
+        "src/actionrt_acme_crm/__init__.py",
+        "src/actionrt_acme_crm/py.typed",
+        "tests/test_actionrt_acme_crm.py",
+    ]
+
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    env.pop("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", None)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "4 passed" in run.stdout
+
+
+def test_the_generated_pyproject_declares_the_entry_point() -> None:
+    files = render(ConnectorProject("acme"))
+    pyproject = tomllib.loads(files["pyproject.toml"])
+    assert pyproject["project"]["name"] == "actionrt-acme"
+    assert pyproject["project"]["entry-points"]["actionrt"] == {"acme": "actionrt_acme"}
+    assert "actionrt" in pyproject["project"]["dependencies"]
+    assert "class AcmeSend(TemplateConnector):" in files["src/actionrt_acme/__init__.py"]
+    assert 'name = "acme.send"' in files["src/actionrt_acme/__init__.py"]
+    assert "{{ secrets.ACME_TOKEN }}" in files["README.md"]
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("Acme", "use lower-case letters, digits and single '-' (e.g. acme or acme-crm)"),
+        ("acme--crm", "use lower-case letters, digits and single '-' (e.g. acme or acme-crm)"),
+        ("acme_crm", "use lower-case letters, digits and single '-' (e.g. acme or acme-crm)"),
+        ("actionrt-acme", "give the short name: the distribution is called actionrt-<name>"),
+        ("acme2", None),
+    ],
+)
+def test_names(name: str, problem: str | None) -> None:
+    assert check_name(name) == problem
+
+
+def test_a_bad_name_or_an_existing_directory_is_refused(tmp_path: Path) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(app, ["new-connector", "Acme", "--dir", str(tmp_path)])
+    assert bad.exit_code == 2
+    assert "invalid name 'Acme'" in bad.output
+    assert list(tmp_path.iterdir()) == []
+
+    (tmp_path / "actionrt-acme").mkdir()
+    exists = runner.invoke(app, ["new-connector", "acme", "--dir", str(tmp_path)])
+    assert exists.exit_code == 1
+    assert "actionrt-acme already exists" in exists.output
+
+
+def test_long_names_still_make_a_valid_action_name() -> None:
+    files = render(ConnectorProject("a-very-long-connector-name-indeed"))
+    test_file = files["tests/test_actionrt_a_very_long_connector_name_indeed.py"]
+    assert '"name": "a_very_long_connector_nam_send"' in test_file
