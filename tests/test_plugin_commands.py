@@ -1,0 +1,106 @@
+"""`actionrt plugins`: what is loaded, versions, contributions, and what failed and why."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from actionrt.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A distribution `demoplug 2.0.1` with a working and a broken entry point."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "demoplug_ok.py").write_text(
+        "from actionrt import hookimpl\n"
+        "class Conn:\n"
+        "    name = 'demo.send'\n"
+        "    description = 'Send a demo message'\n"
+        "    def expand(self, action):\n"
+        "        return action\n"
+        "@hookimpl\n"
+        "def register_connectors(register):\n"
+        "    register(Conn())\n"
+        "@hookimpl\n"
+        "def register_expression_functions(register, register_filter):\n"
+        "    register_filter('demo_upper', str.upper)\n"
+    )
+    (folder / "demoplug_bad.py").write_text("raise RuntimeError('demo plugin needs DEMO_HOME')\n")
+    info = folder / "demoplug-2.0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: demoplug\nVersion: 2.0.1\n")
+    (info / "entry_points.txt").write_text("[actionrt]\ndemo-ok = demoplug_ok\ndemo-bad = demoplug_bad\n")
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.delenv("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.delenv("ACTIONRT_DISABLE_PLUGINS", raising=False)
+    yield folder
+    for name in ("demoplug_ok", "demoplug_bad"):
+        sys.modules.pop(name, None)
+
+
+def test_json_lists_versions_contributions_and_failures(site: Path) -> None:
+    result = runner.invoke(app, ["plugins", "--json"])
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    demo = next(p for p in report["plugins"] if p["name"] == "demo-ok")
+    assert demo == {
+        "name": "demo-ok",
+        "origin": "entry point",
+        "module": "demoplug_ok",
+        "distribution": "demoplug",
+        "version": "2.0.1",
+        "hooks": ["register_connectors", "register_expression_functions"],
+        "contributes": {"connectors": ["demo.send"], "filters": ["demo_upper"]},
+        "connectors": {"demo.send": "Send a demo message"},
+    }
+    assert {
+        "name": "demo-bad",
+        "distribution": "demoplug",
+        "version": "2.0.1",
+        "error": "import failed: RuntimeError: demo plugin needs DEMO_HOME",
+    } in report["failures"]
+    assert report["plugins"][0]["name"] == "actionrt.auth.builtin"
+
+
+def test_the_table_says_the_same_for_people(site: Path) -> None:
+    result = runner.invoke(app, ["plugins"])
+
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert "demo-ok  entry point  demoplug 2.0.1  (demoplug_ok)" in lines
+    assert "      demo.send — Send a demo message" in lines
+    assert "    filters: demo_upper" in lines
+    assert "  demo-bad (demoplug 2.0.1): import failed: RuntimeError: demo plugin needs DEMO_HOME" in lines
+
+
+def test_strict_fails_when_a_plugin_failed(site: Path) -> None:
+    assert runner.invoke(app, ["plugins", "--strict"]).exit_code == 1
+
+
+def test_disabled_plugins_are_listed_and_not_loaded(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACTIONRT_DISABLE_PLUGINS", "demo-bad")
+
+    result = runner.invoke(app, ["plugins", "--strict"])
+
+    assert result.exit_code == 0
+    assert "disabled by ACTIONRT_DISABLE_PLUGINS: demo-bad" in result.output.splitlines()
+
+
+def test_without_autoload_only_the_builtins_show(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+    report = json.loads(runner.invoke(app, ["plugins", "--json"]).output)
+
+    assert report["autoload"] is False
+    assert [p["name"] for p in report["plugins"]] == ["actionrt.auth.builtin"]
+    assert report["failures"] == []
