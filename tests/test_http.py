@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import socket
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -24,8 +25,10 @@ from actionrt.http import (
     BodyTooLargeError,
     ConnectError,
     DestinationRefusedError,
+    Http1Transport,
     HttpRequest,
     HttpxTransport,
+    InvalidRequestError,
     NetworkError,
     TooManyRedirectsError,
     _Hop,
@@ -219,7 +222,11 @@ async def test_aiohttp_transport_refuses_private_addresses_after_resolution(site
         await transport.aclose()
 
 
-async def test_a_request_can_present_a_client_certificate(pki: Pki) -> None:  # noqa: F811
+@pytest.mark.parametrize("kind", [Http1Transport, AiohttpTransport])
+async def test_a_request_can_present_a_client_certificate(
+    pki: Pki,  # noqa: F811  (the fixture imported above)
+    kind: type[Http1Transport] | type[AiohttpTransport],
+) -> None:
     async def hello(request: web.Request) -> web.StreamResponse:
         peer = request.transport.get_extra_info("peercert") if request.transport else None
         subject = dict(part[0] for part in peer["subject"]) if peer else {}
@@ -234,7 +241,7 @@ async def test_a_request_can_present_a_client_certificate(pki: Pki) -> None:  # 
     await tls.start()
     url = f"https://localhost:{runner.addresses[0][1]}/"
     trusting = ssl.create_default_context(cafile=str(pki.ca_file))
-    transport = AiohttpTransport(ssl_context=trusting)
+    transport = kind(ssl_context=trusting)
     try:
         with pytest.raises((ConnectError, NetworkError)):
             await transport.send(HttpRequest("GET", url))  # no certificate: refused
@@ -245,3 +252,291 @@ async def test_a_request_can_present_a_client_certificate(pki: Pki) -> None:  # 
     finally:
         await transport.aclose()
         await runner.cleanup()
+
+
+# -- Http1Transport: the default transport, against raw sockets ---------------------------------
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Raw:
+    """A loopback TCP server running `handler` per connection; counts connections."""
+
+    def __init__(self) -> None:
+        self.handler: Handler | None = None
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.port = 0
+        self.release = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        assert self.handler is not None
+        try:
+            await self.handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def request(self, reader: asyncio.StreamReader) -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        whole = head + (await reader.readexactly(length) if length else b"")
+        self.requests.append(whole)
+        return whole
+
+
+@pytest.fixture
+async def raw() -> AsyncIterator[Raw]:
+    server = Raw()
+    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+    server.port = listener.sockets[0].getsockname()[1]
+    yield server
+    server.release.set()
+    listener.close()
+
+
+def answers(*responses: bytes, keep_open: bool = True) -> Handler:
+    """Answer each request on a connection with the next response."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for response in responses:
+            await raw_request(reader)
+            writer.write(response)
+            await writer.drain()
+        if keep_open:
+            await reader.read()  # until the client closes
+
+    return handler
+
+
+async def raw_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return head + (await reader.readexactly(length) if length else b"")
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"
+
+
+@pytest.fixture
+async def http1() -> AsyncIterator[Http1Transport]:
+    transport = Http1Transport(max_body=1000)
+    yield transport
+    await transport.aclose()
+
+
+async def test_http1_writes_one_well_formed_request(raw: Raw, http1: Http1Transport) -> None:
+    raw.handler = answers(OK)
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw.request(reader)
+        writer.write(OK)
+        await reader.read()
+
+    raw.handler = record
+    answer = await http1.send(HttpRequest(
+        "POST", raw.url + "/v1/x?a=1", {"X-Id": "r-1", "Content-Length": "999", "Host": "evil"},
+        b'{"a":1}'
+    ))
+    assert (answer.status, answer.content) == (200, b"{}")
+    assert answer.headers["content-type"] == "application/json"
+    head, _, body = raw.requests[0].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /v1/x?a=1 HTTP/1.1"
+    assert f"Host: 127.0.0.1:{raw.port}".encode() in lines and b"X-Id: r-1" in lines
+    assert b"Content-Length: 7" in lines and b"Content-Length: 999" not in lines
+    assert b"Host: evil" not in lines and body == b'{"a":1}'
+
+
+async def test_http1_reuses_a_kept_alive_connection(raw: Raw, http1: Http1Transport) -> None:
+    raw.handler = answers(OK, OK, OK)
+    for _ in range(3):
+        assert (await http1.send(HttpRequest("GET", raw.url + "/"))).status == 200
+    assert raw.connections == 1
+
+
+async def test_http1_does_not_reuse_a_closed_connection(raw: Raw, http1: Http1Transport) -> None:
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
+    raw.handler = answers(closing, keep_open=False)
+    for _ in range(2):
+        assert (await http1.send(HttpRequest("GET", raw.url + "/"))).status == 200
+    assert raw.connections == 2
+
+
+async def test_http1_retries_once_when_a_kept_alive_connection_went_stale(
+    raw: Raw, http1: Http1Transport
+) -> None:
+    raw.handler = answers(OK, keep_open=False)  # answers once, then hangs up silently
+    assert (await http1.send(HttpRequest("GET", raw.url + "/"))).status == 200
+    await asyncio.sleep(0)  # let the FIN arrive, as it would while the connection sits idle
+    assert (await http1.send(HttpRequest("POST", raw.url + "/", {}, b"{}"))).status == 200
+    assert raw.connections == 2
+
+
+async def test_http1_reads_chunked_answers_after_an_interim_one(
+    raw: Raw, http1: Http1Transport
+) -> None:
+    raw.handler = answers(
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nX-A: 2\r\n\r\n"
+        b"4;ext=1\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\nX-Trailer: t\r\n\r\n",
+        OK,
+    )
+    answer = await http1.send(HttpRequest("GET", raw.url + "/"))
+    assert (answer.status, answer.content) == (201, b'{"a":1}')
+    assert answer.headers["x-a"] == "1, 2"
+    assert (await http1.send(HttpRequest("GET", raw.url + "/"))).status == 200
+    assert raw.connections == 1
+
+
+async def test_http1_reads_until_close_without_a_length(raw: Raw, http1: Http1Transport) -> None:
+    raw.handler = answers(b"HTTP/1.1 200 OK\r\n\r\n[1,2,3]", keep_open=False)
+    assert (await http1.send(HttpRequest("GET", raw.url + "/"))).content == b"[1,2,3]"
+
+
+async def test_http1_head_and_204_have_no_body(raw: Raw, http1: Http1Transport) -> None:
+    raw.handler = answers(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n", b"HTTP/1.1 204 No Content\r\n\r\n", OK
+    )
+    assert (await http1.send(HttpRequest("HEAD", raw.url + "/"))).content == b""
+    assert (await http1.send(HttpRequest("GET", raw.url + "/"))).status == 204
+    assert (await http1.send(HttpRequest("GET", raw.url + "/"))).content == b"{}"
+    assert raw.connections == 1
+
+
+async def test_http1_decodes_gzip_and_caps_what_it_inflates(
+    raw: Raw, http1: Http1Transport
+) -> None:
+    small, bomb = gzip.compress(b'{"ok":true}'), gzip.compress(b"0" * 100_000)
+    raw.handler = answers(
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(small), small),
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(bomb), bomb),
+    )
+    assert (await http1.send(HttpRequest("GET", raw.url + "/"))).content == b'{"ok":true}'
+    with pytest.raises(BodyTooLargeError, match="decoded"):
+        await http1.send(HttpRequest("GET", raw.url + "/"))
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n",
+        b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 1500,
+    ],
+)
+async def test_http1_caps_the_body_however_it_is_framed(
+    raw: Raw, http1: Http1Transport, response: bytes
+) -> None:
+    raw.handler = answers(response)
+    with pytest.raises(BodyTooLargeError):
+        await http1.send(HttpRequest("GET", raw.url + "/"))
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        b"ICY 200 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nBad Header\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}",  # then closes
+    ],
+)
+async def test_http1_broken_framing_is_a_network_error(
+    raw: Raw, http1: Http1Transport, response: bytes
+) -> None:
+    raw.handler = answers(response, keep_open=False)
+    with pytest.raises(NetworkError):
+        await http1.send(HttpRequest("GET", raw.url + "/"))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-A": "v\r\nX-Injected: 1"}, {"X-A\r\nX-B": "v"}, {"X-A": "v\rw"}, {"X-A": "v\n"}],
+)
+async def test_http1_refuses_line_breaks_in_headers(
+    raw: Raw, http1: Http1Transport, headers: dict[str, str]
+) -> None:
+    raw.handler = answers(OK)
+    with pytest.raises(InvalidRequestError):
+        await http1.send(HttpRequest("GET", raw.url + "/", headers))
+    assert raw.connections == 0  # nothing was sent
+
+
+async def test_http1_holds_its_connection_limit(raw: Raw) -> None:
+    open_now = peak = 0
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, peak
+        open_now += 1
+        peak = max(peak, open_now)
+        try:
+            while True:
+                await raw_request(reader)
+                await asyncio.sleep(0.005)  # the server's own latency, so calls overlap
+                writer.write(OK)
+                await writer.drain()
+        finally:
+            open_now -= 1
+
+    raw.handler = slow
+    transport = Http1Transport(limit=2)
+    try:
+        done = await asyncio.gather(
+            *(transport.send(HttpRequest("GET", raw.url + "/")) for _ in range(10))
+        )
+    finally:
+        await transport.aclose()
+    assert all(a.status == 200 for a in done) and peak == 2
+
+
+async def test_http1_frees_the_slot_of_a_cancelled_call(raw: Raw) -> None:
+    async def hang_then_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await raw_request(reader)
+        if b"/hang" in request:
+            await raw.release.wait()
+        writer.write(OK)
+        await reader.read()
+
+    raw.handler = hang_then_answer
+    transport = Http1Transport(limit=1)
+    try:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await transport.send(HttpRequest("GET", raw.url + "/hang"))
+        async with asyncio.timeout(5):  # would wait forever if the slot were still taken
+            answer = await transport.send(HttpRequest("GET", raw.url + "/"))
+    finally:
+        await transport.aclose()
+    assert answer.status == 200 and raw.connections == 2
+
+
+async def test_http1_resolves_through_the_policy(raw: Raw) -> None:
+    raw.handler = answers(OK)
+    transport = Http1Transport(policy=DestinationPolicy(False))
+    try:
+        with pytest.raises(DestinationRefusedError, match="loopback"):
+            await transport.send(HttpRequest("GET", f"http://localhost:{raw.port}/"))
+    finally:
+        await transport.aclose()
+    allowed = Http1Transport(policy=DestinationPolicy(True))
+    try:
+        answer = await allowed.send(HttpRequest("GET", f"http://localhost:{raw.port}/"))
+        assert answer.status == 200
+    finally:
+        await allowed.aclose()

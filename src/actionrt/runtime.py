@@ -29,8 +29,8 @@ from actionrt.events import EventSink
 from actionrt.guard import DestinationPolicy
 from actionrt.http import (
     DEFAULT_MAX_BODY,
-    AiohttpTransport,
     ConnectError,
+    Http1Transport,
     HttpRequest,
     HttpResponse,
     NetworkError,
@@ -321,6 +321,12 @@ class _ActionEngine:
         )
 
 
+def default_transport(policy: DestinationPolicy, max_body: int) -> Transport:
+    """The transport a Runtime gets when none is given: the lean HTTP/1.1 client, chosen by
+    measurement (bench/README.md). `AiohttpTransport` is the drop-in alternative."""
+    return Http1Transport(policy=policy, max_body=max_body)
+
+
 def _when(deadline: asyncio.Timeout) -> float:
     when = deadline.when()
     return when if when is not None else float("inf")
@@ -418,7 +424,7 @@ class Runtime:
         if limits is None:
             limits = Limits(capping or (), throttling or ())
         if transport is None:
-            transport = AiohttpTransport(policy=policy, max_body=max_body)
+            transport = default_transport(policy, max_body)
         return cls(
             registry,
             policy=policy,

@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+import actionrt.runtime
+from actionrt.guard import DestinationPolicy
+from actionrt.http import AiohttpTransport, Http1Transport, Transport
 from actionrt.retry import Backoff
 from actionrt.runtime import Runtime
 
@@ -23,6 +26,20 @@ Responder = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Retries in tests wait milliseconds, not the production 0.2 s, 0.4 s, ...
 FAST_BACKOFF = Backoff(base=0.005, cap=0.05)
+
+
+@pytest.fixture(autouse=True, params=["http1", "aiohttp"])
+def transport_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every end-to-end test runs over both transports: the default and the aiohttp one."""
+    kind: str = request.param
+
+    def make(policy: DestinationPolicy, max_body: int) -> Transport:
+        if kind == "aiohttp":
+            return AiohttpTransport(policy=policy, max_body=max_body)
+        return Http1Transport(policy=policy, max_body=max_body)
+
+    monkeypatch.setattr(actionrt.runtime, "default_transport", make)
+    return kind
 
 
 @dataclass
