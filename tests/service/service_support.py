@@ -31,7 +31,8 @@ class Received:
 
 @dataclass
 class Endpoint:
-    """A loopback server (start it with `start_endpoint`): `/ok` answers 200, `/fail` 500, `/token` a token; records requests."""
+    """A loopback server (start it with `start_endpoint`) recording every request: `/token`
+    answers a token to the right client, `/fail...` 500, `/missing...` 404, anything else 200."""
 
     received: list[Received] = field(default_factory=list)
     port: int = 0
@@ -89,7 +90,9 @@ def make_app(tmp_path: Path, **options: Any) -> Starlette:
     return create_app(tmp_path / "store.db", **options)
 
 
-def action(name: str = "notify", url: str = "https://api.example.com/v1/notify", **extra: Any) -> dict[str, Any]:
+def action(
+    name: str = "notify", url: str = "https://api.example.com/v1/notify", **extra: Any
+) -> dict[str, Any]:
     """A valid action document; keyword arguments replace top-level fields."""
     document: dict[str, Any] = {
         "name": name,

@@ -6,7 +6,6 @@ import json
 import sqlite3
 
 import pytest
-
 from service_support import Endpoint, Service, action
 
 
@@ -141,7 +140,9 @@ async def test_delete_refuses_an_action_in_use_and_removes_one_that_is_not(servi
     assert used.status_code == 409
     assert used.json()["refused"] == [{"field": "delete", "journeys": ["cartRecovery"]}]
     before = service.state.store.counts()["secrets"]
-    await service.client.post("/actions", json=action(authentication={"type": "basic", "username": "u", "password": "pw"}))
+    await service.client.post(
+        "/actions", json=action(authentication={"type": "basic", "username": "u", "password": "pw"})
+    )
     assert service.state.store.counts()["secrets"] == before + 1
     assert (await service.client.delete("/actions/notify")).status_code == 204
     assert (await service.client.get("/actions/notify")).status_code == 404
@@ -153,8 +154,14 @@ async def test_validate_checks_without_saving(service: Service) -> None:
     assert ok.json() == {"ok": True, "problems": []}
     bad = await service.client.post(
         "/actions/validate",
-        json=action(authentication={"type": "customAuthorization", "endpoint": "https://a.example.com/t",
-                                    "method": "POST", "tokenInResponse": "json://"}),
+        json=action(
+            authentication={
+                "type": "customAuthorization",
+                "endpoint": "https://a.example.com/t",
+                "method": "POST",
+                "tokenInResponse": "json://",
+            }
+        ),
     )
     assert bad.status_code == 422
     assert set(problems(bad)) == {"authentication.body", "authentication.tokenInResponse"}
@@ -199,7 +206,11 @@ async def test_secrets_are_sealed_and_never_returned(service: Service) -> None:
 
 async def test_a_reference_to_an_unknown_console_secret_is_refused(service: Service) -> None:
     document = action(
-        authentication={"type": "basic", "username": "u", "password": "{{ secrets.console:s_0000000000000000 }}"}
+        authentication={
+            "type": "basic",
+            "username": "u",
+            "password": "{{ secrets.console:s_0000000000000000 }}",
+        }
     )
     answer = await service.client.post("/actions", json=document)
     assert answer.status_code == 422
@@ -211,10 +222,17 @@ async def test_a_reference_to_an_unknown_console_secret_is_refused(service: Serv
 
 async def test_invoke_calls_the_endpoint_and_returns_the_result(service: Service, endpoint: Endpoint) -> None:
     await service.client.post("/actions", json=action(url=f"{endpoint.base_url}/ok"))
-    answer = await service.client.post("/actions/notify/invoke", json={"params": {"email": "grace@example.com"}})
+    answer = await service.client.post(
+        "/actions/notify/invoke", json={"params": {"email": "grace@example.com"}}
+    )
     result = answer.json()
     assert answer.status_code == 200
-    assert (result["status"], result["ok"], result["httpStatus"], result["attempts"]) == ("http_200", True, 200, 1)
+    assert (result["status"], result["ok"], result["httpStatus"], result["attempts"]) == (
+        "http_200",
+        True,
+        200,
+        1,
+    )
     assert result["response"] == {"messageId": "m-1", "status": "queued"}
     assert result["journeyFields"]["jo_status_code"] == "http_200"
     assert endpoint.received[-1].body == {"email": "grace@example.com", "count": 1}
@@ -248,7 +266,10 @@ async def test_send_test_request_uses_reentered_credentials_and_never_stores_the
     stored, typed = "stored-pw", "typed-again-pw"
     await service.client.post(
         "/actions",
-        json=action(url=f"{endpoint.base_url}/ok", authentication={"type": "basic", "username": "ada", "password": stored}),
+        json=action(
+            url=f"{endpoint.base_url}/ok",
+            authentication={"type": "basic", "username": "ada", "password": stored},
+        ),
     )
     answer = await service.client.post(
         "/actions/notify/test",
@@ -271,7 +292,9 @@ async def test_send_test_request_uses_reentered_credentials_and_never_stores_the
 async def test_send_test_request_reports_structure_differences(service: Service, endpoint: Endpoint) -> None:
     document = action(url=f"{endpoint.base_url}/ok", response={"sample": {"messageId": 1, "queuedAt": "x"}})
     await service.client.post("/actions", json=document)
-    result = (await service.client.post("/actions/notify/test", json={"params": {"email": "a@example.com"}})).json()
+    result = (
+        await service.client.post("/actions/notify/test", json={"params": {"email": "a@example.com"}})
+    ).json()
     assert result["structure"] == {
         "ok": False,
         "problems": [
@@ -283,7 +306,9 @@ async def test_send_test_request_reports_structure_differences(service: Service,
 
 async def test_test_credentials_must_name_a_stored_secret(service: Service) -> None:
     await service.client.post("/actions", json=action())
-    answer = await service.client.post("/actions/notify/test", json={"credentials": {"authentication.password": "x"}})
+    answer = await service.client.post(
+        "/actions/notify/test", json={"credentials": {"authentication.password": "x"}}
+    )
     assert answer.status_code == 422
     assert set(problems(answer)) == {"credentials.authentication.password"}
 
@@ -299,7 +324,11 @@ async def test_check_the_authentication_calls_only_the_token_endpoint(
         "body": {"bodyType": "form", "bodyParams": {"grant_type": "client_credentials"}},
         "tokenInResponse": "json://access_token",
     }
-    created = (await service.client.post("/actions", json=action(url=f"{endpoint.base_url}/ok", authentication=custom))).json()
+    created = (
+        await service.client.post(
+            "/actions", json=action(url=f"{endpoint.base_url}/ok", authentication=custom)
+        )
+    ).json()
     header = created["action"]["authentication"]["headers"]["Authorization"]
     assert header.startswith("Basic EncodeBase64({{ secrets.console:s_") and "wrong" not in header
     failed = (await service.client.post("/actions/notify/check-authentication", json={})).json()
@@ -327,14 +356,22 @@ async def test_journeys_list_get_and_create(service: Service) -> None:
     assert created.status_code == 201
     listed = (await service.client.get("/journeys")).json()["journeys"]
     assert {"id": "notifyFlow", "name": "Notify flow", "status": "draft", "actions": ["notify"]} in listed
-    assert (await service.client.get("/journeys/notifyFlow")).json()["journey"]["nodes"][0]["action"] == "notify"
-    summary = next(a for a in (await service.client.get("/actions")).json()["actions"] if a["name"] == "notify")
+    assert (await service.client.get("/journeys/notifyFlow")).json()["journey"]["nodes"][0][
+        "action"
+    ] == "notify"
+    summary = next(
+        a for a in (await service.client.get("/actions")).json()["actions"] if a["name"] == "notify"
+    )
     assert summary["usedIn"] == 1
     assert (await service.client.get("/journeys/none")).status_code == 404
 
 
 async def test_a_journey_must_name_existing_actions_and_map_their_variables(service: Service) -> None:
-    journey = {"id": "j", "name": "J", "nodes": [{"id": "n", "action": "ghost"}, {"id": "m", "action": "loyaltyUpdate"}]}
+    journey = {
+        "id": "j",
+        "name": "J",
+        "nodes": [{"id": "n", "action": "ghost"}, {"id": "m", "action": "loyaltyUpdate"}],
+    }
     answer = await service.client.post("/journeys", json=journey)
     assert answer.status_code == 422
     assert set(problems(answer)) == {
@@ -348,7 +385,11 @@ async def test_a_journey_must_name_existing_actions_and_map_their_variables(serv
 
 
 async def test_payload_fields_gives_the_message_parameter_table(service: Service) -> None:
-    sample = {"customer": {"email": "a@example.com", "tags": ["a"]}, "items": [{"sku": "x", "qty": 1}], "mixed": [1, "a"]}
+    sample = {
+        "customer": {"email": "a@example.com", "tags": ["a"]},
+        "items": [{"sku": "x", "qty": 1}],
+        "mixed": [1, "a"],
+    }
     rows = (await service.client.post("/payload/fields", json={"sample": sample})).json()["fields"]
     table = {r["path"]: (r["type"], r["canBeVariable"]) for r in rows}
     assert table == {
@@ -366,7 +407,11 @@ async def test_payload_fields_gives_the_message_parameter_table(service: Service
 
 # -- capping and throttling rules -------------------------------------------------------------
 
-CAPPING = {"url": "https://api.example.com/v1/*", "methods": ["POST"], "services": {"action": {"maxCallsCount": 10, "periodInMs": 1000}}}
+CAPPING = {
+    "url": "https://api.example.com/v1/*",
+    "methods": ["POST"],
+    "services": {"action": {"maxCallsCount": 10, "periodInMs": 1000}},
+}
 
 
 async def test_rules_are_created_deployed_undeployed_listed_and_deleted(service: Service) -> None:
@@ -394,7 +439,11 @@ async def test_rules_are_created_deployed_undeployed_listed_and_deleted(service:
 
 
 async def test_invalid_rules_name_their_fields(service: Service) -> None:
-    bad = {"url": "https://*.example.com/", "methods": "POST", "services": {"action": {"maxCallsCount": 1, "periodInMs": 0}}}
+    bad = {
+        "url": "https://*.example.com/",
+        "methods": "POST",
+        "services": {"action": {"maxCallsCount": 1, "periodInMs": 0}},
+    }
     answer = await service.client.post("/limits/capping", json=bad)
     assert answer.status_code == 422
     assert set(problems(answer)) == {
@@ -403,7 +452,9 @@ async def test_invalid_rules_name_their_fields(service: Service) -> None:
         "services.action.rating.maxCallsCount",
         "services.action.rating.periodInMs",
     }
-    slow = await service.client.post("/limits/throttling", json={"urlPattern": "*", "methods": ["GET"], "maxThroughput": 10})
+    slow = await service.client.post(
+        "/limits/throttling", json={"urlPattern": "*", "methods": ["GET"], "maxThroughput": 10}
+    )
     assert set(problems(slow)) == {"maxThroughput"}
 
 

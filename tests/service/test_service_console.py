@@ -163,7 +163,9 @@ def test_add_an_action_fix_its_name_save_it_and_send_a_test_request(
     journey = {
         "id": "notes",
         "name": "Notes journey",
-        "nodes": [{"id": "n", "action": "browserNotify", "mappings": {"params": {"email": "{{ profile.email }}"}}}],
+        "nodes": [
+            {"id": "n", "action": "browserNotify", "mappings": {"params": {"email": "{{ profile.email }}"}}}
+        ],
     }
     assert httpx.post(f"{running.url}/journeys", json=journey).status_code == 201
     page.reload()
@@ -178,12 +180,16 @@ def test_add_an_action_fix_its_name_save_it_and_send_a_test_request(
     expect(page.locator("#call-counts")).to_contain_text("http_200 × 1")
     sent = recorder.requests[-1]
     assert sent["body"] == {"email": "grace@example.com", "count": 1}
-    assert base64.b64decode(sent["headers"]["Authorization"].removeprefix("Basic ")).decode() == f"ada:{SECRET}"
+    assert (
+        base64.b64decode(sent["headers"]["Authorization"].removeprefix("Basic ")).decode() == f"ada:{SECRET}"
+    )
 
     # The secret typed in is never shown again: not in the page, not in the API, not in the store.
     assert SECRET not in page.content()
     expect(page.locator("#f-basic-password")).to_have_value("")
-    expect(page.locator("#f-basic-password")).to_have_attribute("placeholder", "•••••••• stored — type to replace")
+    expect(page.locator("#f-basic-password")).to_have_attribute(
+        "placeholder", "•••••••• stored — type to replace"
+    )
     for path in ("/actions", "/actions/browserNotify", "/actions/browserNotify/calls"):
         assert SECRET not in httpx.get(running.url + path).text
     assert SECRET.encode() not in running.store.read_bytes()
@@ -204,4 +210,8 @@ def test_an_action_in_a_live_journey_is_read_only_but_its_description_saves(
     expect(page.locator(".notice")).to_have_text("epsilonSendEmail saved.")
     document = httpx.get(f"{running.url}/actions/epsilonSendEmail").json()["action"]
     assert document["description"] == "Send a transactional email (edited while live)"
-    assert document["request"]["variables"]["sendAt"] == {"label": "Send at", "type": "dateTime", "optional": True}
+    assert document["request"]["variables"]["sendAt"] == {
+        "label": "Send at",
+        "type": "dateTime",
+        "optional": True,
+    }

@@ -7,7 +7,6 @@ import re
 from starlette.routing import Route
 
 
-
 async def test_every_api_route_is_described_and_every_description_is_routed(service) -> None:
     document = (await service.client.get("/openapi.json")).json()
     assert document["openapi"] == "3.1.0"

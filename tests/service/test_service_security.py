@@ -39,7 +39,9 @@ async def test_cross_origin_writes_are_refused(service) -> None:
     assert same_site_port.status_code == 403
     assert (await service.client.get("/actions/notify")).status_code == 404
     same_origin = await service.client.post(
-        "/actions", json=action(), headers={"origin": "http://127.0.0.1:8700", "sec-fetch-site": "same-origin"}
+        "/actions",
+        json=action(),
+        headers={"origin": "http://127.0.0.1:8700", "sec-fetch-site": "same-origin"},
     )
     assert same_origin.status_code == 201
 
@@ -80,7 +82,9 @@ async def test_with_a_token_the_api_needs_it_as_a_bearer(guarded: httpx.AsyncCli
     ok = await guarded.get("/actions", headers={"authorization": "Bearer t0ken-for-tests"})
     assert ok.status_code == 200
     # A bearer request is not a browser's: no CSRF token is asked for.
-    created = await guarded.post("/actions", json=action(), headers={"authorization": "Bearer t0ken-for-tests"})
+    created = await guarded.post(
+        "/actions", json=action(), headers={"authorization": "Bearer t0ken-for-tests"}
+    )
     assert created.status_code == 201
     assert (await guarded.get("/openapi.json")).status_code == 200
     assert (await guarded.get("/healthz")).status_code == 200

@@ -42,7 +42,9 @@ def test_the_key_comes_from_the_environment(tmp_path: Path, monkeypatch) -> None
         load_key(tmp_path, allow_generated=True)
 
 
-def test_a_development_key_is_generated_once_private_and_only_for_loopback(tmp_path: Path, monkeypatch) -> None:
+def test_a_development_key_is_generated_once_private_and_only_for_loopback(
+    tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.delenv(KEY_ENV, raising=False)
     with pytest.raises(SecretKeyError, match=KEY_ENV):
         load_key(tmp_path, allow_generated=False)
@@ -68,13 +70,18 @@ def test_references_to_other_secrets_are_kept_as_written(plugins: Plugins) -> No
     assert sealed["password"] == "{{ secrets.PW }}" and stored == {}
 
 
-def test_custom_authentication_seals_secret_named_values_and_encode_base64_arguments(plugins: Plugins) -> None:
+def test_custom_authentication_seals_secret_named_values_and_encode_base64_arguments(
+    plugins: Plugins,
+) -> None:
     raw = {
         "type": "customAuthorization",
         "endpoint": "https://auth.example.com/token",
         "method": "POST",
         "headers": {"Authorization": "Basic EncodeBase64(id:secret)", "x-retailer": "shop-1"},
-        "body": {"bodyType": "form", "bodyParams": {"grant_type": "password", "username": "u", "password": "p"}},
+        "body": {
+            "bodyType": "form",
+            "bodyParams": {"grant_type": "password", "username": "u", "password": "p"},
+        },
         "tokenInResponse": "json://access_token",
     }
     sealed, stored = seal(raw, plugins)
@@ -85,7 +92,10 @@ def test_custom_authentication_seals_secret_named_values_and_encode_base64_argum
     assert (params["grant_type"], params["username"]) == ("password", "u")
     assert sorted(stored.values()) == ["id:secret", "p"]
     slots = secret_slots(sealed)
-    assert [s.path for s in slots] == ["authentication.headers.Authorization", "authentication.body.bodyParams.password"]
+    assert [s.path for s in slots] == [
+        "authentication.headers.Authorization",
+        "authentication.body.bodyParams.password",
+    ]
     back = substitute(sealed, stored)
     assert back["headers"]["Authorization"] == "Basic EncodeBase64(id:secret)"
     assert back["body"]["bodyParams"]["password"] == "p"

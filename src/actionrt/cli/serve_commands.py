@@ -17,7 +17,9 @@ DEFAULT_STORE = Path(".actionrt") / "store.db"
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind; beyond loopback needs ACTIONRT_API_TOKEN.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to bind; beyond loopback needs ACTIONRT_API_TOKEN.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700,
     store: Annotated[Path, typer.Option(help="The SQLite store (created on first start).")] = DEFAULT_STORE,
     examples: Annotated[

@@ -256,7 +256,10 @@ class Api:
         return JSONResponse(
             {
                 "journeys": [
-                    {**journey_summary(j.id, j.definition.name, j.definition.status), "actions": j.definition.actions}
+                    {
+                        **journey_summary(j.id, j.definition.name, j.definition.status),
+                        "actions": j.definition.actions,
+                    }
                     for j in journeys
                 ]
             }

@@ -58,7 +58,9 @@ def create_app(
     store_path = Path(store_path)
     key = secret_key if secret_key is not None else load_key(store_path.parent, allow_generated=loopback_only)
     store = Store(store_path)
-    catalog = Catalog(store, Vault(key), allow_private_network=allow_private_network, entry_points=entry_points)
+    catalog = Catalog(
+        store, Vault(key), allow_private_network=allow_private_network, entry_points=entry_points
+    )
     catalog.load(Path(examples) if examples is not None else None)
     calls = Calls(catalog, store, transport=transport)
     state = ServiceState(store, catalog, Rules(store, calls.limits), calls, api_token is not None)

@@ -75,7 +75,9 @@ class Calls:
     async def open(self) -> None:
         """Open the shared pools once (through a runtime, so plugins see their startup hook)."""
         if self._opened is None:
-            self._opened = self._runtime_for(Registry(self.catalog.plugins, self.policy.allow_private_network))
+            self._opened = self._runtime_for(
+                Registry(self.catalog.plugins, self.policy.allow_private_network)
+            )
             await self._opened.open()
 
     async def aclose(self) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 
 from actionrt.definition import Action
 from actionrt.errors import EditRefusedError, Problem, ValidationError
-from actionrt.loader import iter_definition_files, read_document
 from actionrt.journeys import is_journey
+from actionrt.loader import iter_definition_files, read_document
 from actionrt.plugins import Plugins
 from actionrt.registry import Journey, Registry
 from actionrt.service.store import Store, Transaction
@@ -323,5 +323,3 @@ def refused_payload(exc: EditRefusedError) -> dict[str, Any]:
         "action": exc.action,
         "refused": [{"field": r.field, "journeys": list(r.journeys)} for r in exc.refused],
     }
-
-

@@ -32,7 +32,11 @@ CAPPING_EXAMPLE = {
     "methods": ["POST", "PUT"],
     "services": {"action": {"maxCallsCount": 500, "periodInMs": 1000}},
 }
-THROTTLING_EXAMPLE = {"urlPattern": "https://api.example.com/v1/*", "methods": ["POST"], "maxThroughput": 1000}
+THROTTLING_EXAMPLE = {
+    "urlPattern": "https://api.example.com/v1/*",
+    "methods": ["POST"],
+    "maxThroughput": 1000,
+}
 
 
 def _pretty(value: Any) -> str:
@@ -140,7 +144,9 @@ class Console:
     async def journeys(self, request: Request) -> Response:
         action = request.query_params.get("action")
         registry = self.state.catalog.registry
-        chosen = registry.used_in(action) if action else sorted(registry.journeys.values(), key=lambda j: j.id)
+        chosen = (
+            registry.used_in(action) if action else sorted(registry.journeys.values(), key=lambda j: j.id)
+        )
         journeys = [
             {
                 "id": j.id,

@@ -140,7 +140,10 @@ def _schemas() -> dict[str, Any]:
                 "type": "object",
                 "properties": {
                     "action": {"type": "string"},
-                    "status": {"type": "string", "description": "jo_status_code: http_<code>, timedout, capped, internalError"},
+                    "status": {
+                        "type": "string",
+                        "description": "jo_status_code: http_<code>, timedout, capped, internalError",
+                    },
                     "ok": {"type": "boolean"},
                     "httpStatus": {"type": ["integer", "null"]},
                     "response": {},
@@ -220,7 +223,14 @@ def openapi_document() -> dict[str, Any]:
         "/actions": {
             "get": _op(
                 "List the actions (name, description, method, host, Used in)",
-                {"200": _json({"type": "object", "properties": {"actions": {"type": "array", "items": _ref("ActionSummary")}}})},
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"actions": {"type": "array", "items": _ref("ActionSummary")}},
+                        }
+                    )
+                },
             ),
             "post": _op(
                 "Create an action; literal secrets in its authentication are sealed",
@@ -261,7 +271,15 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [NAME],
             "get": _op(
                 "View journeys: the journeys that use the action",
-                {"200": _json({"type": "object", "properties": {"journeys": {"type": "array", "items": _ref("JourneySummary")}}}), "404": NOT_FOUND},
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"journeys": {"type": "array", "items": _ref("JourneySummary")}},
+                        }
+                    ),
+                    "404": NOT_FOUND,
+                },
             ),
         },
         "/actions/{name}/invoke": {
@@ -290,10 +308,24 @@ def openapi_document() -> dict[str, Any]:
             ),
         },
         "/actions/{name}/calls": {
-            "parameters": [NAME, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+            "parameters": [
+                NAME,
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+            ],
             "get": _op(
                 "Recent calls of the action, newest first, and their counts by status",
-                {"200": _json({"type": "object", "properties": {"counts": {"type": "object", "additionalProperties": {"type": "integer"}}, "calls": {"type": "array"}}}), "404": NOT_FOUND},
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                                "calls": {"type": "array"},
+                            },
+                        }
+                    ),
+                    "404": NOT_FOUND,
+                },
             ),
         },
         "/journeys": {
@@ -311,14 +343,27 @@ def openapi_document() -> dict[str, Any]:
         "/payload/fields": {
             "post": _op(
                 "The message-parameter table of an example payload: every field with its inferred type",
-                {"200": _json({"type": "object", "properties": {"fields": {"type": "array", "items": _ref("Field")}}}), "422": PROBLEMS},
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"fields": {"type": "array", "items": _ref("Field")}},
+                        }
+                    ),
+                    "422": PROBLEMS,
+                },
                 requestBody=_body(_ref("SampleBody")),
             ),
         },
         "/limits/rules": {
             "get": _op(
                 "List capping and throttling rules",
-                {"200": _json({"type": "object", "properties": {"rules": {"type": "array", "items": _ref("Rule")}}}), "422": PROBLEMS},
+                {
+                    "200": _json(
+                        {"type": "object", "properties": {"rules": {"type": "array", "items": _ref("Rule")}}}
+                    ),
+                    "422": PROBLEMS,
+                },
                 parameters=[{"name": "kind", "in": "query", "schema": {"enum": ["capping", "throttling"]}}],
             ),
         },
@@ -339,7 +384,10 @@ def openapi_document() -> dict[str, Any]:
         "/limits/rules/{uid}": {
             "parameters": [UID],
             "get": _op("One rule", {"200": rule, "404": NOT_FOUND}),
-            "delete": _op("Delete an undeployed rule", {"204": {"description": "Deleted"}, "404": NOT_FOUND, "409": REFUSED}),
+            "delete": _op(
+                "Delete an undeployed rule",
+                {"204": {"description": "Deleted"}, "404": NOT_FOUND, "409": REFUSED},
+            ),
         },
         "/limits/rules/{uid}/deploy": {
             "parameters": [UID],

@@ -102,7 +102,11 @@ class SecurityMiddleware:
         by_session = self.policy.api_token is not None and hmac.compare_digest(
             cookies.get(SESSION_COOKIE, ""), self.policy.session_value()
         )
-        if self.policy.api_token is not None and not (by_token or by_session) and not path.startswith(OPEN_PREFIXES):
+        if (
+            self.policy.api_token is not None
+            and not (by_token or by_session)
+            and not path.startswith(OPEN_PREFIXES)
+        ):
             if method == "GET" and (path == "/" or path.startswith("/console")):
                 await _redirect(send, "/console/login")
             else:

@@ -129,9 +129,7 @@ class Store:
         return {jid: json.loads(doc) for jid, doc in self._all("SELECT id, document FROM journeys")}
 
     def rules(self) -> list[RuleRow]:
-        rows = self._all(
-            "SELECT uid, kind, document, deployed FROM limit_rules ORDER BY created_at, uid"
-        )
+        rows = self._all("SELECT uid, kind, document, deployed FROM limit_rules ORDER BY created_at, uid")
         return [RuleRow(uid, kind, json.loads(doc), bool(deployed)) for uid, kind, doc, deployed in rows]
 
     def rule(self, uid: str) -> RuleRow | None:

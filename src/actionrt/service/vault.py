@@ -68,7 +68,7 @@ def new_secret_id() -> str:
 
 
 def reference(secret_id: str) -> str:
-    return "{{ secrets.%s:%s }}" % (PROVIDER, secret_id)
+    return "{{ secrets." + PROVIDER + ":" + secret_id + " }}"
 
 
 def console_ids(value: Any) -> set[str]:
@@ -184,9 +184,7 @@ def _seal_text(text: str, new_secret: Callable[[str], str]) -> str:
     if not SECRET_REF.sub("", text).strip():
         return text  # only references already: they name secrets, they are not secrets
     if _ENCODE_BASE64.search(text):
-        return _ENCODE_BASE64.sub(
-            lambda m: "EncodeBase64(%s)" % _seal_text(m.group("inner"), new_secret), text
-        )
+        return _ENCODE_BASE64.sub(lambda m: f"EncodeBase64({_seal_text(m.group('inner'), new_secret)})", text)
     return reference(new_secret(text))
 
 
