@@ -511,7 +511,7 @@ class Runtime:
         opener = getattr(self.transport, "open", None)
         if opener is not None:
             await opener()
-        self.plugins.manager.hook.actionrt_startup(runtime=self)
+        await self.plugins.startup(self)  # awaits what the hooks return
 
     async def aclose(self) -> None:
         """Close pools, the token client and the limits backend; calls the shutdown hook."""
@@ -519,7 +519,7 @@ class Runtime:
             return
         self._opened = False
         try:
-            self.plugins.manager.hook.actionrt_shutdown(runtime=self)
+            await self.plugins.shutdown(self)  # every plugin, even after one fails
         finally:
             await self.transport.aclose()
             await self.auth_context.aclose()
