@@ -423,6 +423,11 @@ class _Http1Connection(asyncio.Protocol):
     ) -> asyncio.Future[tuple[int, dict[str, str], bytes]]:
         assert self.transport is not None
         waiter = self._waiter = self.pool.loop.create_future()
+        if self.closed or self.transport.is_closing():
+            # The server hung up before we wrote: a write now would vanish and leave the
+            # waiter pending until the deadline.
+            waiter.set_exception(_StaleConnection("closed before the request was sent"))
+            return waiter
         self._state = _HEAD
         self._received = False
         self._head_only = head_only
@@ -661,9 +666,10 @@ class _Http1Pool:
                 return
 
     def evict_idle(self) -> bool:
-        """Close the longest-idle connection of any host to free a slot; False if none."""
+        """Close the longest-idle open connection of any host to free a slot; False if none."""
         oldest: _Http1Connection | None = None
         for connections in self.idle.values():
+            connections[:] = [c for c in connections if not c.closed]
             if connections and (oldest is None or connections[0].idle_since < oldest.idle_since):
                 oldest = connections[0]
         if oldest is None:
