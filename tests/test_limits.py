@@ -237,3 +237,18 @@ async def test_admit_is_cheap_enough_for_the_call_path() -> None:
     for _ in range(20_000):
         await limiter.admit()
     assert (loop.time() - start) / 20_000 < 50e-6
+
+
+async def test_a_cancelled_queued_call_leaves_the_queue_without_blocking_the_next() -> None:
+    # Real time on the loop's clock: the departure board releases calls in order.
+    rule = throttling("https://api.partner.test/*", 200)
+    limits = Limits(throttling_rules=[rule])
+    limiter = limits.endpoint("POST", "https://api.partner.test/send")
+    await asyncio.gather(*(limiter.admit() for _ in range(200)))  # the first second is full
+    first = asyncio.create_task(limiter.admit())
+    second = asyncio.create_task(limiter.admit())
+    await asyncio.sleep(0)  # both reserved a departure about one second from now
+    first.cancel()
+    admission = await second
+    assert not admission.capped and 0.9 < admission.queued_seconds <= 1.0
+    assert first.cancelled()

@@ -62,7 +62,7 @@ class GateSpec:
     caps: tuple[CapSpec, ...]
     throttles: tuple[ThrottleSpec, ...]
     max_queue_wait: float
-    sleep: Sleep
+    sleep: Sleep | None  # None: real time (the event loop's own timers)
 
 
 class Gate(Protocol):

@@ -6,7 +6,6 @@ an attempt then runs one straight `admit()` on the backend's gate.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -90,7 +89,7 @@ class Limits:
         default_cap: tuple[int, float] = DEFAULT_CAP,
         slow_host_cap: tuple[int, float] = SLOW_HOST_CAP,
         slow_host_latency: float = SLOW_HOST_LATENCY,
-        sleep: Sleep = asyncio.sleep,
+        sleep: Sleep | None = None,
     ) -> None:
         if slow_host_cap[1] > default_cap[1]:
             raise ValueError("the slow-host cap's period must not exceed the default cap's")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import itertools
+import math
 import time
 from collections.abc import Callable
 
 from actionrt.limits.admission import ADMITTED, Admission, GateSpec, queue_too_long
 from actionrt.limits.window import SlidingWindow
 
-__all__ = ["MemoryBackend", "MemoryGate"]
+__all__ = ["DepartureBoard", "MemoryBackend", "MemoryGate"]
 
 
 class MemoryBackend:
@@ -17,6 +21,7 @@ class MemoryBackend:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._windows: dict[str, SlidingWindow] = {}
+        self.departures = DepartureBoard(clock)
 
     def window(self, key: str, limit: int, period: float) -> SlidingWindow:
         """The window counting under `key`; a new one if the limit or period changed."""
@@ -32,12 +37,55 @@ class MemoryBackend:
         return None
 
 
+class DepartureBoard:
+    """Wakes queued calls at their departure times in (departure, arrival) order.
+
+    One timer for the earliest departure, one clock reading per release: per-call timers
+    could wake two calls a few microseconds apart in the wrong order.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_for = math.inf
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def wait_until(self, departure: float) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        released = loop.create_future()
+        heapq.heappush(self._heap, (departure, next(self._arrivals), released))
+        if departure < self._armed_for:
+            self._arm(loop)
+        await released
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        departure = self._heap[0][0]
+        self._armed_for = departure
+        self._timer = loop.call_later(max(0.0, departure - self._clock()), self._release)
+
+    def _release(self) -> None:
+        self._timer, self._armed_for = None, math.inf
+        now = self._clock()
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            released = heapq.heappop(heap)[2]
+            if not released.done():  # a cancelled call simply leaves the queue
+                released.set_result(None)
+        if heap and self._loop is not None:
+            self._arm(self._loop)
+
+
 class MemoryGate:
     """One endpoint's windows, resolved to objects so an attempt does no lookup."""
 
     __slots__ = (
         "_caps",
         "_clock",
+        "_departures",
         "_host",
         "_host_reason",
         "_latency",
@@ -67,6 +115,7 @@ class MemoryGate:
         )
         self._max_wait = spec.max_queue_wait
         self._sleep = spec.sleep
+        self._departures = backend.departures
 
     async def admit(self) -> Admission:
         now = self._clock()
@@ -111,7 +160,10 @@ class MemoryGate:
         for window in self._throttles:
             window.record(departure)
         if wait > 0:
-            await self._sleep(wait)
+            if self._sleep is None:
+                await self._departures.wait_until(departure)
+            else:
+                await self._sleep(wait)
             now = self._clock()
         refused = self._refusal(now, wait)
         if refused is not None:

@@ -6,6 +6,7 @@ call times (µs) that expire on their own. Keys live under a prefix; use one per
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import uuid
@@ -181,7 +182,7 @@ class RedisGate:
         self._caps: tuple[CapSpec, ...] = (spec.host, *spec.caps)
         self._throttles: tuple[ThrottleSpec, ...] = spec.throttles
         self._max_wait = spec.max_queue_wait
-        self._sleep = spec.sleep
+        self._sleep = spec.sleep or asyncio.sleep
         self._reasons = (spec.host.reason, *(c.reason for c in spec.caps), spec.slow_host.reason)
         self._take_keys = [prefix + c.key for c in self._caps]
         self._take_args: list[Any] = []
