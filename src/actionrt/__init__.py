@@ -1,5 +1,7 @@
 """actionrt: a plugin-based runtime for journey custom actions."""
 
+from typing import TYPE_CHECKING
+
 from actionrt.errors import (
     ActionrtError,
     EditRefusedError,
@@ -9,11 +11,29 @@ from actionrt.errors import (
 )
 from actionrt.hookspecs import hookimpl
 
+if TYPE_CHECKING:  # the real names for type checkers; loaded lazily at run time (below)
+    from actionrt.results import InvocationResult
+    from actionrt.runtime import Runtime
+
 __all__ = [
     "ActionrtError",
     "EditRefusedError",
+    "InvocationResult",
     "Problem",
+    "Runtime",
     "UnknownActionError",
     "ValidationError",
     "hookimpl",
 ]
+
+# The runtime pulls in the HTTP stack: loaded on first use, so `import actionrt` stays cheap.
+_LAZY = {"Runtime": "actionrt.runtime", "InvocationResult": "actionrt.results"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'actionrt' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
