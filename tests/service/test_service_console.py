@@ -178,6 +178,8 @@ def test_add_an_action_fix_its_name_save_it_and_send_a_test_request(
     expect(page.locator("#test-status")).to_contain_text("http_200")
     expect(page.locator("#test-body")).to_contain_text('"messageId": "m-42"')
     expect(page.locator("#call-counts")).to_contain_text("http_200 × 1")
+    saved = httpx.get(f"{running.url}/actions/browserNotify").json()["action"]
+    assert saved["request"]["variables"] == {"email": {"label": "Email"}}
     sent = recorder.requests[-1]
     assert sent["body"] == {"email": "grace@example.com", "count": 1}
     assert (

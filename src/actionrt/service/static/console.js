@@ -232,9 +232,15 @@
     }
   }
 
-  authType.addEventListener("change", showAuthPanel);
+  // The editor grows with its configuration, up to a screenful.
+  function fitAuthJson() {
+    authJson.rows = Math.min(28, Math.max(8, authJson.value.split("\n").length + 1));
+  }
+  authJson.addEventListener("input", fitAuthJson);
+  authType.addEventListener("change", () => { showAuthPanel(); fitAuthJson(); });
   authJson.addEventListener("input", checkAuthJson);
   showAuthPanel();
+  fitAuthJson();
 
   // A stored secret is kept when its input is left empty: the page only knows its reference.
   function secretOr(input, key) {
@@ -373,8 +379,9 @@
         type.disabled = !variable || readOnly;
         optional.disabled = !variable || readOnly;
         value.readOnly = !variable || readOnly;
-        value.value = variable ? (choices[row.path] && choices[row.path].label) || "" : JSON.stringify(row.sample);
-        value.placeholder = variable ? "label shown to the journey author" : "";
+        const shown = row.type === "listObject" ? "" : JSON.stringify(row.sample);
+        value.value = variable ? (choices[row.path] && choices[row.path].label) || "" : shown;
+        value.placeholder = variable ? "label shown to the journey author" : row.type === "listObject" ? "its fields below" : "";
       };
       kind.addEventListener("change", () => {
         choices[row.path] = { ...(choices[row.path] || {}), variable: kind.value === "variable" };
@@ -397,8 +404,13 @@
     }
   }
 
+  // Inferred once per text: a paste and the change event that follows it on blur must not
+  // rebuild the table (and lose what was typed in it) twice.
+  let inferredText = sample.value.trim();
   async function inferFields() {
     const text = sample.value.trim();
+    if (text === inferredText) return;
+    inferredText = text;
     const slot = $('[data-path="request.sample"] .field-error');
     slot.hidden = true;
     if (!text) { fieldRows = []; renderFields(); return; }

@@ -1,0 +1,56 @@
+"""`actionrt serve`: loopback by default, refuses other addresses without a token and a key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from cryptography.fernet import Fernet
+from service_support import EXAMPLES
+from typer.testing import CliRunner
+
+from actionrt.cli import app
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Captures what `serve` hands to uvicorn instead of serving."""
+    seen: dict[str, Any] = {}
+
+    def run(application: Any, **options: Any) -> None:
+        seen["app"] = application
+        seen.update(options)
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.delenv("ACTIONRT_API_TOKEN", raising=False)
+    monkeypatch.delenv("ACTIONRT_SECRET_KEY", raising=False)
+    return seen
+
+
+def test_serve_starts_on_loopback_8700_with_the_examples(tmp_path: Path, started: dict[str, Any]) -> None:
+    store = tmp_path / "store.db"
+    result = CliRunner().invoke(app, ["serve", "--store", str(store), "--examples", str(EXAMPLES)])
+    assert result.exit_code == 0, result.output
+    assert (started["host"], started["port"]) == ("127.0.0.1", 8700)
+    state = started["app"].state.service
+    assert "loyaltyUpdate" in state.catalog.registry.actions
+    assert (tmp_path / "secret.key").exists()  # the development key, beside the store
+
+
+def test_serve_beyond_loopback_needs_a_token_and_a_key(
+    tmp_path: Path, started: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ["--store", str(tmp_path / "store.db"), "--no-examples"]
+    runner = CliRunner()
+    no_token = runner.invoke(app, ["serve", "--host", "0.0.0.0", *store])
+    assert no_token.exit_code == 2 and "ACTIONRT_API_TOKEN" in no_token.output
+    monkeypatch.setenv("ACTIONRT_API_TOKEN", "tok")
+    no_key = runner.invoke(app, ["serve", "--host", "0.0.0.0", *store])
+    assert no_key.exit_code == 2 and "ACTIONRT_SECRET_KEY" in no_key.output
+    monkeypatch.setenv("ACTIONRT_SECRET_KEY", Fernet.generate_key().decode())
+    served = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--port", "9000", *store])
+    assert served.exit_code == 0, served.output
+    assert (started["host"], started["port"]) == ("0.0.0.0", 9000)
+    assert not (tmp_path / "secret.key").exists()
