@@ -14,12 +14,12 @@ from actionrt.auth.context import AuthContext
 from actionrt.definition import Action
 from actionrt.errors import ValidationError
 from actionrt.guard import DestinationPolicy
-from actionrt.http import AiohttpTransport, Transport
+from actionrt.http import DEFAULT_MAX_BODY, Transport
 from actionrt.limits import Limits
 from actionrt.payload import FieldSpec, FieldType, infer_fields
 from actionrt.registry import Registry
 from actionrt.results import InvocationResult
-from actionrt.runtime import Runtime
+from actionrt.runtime import Runtime, default_transport
 from actionrt.secrets import SecretResolver
 from actionrt.service.catalog import Catalog
 from actionrt.service.store import CallRow, Store
@@ -59,7 +59,7 @@ class Calls:
         self.policy = DestinationPolicy(catalog.allow_private_network)
         self.limits = limits if limits is not None else Limits()
         self.transport: Transport = (
-            transport if transport is not None else AiohttpTransport(policy=self.policy)
+            transport if transport is not None else default_transport(self.policy, DEFAULT_MAX_BODY)
         )
         self.secrets = SecretResolver(catalog.plugins.secret_providers)
         self.auth_context = AuthContext(
