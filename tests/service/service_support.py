@@ -123,3 +123,10 @@ async def start_endpoint() -> tuple[Endpoint, web.AppRunner]:
 
 def client_for(app: Starlette) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8700")
+
+
+CAPPING = {
+    "url": "https://api.example.com/v1/*",
+    "methods": ["POST"],
+    "services": {"action": {"maxCallsCount": 10, "periodInMs": 1000}},
+}

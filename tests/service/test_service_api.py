@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 import pytest
-from service_support import Endpoint, Service, action
+from service_support import CAPPING, Endpoint, Service, action
 
 
 def problems(response) -> dict[str, str]:
@@ -406,12 +406,6 @@ async def test_payload_fields_gives_the_message_parameter_table(service: Service
 
 
 # -- capping and throttling rules -------------------------------------------------------------
-
-CAPPING = {
-    "url": "https://api.example.com/v1/*",
-    "methods": ["POST"],
-    "services": {"action": {"maxCallsCount": 10, "periodInMs": 1000}},
-}
 
 
 async def test_rules_are_created_deployed_undeployed_listed_and_deleted(service: Service) -> None:

@@ -1,0 +1,39 @@
+"""The console's pages render from the store (their behaviour is tested in a browser by
+test_service_console.py)."""
+
+from __future__ import annotations
+
+from service_support import CAPPING, Service
+
+
+async def test_every_page_renders(service: Service) -> None:
+    await service.client.post("/limits/capping", json=CAPPING)
+    for path, expected in (
+        ("/console/actions", "loyaltyUpdate"),
+        ("/console/actions/new", "Add an action"),
+        ("/console/actions/storeWeather", "A GET request has no payload."),
+        ("/console/journeys", "Welcome series"),
+        ("/console/journeys?action=loyaltyUpdate", "Journeys using"),
+        ("/console/limits", "https://api.example.com/v1/*"),
+    ):
+        page = await service.client.get(path)
+        assert page.status_code == 200, path
+        assert expected in page.text, path
+    missing = await service.client.get("/console/actions/ghost")
+    assert missing.status_code == 404 and "no action named &#39;ghost&#39;" in missing.text
+    home = await service.client.get("/")
+    assert (home.status_code, home.headers["location"]) == (303, "/console/actions")
+
+
+async def test_the_pane_shows_stored_secrets_only_as_masked_inputs(service: Service) -> None:
+    secret = "apikey-9d1e-typed-once"
+    document = {
+        "name": "keyed",
+        "endpoint": {"url": "https://api.example.com/v1/k", "method": "GET"},
+        "authentication": {"type": "apiKey", "name": "appid", "value": secret, "location": "query"},
+    }
+    assert (await service.client.post("/actions", json=document)).status_code == 201
+    page = (await service.client.get("/console/actions/keyed")).text
+    assert secret not in page
+    assert 'placeholder="•••••••• stored — type to replace"' in page
+    assert 'data-credential="authentication.value"' in page
