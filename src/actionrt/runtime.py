@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import inspect
 import logging
 import ssl
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from actionrt.auth.base import AuthenticationError, Authenticator
 from actionrt.auth.context import AuthContext
@@ -53,7 +54,10 @@ from actionrt.results import (
 from actionrt.retry import Backoff, RetryPolicy, retry_after_seconds
 from actionrt.secrets import MissingSecretError, SecretProvider, SecretResolver
 
-__all__ = ["MAX_TIMEOUT", "MIN_TIMEOUT", "Runtime"]
+if TYPE_CHECKING:
+    from actionrt.expressions import ExpressionEnvironment
+
+__all__ = ["MAX_TIMEOUT", "MIN_TIMEOUT", "Runtime", "default_transport"]
 
 log = logging.getLogger("actionrt.runtime")
 
@@ -356,19 +360,30 @@ class Runtime:
         self,
         registry: Registry,
         *,
-        policy: DestinationPolicy,
-        limits: Limits,
-        transport: Transport,
-        auth_context: AuthContext,
+        policy: DestinationPolicy | None = None,
+        limits: Limits | None = None,
+        transport: Transport | None = None,
+        auth_context: AuthContext | None = None,
         event_sinks: Sequence[EventSink] = (),
         backoff: Backoff | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
+        """Wire a runtime over an already loaded registry; what is not given gets the defaults
+        `from_path` documents (the policy follows the registry's `allow_private_network`)."""
+        if policy is None:
+            policy = DestinationPolicy(registry.allow_private_network)
         self.registry = registry
         self.plugins: Plugins = registry.plugins
         self.policy = policy
-        self.limits = limits
-        self.transport = transport
-        self.auth_context = auth_context
+        self.limits = limits if limits is not None else Limits()
+        self.transport = transport if transport is not None else default_transport(
+            policy, max_body
+        )
+        self.auth_context = auth_context if auth_context is not None else AuthContext(
+            SecretResolver(registry.plugins.secret_providers),
+            allow_private_network=policy.allow_private_network,
+            policy=policy,
+        )
         self.event_sinks: tuple[EventSink, ...] = (*event_sinks, *registry.plugins.event_sinks)
         self._backoff = backoff or Backoff()
         self._engines: dict[str, _ActionEngine] = {}
@@ -421,18 +436,15 @@ class Runtime:
             allow_private_network=policy.allow_private_network,
             policy=policy,
         )
-        if limits is None:
-            limits = Limits(capping or (), throttling or ())
-        if transport is None:
-            transport = default_transport(policy, max_body)
         return cls(
             registry,
             policy=policy,
-            limits=limits,
+            limits=limits if limits is not None else Limits(capping or (), throttling or ()),
             transport=transport,
             auth_context=auth_context,
             event_sinks=tuple(event_sinks),
             backoff=backoff,
+            max_body=max_body,
         )
 
     def _engine(self, action: Action) -> _ActionEngine:
@@ -466,6 +478,21 @@ class Runtime:
     def actions(self) -> list[str]:
         """The names of the loaded actions."""
         return list(self._engines)
+
+    def get_action(self, name: str) -> Action:
+        """The loaded action `name`; `UnknownActionError` when there is none."""
+        action = self.registry.actions.get(name)
+        if action is None or name not in self._engines:
+            raise UnknownActionError(name, list(self._engines))
+        return action
+
+    @functools.cached_property
+    def expressions(self) -> ExpressionEnvironment:
+        """The sandboxed environment of journey mappings, with the plugins' functions and
+        filters; built on first use, once per runtime."""
+        from actionrt.expressions import ExpressionEnvironment
+
+        return ExpressionEnvironment(self.plugins.functions, self.plugins.filters)
 
     async def invoke(
         self,
