@@ -1,6 +1,8 @@
 """Capping and throttling: rules in their published JSON shapes, exact sliding windows, and
 backends in memory (default) or in Redis (shared by several processes)."""
 
+from typing import TYPE_CHECKING
+
 from actionrt.limits.admission import ADMITTED, Admission, CapSpec, Gate, GateSpec, ThrottleSpec
 from actionrt.limits.limiter import (
     DEFAULT_CAP,
@@ -21,6 +23,9 @@ from actionrt.limits.rules import (
     parse_throttling_rules,
 )
 from actionrt.limits.window import RECENT_CALLS, LatencyTracker, SlidingWindow
+
+if TYPE_CHECKING:
+    from actionrt.limits.redis_backend import RedisBackend
 
 __all__ = [
     "ADMITTED",
