@@ -12,7 +12,7 @@ import uuid
 from bisect import bisect_right
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import pytest
@@ -146,7 +146,7 @@ class _Recorder(BaseHTTPRequestHandler):
     """Records each call's arrival time and the Redis decision time the call carries."""
 
     protocol_version = "HTTP/1.1"  # keep-alive: no connection set-up between decision and arrival
-    arrivals: list[tuple[float, int]] = []
+    arrivals: ClassVar[list[tuple[float, int]]] = []
     lock = threading.Lock()
 
     def do_GET(self) -> None:
@@ -230,23 +230,28 @@ class _Server(ThreadingHTTPServer):
 def test_four_processes_share_one_cap(prefix: str) -> None:
     server = _Server(("127.0.0.1", 0), _Recorder)
     _Recorder.arrivals = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    context = multiprocessing.get_context("spawn")
+    # fork: the workers start in a fraction of the time spawn takes; the server thread starts
+    # after the fork, so no thread is ever forked mid-operation.
+    context = multiprocessing.get_context("fork")
     start = context.Barrier(4)
     results = context.Queue()
     workers = [
         context.Process(target=_worker, args=(prefix, server.server_address[1], start, results))
         for _ in range(4)
     ]
+    for worker in workers:
+        worker.start()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
-        for worker in workers:
-            worker.start()
         outcomes = [results.get(timeout=60) for _ in workers]
         for worker in workers:
             worker.join(timeout=30)
             assert worker.exitcode == 0
     finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
         server.shutdown()
         server.server_close()
 
