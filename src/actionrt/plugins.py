@@ -14,7 +14,7 @@ import importlib
 import inspect
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -404,7 +404,3 @@ def make_plugin_manager() -> pluggy.PluginManager:
     manager.add_hookspecs(hookspecs)
     return manager
 
-
-def connector_descriptions(plugins: Plugins) -> Mapping[str, str]:
-    """Each connector's one-line description (empty when it has none), by name."""
-    return {name: str(getattr(c, "description", "") or "") for name, c in sorted(plugins.connectors.items())}
