@@ -278,6 +278,8 @@
     if (answer.ok) {
       status.textContent = "Valid configuration";
       status.className = "hint ok";
+    } else if (answer.data && answer.data.refused) {
+      showRefused(answer.data);
     } else if (answer.data && answer.data.problems) {
       const auth = answer.data.problems.filter((p) => p.path.startsWith("authentication"));
       const list = $("#auth-problems");
