@@ -170,35 +170,41 @@ def raw_httpx() -> Client:
     return Client("raw httpx", open_, close)
 
 
-def actionrt_transport() -> Client:
-    """actionrt's HTTP layer alone (AiohttpTransport), until the runtime column exists."""
-    from actionrt.http import AiohttpTransport, HttpRequest
+def actionrt_transport(kind: str) -> Callable[[], Client]:
+    """actionrt's HTTP layer alone (`Http1Transport` or `AiohttpTransport`): what the
+    transport costs without prepare, limiter, auth and retry."""
 
-    state: dict[str, AiohttpTransport] = {}
+    def factory() -> Client:
+        from actionrt.http import AiohttpTransport, Http1Transport, HttpRequest, Transport
 
-    async def open_(base: str) -> Call:
-        transport = state["t"] = AiohttpTransport()
-        await transport.open()
-        url = base + "/v1/loyalty"
+        state: dict[str, Transport] = {}
 
-        async def call(i: int) -> None:
-            request = HttpRequest(
-                "POST",
-                url,
-                {**HEADERS, "Content-Type": "application/json; charset=utf-8"},
-                json.dumps(payload(i)).encode(),
+        async def open_(base: str) -> Call:
+            transport = state["t"] = (
+                Http1Transport() if kind == "http1" else AiohttpTransport()
             )
-            answer = await transport.send(request)
-            json.loads(answer.content)
-            if answer.status != 200:
-                raise RuntimeError(answer.status)
+            url = base + "/v1/loyalty"
 
-        return call
+            async def call(i: int) -> None:
+                request = HttpRequest(
+                    "POST",
+                    url,
+                    {**HEADERS, "Content-Type": "application/json; charset=utf-8"},
+                    json.dumps(payload(i)).encode(),
+                )
+                answer = await transport.send(request)
+                json.loads(answer.content)
+                if answer.status != 200:
+                    raise RuntimeError(answer.status)
 
-    async def close() -> None:
-        await state["t"].aclose()
+            return call
 
-    return Client("actionrt transport", open_, close)
+        async def close() -> None:
+            await state["t"].aclose()
+
+        return Client(f"{kind} transport", open_, close)
+
+    return factory
 
 
 def bench_action(base: str) -> dict[str, Any]:
@@ -274,7 +280,8 @@ CLIENTS: dict[str, Callable[[], Client]] = {
     "aiohttp": raw_aiohttp,
     "httpx": raw_httpx,
     "actionrt": actionrt_runtime,
-    "transport": actionrt_transport,
+    "http1": actionrt_transport("http1"),
+    "aiohttp-transport": actionrt_transport("aiohttp"),
 }
 DEFAULT_CLIENTS = ["aiohttp", "httpx", "actionrt"]
 

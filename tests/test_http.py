@@ -540,3 +540,15 @@ async def test_http1_resolves_through_the_policy(raw: Raw) -> None:
         assert answer.status == 200
     finally:
         await allowed.aclose()
+
+
+@pytest.mark.parametrize(
+    "response",
+    [b"HTTP/1.1 \xb2\xb2\xb2 OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n"],
+)
+async def test_http1_non_ascii_digits_are_broken_framing(
+    raw: Raw, http1: Http1Transport, response: bytes
+) -> None:
+    raw.handler = answers(response, keep_open=False)
+    with pytest.raises(NetworkError):
+        await http1.send(HttpRequest("GET", raw.url + "/"))
