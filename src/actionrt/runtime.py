@@ -511,8 +511,6 @@ class Runtime:
             raise UnknownActionError(name, list(self._engines))
         try:
             result = await engine.call(params, headers, query, path, timeout)
-        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
-            raise
         except Exception as exc:  # a bug must not take the journey down: report it
             log.exception("action %s failed unexpectedly", name)
             result = engine._input_error(_perf(), f"unexpected {type(exc).__name__}", "unexpected")
