@@ -515,10 +515,12 @@ class Runtime:
             log.exception("action %s failed unexpectedly", name)
             result = engine._input_error(_perf(), f"unexpected {type(exc).__name__}", "unexpected")
         if self.event_sinks:
-            self._emit(result)
+            self.emit_event(result)
         return result
 
-    def _emit(self, result: InvocationResult) -> None:
+    def emit_event(self, result: InvocationResult) -> None:
+        """Send `result`'s step event to the sinks. `invoke` does it for every call; a caller
+        that makes a result without invoking (a journey node whose mapping failed) may too."""
         event = result.as_event()
         for sink in self.event_sinks:
             try:
