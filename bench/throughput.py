@@ -76,9 +76,7 @@ def loopback_nginx() -> Iterator[str]:
     prefix = Path(tempfile.mkdtemp(prefix="actionrt-bench-"))
     port = free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(prefix=prefix, port=port, token=TOKEN_BODY, body=SUCCESS_BODY)
-    )
+    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, token=TOKEN_BODY, body=SUCCESS_BODY))
     process = subprocess.Popen(
         [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
         stdout=subprocess.DEVNULL,
@@ -180,9 +178,7 @@ def actionrt_transport(kind: str) -> Callable[[], Client]:
         state: dict[str, Transport] = {}
 
         async def open_(base: str) -> Call:
-            transport = state["t"] = (
-                Http1Transport() if kind == "http1" else AiohttpTransport()
-            )
+            transport = state["t"] = Http1Transport() if kind == "http1" else AiohttpTransport()
             url = base + "/v1/loyalty"
 
             async def call(i: int) -> None:
@@ -363,8 +359,7 @@ def print_table(rows: dict[int, dict[str, Measure]]) -> None:
         cells = [str(concurrency)] + [f"{by_name[n].rate:,.0f}" for n in names]
         for n in ratio_names:
             for base in ("raw aiohttp", "raw httpx"):
-                cells.append(f"{by_name[n].rate / by_name[base].rate:.2f}" if base in by_name
-                             else "–")
+                cells.append(f"{by_name[n].rate / by_name[base].rate:.2f}" if base in by_name else "–")
         cells += [f"{by_name[n].cpu_us:.0f}" for n in names]
         errors = {n: m.errors for n, m in by_name.items() if m.errors}
         print("| " + " | ".join(cells) + " |" + (f" errors: {errors}" if errors else ""))
@@ -374,9 +369,7 @@ async def run(args: argparse.Namespace, base: str) -> None:
     rows: dict[int, dict[str, Measure]] = {}
     factories = [CLIENTS[key] for key in args.clients]
     for concurrency in args.concurrency:
-        rows[concurrency] = await measure_all(
-            factories, base, concurrency, args.duration, args.rounds
-        )
+        rows[concurrency] = await measure_all(factories, base, concurrency, args.duration, args.rounds)
         for name, result in rows[concurrency].items():
             print(
                 f"  c={concurrency:<4} {name:<20} {result.rate:>9,.0f} calls/s"
@@ -411,8 +404,11 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", "1")
     with loopback_nginx() as base:
-        print(f"nginx on {base}; {os.cpu_count()} cores; Python {sys.version.split()[0]}; "
-              f"aiohttp {aiohttp.__version__}; httpx {httpx.__version__}", file=sys.stderr)
+        print(
+            f"nginx on {base}; {os.cpu_count()} cores; Python {sys.version.split()[0]}; "
+            f"aiohttp {aiohttp.__version__}; httpx {httpx.__version__}",
+            file=sys.stderr,
+        )
         asyncio.run(profile(args, base) if args.profile else run(args, base))
 
 

@@ -47,8 +47,15 @@ def hop(method: str = "POST", url: str = API + "/a", **headers: str) -> _Hop:
 
 @pytest.mark.parametrize(
     ("status", "method", "after"),
-    [(301, "POST", "GET"), (302, "POST", "GET"), (303, "PUT", "GET"), (307, "POST", "POST"),
-     (308, "PUT", "PUT"), (302, "PUT", "PUT"), (303, "HEAD", "HEAD")],
+    [
+        (301, "POST", "GET"),
+        (302, "POST", "GET"),
+        (303, "PUT", "GET"),
+        (307, "POST", "POST"),
+        (308, "PUT", "PUT"),
+        (302, "PUT", "PUT"),
+        (303, "HEAD", "HEAD"),
+    ],
 )
 def test_redirect_method_rules(status: int, method: str, after: str) -> None:
     nxt = follow_redirect(hop(method), status, "/b", None)
@@ -62,11 +69,11 @@ def test_redirect_method_rules(status: int, method: str, after: str) -> None:
 def test_credentials_do_not_follow_a_redirect_to_another_origin() -> None:
     same = follow_redirect(hop(Authorization="Bearer t"), 307, "/b", None)
     assert same.headers["Authorization"] == "Bearer t"
-    other = follow_redirect(hop(Authorization="Bearer t", Cookie="c=1"), 307,
-                            "https://elsewhere.example.com/b", None)
+    other = follow_redirect(
+        hop(Authorization="Bearer t", Cookie="c=1"), 307, "https://elsewhere.example.com/b", None
+    )
     assert "Authorization" not in other.headers and "Cookie" not in other.headers
-    downgraded = follow_redirect(hop(Authorization="Bearer t"), 307, "http://api.example.com/a",
-                                 None)
+    downgraded = follow_redirect(hop(Authorization="Bearer t"), 307, "http://api.example.com/a", None)
     assert "Authorization" not in downgraded.headers
 
 
@@ -93,9 +100,7 @@ async def httpx_transport() -> AsyncIterator[HttpxTransport]:
 @respx.mock
 async def test_httpx_transport_sends_and_answers(httpx_transport: HttpxTransport) -> None:
     route = respx.post(API + "/a").respond(201, json={"id": 1}, headers={"X-Rate": "9"})
-    answer = await httpx_transport.send(
-        HttpRequest("POST", API + "/a", {"x-h": "v"}, b'{"a":1}')
-    )
+    answer = await httpx_transport.send(HttpRequest("POST", API + "/a", {"x-h": "v"}, b'{"a":1}'))
     assert (answer.status, answer.content, answer.url) == (201, b'{"id":1}', API + "/a")
     assert answer.headers["x-rate"] == "9"
     sent = route.calls.last.request
@@ -128,8 +133,12 @@ async def test_httpx_transport_caps_the_body(httpx_transport: HttpxTransport) ->
 @respx.mock
 @pytest.mark.parametrize(
     ("raised", "mapped"),
-    [(httpx.ConnectError("refused"), ConnectError), (httpx.ConnectTimeout("slow"), ConnectError),
-     (httpx.ReadError("reset"), NetworkError), (httpx.RemoteProtocolError("eof"), NetworkError)],
+    [
+        (httpx.ConnectError("refused"), ConnectError),
+        (httpx.ConnectTimeout("slow"), ConnectError),
+        (httpx.ReadError("reset"), NetworkError),
+        (httpx.RemoteProtocolError("eof"), NetworkError),
+    ],
 )
 async def test_httpx_errors_are_mapped(
     httpx_transport: HttpxTransport, raised: Exception, mapped: type[Exception]
@@ -149,14 +158,16 @@ async def site() -> AsyncIterator[str]:
 
     async def echo(request: web.Request) -> web.StreamResponse:
         return web.json_response(
-            {"method": request.method, "auth": request.headers.get("Authorization"),
-             "body": (await request.read()).decode()}
+            {
+                "method": request.method,
+                "auth": request.headers.get("Authorization"),
+                "body": (await request.read()).decode(),
+            }
         )
 
     async def bomb(request: web.Request) -> web.StreamResponse:
         # 100 kB of zeros compresses to ~100 bytes: the declared length says nothing
-        return web.Response(body=gzip.compress(b"0" * 100_000),
-                            headers={"Content-Encoding": "gzip"})
+        return web.Response(body=gzip.compress(b"0" * 100_000), headers={"Content-Encoding": "gzip"})
 
     async def elsewhere(request: web.Request) -> web.StreamResponse:
         port = request.url.port
@@ -236,8 +247,7 @@ async def test_a_request_can_present_a_client_certificate(
     app.router.add_get("/", hello)
     runner = web.AppRunner(app)
     await runner.setup()
-    tls = web.TCPSite(runner, "127.0.0.1", 0,
-                      ssl_context=server_ssl_context(pki, require_client_cert=True))
+    tls = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context(pki, require_client_cert=True))
     await tls.start()
     url = f"https://localhost:{runner.addresses[0][1]}/"
     trusting = ssl.create_default_context(cafile=str(pki.ca_file))
@@ -245,8 +255,7 @@ async def test_a_request_can_present_a_client_certificate(
     try:
         with pytest.raises((ConnectError, NetworkError)):
             await transport.send(HttpRequest("GET", url))  # no certificate: refused
-        mutual = client_ssl_context(str(pki.client_cert), str(pki.client_key),
-                                    ca_file=str(pki.ca_file))
+        mutual = client_ssl_context(str(pki.client_cert), str(pki.client_key), ca_file=str(pki.ca_file))
         answer = await transport.send(HttpRequest("GET", url, ssl_context=mutual))
         assert answer.status == 200 and b'"client"' in answer.content
     finally:
@@ -346,10 +355,14 @@ async def test_http1_writes_one_well_formed_request(raw: Raw, http1: Http1Transp
         await reader.read()
 
     raw.handler = record
-    answer = await http1.send(HttpRequest(
-        "POST", raw.url + "/v1/x?a=1", {"X-Id": "r-1", "Content-Length": "999", "Host": "evil"},
-        b'{"a":1}'
-    ))
+    answer = await http1.send(
+        HttpRequest(
+            "POST",
+            raw.url + "/v1/x?a=1",
+            {"X-Id": "r-1", "Content-Length": "999", "Host": "evil"},
+            b'{"a":1}',
+        )
+    )
     assert (answer.status, answer.content) == (200, b"{}")
     assert answer.headers["content-type"] == "application/json"
     head, _, body = raw.requests[0].partition(b"\r\n\r\n")
@@ -385,13 +398,11 @@ async def test_http1_retries_once_when_a_kept_alive_connection_went_stale(
     assert raw.connections == 2
 
 
-async def test_http1_reads_chunked_answers_after_an_interim_one(
-    raw: Raw, http1: Http1Transport
-) -> None:
+async def test_http1_reads_chunked_answers_after_an_interim_one(raw: Raw, http1: Http1Transport) -> None:
     raw.handler = answers(
         b"HTTP/1.1 100 Continue\r\n\r\n"
         b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nX-A: 2\r\n\r\n"
-        b"4;ext=1\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\nX-Trailer: t\r\n\r\n",
+        b'4;ext=1\r\n{"a"\r\n3\r\n:1}\r\n0\r\nX-Trailer: t\r\n\r\n',
         OK,
     )
     answer = await http1.send(HttpRequest("GET", raw.url + "/"))
@@ -416,15 +427,11 @@ async def test_http1_head_and_204_have_no_body(raw: Raw, http1: Http1Transport) 
     assert raw.connections == 1
 
 
-async def test_http1_decodes_gzip_and_caps_what_it_inflates(
-    raw: Raw, http1: Http1Transport
-) -> None:
+async def test_http1_decodes_gzip_and_caps_what_it_inflates(raw: Raw, http1: Http1Transport) -> None:
     small, bomb = gzip.compress(b'{"ok":true}'), gzip.compress(b"0" * 100_000)
     raw.handler = answers(
-        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
-        % (len(small), small),
-        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
-        % (len(bomb), bomb),
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(small), small),
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(bomb), bomb),
     )
     assert (await http1.send(HttpRequest("GET", raw.url + "/"))).content == b'{"ok":true}'
     with pytest.raises(BodyTooLargeError, match="decoded"):
@@ -497,9 +504,7 @@ async def test_http1_holds_its_connection_limit(raw: Raw) -> None:
     raw.handler = slow
     transport = Http1Transport(limit=2)
     try:
-        done = await asyncio.gather(
-            *(transport.send(HttpRequest("GET", raw.url + "/")) for _ in range(10))
-        )
+        done = await asyncio.gather(*(transport.send(HttpRequest("GET", raw.url + "/")) for _ in range(10)))
     finally:
         await transport.aclose()
     assert all(a.status == 200 for a in done) and peak == 2

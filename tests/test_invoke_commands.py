@@ -34,16 +34,24 @@ def actions(tmp_path: Path) -> Iterator[Path]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    (tmp_path / "crm.json").write_text(json.dumps({
-        "name": "crm",
-        "endpoint": {"url": f"http://127.0.0.1:{server.server_address[1]}/v3/", "method": "PUT",
-                     "dynamicPath": True,
-                     "queryParameters": [{"name": "locale", "variable": True, "label": "L"}]},
-        "request": {"sample": {"stage": "lead", "score": 1, "tags": ["a"]},
-                    "variables": {"stage": {"label": "S"}, "score": {"label": "N"},
-                                  "tags": {"label": "T"}}},
-        "retry": {"count": 0},
-    }))
+    (tmp_path / "crm.json").write_text(
+        json.dumps(
+            {
+                "name": "crm",
+                "endpoint": {
+                    "url": f"http://127.0.0.1:{server.server_address[1]}/v3/",
+                    "method": "PUT",
+                    "dynamicPath": True,
+                    "queryParameters": [{"name": "locale", "variable": True, "label": "L"}],
+                },
+                "request": {
+                    "sample": {"stage": "lead", "score": 1, "tags": ["a"]},
+                    "variables": {"stage": {"label": "S"}, "score": {"label": "N"}, "tags": {"label": "T"}},
+                },
+                "retry": {"count": 0},
+            }
+        )
+    )
     yield tmp_path
     server.shutdown()
     thread.join()
@@ -54,35 +62,50 @@ BASE = ["invoke", "crm", "--allow-private-network", "-q", "locale=fr", "--path",
 
 
 def test_invoke_prints_the_answer_and_exits_0(actions: Path) -> None:
-    outcome = runner.invoke(app, [*BASE[:2], str(actions), *BASE[2:], "-p", "stage=vip",
-                                  "-p", "score=3", "-p", 'tags=["q","r"]', "--json"])
+    outcome = runner.invoke(
+        app,
+        [
+            *BASE[:2],
+            str(actions),
+            *BASE[2:],
+            "-p",
+            "stage=vip",
+            "-p",
+            "score=3",
+            "-p",
+            'tags=["q","r"]',
+            "--json",
+        ],
+    )
     assert outcome.exit_code == 0, outcome.output
     result = json.loads(outcome.stdout)
     assert result["status"] == "http_200" and result["ok"] is True
-    assert result["response"] == {"got": {"stage": "vip", "score": 3, "tags": ["q", "r"]},
-                                  "path": "/v3/ada/x?locale=fr"}
+    assert result["response"] == {
+        "got": {"stage": "vip", "score": 3, "tags": ["q", "r"]},
+        "path": "/v3/ada/x?locale=fr",
+    }
 
 
 def test_invoke_exits_1_when_the_call_fails(actions: Path) -> None:
-    outcome = runner.invoke(app, [*BASE[:2], str(actions), *BASE[2:], "-p", "stage=fail",
-                                  "-p", "score=3", "-p", "tags=[]"])
+    outcome = runner.invoke(
+        app, [*BASE[:2], str(actions), *BASE[2:], "-p", "stage=fail", "-p", "score=3", "-p", "tags=[]"]
+    )
     assert outcome.exit_code == 1
     assert "http_422" in outcome.stdout
 
 
 def test_invoke_reports_bad_input_naming_the_field(actions: Path) -> None:
-    outcome = runner.invoke(app, [*BASE[:2], str(actions), *BASE[2:], "-p", "stage=x",
-                                  "-p", "score=three", "-p", "tags=[]"])
+    outcome = runner.invoke(
+        app, [*BASE[:2], str(actions), *BASE[2:], "-p", "stage=x", "-p", "score=three", "-p", "tags=[]"]
+    )
     assert outcome.exit_code == 1
     assert "internalError" in outcome.stdout and "score: expected an integer" in outcome.stdout
 
 
 def test_invoke_an_unknown_action_or_bad_files_exits_2(actions: Path, tmp_path: Path) -> None:
-    assert runner.invoke(app, ["invoke", "nope", str(actions), "--allow-private-network"]
-                         ).exit_code == 2
+    assert runner.invoke(app, ["invoke", "nope", str(actions), "--allow-private-network"]).exit_code == 2
     (tmp_path / "broken.yaml").write_text("name: [")
-    assert runner.invoke(app, ["invoke", "crm", str(tmp_path), "--allow-private-network"]
-                         ).exit_code == 2
+    assert runner.invoke(app, ["invoke", "crm", str(tmp_path), "--allow-private-network"]).exit_code == 2
 
 
 def test_a_malformed_pair_is_a_usage_error(actions: Path) -> None:

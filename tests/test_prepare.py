@@ -27,8 +27,7 @@ class DictSecrets:
         return self.values.get(name)
 
 
-def make_builder(plugins: Plugins, secrets: dict[str, str] | None = None,
-                 **fields: Any) -> CallBuilder:
+def make_builder(plugins: Plugins, secrets: dict[str, str] | None = None, **fields: Any) -> CallBuilder:
     raw: dict[str, Any] = {
         "name": "a",
         "endpoint": {"url": "https://api.example.com/v1/loyalty", "method": "POST"},
@@ -52,8 +51,10 @@ SAMPLE = {
 def test_constants_come_from_the_sample_and_variables_are_filled(plugins: Plugins) -> None:
     builder = make_builder(
         plugins,
-        request={"sample": SAMPLE, "variables": {"customer.email": {"label": "E"},
-                                                 "customer.points": {"label": "P"}}},
+        request={
+            "sample": SAMPLE,
+            "variables": {"customer.email": {"label": "E"}, "customer.points": {"label": "P"}},
+        },
     )
     call = builder.build({"customer.email": "bob@example.com", "customer.points": "12"})
     assert body(call) == {
@@ -101,9 +102,7 @@ def test_calls_do_not_share_or_change_the_sample(plugins: Plugins) -> None:
         (FieldType.LIST_STRING, ("a", "b"), ["a", "b"]),
     ],
 )
-def test_values_are_coerced_to_their_declared_type(
-    field_type: FieldType, given: Any, sent: Any
-) -> None:
+def test_values_are_coerced_to_their_declared_type(field_type: FieldType, given: Any, sent: Any) -> None:
     assert coercer(field_type, allow_null=False)(given, "f") == sent
 
 
@@ -132,9 +131,7 @@ def test_values_are_coerced_to_their_declared_type(
         (FieldType.LIST_INTEGER, [1, "x"], "f[1]"),
     ],
 )
-def test_unusable_values_are_refused_naming_the_field(
-    field_type: FieldType, given: Any, why: str
-) -> None:
+def test_unusable_values_are_refused_naming_the_field(field_type: FieldType, given: Any, why: str) -> None:
     with pytest.raises(InputError) as caught:
         coercer(field_type, allow_null=False)(given, "f")
     assert str(caught.value).startswith("f")
@@ -182,13 +179,9 @@ def test_null_rules_with_allow_null(plugins: Plugins) -> None:
 
 
 def test_null_rules_without_allow_null(plugins: Plugins) -> None:
-    builder = make_builder(
-        plugins, request={"sample": NULL_SAMPLE, "variables": NULL_VARIABLES}
-    )
+    builder = make_builder(plugins, request={"sample": NULL_SAMPLE, "variables": NULL_VARIABLES})
     # optional fields left out (or null) are not sent at all
-    assert body(builder.build({"name": "n", "tags": ["t"], "nick": None})) == {
-        "name": "n", "tags": ["t"]
-    }
+    assert body(builder.build({"name": "n", "tags": ["t"], "nick": None})) == {"name": "n", "tags": ["t"]}
     with pytest.raises(InputError, match=r"^name: null is not allowed"):
         builder.build({"name": None, "tags": []})
     with pytest.raises(InputError, match=r"^tags\[1\]: null is not allowed"):
@@ -199,9 +192,7 @@ CART = {"customerId": "c-1", "items": [{"sku": "S", "quantity": 1, "price": 9.5}
 
 
 def test_object_collections_are_checked_item_by_item(plugins: Plugins) -> None:
-    builder = make_builder(
-        plugins, request={"sample": CART, "variables": {"items": {"label": "Items"}}}
-    )
+    builder = make_builder(plugins, request={"sample": CART, "variables": {"items": {"label": "Items"}}})
     items = [{"sku": "A", "quantity": "2", "price": 1}, {"sku": "B", "quantity": 1, "price": 2.5}]
     assert body(builder.build({"items": items}))["items"] == [
         {"sku": "A", "quantity": 2, "price": 1.0},
@@ -224,9 +215,7 @@ def test_a_dynamic_path_is_joined_with_one_slash_and_encoded(plugins: Plugins) -
     )
     assert builder.build(path="ada/messages").url == "https://api.example.com/v1/ada/messages"
     assert builder.build(path="/ada").url == "https://api.example.com/v1/ada"
-    assert builder.build(path="a b/c?d#e%2F").url == (
-        "https://api.example.com/v1/a%20b/c%3Fd%23e%252F"
-    )
+    assert builder.build(path="a b/c?d#e%2F").url == ("https://api.example.com/v1/a%20b/c%3Fd%23e%252F")
     assert builder.build(path="ada:send@x").url == "https://api.example.com/v1/ada:send@x"
     assert builder.build(path=42).url == "https://api.example.com/v1/42"  # type: ignore[arg-type]
     for escape in ("..", "a/../b", "./a", "a//b", "", "a\nb"):
@@ -256,9 +245,7 @@ def test_headers_constant_variable_and_injection(plugins: Plugins) -> None:
         },
     )
     call = builder.build(headers={"X-Request-Id": "r-1"})
-    assert call.headers == {
-        "Content-Type": JSON_CONTENT_TYPE, "x-api-version": "2", "x-request-id": "r-1"
-    }
+    assert call.headers == {"Content-Type": JSON_CONTENT_TYPE, "x-api-version": "2", "x-request-id": "r-1"}
     with pytest.raises(InputError, match=r"^headers\.x-request-id: value contains CR"):
         builder.build(headers={"x-request-id": "r\r\nX-Evil: 1"})
     with pytest.raises(InputError, match=r"^headers\.x-request-id: required"):

@@ -13,11 +13,22 @@ from actionrt.results import InvocationResult, http_status_code, parse_json_body
 
 def result(**fields: Any) -> InvocationResult:
     base: dict[str, Any] = dict(
-        action="loyaltyUpdate", status="http_200", ok=True, http_status=200,
-        response={"customerID": "c1", "points": 3}, error_response=None, attempts=1,
-        error=None, error_class=None, error_code=None, origin_error_class=None,
-        origin_error_code=None, elapsed=0.01, queued_seconds=0.0,
-        endpoint="https://api.example.com/v1/loyalty", method="POST",
+        action="loyaltyUpdate",
+        status="http_200",
+        ok=True,
+        http_status=200,
+        response={"customerID": "c1", "points": 3},
+        error_response=None,
+        attempts=1,
+        error=None,
+        error_class=None,
+        error_code=None,
+        origin_error_class=None,
+        origin_error_code=None,
+        elapsed=0.01,
+        queued_seconds=0.0,
+        endpoint="https://api.example.com/v1/loyalty",
+        method="POST",
     )
     base.update(fields)
     return InvocationResult(**base)
@@ -31,12 +42,21 @@ def test_http_status_codes() -> None:
 
 def test_journey_fields_merge_the_response_with_the_status() -> None:
     assert result().as_journey_fields() == {
-        "customerID": "c1", "points": 3, "jo_status_code": "http_200", "errorResponse": None
+        "customerID": "c1",
+        "points": 3,
+        "jo_status_code": "http_200",
+        "errorResponse": None,
     }
-    failed = result(status="http_404", ok=False, http_status=404, response=None,
-                    error_response={"errorResponse": "customer not found"})
+    failed = result(
+        status="http_404",
+        ok=False,
+        http_status=404,
+        response=None,
+        error_response={"errorResponse": "customer not found"},
+    )
     assert failed.as_journey_fields() == {
-        "jo_status_code": "http_404", "errorResponse": {"errorResponse": "customer not found"}
+        "jo_status_code": "http_404",
+        "errorResponse": {"errorResponse": "customer not found"},
     }
     listed = result(response=[1, 2])
     assert listed.as_journey_fields() == {"jo_status_code": "http_200", "errorResponse": None}
@@ -49,8 +69,14 @@ def test_a_result_is_frozen() -> None:
 
 def test_the_step_event_is_flat_json_without_bodies() -> None:
     event = replace(
-        result(), status="timedout", ok=False, error_class="timeout", error_code="timedout",
-        origin_error_class="http", origin_error_code="500", attempts=2,
+        result(),
+        status="timedout",
+        ok=False,
+        error_class="timeout",
+        error_code="timedout",
+        origin_error_class="http",
+        origin_error_code="500",
+        attempts=2,
     ).as_event()
     json.dumps(event)
     assert event["status"] == "timedout" and event["attempts"] == 2
@@ -61,8 +87,13 @@ def test_the_step_event_is_flat_json_without_bodies() -> None:
 
 @pytest.mark.parametrize(
     ("content", "parsed"),
-    [(b'{"a":1}', ({"a": 1}, True)), (b"", (None, True)), (b"oops", (None, False)),
-     (b"\xff\xfe", (None, False)), (b"[1]", ([1], True))],
+    [
+        (b'{"a":1}', ({"a": 1}, True)),
+        (b"", (None, True)),
+        (b"oops", (None, False)),
+        (b"\xff\xfe", (None, False)),
+        (b"[1]", ([1], True)),
+    ],
 )
 def test_parse_json_body(content: bytes, parsed: tuple[Any, bool]) -> None:
     assert parse_json_body(content) == parsed

@@ -36,9 +36,7 @@ def test_the_count_is_bounded(count: int) -> None:
 
 def test_backoff_grows_exponentially_with_jitter_inside_bounds() -> None:
     backoff = Backoff(base=0.1, factor=2, cap=0.5, jitter=0.5)
-    assert [backoff.bounds(n) for n in (1, 2, 3, 4)] == [
-        (0.05, 0.1), (0.1, 0.2), (0.2, 0.4), (0.25, 0.5)
-    ]
+    assert [backoff.bounds(n) for n in (1, 2, 3, 4)] == [(0.05, 0.1), (0.1, 0.2), (0.2, 0.4), (0.25, 0.5)]
     for retry in (1, 2, 3, 4, 5):
         low, high = backoff.bounds(retry)
         waits = {backoff.delay(retry) for _ in range(50)}

@@ -37,11 +37,12 @@ def write(folder: Path, **fields: Any) -> None:
                 {"name": "x-api-version", "value": "2"},
                 {"name": "x-request-id", "variable": True, "label": "Request"},
             ],
-            "queryParameters": [{"name": "locale", "variable": True, "label": "Locale",
-                                 "optional": True}],
+            "queryParameters": [{"name": "locale", "variable": True, "label": "Locale", "optional": True}],
         },
-        "request": {"sample": {"stage": "lead", "score": 1},
-                    "variables": {"stage": {"label": "Stage"}, "score": {"label": "Score"}}},
+        "request": {
+            "sample": {"stage": "lead", "score": 1},
+            "variables": {"stage": {"label": "Stage"}, "score": {"label": "Score"}},
+        },
         "timeout": 5,
     }
     document.update(fields)
@@ -69,7 +70,10 @@ PARAMS = {"stage": "customer", "score": "7"}
 async def test_the_request_is_composed_from_the_action_and_the_call(runtime: Runtime) -> None:
     route = respx.put(API + "/v3/contacts/ada/profile").respond(200, json={"id": "42"})
     result = await runtime.invoke(
-        "crmUpdate", PARAMS, headers={"x-request-id": "r-1"}, query={"locale": "fr"},
+        "crmUpdate",
+        PARAMS,
+        headers={"x-request-id": "r-1"},
+        query={"locale": "fr"},
         path="ada/profile",
     )
     assert result.ok and result.response == {"id": "42"}
@@ -85,8 +89,7 @@ async def test_the_request_is_composed_from_the_action_and_the_call(runtime: Run
 @respx.mock
 async def test_network_errors_are_retried_then_succeed(runtime: Runtime) -> None:
     respx.put(API + "/v3/contacts/ada").mock(
-        side_effect=[httpx.ConnectError("refused"), httpx.ReadError("reset"),
-                     httpx.Response(200, json={})]
+        side_effect=[httpx.ConnectError("refused"), httpx.ReadError("reset"), httpx.Response(200, json={})]
     )
     result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"}, path="ada")
     assert result.ok and result.attempts == 3
@@ -120,8 +123,7 @@ async def test_a_401_without_a_token_scheme_is_not_retried(tmp_path: Path) -> No
     write(tmp_path, authentication={"type": "basic", "username": "u", "password": "p"})
     route = respx.put(API + "/v3/contacts/a").respond(401)
     async with make_runtime(tmp_path) as runtime:
-        result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"},
-                                      path="a")
+        result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"}, path="a")
     assert result.status == "http_401" and result.attempts == 1
     assert route.calls.last.request.headers["authorization"].startswith("Basic ")
 
@@ -132,8 +134,7 @@ async def test_a_destination_the_policy_refuses_is_never_called(tmp_path: Path) 
     route = respx.put(url__startswith=API).respond(200)
     policy = DestinationPolicy(False, deny_domains=["example.com"], resolver=public_dns)
     async with make_runtime(tmp_path, policy=policy) as runtime:
-        result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"},
-                                      path="a")
+        result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"}, path="a")
     assert result.status == "internalError" and result.error_code == "destinationRefused"
     assert not route.called
 
@@ -149,8 +150,7 @@ class BrokenTransport:
 async def test_invoke_never_raises_for_what_happens_to_one_call(tmp_path: Path) -> None:
     write(tmp_path)
     async with make_runtime(tmp_path, transport=BrokenTransport()) as runtime:
-        result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"},
-                                      path="a")
+        result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"}, path="a")
     assert result.status == "internalError" and result.error_code == "unexpected"
 
 
@@ -177,22 +177,23 @@ class QueueingLimits:
 @respx.mock
 async def test_every_attempt_is_admitted_and_queue_time_is_reported(tmp_path: Path) -> None:
     write(tmp_path)
-    respx.put(API + "/v3/contacts/a").mock(
-        side_effect=[httpx.Response(503), httpx.Response(200, json={})]
-    )
+    respx.put(API + "/v3/contacts/a").mock(side_effect=[httpx.Response(503), httpx.Response(200, json={})])
     limits = QueueingLimits()
     async with make_runtime(tmp_path, limits=limits) as runtime:
-        result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"},
-                                      path="a")
+        result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"}, path="a")
     assert result.ok and result.attempts == 2 and limits.admitted == 2
     assert result.queued_seconds == 0.5
 
 
 def test_an_unloadable_client_certificate_is_a_validation_error(tmp_path: Path) -> None:
-    write(tmp_path, endpoint={
-        "url": API + "/x", "method": "POST",
-        "clientCertificate": {"certFile": str(tmp_path / "none.pem"), "keyFile": "k.pem"},
-    })
+    write(
+        tmp_path,
+        endpoint={
+            "url": API + "/x",
+            "method": "POST",
+            "clientCertificate": {"certFile": str(tmp_path / "none.pem"), "keyFile": "k.pem"},
+        },
+    )
     with pytest.raises(ValidationError, match="clientCertificate"):
         make_runtime(tmp_path)
 
@@ -202,8 +203,7 @@ def test_the_sync_facade(tmp_path: Path) -> None:
     write(tmp_path)
     respx.put(API + "/v3/contacts/a").respond(200, json={"n": 1})
     with make_runtime(tmp_path) as runtime:
-        result = runtime.invoke_sync("crmUpdate", PARAMS, headers={"x-request-id": "r"},
-                                     path="a")
+        result = runtime.invoke_sync("crmUpdate", PARAMS, headers={"x-request-id": "r"}, path="a")
         with pytest.raises(UnknownActionError):
             runtime.invoke_sync("nope")
         assert runtime.actions == ["crmUpdate"]

@@ -253,9 +253,7 @@ class AiohttpTransport:
                             hop = follow_redirect(
                                 _Hop(method, url, headers, content), status, location, self.policy
                             )
-                            method, url, headers, content = (
-                                hop.method, hop.url, hop.headers, hop.content
-                            )
+                            method, url, headers, content = (hop.method, hop.url, hop.headers, hop.content)
                             continue
                     body = await self._read_body(answer)
                     return HttpResponse(status, answer.headers, body, url)
@@ -742,9 +740,7 @@ class Http1Transport:
             if status in REDIRECT_STATUSES:
                 location = answer_headers.get("location")
                 if location:
-                    hop = follow_redirect(
-                        _Hop(method, url, headers, content), status, location, self.policy
-                    )
+                    hop = follow_redirect(_Hop(method, url, headers, content), status, location, self.policy)
                     method, url, headers, content = hop.method, hop.url, hop.headers, hop.content
                     continue
             return HttpResponse(status, answer_headers, body, url)
@@ -776,7 +772,11 @@ class Http1Transport:
         return origin
 
     def _payload(
-        self, method: str, target: str, origin: _Origin, headers: dict[str, str],
+        self,
+        method: str,
+        target: str,
+        origin: _Origin,
+        headers: dict[str, str],
         content: bytes | None,
     ) -> bytes:
         kept = [
@@ -799,7 +799,11 @@ class Http1Transport:
         return (head + f"Content-Length: {len(content)}\r\n\r\n").encode() + content
 
     async def _exchange(
-        self, method: str, url: str, headers: dict[str, str], content: bytes | None,
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
         tls: ssl.SSLContext | None,
     ) -> tuple[int, dict[str, str], bytes]:
         match = _ORIGIN.match(url)
@@ -846,8 +850,11 @@ class Http1Transport:
         return self._ssl_context
 
     async def _acquire(
-        self, origin: _Origin, key: tuple[str, int, ssl.SSLContext | None],
-        context: ssl.SSLContext | None, fresh_only: bool,
+        self,
+        origin: _Origin,
+        key: tuple[str, int, ssl.SSLContext | None],
+        context: ssl.SSLContext | None,
+        fresh_only: bool,
     ) -> _Http1Connection:
         """An idle connection to `key`, else a new one once the pool has room."""
         pool = self._pool
@@ -861,7 +868,9 @@ class Http1Transport:
             await pool.wait()
 
     async def _connect(
-        self, origin: _Origin, key: tuple[str, int, ssl.SSLContext | None],
+        self,
+        origin: _Origin,
+        key: tuple[str, int, ssl.SSLContext | None],
         context: ssl.SSLContext | None,
     ) -> _Http1Connection:
         pool = self._pool
@@ -922,9 +931,7 @@ class HttpxTransport:
         client = self.client
         for _ in range(MAX_REDIRECTS + 1):
             try:
-                outgoing = client.build_request(
-                    hop.method, hop.url, headers=hop.headers, content=hop.content
-                )
+                outgoing = client.build_request(hop.method, hop.url, headers=hop.headers, content=hop.content)
                 answer = await client.send(outgoing, stream=True, follow_redirects=False)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 raise ConnectError(f"cannot connect to {_host_of(hop.url)}") from exc

@@ -304,9 +304,7 @@ def _variable_leaf(variable: VariableSpec, allow_null: bool) -> Build:
     return build
 
 
-def _compile_object(
-    spec: FieldSpec, variables: Mapping[str, VariableSpec], allow_null: bool
-) -> Build | None:
+def _compile_object(spec: FieldSpec, variables: Mapping[str, VariableSpec], allow_null: bool) -> Build | None:
     """A builder of the object at `spec`, or None when nothing below it is variable (the sample
     value is then sent as is, shared between calls: nothing mutates it)."""
     template: dict[str, Any] = {}
@@ -447,9 +445,11 @@ class CallBuilder:
             raise InputError("path", "this action has no dynamic path")
         else:
             endpoint = self._url
-        query_string = self._query_string(query) if (
-            query or self._var_query or self._query_getters
-        ) else self._query_prefix
+        query_string = (
+            self._query_string(query)
+            if (query or self._var_query or self._query_getters)
+            else self._query_prefix
+        )
         url = f"{endpoint}?{query_string}" if query_string else endpoint
 
         # -- headers
@@ -470,9 +470,7 @@ class CallBuilder:
         declared = self._var_headers
         seen = 0
         for name, value in given.items():
-            canonical = name if name in declared else self._var_headers_folded.get(
-                str(name).lower()
-            )
+            canonical = name if name in declared else self._var_headers_folded.get(str(name).lower())
             if canonical is None:
                 raise InputError(f"headers.{name}", "not a variable header of this action")
             if value is None:
@@ -493,9 +491,7 @@ class CallBuilder:
             try:
                 pieces.append(f"{name}={quote(getter(), safe='')}")
             except MissingSecretError as exc:
-                raise InputError(
-                    f"endpoint.queryParameters.{name}", str(exc), "secret"
-                ) from None
+                raise InputError(f"endpoint.queryParameters.{name}", str(exc), "secret") from None
         declared = self._var_query
         given = given or {}
         for name, value in given.items():

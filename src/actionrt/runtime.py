@@ -121,9 +121,9 @@ class _ActionEngine:
         # A static URL has one limiter for its life; a dynamic path asks per call (rules may
         # match on the path), which the limits module caches by URL.
         self.limiter: EndpointLimiter | None = (
-            None if definition.endpoint.dynamicPath else runtime.limits.endpoint(
-                self.method, definition.endpoint.url
-            )
+            None
+            if definition.endpoint.dynamicPath
+            else runtime.limits.endpoint(self.method, definition.endpoint.url)
         )
 
     def _result(
@@ -163,9 +163,7 @@ class _ActionEngine:
         )
 
     def _input_error(self, started: float, message: str, code: str = "input") -> InvocationResult:
-        return self._result(
-            started, INTERNAL_ERROR, error=message, error_class="error", error_code=code
-        )
+        return self._result(started, INTERNAL_ERROR, error=message, error_class="error", error_code=code)
 
     async def call(
         self,
@@ -201,8 +199,12 @@ class _ActionEngine:
         queued = admission.queued_seconds
         if admission.capped:
             return self._result(
-                started, CAPPED, error=admission.reason, error_class="capping",
-                error_code="capped", queued=queued,
+                started,
+                CAPPED,
+                error=admission.reason,
+                error_class="capping",
+                error_code="capped",
+                queued=queued,
             )
 
         # -- auth, send and retry, within one deadline
@@ -211,7 +213,10 @@ class _ActionEngine:
         apply = self.authenticator.apply
         retry = self.retry
         method, url, request_headers, content = (
-            self.method, prepared.url, prepared.headers, prepared.content
+            self.method,
+            prepared.url,
+            prepared.headers,
+            prepared.content,
         )
         tls = self.ssl_context
         attempts = retries = 0
@@ -255,9 +260,7 @@ class _ActionEngine:
                             self.invalidate(request)
                             wait = 0.0
                         elif status in retry.statuses and retries < retry.count:
-                            asked = retry_after_seconds(
-                                response.headers.get("retry-after"), _wall()
-                            )
+                            asked = retry_after_seconds(response.headers.get("retry-after"), _wall())
                             if asked is not None and loop.time() + asked >= _when(deadline):
                                 stopped = f"Retry-After asks {asked:g} s, past the deadline"
                                 break
@@ -274,54 +277,93 @@ class _ActionEngine:
                     queued += admission.queued_seconds
                     if admission.capped:
                         return self._result(
-                            started, CAPPED, error=admission.reason, error_class="capping",
-                            error_code="capped", attempts=attempts, origin=origin, queued=queued,
+                            started,
+                            CAPPED,
+                            error=admission.reason,
+                            error_class="capping",
+                            error_code="capped",
+                            attempts=attempts,
+                            origin=origin,
+                            queued=queued,
                         )
         except TimeoutError:
             if not deadline.expired():
                 raise
             return self._result(
-                started, TIMEDOUT,
+                started,
+                TIMEDOUT,
                 error=f"no answer within {seconds:g} s (attempt {attempts} cancelled)",
-                error_class="timeout", error_code=TIMEDOUT, attempts=attempts,
-                origin=origin, queued=queued,
+                error_class="timeout",
+                error_code=TIMEDOUT,
+                attempts=attempts,
+                origin=origin,
+                queued=queued,
             )
         except AuthenticationError as exc:
             # The message names the token endpoint's status; `http_status` stays the action
             # endpoint's (None: nothing was sent to it on this attempt).
             return self._result(
-                started, INTERNAL_ERROR, error=f"authentication failed: {exc}",
-                error_class="error", error_code="auth", attempts=attempts,
-                origin=origin, queued=queued,
+                started,
+                INTERNAL_ERROR,
+                error=f"authentication failed: {exc}",
+                error_class="error",
+                error_code="auth",
+                attempts=attempts,
+                origin=origin,
+                queued=queued,
             )
         except MissingSecretError as exc:
             return self._result(
-                started, INTERNAL_ERROR, error=f"authentication failed: {exc}",
-                error_class="error", error_code="auth", attempts=attempts,
-                origin=origin, queued=queued,
+                started,
+                INTERNAL_ERROR,
+                error=f"authentication failed: {exc}",
+                error_class="error",
+                error_code="auth",
+                attempts=attempts,
+                origin=origin,
+                queued=queued,
             )
 
         if response is None:
             assert failure is not None
             note = f"; {stopped}" if stopped else ""
             return self._result(
-                started, INTERNAL_ERROR, error=f"{failure}{note}", error_class="error",
-                error_code=failure.kind, attempts=attempts, origin=origin, queued=queued,
+                started,
+                INTERNAL_ERROR,
+                error=f"{failure}{note}",
+                error_class="error",
+                error_code=failure.kind,
+                attempts=attempts,
+                origin=origin,
+                queued=queued,
             )
         status = response.status
         body, is_json = parse_json_body(response.content)
         if 200 <= status < 300:
             return self._result(
-                started, http_status_code(status),
+                started,
+                http_status_code(status),
                 error=None if is_json else "the 2xx answer's body is not JSON",
-                error_class=None, error_code=None, attempts=attempts, http_status=status,
-                response=body, origin=origin, queued=queued,
+                error_class=None,
+                error_code=None,
+                attempts=attempts,
+                http_status=status,
+                response=body,
+                origin=origin,
+                queued=queued,
             )
         note = f" ({stopped})" if stopped else ""
         return self._result(
-            started, http_status_code(status), error=f"the endpoint answered {status}{note}",
-            error_class="http", error_code=str(status), attempts=attempts, http_status=status,
-            error_response=body, origin=origin, queued=queued,
+            started,
+            http_status_code(status),
+            error=f"the endpoint answered {status}{note}",
+            error_class="http",
+            error_code=str(status),
+            attempts=attempts,
+            http_status=status,
+            error_response=body,
+            origin=origin,
+            queued=queued,
         )
 
 
@@ -376,13 +418,15 @@ class Runtime:
         self.plugins: Plugins = registry.plugins
         self.policy = policy
         self.limits = limits if limits is not None else Limits()
-        self.transport = transport if transport is not None else default_transport(
-            policy, max_body
-        )
-        self.auth_context = auth_context if auth_context is not None else AuthContext(
-            SecretResolver(registry.plugins.secret_providers),
-            allow_private_network=policy.allow_private_network,
-            policy=policy,
+        self.transport = transport if transport is not None else default_transport(policy, max_body)
+        self.auth_context = (
+            auth_context
+            if auth_context is not None
+            else AuthContext(
+                SecretResolver(registry.plugins.secret_providers),
+                allow_private_network=policy.allow_private_network,
+                policy=policy,
+            )
         )
         self.event_sinks: tuple[EventSink, ...] = (*event_sinks, *registry.plugins.event_sinks)
         self._backoff = backoff or Backoff()
@@ -579,9 +623,7 @@ class Runtime:
         """`invoke` for synchronous callers; thread-safe. Prefer `with runtime:` around it."""
         if name not in self._engines:
             raise UnknownActionError(name, list(self._engines))
-        return self._run(
-            self.invoke(name, params, headers=headers, query=query, path=path, timeout=timeout)
-        )
+        return self._run(self.invoke(name, params, headers=headers, query=query, path=path, timeout=timeout))
 
     def __enter__(self) -> Runtime:
         self._run(self.open())
@@ -643,8 +685,6 @@ def _client_tls(action: Action, secrets: SecretResolver) -> ssl.SSLContext | Non
         password = secrets.resolve(certificate.password) if certificate.password else None
         return client_ssl_context(certificate.certFile, certificate.keyFile, password)
     except MissingSecretError as exc:
-        raise ValidationError.single(
-            action.source, "endpoint.clientCertificate.password", str(exc)
-        ) from None
+        raise ValidationError.single(action.source, "endpoint.clientCertificate.password", str(exc)) from None
     except ClientCertificateError as exc:
         raise ValidationError.single(action.source, "endpoint.clientCertificate", str(exc)) from None

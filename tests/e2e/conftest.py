@@ -57,8 +57,9 @@ class Seen:
         return json.loads(self.body)
 
 
-def reply(status: int = 200, body: Any = None, *, headers: dict[str, str] | None = None,
-          text: str | None = None) -> Responder:
+def reply(
+    status: int = 200, body: Any = None, *, headers: dict[str, str] | None = None, text: str | None = None
+) -> Responder:
     """A responder answering `body` as JSON (or `text` as text/plain)."""
 
     async def respond(request: web.Request) -> web.StreamResponse:

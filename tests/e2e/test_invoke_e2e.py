@@ -42,7 +42,9 @@ async def test_success_sends_the_typed_payload_and_parses_the_answer(
     assert seen.headers["content-type"] == "application/json; charset=utf-8"
     assert seen.json() == {"customer": {"email": "ada@example.com", "points": 12}, "source": "j"}
     assert result.as_journey_fields() == {
-        "customerID": "xY12hye", "status": "gold", "jo_status_code": "http_200",
+        "customerID": "xY12hye",
+        "status": "gold",
+        "jo_status_code": "http_200",
         "errorResponse": None,
     }
 
@@ -82,9 +84,7 @@ async def test_each_status_class_is_reported_and_retried_by_its_policy(
     assert result.as_journey_fields()["errorResponse"] == {"errorResponse": "nope"}
 
 
-async def test_retries_are_counted_and_spaced_by_the_backoff(
-    server: ScriptedServer, tmp_path: Path
-) -> None:
+async def test_retries_are_counted_and_spaced_by_the_backoff(server: ScriptedServer, tmp_path: Path) -> None:
     backoff = Backoff(base=0.04, factor=2.0, cap=1.0, jitter=0.5)
     server.on("/x", reply(503), reply(503), reply(200, {"ok": True}))
     action_file(tmp_path, server.url + "/x", retry={"count": 2})
@@ -198,8 +198,7 @@ async def test_a_reset_connection_is_a_network_error_and_retried(
 async def test_a_slow_body_times_out(raw_server: RawServer, tmp_path: Path) -> None:
     async def dribble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 100\r\n\r\n{\"a\":")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":')
         await writer.drain()
         await raw_server.release.wait()
 
@@ -210,12 +209,10 @@ async def test_a_slow_body_times_out(raw_server: RawServer, tmp_path: Path) -> N
     assert result.status == "timedout" and result.attempts == 1
 
 
-async def test_a_body_closed_early_is_a_network_error(
-    raw_server: RawServer, tmp_path: Path
-) -> None:
+async def test_a_body_closed_early_is_a_network_error(raw_server: RawServer, tmp_path: Path) -> None:
     async def truncated(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"a":')
         await writer.drain()
 
     raw_server.handler = truncated
@@ -312,9 +309,7 @@ async def test_the_idempotency_key_is_stable_across_retries_and_new_per_call(
     assert len(keys[0]) >= 32
 
 
-async def test_500_concurrent_calls_are_all_answered(
-    server: ScriptedServer, tmp_path: Path
-) -> None:
+async def test_500_concurrent_calls_are_all_answered(server: ScriptedServer, tmp_path: Path) -> None:
     server.on("/x", reply(200, {"ok": True}))
     action_file(tmp_path, server.url + "/x")
     async with runtime_for(tmp_path) as runtime:
@@ -341,9 +336,7 @@ async def test_bad_input_sends_nothing(server: ScriptedServer, tmp_path: Path) -
     assert server.requests == []
 
 
-async def test_capping_fails_at_once_without_sending(
-    server: ScriptedServer, tmp_path: Path
-) -> None:
+async def test_capping_fails_at_once_without_sending(server: ScriptedServer, tmp_path: Path) -> None:
     server.on("/x", reply(200))
     action_file(tmp_path, server.url + "/x")
     rule = {
@@ -459,8 +452,9 @@ def test_the_sync_facade_runs_the_same_core(tmp_path: Path) -> None:
     try:
         action_file(tmp_path, f"http://127.0.0.1:{port}/x")
         with runtime_for(tmp_path, backoff=FAST_BACKOFF) as runtime:
-            results = [runtime.invoke_sync("loyaltyUpdate", {**PARAMS, "customer.points": i})
-                       for i in range(3)]
+            results = [
+                runtime.invoke_sync("loyaltyUpdate", {**PARAMS, "customer.points": i}) for i in range(3)
+            ]
         assert [r.response for r in results] == [{"echo": 0}, {"echo": 1}, {"echo": 2}]
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), server_loop).result()

@@ -36,8 +36,7 @@ def parse_pairs(pairs: list[str] | None, option: str, *, json_values: bool) -> d
             try:
                 values[name] = json.loads(value)
             except json.JSONDecodeError as exc:
-                raise typer.BadParameter(f"{name}: invalid JSON ({exc.msg})",
-                                         param_hint=option) from None
+                raise typer.BadParameter(f"{name}: invalid JSON ({exc.msg})", param_hint=option) from None
         else:
             values[name] = value
     return values
@@ -47,20 +46,31 @@ def parse_pairs(pairs: list[str] | None, option: str, *, json_values: bool) -> d
 def invoke(
     name: Annotated[str, typer.Argument(help="The action's name.")],
     path: Annotated[Path, typer.Argument(help="An action file or a directory of actions.")],
-    param: Annotated[PairsOpt, typer.Option(
-        "--param", "-p", help="A variable payload field: dotted.path=value (repeatable).")] = None,
-    header: Annotated[PairsOpt, typer.Option(
-        "--header", "-H", help="A variable header: name=value (repeatable).")] = None,
-    query: Annotated[PairsOpt, typer.Option(
-        "--query", "-q", help="A variable query parameter: name=value (repeatable).")] = None,
-    dynamic_path: Annotated[str | None, typer.Option(
-        "--path", help="The dynamic part of the path, when the action has one.")] = None,
-    timeout: Annotated[float | None, typer.Option(
-        "--timeout", help="Seconds, 1 to 30 (default: the action's).")] = None,
+    param: Annotated[
+        PairsOpt,
+        typer.Option("--param", "-p", help="A variable payload field: dotted.path=value (repeatable)."),
+    ] = None,
+    header: Annotated[
+        PairsOpt, typer.Option("--header", "-H", help="A variable header: name=value (repeatable).")
+    ] = None,
+    query: Annotated[
+        PairsOpt, typer.Option("--query", "-q", help="A variable query parameter: name=value (repeatable).")
+    ] = None,
+    dynamic_path: Annotated[
+        str | None, typer.Option("--path", help="The dynamic part of the path, when the action has one.")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds, 1 to 30 (default: the action's).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    allow_private_network: Annotated[bool, typer.Option(
-        "--allow-private-network", envvar="ACTIONRT_ALLOW_PRIVATE_NETWORK",
-        help="Allow loopback/private destinations and other ports (local development).")] = False,
+    allow_private_network: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-network",
+            envvar="ACTIONRT_ALLOW_PRIVATE_NETWORK",
+            help="Allow loopback/private destinations and other ports (local development).",
+        ),
+    ] = False,
 ) -> None:
     """Call one action for real and print the result (exit 0 only when it is ok)."""
     params = parse_pairs(param, "--param", json_values=True)
@@ -102,8 +112,7 @@ def print_result(result: InvocationResult) -> None:
     if result.error:
         out.print(f"error: {result.error}", markup=False)
     if result.origin_error_class:
-        out.print(f"first error: {result.origin_error_class} {result.origin_error_code}",
-                  markup=False)
+        out.print(f"first error: {result.origin_error_class} {result.origin_error_code}", markup=False)
     body = result.response if result.ok else result.error_response
     if body is not None:
         out.print(json.dumps(body, indent=2, ensure_ascii=False), markup=False)
