@@ -45,6 +45,19 @@ class EnvironmentSecrets:
         return os.environ.get(name)
 
 
+class MappingSecrets:
+    """Secrets from a mapping, for engines that hold their own: `MappingSecrets({"TOKEN": "t"})`."""
+
+    checkable = True
+
+    def __init__(self, values: Mapping[str, str], *, name: str = DEFAULT_PROVIDER) -> None:
+        self.name = name
+        self._values = dict(values)
+
+    def get(self, name: str) -> str | None:
+        return self._values.get(name)
+
+
 class FileSecrets:
     """Secrets from files: `{{ secrets.file:NAME }}` reads `<directory>/NAME` (trailing newline
     dropped), the layout of Docker and Kubernetes secrets. The directory is

@@ -25,6 +25,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import pytest
 
+from actionrt.secrets import MappingSecrets
+
 if TYPE_CHECKING:
     import httpx
     import respx
@@ -44,17 +46,8 @@ __all__ = [
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "api-key", "proxy-authorization"})
 
 
-class DictSecrets:
-    """A secret provider answering from a dict: `DictSecrets({"TOKEN": "t"}, name="env")`."""
-
-    checkable = True
-
-    def __init__(self, values: Mapping[str, str], *, name: str = "env") -> None:
-        self.name = name
-        self._values = dict(values)
-
-    def get(self, name: str) -> str | None:
-        return self._values.get(name)
+DictSecrets = MappingSecrets
+"""A secret provider answering from a dict: `DictSecrets({"TOKEN": "t"}, name="env")`."""
 
 
 async def _echo_resolver(host: str, port: int) -> list[tuple[str, int]]:

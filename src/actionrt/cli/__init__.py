@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from actionrt.cli.app import app
 from actionrt.cli import (  # noqa: F401  (each module registers its commands on `app`)
     auth_commands,
     definition_commands,
@@ -11,6 +10,7 @@ from actionrt.cli import (  # noqa: F401  (each module registers its commands on
     plugin_commands,
     serve_commands,
 )
+from actionrt.cli.app import app
 
 
 def main() -> None:

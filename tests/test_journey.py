@@ -1,0 +1,125 @@
+"""The action node: mappings compiled once, evaluated per customer, branches and stored fields."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from actionrt.journey import ActionNode, Branch
+
+ACTION = {
+    "name": "notify",
+    "endpoint": {
+        "url": "https://api.example.com/v1/customers/",
+        "method": "POST",
+        "dynamicPath": True,
+        "headers": [{"name": "x-request-id", "variable": True, "label": "Request id"}],
+        "queryParameters": [{"name": "locale", "variable": True, "label": "Locale", "optional": True}],
+    },
+    "request": {
+        "sample": {"email": "a@example.com", "points": 1, "tags": ["a"]},
+        "variables": {
+            "email": {"label": "Email"},
+            "points": {"label": "Points"},
+            "tags": {"label": "Tags", "optional": True},
+        },
+    },
+    "response": {"sample": {"status": "gold"}},
+    "retry": {"count": 0},
+}
+
+STATUS_URL = "https://api.example.com/v1/customers/c-1/status"
+CONTEXT = {
+    "profile": {"id": "c-1", "email": "ada@example.com", "locale": "fr"},
+    "event": {"points": 42, "tags": ["vip", "new"]},
+    "journey": {"id": "welcome"},
+}
+
+
+@pytest.fixture
+async def runtime(actionrt_runtime_factory, actionrt_respx):
+    async with actionrt_runtime_factory(ACTION) as rt:
+        yield rt
+
+
+def node(runtime, **overrides):
+    mappings = {
+        "params": {
+            "email": "{{ profile.email }}",
+            "points": "{{ event.points }}",
+            "tags": "{{ event.tags }}",
+        },
+        "headers": {"x-request-id": "req-{{ profile.id }}"},
+        "query": {"locale": "{{ profile.locale }}"},
+        "path": "{{ profile.id }}/status",
+    }
+    mappings.update(overrides)
+    return ActionNode(runtime, "notify", **mappings, timeout_branch=True)
+
+
+async def test_mappings_fill_payload_headers_query_and_path_keeping_types(runtime, actionrt_respx):
+    router = actionrt_respx
+    route = router.post(STATUS_URL, params={"locale": "fr"}).mock(
+        return_value=httpx.Response(200, json={"status": "gold"})
+    )
+    context = {**CONTEXT}
+    branch = await node(runtime).run(context)
+    assert branch is Branch.SUCCESS
+    sent = route.calls.last.request
+    assert json.loads(sent.content) == {"email": "ada@example.com", "points": 42, "tags": ["vip", "new"]}
+    assert sent.headers["x-request-id"] == "req-c-1"
+    assert context["actions"]["notify"] == {
+        "status": "gold",
+        "jo_status_code": "http_200",
+        "errorResponse": None,
+    }
+
+
+async def test_a_failure_takes_the_timeout_or_error_branch_or_ends(runtime, actionrt_respx):
+    router = actionrt_respx
+    router.post(url__startswith=STATUS_URL).mock(
+        return_value=httpx.Response(404, json={"error": "no such customer"})
+    )
+    context = {**CONTEXT}
+    assert await node(runtime).run(context) is Branch.TIMEOUT_OR_ERROR
+    assert context["actions"]["notify"]["errorResponse"] == {"error": "no such customer"}
+    assert context["actions"]["notify"]["jo_status_code"] == "http_404"
+    without_branch = ActionNode(
+        runtime,
+        "notify",
+        params={"email": "x@example.com", "points": 1},
+        headers={"x-request-id": "r"},
+        path="c-1/status",
+    )
+    assert await without_branch.run({}) is Branch.END
+
+
+async def test_a_broken_expression_is_that_customers_internal_error(runtime, actionrt_respx):
+    router = actionrt_respx
+    route = router.post(url__startswith="https://api.example.com/")
+    context = {"profile": {"id": "c-2", "locale": "fr"}, "event": {"points": 1}}  # no email
+    branch, result = await node(runtime).step(context)
+    assert branch is Branch.TIMEOUT_OR_ERROR
+    assert result.status == "internalError"
+    assert "params.email" in (result.error or "")
+    assert not route.called  # nothing sent
+
+
+async def test_an_unknown_action_is_a_wiring_mistake(runtime):
+    from actionrt import UnknownActionError
+
+    with pytest.raises(UnknownActionError):
+        ActionNode(runtime, "ghost")
+
+
+async def test_earlier_action_results_can_be_read(runtime, actionrt_respx):
+    router = actionrt_respx
+    route = router.post(url__startswith=STATUS_URL).mock(
+        return_value=httpx.Response(200, json={"status": "gold"})
+    )
+    context = {**CONTEXT, "actions": {"lookup": {"tier": 7}}}
+    second = node(runtime, params={"email": "{{ profile.email }}", "points": "{{ actions.lookup.tier }}"})
+    assert await second.run(context) is Branch.SUCCESS
+    assert json.loads(route.calls.last.request.content)["points"] == 7
