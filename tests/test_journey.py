@@ -123,3 +123,16 @@ async def test_earlier_action_results_can_be_read(runtime, actionrt_respx):
     second = node(runtime, params={"email": "{{ profile.email }}", "points": "{{ actions.lookup.tier }}"})
     assert await second.run(context) is Branch.SUCCESS
     assert json.loads(route.calls.last.request.content)["points"] == 7
+
+
+async def test_a_mapping_failure_still_emits_its_step_event(actionrt_runtime_factory, actionrt_respx):
+    events = []
+
+    class Sink:
+        def emit(self, event):
+            events.append(event)
+
+    async with actionrt_runtime_factory(ACTION, event_sinks=[Sink()]) as runtime:
+        result = await node(runtime).invoke({"profile": {}})
+    assert result.status == "internalError"
+    assert [(e["action"], e["status"], e["errorCode"]) for e in events] == [("notify", "internalError", "mapping")]

@@ -114,7 +114,10 @@ class ActionNode:
                 except ExpressionError as exc:
                     raise ExpressionError(f"mapping path: {exc}") from None
         except ExpressionError as exc:
-            return self._mapping_failed(str(exc))
+            result = self._mapping_failed(str(exc))
+            if self.runtime.event_sinks:
+                self.runtime.emit_event(result)
+            return result
         return await self.runtime.invoke(
             self.action, params=params, headers=headers, query=query, path=path, timeout=self.timeout
         )
