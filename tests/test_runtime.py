@@ -157,6 +157,8 @@ async def test_invoke_never_raises_for_what_happens_to_one_call(tmp_path: Path) 
 class QueueingLimits:
     """Limits that admit every attempt after a (pretend) wait in a throttling queue."""
 
+    max_connections = None  # no capping rule limits connections
+
     def __init__(self) -> None:
         self.admitted = 0
 

@@ -94,7 +94,7 @@ async def test_retries_are_instant_in_the_factorys_runtimes(
 def test_the_factory_keeps_installed_plugins_out_unless_asked(
     actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
 ) -> None:
-    isolated = actionrt_runtime_factory(PING_ACTION, plugins=[PingPlugin()])
+    isolated = actionrt_runtime_factory(PING_ACTION, plugins=[PingPlugin()], secrets={"PING_KEY": "k"})
     assert [p.origin for p in isolated.plugins.info.values()] == ["builtin", "inline"]
     assert os.environ["ACTIONRT_DISABLE_PLUGIN_AUTOLOAD"] == "1"
 
@@ -103,14 +103,18 @@ def test_the_factory_takes_a_list_of_actions_and_a_directory(
     actionrt_runtime_factory: RuntimeFactory, tmp_path: Path
 ) -> None:
     second = {**PING_ACTION, "name": "ping2", "settings": {"host": "other.example.com"}}
-    runtime = actionrt_runtime_factory([PING_ACTION, second], plugins=[PingPlugin()])
+    runtime = actionrt_runtime_factory(
+        [PING_ACTION, second], plugins=[PingPlugin()], secrets={"PING_KEY": "k"}
+    )
     assert sorted(runtime.actions) == ["ping", "ping2"]
     assert runtime.registry.actions["ping2"].definition.endpoint.url == "https://other.example.com/ping"
 
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "ping.json").write_text(json.dumps(PING_ACTION))
-    assert actionrt_runtime_factory(folder, plugins=[PingPlugin()]).actions == ["ping"]
+    assert actionrt_runtime_factory(folder, plugins=[PingPlugin()], secrets={"PING_KEY": "k"}).actions == [
+        "ping"
+    ]
 
 
 def _send(router: respx.MockRouter, **kwargs: Any) -> None:

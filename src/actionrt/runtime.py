@@ -24,6 +24,7 @@ from actionrt.auth.base import AuthenticationError, Authenticator
 from actionrt.auth.context import AuthContext
 from actionrt.auth.mtls import ClientCertificateError, client_ssl_context
 from actionrt.auth.tokens import TokenAuthenticator
+from actionrt.connectors import NO_HOOKS, call_path_hooks
 from actionrt.definition import Action
 from actionrt.errors import Problem, UnknownActionError, ValidationError
 from actionrt.events import EventSink
@@ -38,7 +39,7 @@ from actionrt.http import (
     Transport,
     TransportError,
 )
-from actionrt.limits import EndpointLimiter, Limits
+from actionrt.limits import CappingRule, EndpointLimiter, Limits
 from actionrt.plugins import Plugins
 from actionrt.prepare import CallBuilder, InputError
 from actionrt.registry import Registry
@@ -52,7 +53,7 @@ from actionrt.results import (
     parse_json_body,
 )
 from actionrt.retry import Backoff, RetryPolicy, retry_after_seconds
-from actionrt.secrets import MissingSecretError, SecretProvider, SecretResolver
+from actionrt.secrets import MissingSecretError, SecretProvider, SecretResolver, missing_secrets
 
 if TYPE_CHECKING:
     from actionrt.expressions import ExpressionEnvironment
@@ -78,6 +79,8 @@ class _ActionEngine:
     __slots__ = (
         "authenticator",
         "builder",
+        "classify",
+        "connector",
         "endpoint",
         "invalidate",
         "limiter",
@@ -87,6 +90,7 @@ class _ActionEngine:
         "refused",
         "retry",
         "runtime",
+        "shape",
         "ssl_context",
         "timeout",
         "token_based",
@@ -118,6 +122,15 @@ class _ActionEngine:
         self.endpoint = definition.endpoint.url
         self.timeout = float(definition.timeout)
         self.limits = runtime.limits
+        # The connector's call-path methods, looked up once: per call they are plain calls.
+        self.connector = definition.connector
+        hooks = (
+            call_path_hooks(runtime.plugins.connectors.get(definition.connector))
+            if definition.connector
+            else NO_HOOKS
+        )
+        self.shape = hooks.shape_request
+        self.classify = hooks.classify_response
         # A static URL has one limiter for its life; a dynamic path asks per call (rules may
         # match on the path), which the limits module caches by URL.
         self.limiter: EndpointLimiter | None = (
@@ -140,13 +153,15 @@ class _ActionEngine:
         error_response: Any = None,
         origin: _Failure | None = None,
         queued: float = 0.0,
+        ok: bool | None = None,
     ) -> InvocationResult:
+        # `ok` defaults to "a 2xx answer"; a connector may call a 2xx answer a failure.
         if origin is not None and origin == (error_class, error_code):
             origin = None
         return InvocationResult(
             self.name,
             status,
-            status[:6] == "http_2",
+            status[:6] == "http_2" if ok is None else ok,
             http_status,
             response,
             error_response,
@@ -191,6 +206,22 @@ class _ActionEngine:
                 return self._input_error(started, "timeout: must be between 1 and 30 seconds")
             seconds = float(timeout)
 
+        # -- the connector's shaping (hashing, batching limits): its ValueError is bad input
+        method, url, request_headers, content = (
+            self.method,
+            prepared.url,
+            prepared.headers,
+            prepared.content,
+        )
+        shape = self.shape
+        if shape is not None:
+            shaped = HttpRequest(method, url, dict(request_headers), content)
+            try:
+                shape(shaped, params or {})
+            except ValueError as exc:
+                return self._input_error(started, str(exc))
+            url, request_headers, content = shaped.url, shaped.headers, shaped.content
+
         # -- limiter: capping and throttling come before the deadline starts (reference §6)
         limiter = self.limiter
         if limiter is None:
@@ -211,19 +242,15 @@ class _ActionEngine:
         runtime = self.runtime
         send = runtime.transport.send
         apply = self.authenticator.apply
+        classify = self.classify
         retry = self.retry
-        method, url, request_headers, content = (
-            self.method,
-            prepared.url,
-            prepared.headers,
-            prepared.content,
-        )
         tls = self.ssl_context
         attempts = retries = 0
         refreshed = False
         origin: _Failure | None = None
         response: HttpResponse | None = None
         failure: TransportError | None = None
+        verdict: bool | None = None  # the connector's reading of the last answer
         stopped: str | None = None  # why a retryable failure was not retried
         loop = asyncio.get_running_loop()
         deadline = asyncio.timeout(seconds)
@@ -233,11 +260,15 @@ class _ActionEngine:
                     request = HttpRequest(method, url, request_headers, content, tls)
                     await apply(request)
                     attempts += 1
-                    sent_at = _perf()
                     try:
-                        response = await send(request)
+                        if limiter.max_connections is None:
+                            sent_at = _perf()
+                            response = await send(request)
+                            limiter.record_latency(_perf() - sent_at)
+                        else:
+                            response = await runtime._connections.send(send, request, limiter)
                     except TransportError as exc:
-                        response, failure = None, exc
+                        response, failure, verdict = None, exc, None
                         if origin is None:
                             origin = ("error", exc.kind)
                         if not isinstance(exc, ConnectError | NetworkError):
@@ -248,26 +279,34 @@ class _ActionEngine:
                         wait = retry.backoff.delay(retries)
                     else:
                         failure = None
-                        limiter.record_latency(_perf() - sent_at)
                         status = response.status
-                        if 200 <= status < 300:
-                            break
-                        if origin is None:
-                            origin = ("http", str(status))
                         if status == 401 and self.token_based and not refreshed:
                             # One token refresh and one more try: an attempt, not a retry.
+                            verdict = None
+                            if origin is None:
+                                origin = ("http", "401")
                             refreshed = True
                             self.invalidate(request)
                             wait = 0.0
-                        elif status in retry.statuses and retries < retry.count:
+                        else:
+                            # None: judge by the status; True/False: a failure, retried or not.
+                            verdict = classify(response) if classify is not None else None
+                            if verdict is None:
+                                if 200 <= status < 300:
+                                    break
+                                retryable = status in retry.statuses
+                            else:
+                                retryable = verdict
+                            if origin is None:
+                                origin = ("http", str(status))
+                            if not retryable or retries >= retry.count:
+                                break
                             asked = retry_after_seconds(response.headers.get("retry-after"), _wall())
                             if asked is not None and loop.time() + asked >= _when(deadline):
                                 stopped = f"Retry-After asks {asked:g} s, past the deadline"
                                 break
                             retries += 1
                             wait = asked if asked is not None else retry.backoff.delay(retries)
-                        else:
-                            break
                     if wait > 0:
                         if loop.time() + wait >= _when(deadline):
                             stopped = f"no time left before the deadline for retry {retries}"
@@ -339,7 +378,7 @@ class _ActionEngine:
             )
         status = response.status
         body, is_json = parse_json_body(response.content)
-        if 200 <= status < 300:
+        if verdict is None and 200 <= status < 300:
             return self._result(
                 started,
                 http_status_code(status),
@@ -353,6 +392,8 @@ class _ActionEngine:
                 queued=queued,
             )
         note = f" ({stopped})" if stopped else ""
+        if verdict is not None and 200 <= status < 300:
+            note = f" with a failure, as the {self.connector} connector reads it{note}"
         return self._result(
             started,
             http_status_code(status),
@@ -364,7 +405,75 @@ class _ActionEngine:
             error_response=body,
             origin=origin,
             queued=queued,
+            ok=False,
         )
+
+
+class _ConnectionGates:
+    """`maxHttpConnections` of capping rules: at most that many requests in flight at once to the
+    URLs a rule matches (one in flight is one connection in use, whatever the transport pools).
+
+    One gate per rule, per runtime (connection pools are per process, even when the Redis
+    backend shares the call counts). A call that several such rules match holds each rule's
+    gate, taken in uid order so two calls can't each hold one and wait for the other; so the
+    smallest `maxHttpConnections` (`limiter.max_connections`) is the one that binds. Waiting for
+    a gate counts against the call's deadline, not in the host's latency. Endpoints without such
+    a rule never come here.
+    """
+
+    __slots__ = ("_by_limiter", "_by_rule", "_limits")
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._by_rule: dict[str, asyncio.Semaphore] = {}
+        # The gates of each limiter, for the rules generation they were matched in.
+        self._by_limiter: dict[EndpointLimiter, tuple[int, tuple[asyncio.Semaphore, ...]]] = {}
+
+    def gates(self, limiter: EndpointLimiter) -> tuple[asyncio.Semaphore, ...]:
+        """The gates an attempt through `limiter` must hold (matched once per rules generation)."""
+        generation = self._limits.generation
+        cached = self._by_limiter.get(limiter)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        rules = sorted(
+            (r for r in limiter.rules if isinstance(r, CappingRule) and r.max_http_connections is not None),
+            key=lambda rule: rule.uid,
+        )
+        gates = []
+        for rule in rules:
+            gate = self._by_rule.get(rule.uid)
+            if gate is None:
+                # A rule's uid changes with its content, so a gate's size never needs to.
+                gate = self._by_rule[rule.uid] = asyncio.Semaphore(rule.max_http_connections or 1)
+            gates.append(gate)
+        if len(self._by_limiter) >= _GATE_CACHE_SIZE:
+            self._by_limiter.clear()  # limiters of dynamic paths come and go with the rules
+        found = self._by_limiter[limiter] = (generation, tuple(gates))
+        return found[1]
+
+    async def send(
+        self,
+        send: Callable[[HttpRequest], Coroutine[Any, Any, HttpResponse]],
+        request: HttpRequest,
+        limiter: EndpointLimiter,
+    ) -> HttpResponse:
+        """`send(request)` while holding the limiter's gates; records the latency of the send."""
+        gates = self.gates(limiter)
+        held: list[asyncio.Semaphore] = []
+        try:
+            for gate in gates:
+                await gate.acquire()
+                held.append(gate)
+            sent_at = _perf()
+            response = await send(request)
+            limiter.record_latency(_perf() - sent_at)
+            return response
+        finally:
+            for gate in reversed(held):
+                gate.release()
+
+
+_GATE_CACHE_SIZE = 4096
 
 
 def default_transport(policy: DestinationPolicy, max_body: int) -> Transport:
@@ -430,12 +539,17 @@ class Runtime:
         )
         self.event_sinks: tuple[EventSink, ...] = (*event_sinks, *registry.plugins.event_sinks)
         self._backoff = backoff or Backoff()
+        self._connections = _ConnectionGates(self.limits)
         self._engines: dict[str, _ActionEngine] = {}
         self._opened = False
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         problems: list[Problem] = []
         for action in registry.actions.values():
+            missing = _missing_secrets(action, self.auth_context.secrets)
+            if missing:  # building it would only report the first one again
+                problems += missing
+                continue
             try:
                 self._engines[action.name] = self._engine(action)
             except ValidationError as exc:
@@ -674,6 +788,37 @@ class Runtime:
         ready.wait()
         self._loop, self._thread = loop, thread
         return loop
+
+
+def _missing_secrets(action: Action, secrets: SecretResolver) -> list[Problem]:
+    """Each secret the action's authentication block, constant headers, query parameters and
+    client-certificate password reference that a checkable provider (the environment, files)
+    has no value for now: one problem each, naming the secret, never a value. Secrets of
+    providers that can't be checked in advance are reported at first use."""
+    endpoint = action.definition.endpoint
+    blocks: list[tuple[str, Any]] = [("authentication", action.definition.authentication)]
+    for where, fields in (("headers", endpoint.headers), ("queryParameters", endpoint.queryParameters)):
+        blocks += [
+            (f"endpoint.{where}[{index}].value", field.value)
+            for index, field in enumerate(fields)
+            if field.value is not None
+        ]
+    certificate = endpoint.clientCertificate
+    if certificate is not None and certificate.password is not None:
+        blocks.append(("endpoint.clientCertificate.password", certificate.password))
+    problems = []
+    providers = secrets.providers
+    for prefix, block in blocks:
+        for missing in missing_secrets(block, secrets):
+            path = f"{prefix}.{missing.path}" if missing.path else prefix
+            provider = missing.name.partition(":")[0] if ":" in missing.name else ""
+            reason = (
+                f"names an unknown secret provider {provider!r}"
+                if provider and provider not in providers
+                else "is not set"
+            )
+            problems.append(Problem(action.source, path, f"secret {missing.name!r} {reason}"))
+    return problems
 
 
 def _client_tls(action: Action, secrets: SecretResolver) -> ssl.SSLContext | None:
