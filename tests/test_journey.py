@@ -135,4 +135,6 @@ async def test_a_mapping_failure_still_emits_its_step_event(actionrt_runtime_fac
     async with actionrt_runtime_factory(ACTION, event_sinks=[Sink()]) as runtime:
         result = await node(runtime).invoke({"profile": {}})
     assert result.status == "internalError"
-    assert [(e["action"], e["status"], e["errorCode"]) for e in events] == [("notify", "internalError", "mapping")]
+    assert [(e["action"], e["status"], e["errorCode"]) for e in events] == [
+        ("notify", "internalError", "mapping")
+    ]
