@@ -1,0 +1,498 @@
+"""The engine calls a connector's `shape_request` and `classify_response` on every call, through
+`Runtime.invoke`: the real Slack, Facebook and Firebase connectors with respx, and an inline
+connector for the edges (a shaper's bad input, Retry-After on a classified failure, 401 refresh)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import actionrt_facebook
+import actionrt_firebase
+import actionrt_slack
+import httpx
+import pytest
+import respx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+import actionrt.runtime
+from actionrt import hookimpl
+from actionrt.connectors import CallPathHooks, ConnectorSettings, TemplateConnector
+from actionrt.http import HttpRequest, HttpResponse
+from actionrt.testing import RuntimeFactory, assert_request_sent
+
+POST_MESSAGE = "https://slack.com/api/chat.postMessage"
+NOTIFY = {
+    "name": "notifySales",
+    "connector": "slack.postMessage",
+    "settings": {"token": "{{ secrets.SLACK_BOT_TOKEN }}", "channel": "C1H9RESGL"},
+}
+SLACK_SECRETS = {"SLACK_BOT_TOKEN": "xoxb-test-token"}
+
+
+def slack_answer(ok: bool, error: str | None = None, **headers: str) -> httpx.Response:
+    body: dict[str, Any] = {"ok": ok}
+    if error is not None:
+        body["error"] = error
+    return httpx.Response(200, json=body, headers=headers)
+
+
+# -- Slack: HTTP 200 with ok: false is a failure -------------------------------------------------
+
+
+async def test_slack_ok_false_channel_not_found_is_a_final_failure_despite_http_200(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    route = actionrt_respx.post(POST_MESSAGE).mock(return_value=slack_answer(False, "channel_not_found"))
+    runtime = actionrt_runtime_factory(NOTIFY, plugins=[actionrt_slack], secrets=SLACK_SECRETS)
+
+    async with runtime:
+        result = await runtime.invoke("notifySales", params={"text": "Hello"})
+
+    assert route.call_count == 1  # not retried
+    assert (result.status, result.ok, result.http_status) == ("http_200", False, 200)
+    assert (result.error_class, result.error_code) == ("http", "200")
+    assert result.error_response == {"ok": False, "error": "channel_not_found"}
+    assert result.response is None
+    assert (
+        result.error
+        == "the endpoint answered 200 with a failure, as the slack.postMessage connector reads it"
+    )
+    assert result.as_journey_fields()["jo_status_code"] == "http_200"
+    assert result.as_event()["ok"] is False
+
+
+async def test_slack_ratelimited_is_retried_until_it_posts(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    route = actionrt_respx.post(POST_MESSAGE).mock(
+        side_effect=[
+            slack_answer(False, "ratelimited"),
+            slack_answer(False, "internal_error"),
+            httpx.Response(200, json={"ok": True, "channel": "C1H9RESGL", "ts": "1.2"}),
+        ]
+    )
+    runtime = actionrt_runtime_factory(NOTIFY, plugins=[actionrt_slack], secrets=SLACK_SECRETS)
+
+    async with runtime:
+        result = await runtime.invoke("notifySales", params={"text": "Hello"})
+
+    assert route.call_count == 3
+    assert (result.status, result.ok, result.attempts) == ("http_200", True, 3)
+    assert result.response == {"ok": True, "channel": "C1H9RESGL", "ts": "1.2"}
+    assert result.error_response is None
+    # The first failure is kept for reports: an HTTP 200 that was not a success.
+    assert (result.origin_error_class, result.origin_error_code) == ("http", "200")
+
+
+async def test_slack_ratelimited_every_time_ends_a_failure_after_the_retries(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    route = actionrt_respx.post(POST_MESSAGE).mock(return_value=slack_answer(False, "ratelimited"))
+    runtime = actionrt_runtime_factory(
+        {**NOTIFY, "retry": {"count": 2}}, plugins=[actionrt_slack], secrets=SLACK_SECRETS
+    )
+
+    async with runtime:
+        result = await runtime.invoke("notifySales", params={"text": "Hello"})
+
+    assert route.call_count == 3
+    assert (result.status, result.ok, result.attempts) == ("http_200", False, 3)
+    assert result.error_response == {"ok": False, "error": "ratelimited"}
+
+
+async def test_a_slack_429_is_left_to_the_default_policy_and_its_retry_after(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    route = actionrt_respx.post(POST_MESSAGE).mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "0"}),
+            httpx.Response(200, json={"ok": True}),
+        ]
+    )
+    runtime = actionrt_runtime_factory(NOTIFY, plugins=[actionrt_slack], secrets=SLACK_SECRETS)
+
+    async with runtime:
+        result = await runtime.invoke("notifySales", params={"text": "Hello"})
+
+    assert (route.call_count, result.ok) == (2, True)
+    assert (result.origin_error_class, result.origin_error_code) == ("http", "429")
+
+
+# -- Facebook: the body is shaped (hashed) before it is sent; Graph errors decide the retry -------
+
+EVENTS_URL = "https://graph.facebook.com/v21.0/1234567890/events"
+PURCHASE = {
+    "name": "purchase",
+    "connector": "facebook.conversions",
+    "settings": {"pixelId": "1234567890", "accessToken": "{{ secrets.FB_TOKEN }}"},
+}
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def event(**user: Any) -> dict[str, Any]:
+    return {
+        "event_name": "Purchase",
+        "event_time": 1762902353,
+        "action_source": "website",
+        "event_id": "order-1001",
+        "event_source_url": "https://shop.example.com/checkout",
+        "user_data": {
+            "em": " Person@Example.com",
+            "ph": "+44 844 412 4653",
+            "external_id": "Customer-42",
+            "client_ip_address": "203.0.113.7",
+            "client_user_agent": "Mozilla/5.0",
+            **user,
+        },
+        "custom_data": {"currency": "EUR", "value": 129.9},
+    }
+
+
+async def test_facebook_conversions_sends_customer_information_sha256_hashed(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    actionrt_respx.post(EVENTS_URL).respond(200, json={"events_received": 1, "fbtrace_id": "Ab1"})
+    runtime = actionrt_runtime_factory(PURCHASE, plugins=[actionrt_facebook], secrets={"FB_TOKEN": "EAAt"})
+
+    async with runtime:
+        result = await runtime.invoke("purchase", params={"data": [event()]})
+
+    assert result.ok and result.response == {"events_received": 1, "fbtrace_id": "Ab1"}
+    sent = assert_request_sent(actionrt_respx, method="POST", url=EVENTS_URL, params={"access_token": "EAAt"})
+    (shaped,) = json.loads(sent.content)["data"]
+    user = shaped["user_data"]
+    assert user["em"] == sha256("person@example.com")
+    assert user["ph"] == sha256("448444124653")
+    assert user["external_id"] == sha256("customer-42")
+    # Not customer information: sent as given.
+    assert user["client_ip_address"] == "203.0.113.7"
+    assert shaped["event_id"] == "order-1001"
+    assert int(sent.headers["content-length"]) == len(sent.content)
+
+
+async def test_a_shaper_refusing_the_input_is_an_internal_error_and_nothing_is_sent(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    route = actionrt_respx.post(EVENTS_URL).respond(200, json={})
+    runtime = actionrt_runtime_factory(PURCHASE, plugins=[actionrt_facebook], secrets={"FB_TOKEN": "EAAt"})
+
+    async with runtime:
+        result = await runtime.invoke("purchase", params={"data": [event()] * 1001})
+
+    assert not route.called
+    assert (result.status, result.error_class, result.error_code) == ("internalError", "error", "input")
+    assert result.attempts == 0
+    assert result.error == "data: 1001 events; the Conversions API takes at most 1000"
+
+
+def graph_error(code: int, status: int = 400) -> httpx.Response:
+    body = {"error": {"message": "m", "type": "OAuthException", "code": code, "fbtrace_id": "A"}}
+    return httpx.Response(status, json=body)
+
+
+async def test_a_graph_rate_limit_answered_as_400_is_retried(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    # The default policy never retries a 400; Graph's code 4 (application rate limit) says to.
+    route = actionrt_respx.post(EVENTS_URL).mock(
+        side_effect=[graph_error(4), httpx.Response(200, json={"events_received": 1})]
+    )
+    runtime = actionrt_runtime_factory(PURCHASE, plugins=[actionrt_facebook], secrets={"FB_TOKEN": "EAAt"})
+
+    async with runtime:
+        result = await runtime.invoke("purchase", params={"data": [event()]})
+
+    assert (route.call_count, result.ok, result.attempts) == (2, True, 2)
+    assert (result.origin_error_class, result.origin_error_code) == ("http", "400")
+
+
+async def test_a_final_graph_error_is_not_retried_even_under_the_reference_policy(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    # `policy: reference` retries every 400; Graph's code 100 (invalid parameter) is final.
+    route = actionrt_respx.post(EVENTS_URL).mock(return_value=graph_error(100))
+    runtime = actionrt_runtime_factory(
+        {**PURCHASE, "retry": {"count": 3, "policy": "reference"}},
+        plugins=[actionrt_facebook],
+        secrets={"FB_TOKEN": "EAAt"},
+    )
+
+    async with runtime:
+        result = await runtime.invoke("purchase", params={"data": [event()]})
+
+    assert route.call_count == 1
+    assert (result.status, result.ok, result.error_class, result.error_code) == (
+        "http_400",
+        False,
+        "http",
+        "400",
+    )
+    assert result.error == "the endpoint answered 400"
+    assert result.error_response["error"]["code"] == 100
+
+
+# -- Firebase: FCM's error codes decide the retry ------------------------------------------------
+
+TOKEN_URI = "https://oauth2.googleapis.com/token"
+SEND_URL = "https://fcm.googleapis.com/v1/projects/my-shop-app/messages:send"
+FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+
+
+def fcm_sent() -> httpx.Response:
+    return httpx.Response(200, json={"name": "projects/my-shop-app/messages/0:1"})
+
+
+@pytest.fixture(scope="module")
+def service_account() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "my-shop-app",
+            "private_key_id": "kid-1",
+            "private_key": pem,
+            "client_email": "push@my-shop-app.iam.gserviceaccount.com",
+            "token_uri": TOKEN_URI,
+        }
+    )
+
+
+def fcm_error(status: int, state: str, code: str | None = None) -> httpx.Response:
+    error: dict[str, Any] = {"code": status, "message": "m", "status": state}
+    if code is not None:
+        error["details"] = [{"@type": FCM_ERROR, "errorCode": code}]
+    return httpx.Response(status, json={"error": error})
+
+
+@pytest.mark.parametrize(
+    ("answers", "sent", "status", "ok"),
+    [
+        # UNREGISTERED: the device token is gone; never retried.
+        ([fcm_error(404, "NOT_FOUND", "UNREGISTERED")], 1, "http_404", False),
+        # INVALID_ARGUMENT is final even where the reference policy would retry a 400.
+        ([fcm_error(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT")], 1, "http_400", False),
+        # UNAVAILABLE is retried, and so is QUOTA_EXCEEDED (a 429 with its Retry-After).
+        ([fcm_error(503, "UNAVAILABLE", "UNAVAILABLE"), fcm_sent()], 2, "http_200", True),
+        ([fcm_error(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"), fcm_sent()], 2, "http_200", True),
+    ],
+)
+async def test_fcm_error_codes_decide_the_retry(
+    actionrt_runtime_factory: RuntimeFactory,
+    actionrt_respx: respx.MockRouter,
+    service_account: str,
+    answers: list[httpx.Response],
+    sent: int,
+    status: str,
+    ok: bool,
+) -> None:
+    actionrt_respx.post(TOKEN_URI).respond(200, json={"access_token": "ya29.t", "expires_in": 3599})
+    route = actionrt_respx.post(SEND_URL).mock(side_effect=answers)
+    runtime = actionrt_runtime_factory(
+        {
+            "name": "orderShipped",
+            "connector": "firebase.fcm",
+            "settings": {"projectId": "my-shop-app", "serviceAccount": "{{ secrets.FCM_KEY }}"},
+            "retry": {"count": 3, "policy": "reference"},
+        },
+        plugins=[actionrt_firebase],
+        secrets={"FCM_KEY": service_account},
+    )
+    params = {
+        "message.token": "device-1",
+        "message.notification.title": "Shipped",
+        "message.notification.body": "On its way",
+    }
+
+    async with runtime:
+        result = await runtime.invoke("orderShipped", params=params)
+
+    assert (route.call_count, result.status, result.ok) == (sent, status, ok)
+    assert_request_sent(actionrt_respx, url=SEND_URL, headers={"Authorization": "Bearer ya29.t"})
+
+
+# -- an inline connector for the engine's edges --------------------------------------------------
+
+
+class EchoSettings(ConnectorSettings):
+    pass
+
+
+class Echo(TemplateConnector):
+    """`test.echo`: the test decides what `shape_request` does and what `classify_response` says."""
+
+    name = "test.echo"
+    settings_model = EchoSettings
+
+    def __init__(
+        self,
+        shape: Callable[[HttpRequest, Mapping[str, Any]], None] | None = None,
+        classify: Callable[[HttpResponse], bool | None] = lambda response: None,
+    ) -> None:
+        self._shape = shape
+        self._classify = classify
+        self.classified: list[int] = []
+
+    def template(self, settings: EchoSettings) -> dict[str, Any]:
+        return {
+            "endpoint": {"url": "https://api.example.com/echo", "method": "POST"},
+            "request": {"sample": {"text": "hi"}, "variables": {"text": {"label": "Text"}}},
+            "timeout": 5,
+        }
+
+    def shape_request(self, request: HttpRequest, params: Mapping[str, Any]) -> None:
+        if self._shape is not None:
+            self._shape(request, params)
+
+    def classify_response(self, response: HttpResponse) -> bool | None:
+        self.classified.append(response.status)
+        return self._classify(response)
+
+
+class EchoPlugin:
+    def __init__(self, connector: Echo) -> None:
+        self.connector = connector
+
+    @hookimpl
+    def register_connectors(self, register: Callable[[Any], None]) -> None:
+        register(self.connector)
+
+
+ECHO = {"name": "echo", "connector": "test.echo"}
+
+
+async def test_the_shaper_sees_the_params_and_its_headers_and_body_are_sent(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def sign(request: HttpRequest, params: Mapping[str, Any]) -> None:
+        seen.append(dict(params))
+        assert request.content is not None
+        request.headers["X-Signature"] = hashlib.sha256(request.content).hexdigest()[:16]
+        request.content = request.content.upper()
+
+    actionrt_respx.post("https://api.example.com/echo").respond(200, json={})
+    runtime = actionrt_runtime_factory(ECHO, plugins=[EchoPlugin(Echo(shape=sign))])
+
+    async with runtime:
+        result = await runtime.invoke("echo", params={"text": "hello"})
+
+    assert result.ok
+    assert seen == [{"text": "hello"}]
+    expected = hashlib.sha256(b'{"text":"hello"}').hexdigest()[:16]
+    sent = assert_request_sent(actionrt_respx, headers={"X-Signature": expected})
+    assert sent.content == b'{"TEXT":"HELLO"}'
+
+
+async def test_a_classified_failure_honours_retry_after_and_the_deadline(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    echo = Echo(classify=lambda response: json.loads(response.content).get("busy"))
+    route = actionrt_respx.post("https://api.example.com/echo").mock(
+        return_value=httpx.Response(200, json={"busy": True}, headers={"Retry-After": "60"})
+    )
+    runtime = actionrt_runtime_factory(ECHO, plugins=[EchoPlugin(echo)])
+
+    async with runtime:
+        result = await runtime.invoke("echo", params={"text": "x"})
+
+    assert route.call_count == 1
+    assert (result.status, result.ok, result.attempts) == ("http_200", False, 1)
+    assert result.error == (
+        "the endpoint answered 200 with a failure, as the test.echo connector reads it "
+        "(Retry-After asks 60 s, past the deadline)"
+    )
+
+
+async def test_a_verdict_of_none_keeps_the_default_policy(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    echo = Echo()  # always None
+    route = actionrt_respx.post("https://api.example.com/echo").mock(
+        side_effect=[httpx.Response(503), httpx.Response(400, json={"e": 1})]
+    )
+    runtime = actionrt_runtime_factory(ECHO, plugins=[EchoPlugin(echo)])
+
+    async with runtime:
+        result = await runtime.invoke("echo", params={"text": "x"})
+
+    assert route.call_count == 2 and echo.classified == [503, 400]
+    assert (result.status, result.ok, result.error_response) == ("http_400", False, {"e": 1})
+    assert result.error == "the endpoint answered 400"
+
+
+async def test_a_401_refreshes_the_token_before_the_connector_is_asked(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    # The connector calls every non-2xx final; the engine's token refresh still comes first.
+    echo = Echo(classify=lambda response: False if response.status >= 300 else None)
+    actionrt_respx.post("https://auth.example.com/token").mock(
+        side_effect=[
+            httpx.Response(200, json={"access_token": "t1"}),
+            httpx.Response(200, json={"access_token": "t2"}),
+        ]
+    )
+    route = actionrt_respx.post("https://api.example.com/echo").mock(
+        side_effect=[httpx.Response(401), httpx.Response(200, json={"done": True})]
+    )
+    action = {
+        **ECHO,
+        "authentication": {
+            "type": "customAuthorization",
+            "endpoint": "https://auth.example.com/token",
+            "method": "POST",
+            "body": {"bodyType": "form", "bodyParams": {"grant_type": "client_credentials"}},
+            "tokenInResponse": "json://access_token",
+        },
+    }
+    runtime = actionrt_runtime_factory(action, plugins=[EchoPlugin(echo)])
+
+    async with runtime:
+        result = await runtime.invoke("echo", params={"text": "x"})
+
+    assert (result.ok, result.attempts, result.response) == (True, 2, {"done": True})
+    assert [call.request.headers["authorization"] for call in route.calls] == ["Bearer t1", "Bearer t2"]
+    assert echo.classified == [200]
+
+
+async def test_the_hooks_are_looked_up_once_per_action_not_per_call(
+    actionrt_runtime_factory: RuntimeFactory,
+    actionrt_respx: respx.MockRouter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lookups: list[object] = []
+    real = actionrt.runtime.call_path_hooks
+
+    def counting(connector: object | None) -> CallPathHooks:
+        lookups.append(connector)
+        return real(connector)
+
+    monkeypatch.setattr(actionrt.runtime, "call_path_hooks", counting)
+    echo = Echo()
+    actionrt_respx.post("https://api.example.com/echo").respond(200, json={})
+    runtime = actionrt_runtime_factory(ECHO, plugins=[EchoPlugin(echo)])
+
+    async with runtime:
+        for _ in range(3):
+            assert (await runtime.invoke("echo", params={"text": "x"})).ok
+
+    assert lookups == [echo]
+    assert echo.classified == [200, 200, 200]
+
+
+def test_an_action_without_a_connector_has_no_hooks(actionrt_runtime_factory: RuntimeFactory) -> None:
+    runtime = actionrt_runtime_factory(
+        {"name": "plain", "endpoint": {"url": "https://api.example.com/x", "method": "GET"}}
+    )
+    engine = runtime._engines["plain"]
+    assert (engine.shape, engine.classify) == (None, None)
