@@ -74,6 +74,37 @@ def test_show_lists_journeys_and_masks_secrets():
     assert document["authentication"]["headers"]["Authorization"] == "***"
 
 
+def test_show_masks_credentials_but_not_the_settings_named_like_them(tmp_path: Path):
+    action = {
+        "name": "keyed",
+        "endpoint": {
+            "url": "https://api.example.com/v1",
+            "method": "GET",
+            "headers": [
+                {"name": "x-api-key", "value": "literal-key-123"},
+                {"name": "x-api-version", "value": "2"},
+            ],
+            "queryParameters": [{"name": "access_token", "value": "literal-token-456"}],
+        },
+        "authentication": {
+            "type": "customAuthorization",
+            "endpoint": "https://auth.example.com/token",
+            "method": "GET",
+            "tokenInResponse": "json://access_token",
+            "authorizationType": "header",
+            "tokenTarget": "x-auth-token",
+        },
+    }
+    (tmp_path / "keyed.json").write_text(json.dumps(action))
+    result = runner.invoke(app, ["show", "keyed", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert "literal-key-123" not in result.output and "literal-token-456" not in result.output
+    assert document["endpoint"]["headers"][1] == {"name": "x-api-version", "value": "2"}
+    auth = document["authentication"]
+    assert (auth["authorizationType"], auth["tokenTarget"]) == ("header", "x-auth-token")
+
+
 def test_show_an_unknown_action():
     result = runner.invoke(app, ["show", "nope", str(EXAMPLES)])
     assert result.exit_code == 1

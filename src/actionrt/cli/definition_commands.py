@@ -110,6 +110,10 @@ def show(
     users = registry.used_in(name)
     document = action.definition.model_dump(mode="json", exclude_defaults=True)
     document["authentication"] = _masked(action)
+    for group in ("headers", "queryParameters"):
+        for param in document["endpoint"].get(group, ()):
+            if "value" in param and _secret_bearing(param["name"]):
+                param["value"] = "***"
     if as_json:
         document["usedIn"] = [
             {"id": j.id, "name": j.definition.name, "status": j.definition.status} for j in users
@@ -140,6 +144,13 @@ def _masked(action: Action) -> dict[str, Any]:
 
 
 SECRET_KEYS = ("password", "secret", "token", "value", "key", "assertion", "authorization")
+# Keys that contain one of those words but name a setting, never a credential.
+SETTING_KEYS = frozenset({"tokeninresponse", "tokentarget", "authorizationtype"})
+
+
+def _secret_bearing(key: str) -> bool:
+    lowered = key.lower()
+    return lowered not in SETTING_KEYS and any(s in lowered for s in SECRET_KEYS)
 
 
 def _mask(value: Any, key: str = "") -> Any:
@@ -147,12 +158,7 @@ def _mask(value: Any, key: str = "") -> Any:
         return {k: _mask(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_mask(v, key) for v in value]
-    lowered = key.lower()
-    if (
-        isinstance(value, str)
-        and lowered not in ("tokeninresponse", "tokentarget")
-        and any(s in lowered for s in SECRET_KEYS)
-    ):
+    if isinstance(value, str) and _secret_bearing(key):
         return "***"
     return value
 
