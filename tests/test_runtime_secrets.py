@@ -1,0 +1,213 @@
+"""A Runtime refuses to start while a secret its actions reference is missing from a provider
+that can be checked in advance (the environment, files), one problem per secret, named and never
+shown; validating the files (Registry, `actionrt validate`) needs no secrets at all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from typer.testing import CliRunner
+
+from actionrt import hookimpl
+from actionrt.cli import app
+from actionrt.errors import ValidationError
+from actionrt.guard import DestinationPolicy
+from actionrt.http import HttpxTransport
+from actionrt.plugins import Plugins
+from actionrt.registry import Registry
+from actionrt.runtime import Runtime
+from actionrt.secrets import MappingSecrets
+
+PRESENT_VALUE = "pr3sent-s3cret-value"
+
+
+def write(folder: Path, name: str, **fields: Any) -> Path:
+    document: dict[str, Any] = {
+        "name": name,
+        "endpoint": {"url": "https://api.example.com/v1/send", "method": "POST"},
+        "request": {"sample": {"to": "+33600000000"}, "variables": {"to": {"label": "To"}}},
+        **fields,
+    }
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    for name in ("SMS_USERNAME", "SMS_PASSWORD", "TENANT", "API_KEY", "CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PRESENT", PRESENT_VALUE)
+
+
+BASIC = {"type": "basic", "username": "{{ secrets.PRESENT }}", "password": "{{ secrets.SMS_PASSWORD }}"}
+
+
+def test_a_missing_environment_secret_fails_from_path_naming_the_secret(tmp_path: Path) -> None:
+    source = write(tmp_path, "smsSend", authentication=BASIC)
+
+    with pytest.raises(ValidationError) as caught:
+        Runtime.from_path(tmp_path)
+
+    assert str(caught.value) == f"{source}: authentication.password: secret 'SMS_PASSWORD' is not set"
+    assert PRESENT_VALUE not in str(caught.value)
+
+
+def test_every_missing_secret_of_every_action_is_one_problem(tmp_path: Path) -> None:
+    sms = write(
+        tmp_path,
+        "smsSend",
+        authentication={
+            "type": "basic",
+            "username": "{{ secrets.SMS_USERNAME }}",
+            "password": "{{ secrets.SMS_PASSWORD }}",
+        },
+    )
+    crm = write(
+        tmp_path,
+        "crmUpdate",
+        endpoint={
+            "url": "https://api.example.com/v1/send",
+            "method": "POST",
+            "headers": [
+                {"name": "x-trace", "value": "constant"},
+                {"name": "x-tenant", "value": "{{ secrets.PRESENT }}/{{ secrets.TENANT }}"},
+                {"name": "x-caller", "variable": True, "label": "Caller"},
+            ],
+            "queryParameters": [{"name": "key", "value": "{{ secrets.API_KEY }}"}],
+        },
+        authentication={
+            "type": "customAuthorization",
+            "endpoint": "https://auth.example.com/token",
+            "method": "POST",
+            "body": {
+                "bodyType": "form",
+                "bodyParams": {
+                    "client_id": "{{ secrets.PRESENT }}",
+                    "client_secret": "{{ secrets.CLIENT_SECRET }}",
+                },
+            },
+            "tokenInResponse": "json://access_token",
+        },
+    )
+
+    with pytest.raises(ValidationError) as caught:
+        Runtime.from_path(tmp_path)
+
+    assert sorted(str(problem) for problem in caught.value.problems) == sorted(
+        [
+            f"{sms}: authentication.username: secret 'SMS_USERNAME' is not set",
+            f"{sms}: authentication.password: secret 'SMS_PASSWORD' is not set",
+            f"{crm}: endpoint.headers[1].value: secret 'TENANT' is not set",
+            f"{crm}: endpoint.queryParameters[0].value: secret 'API_KEY' is not set",
+            f"{crm}: authentication.body.bodyParams.client_secret: secret 'CLIENT_SECRET' is not set",
+        ]
+    )
+    assert PRESENT_VALUE not in str(caught.value)
+
+
+def test_the_constructor_over_a_registry_checks_too(tmp_path: Path, plugins: Plugins) -> None:
+    source = write(tmp_path, "smsSend", authentication=BASIC)
+    registry = Registry.from_path(tmp_path, plugins=plugins)  # validating needs no secret
+
+    with pytest.raises(ValidationError) as caught:
+        Runtime(registry)
+
+    assert [str(p) for p in caught.value.problems] == [
+        f"{source}: authentication.password: secret 'SMS_PASSWORD' is not set"
+    ]
+
+
+def test_actionrt_validate_needs_no_secret_and_invoke_names_the_missing_one(tmp_path: Path) -> None:
+    source = write(tmp_path, "smsSend", authentication=BASIC)
+    runner = CliRunner()
+
+    validated = runner.invoke(app, ["validate", str(tmp_path)])
+    invoked = runner.invoke(app, ["invoke", "smsSend", str(tmp_path), "--param", "to=+33611111111"])
+
+    assert validated.exit_code == 0, validated.output
+    assert invoked.exit_code == 2
+    assert f"{source}: authentication.password: secret 'SMS_PASSWORD' is not set" in invoked.output
+
+
+def test_secrets_set_in_the_environment_or_given_as_a_provider_let_it_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "smsSend", authentication=BASIC)
+
+    given = Runtime.from_path(
+        tmp_path, secrets={"env": MappingSecrets({"PRESENT": "u", "SMS_PASSWORD": "p"})}
+    )
+    monkeypatch.setenv("SMS_PASSWORD", "p")
+    from_environment = Runtime.from_path(tmp_path)
+
+    assert given.actions == from_environment.actions == ["smsSend"]
+
+
+def test_a_file_secret_is_checked_like_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    actions, secrets_dir = tmp_path / "actions", tmp_path / "secrets"
+    actions.mkdir()
+    secrets_dir.mkdir()
+    monkeypatch.setenv("ACTIONRT_SECRETS_DIR", str(secrets_dir))
+    source = write(
+        actions, "smsSend", authentication={**BASIC, "password": "{{ secrets.file:sms_password }}"}
+    )
+
+    with pytest.raises(ValidationError) as caught:
+        Runtime.from_path(actions)
+    (secrets_dir / "sms_password").write_text("p\n")
+    started = Runtime.from_path(actions)
+
+    assert str(caught.value) == f"{source}: authentication.password: secret 'file:sms_password' is not set"
+    assert started.actions == ["smsSend"]
+
+
+def test_an_unknown_provider_is_named(tmp_path: Path) -> None:
+    source = write(tmp_path, "smsSend", authentication={**BASIC, "password": "{{ secrets.nope:PASSWORD }}"})
+
+    with pytest.raises(ValidationError) as caught:
+        Runtime.from_path(tmp_path)
+
+    assert str(caught.value) == (
+        f"{source}: authentication.password: secret 'nope:PASSWORD' names an unknown secret provider 'nope'"
+    )
+
+
+class Vault:
+    """A provider that can't be listed in advance: its secrets are known only when read."""
+
+    name = "vault"
+    checkable = False
+
+    def get(self, name: str) -> str | None:
+        return None
+
+
+class VaultPlugin:
+    @hookimpl
+    def register_secret_providers(self, register: Any) -> None:
+        register(Vault())
+
+
+@respx.mock
+async def test_a_provider_that_cant_be_checked_is_reported_at_first_use(tmp_path: Path) -> None:
+    route = respx.post("https://api.example.com/v1/send").respond(200, json={})
+    write(tmp_path, "smsSend", authentication={**BASIC, "password": "{{ secrets.vault:SMS_PASSWORD }}"})
+
+    policy = DestinationPolicy(True)
+    transport = HttpxTransport(httpx.AsyncClient(), policy=policy)
+    runtime = Runtime.from_path(tmp_path, plugins=[VaultPlugin()], policy=policy, transport=transport)
+    async with runtime:
+        result = await runtime.invoke("smsSend", {"to": "+33611111111"})
+
+    assert not route.called
+    assert (result.status, result.error_class, result.error_code) == ("internalError", "error", "auth")
+    assert result.error == "authentication failed: secret 'vault:SMS_PASSWORD' is not set"
