@@ -76,6 +76,39 @@ def test_url_rules_run_together_with_header_and_payload_rules(plugins):
     ]
 
 
+def test_the_file_rules_still_run_when_the_model_refuses_another_part(plugins):
+    raw = {
+        "name": "bad-name!",
+        "endpoint": {
+            "url": "https://10.0.0.1/x",
+            "method": "POST",
+            "headers": [{"name": "Content-Type", "value": "text/xml"}],
+        },
+        "request": {"sample": {"a.b": 1, "c": []}, "variables": {"zz": {"label": "Z"}}},
+        "response": {"sample": {"$r": 1}},
+        "timeout": 0,
+    }
+    with pytest.raises(ValidationError) as caught:
+        parse_action(raw, source="a.yaml", plugins=plugins)
+    assert [str(p) for p in caught.value.problems] == [
+        "a.yaml: name: must be 1 to 30 letters, digits or '_'",
+        "a.yaml: timeout: Input should be greater than or equal to 1",
+        "a.yaml: endpoint.url: IP addresses are not allowed",
+        "a.yaml: endpoint.headers[0].value: Content-Type must be a JSON media type (application/json)",
+        "a.yaml: request.sample.a.b: field names must not contain '.'",
+        "a.yaml: request.sample.c: an empty example array gives no type: put one example element",
+        "a.yaml: request.variables.zz: no such field in request.sample",
+        "a.yaml: response.sample.$r: field names must not start with '$'",
+    ]
+
+
+def test_a_url_is_checked_even_when_its_endpoint_is_refused(plugins):
+    raw = {"name": "x", "endpoint": {"url": "https://10.0.0.1/x", "method": "PATCH"}}
+    with pytest.raises(ValidationError) as caught:
+        parse_action(raw, source="a.yaml", plugins=plugins)
+    assert {p.path for p in caught.value.problems} == {"endpoint.method", "endpoint.url"}
+
+
 def test_private_network_allowed_for_development(plugins):
     raw = {"name": "local", "endpoint": {"url": "http://127.0.0.1:8080/x", "method": "GET"}}
     with pytest.raises(ValidationError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import pydantic
@@ -47,6 +47,9 @@ METHODS = ("POST", "PUT", "GET")
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_ModelT = TypeVar("_ModelT", bound=_Model)
 
 
 def _field_name(value: str) -> str:
@@ -289,14 +292,20 @@ def _check_headers(endpoint: Endpoint, source: str) -> list[Problem]:
     return problems
 
 
+def _check_endpoint(endpoint: Endpoint, source: str, allow_private_network: bool) -> list[Problem]:
+    reason = check_url(endpoint.url, allow_private_network=allow_private_network)
+    problems = [Problem(source, "endpoint.url", reason)] if reason else []
+    return problems + _check_headers(endpoint, source)
+
+
 def _check_payload(
-    definition: ActionDefinition, source: str
+    request: RequestSpec | None, method: str | None, source: str
 ) -> tuple[FieldSpec | None, dict[str, VariableSpec], list[Problem]]:
-    request = definition.request
+    """The request's field tree and variables; `method` is None when the endpoint is invalid."""
     if request is None:
         return None, {}, []
     problems: list[Problem] = []
-    if definition.endpoint.method == "GET":
+    if method == "GET":
         problems.append(Problem(source, "request", "a request payload is only for POST and PUT"))
     root, inferred = infer_fields(request.sample, source=source, where="request.sample")
     problems += inferred
@@ -308,6 +317,40 @@ def _check_payload(
         else:
             variables[path] = resolved
     return root, variables, problems
+
+
+def _infer_sample(spec: SampleSpec | None, key: str, source: str) -> tuple[FieldSpec | None, list[Problem]]:
+    if spec is None:
+        return None, []
+    return infer_fields(spec.sample, source=source, where=f"{key}.sample")
+
+
+def _valid_part(model: type[_ModelT], value: Any) -> _ModelT | None:
+    """`value` as `model`, or None when it is missing or invalid (pydantic already said why)."""
+    if value is None:
+        return None
+    try:
+        return model.model_validate(value)
+    except pydantic.ValidationError:
+        return None
+
+
+def _check_valid_parts(raw: dict[str, Any], source: str, allow_private_network: bool) -> list[Problem]:
+    """The rules beyond the model's, on each part of a file the model refused that is valid on
+    its own: a file with a bad name still hears about its IP-address URL and its sample."""
+    problems: list[Problem] = []
+    endpoint = _valid_part(Endpoint, raw.get("endpoint"))
+    if endpoint is not None:
+        problems += _check_endpoint(endpoint, source, allow_private_network)
+    else:
+        url = raw["endpoint"].get("url") if isinstance(raw.get("endpoint"), dict) else None
+        reason = check_url(url, allow_private_network=allow_private_network) if isinstance(url, str) else None
+        problems += [Problem(source, "endpoint.url", reason)] if reason else []
+    method = endpoint.method if endpoint is not None else None
+    problems += _check_payload(_valid_part(RequestSpec, raw.get("request")), method, source)[2]
+    for key in ("response", "errorResponse"):
+        problems += _infer_sample(_valid_part(SampleSpec, raw.get(key)), key, source)[1]
+    return problems
 
 
 def _check_auth(raw: Any, source: str, plugins: Plugins) -> tuple[BaseModel | None, list[Problem]]:
@@ -349,20 +392,16 @@ def parse_action(
         )
     except pydantic.ValidationError as exc:
         problems += pydantic_problems(exc, source)
+        problems += _check_valid_parts(raw, source, allow_private_network)
         raise ValidationError(problems) from None
-    endpoint = definition.endpoint
-    reason = check_url(endpoint.url, allow_private_network=allow_private_network)
-    if reason:
-        problems.append(Problem(source, "endpoint.url", reason))
-    problems += _check_headers(endpoint, source)
-    request_fields, variables, payload_problems = _check_payload(definition, source)
+    problems += _check_endpoint(definition.endpoint, source, allow_private_network)
+    request_fields, variables, payload_problems = _check_payload(
+        definition.request, definition.endpoint.method, source
+    )
     problems += payload_problems
-    samples: dict[str, FieldSpec | None] = {"response": None, "errorResponse": None}
-    for key in samples:
-        spec = getattr(definition, key)
-        if spec is not None:
-            samples[key], sample_problems = infer_fields(spec.sample, source=source, where=f"{key}.sample")
-            problems += sample_problems
+    response_fields, response_problems = _infer_sample(definition.response, "response", source)
+    error_fields, error_problems = _infer_sample(definition.errorResponse, "errorResponse", source)
+    problems += response_problems + error_problems
     if problems or auth is None:
         raise ValidationError(problems)
     return Action(
@@ -371,8 +410,8 @@ def parse_action(
         auth=auth,
         request_fields=request_fields,
         variables=variables,
-        response_fields=samples["response"],
-        error_response_fields=samples["errorResponse"],
+        response_fields=response_fields,
+        error_response_fields=error_fields,
     )
 
 
