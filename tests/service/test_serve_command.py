@@ -54,3 +54,14 @@ def test_serve_beyond_loopback_needs_a_token_and_a_key(
     assert served.exit_code == 0, served.output
     assert (started["host"], started["port"]) == ("0.0.0.0", 9000)
     assert not (tmp_path / "secret.key").exists()
+
+
+def test_a_host_name_that_only_starts_with_127_is_not_loopback(
+    tmp_path: Path, started: dict[str, Any]
+) -> None:
+    # `127.example.com` may resolve anywhere: serving on it is serving beyond loopback.
+    store = ["--store", str(tmp_path / "store.db"), "--no-examples"]
+    result = CliRunner().invoke(app, ["serve", "--host", "127.example.com", *store])
+    assert result.exit_code == 2
+    assert "ACTIONRT_API_TOKEN" in result.output
+    assert "app" not in started

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from service_support import action, client_for, make_app
 
-from actionrt.service.security import CSRF_COOKIE
+from actionrt.service.security import CSRF_COOKIE, is_loopback
 
 
 def csrf_of(page: httpx.Response) -> str:
@@ -26,6 +26,43 @@ async def test_a_loopback_service_refuses_other_host_names(tmp_path: Path) -> No
     assert answer.status_code == 403
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8700") as local:
         assert (await local.get("/actions")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.attacker.example", "127.0.0.1.attacker.example", "localhost.attacker.example", "127.0.0.1x"],
+)
+async def test_a_rebinding_name_that_only_starts_like_loopback_is_refused(tmp_path: Path, host: str) -> None:
+    # A page at http://127.0.0.1.attacker.example:8700/ whose name is rebound to 127.0.0.1 would
+    # otherwise read and drive the API as a same-origin page.
+    app = make_app(tmp_path, examples=None)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}:8700") as rebinding:
+        assert (await rebinding.get("/actions")).status_code == 403
+        written = await rebinding.post(
+            "/actions", json=action(), headers={"origin": f"http://{host}:8700"}
+        )
+        assert written.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("localhost", True),
+        ("LocalHost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("127.attacker.example", False),
+        ("127.0.0.1.nip.io", False),
+        ("0.0.0.0", False),
+        ("192.168.1.10", False),
+        ("example.com", False),
+    ],
+)
+def test_is_loopback_takes_only_loopback_addresses_and_localhost(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
 
 
 async def test_cross_origin_writes_are_refused(service) -> None:

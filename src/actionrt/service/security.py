@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -41,8 +42,15 @@ FORM_POSTS = frozenset({"/console/login"})
 
 
 def is_loopback(host: str) -> bool:
-    host = host.strip("[]")
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
+    """True for `localhost` and loopback IP addresses only. A name is never judged by how it
+    starts: `127.0.0.1.attacker.example` may resolve (or be rebound) to anything."""
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
