@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from actionrt import ValidationError
-from actionrt.definition import action_json_schema, parse_action
+from actionrt.definition import action_json_schema, check_url, parse_action
 from actionrt.loader import read_document
 from actionrt.registry import Registry
 
@@ -107,6 +107,33 @@ def test_a_url_is_checked_even_when_its_endpoint_is_refused(plugins):
     with pytest.raises(ValidationError) as caught:
         parse_action(raw, source="a.yaml", plugins=plugins)
     assert {p.path for p in caught.value.problems} == {"endpoint.method", "endpoint.url"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.example.com/v1",
+        "https://api.example.com:443/v1/",
+        "https://bücher.example/v1",
+        "https://api_1.example.com./x%20y",
+        "http://example.com",
+    ],
+)
+def test_ordinary_urls_are_accepted(url):
+    assert check_url(url) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://a.example.com/x\r\nHost: evil",
+        "https://a.example.com/\x00",
+        " https://a.example.com/",
+        "https://-a.example.com/",
+    ],
+)
+def test_urls_that_cannot_be_sent_are_refused_at_load(url):
+    assert check_url(url) is not None
 
 
 def test_private_network_allowed_for_development(plugins):

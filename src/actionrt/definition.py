@@ -42,6 +42,10 @@ MANAGED_HEADERS = frozenset(
     }
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Spaces and control characters: a URL holding one cannot be written on a request line.
+URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+# One DNS label (letters, digits, '-', and '_' which some real hosts use), after IDNA encoding.
+HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 METHODS = ("POST", "PUT", "GET")
 
 
@@ -228,6 +232,8 @@ def check_url(url: str, *, allow_private_network: bool = False) -> str | None:
         return f"not a valid URL ({exc})"
     if parts.scheme not in DEFAULT_PORTS:
         return "must be an absolute http:// or https:// URL"
+    if URL_FORBIDDEN.search(url):
+        return "must not contain spaces or control characters (percent-encode them)"
     host = parts.hostname
     if not host:
         return "must name a host"
@@ -235,8 +241,12 @@ def check_url(url: str, *, allow_private_network: bool = False) -> str | None:
         return "must not contain user info (put credentials in authentication)"
     if parts.fragment or url.endswith("#"):
         return "must not contain a fragment"
-    if parts.query:
+    if parts.query or "?" in url:
         return "must not contain a query string: use endpoint.queryParameters"
+    if not parts.path.isascii():
+        return "the path must be ASCII: percent-encode other characters"
+    if not _is_valid_host(host):
+        return f"{host!r} is not a valid host name"
     if allow_private_network:
         return None
     if _is_ip_literal(host):
@@ -244,6 +254,18 @@ def check_url(url: str, *, allow_private_network: bool = False) -> str | None:
     if port is not None and port != DEFAULT_PORTS[parts.scheme]:
         return f"only the default port is allowed ({DEFAULT_PORTS[parts.scheme]} for {parts.scheme})"
     return None
+
+
+def _is_valid_host(host: str) -> bool:
+    """A DNS name (international names through IDNA) or an IP literal."""
+    if ":" in host:
+        return _is_ip_literal(host)
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host.removesuffix(".").split(".")
+    return all(HOST_LABEL.match(label) for label in labels)
 
 
 def _is_ip_literal(host: str) -> bool:
