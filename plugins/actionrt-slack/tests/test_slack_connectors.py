@@ -159,6 +159,57 @@ def test_post_message_classifies_slack_answers(answer: object, verdict: bool | N
     assert actionrt_slack.SlackPostMessage().classify_response(answer) is verdict  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("status", "body", "attempts"),
+    [
+        # https://api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks
+        (400, "invalid_payload", 1),  # the request itself is wrong: sending it again can't help
+        (400, "user_not_found", 1),
+        (410, "channel_is_archived", 1),
+        (410, "no_active_hooks", 1),
+        (500, "rollup_error", 4),  # "likely not your fault": retried (3 retries)
+    ],
+)
+async def test_webhook_errors_are_retried_only_when_slack_says_it_may_help(
+    actionrt_runtime_factory: RuntimeFactory,
+    actionrt_respx: respx.MockRouter,
+    status: int,
+    body: str,
+    attempts: int,
+) -> None:
+    route = actionrt_respx.post(WEBHOOK).respond(status, text=body)
+    # The reference rule retries every HTTP error but 401, 403 and 404: Slack's own codes say better.
+    runtime = actionrt_runtime_factory(
+        {
+            "name": "vipAlert",
+            "connector": "slack.webhook",
+            "settings": {"webhookUrl": WEBHOOK},
+            "retry": {"policy": "reference"},
+        },
+        plugins=[actionrt_slack],
+    )
+
+    async with runtime:
+        result = await runtime.invoke("vipAlert", params={"text": "A VIP signed up"})
+
+    assert result.status == f"http_{status}"
+    assert (result.attempts, route.call_count) == (attempts, attempts)
+
+
+@pytest.mark.parametrize(
+    ("answer", "verdict"),
+    [
+        (http_response(200, text="ok"), None),
+        (http_response(400, text="invalid_payload"), False),
+        (http_response(410, text="channel_is_archived"), False),
+        (http_response(429, text="rate_limited", headers={"Retry-After": "1"}), None),
+        (http_response(500, text="rollup_error"), None),
+    ],
+)
+def test_webhook_classifies_slack_answers(answer: object, verdict: bool | None) -> None:
+    assert actionrt_slack.SlackWebhook().classify_response(answer) is verdict  # type: ignore[arg-type]
+
+
 def test_the_plugin_registers_its_connectors_and_scheme() -> None:
     plugins = Plugins.load([actionrt_slack], entry_points=False)
     assert {"slack.webhook", "slack.postMessage"} <= set(plugins.connectors)

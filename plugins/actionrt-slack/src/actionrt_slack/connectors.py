@@ -1,9 +1,10 @@
 """The Slack connectors: `slack.webhook` (incoming webhooks) and `slack.postMessage` (Web API).
 
-Incoming webhooks answer `200 ok` as plain text and report errors with HTTP statuses, so the
-default retry policy reads them right. `chat.postMessage` answers HTTP 200 even when it failed,
-with `{"ok": false, "error": "..."}`: `classify_response` turns those into failures, retried only
-for Slack's transient errors (rate limits, internal errors); a 429 keeps its `Retry-After`.
+Incoming webhooks answer `200 ok` as plain text and report errors with HTTP statuses; their 400
+and 410 are final even under the reference retry rule. `chat.postMessage` answers HTTP 200 even
+when it failed, with `{"ok": false, "error": "..."}`: `classify_response` turns those into
+failures, retried only for Slack's transient errors (rate limits, internal errors); a 429 keeps
+its `Retry-After`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from actionrt.secrets import SECRET_REF
 
 WEBHOOK_PREFIX = "https://hooks.slack.com/services/"
 POST_MESSAGE_URL = "https://slack.com/api/chat.postMessage"
+
+# Incoming-webhook statuses that say the request or the webhook itself is wrong
+# (https://api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks).
+WEBHOOK_FINAL_STATUSES = frozenset({400, 410})
 
 # chat.postMessage `error` codes worth another try; every other `ok: false` is final
 # (channel_not_found, not_in_channel, invalid_auth, msg_too_long, ...).
@@ -70,6 +75,13 @@ class SlackWebhook(TemplateConnector):
                 "variables": {"text": {"label": "Message"}},
             },
         }
+
+
+    def classify_response(self, response: HttpResponse) -> bool | None:
+        """400 (`invalid_payload`, `user_not_found`) and 410 (`channel_is_archived`,
+        `no_active_hooks`) are final whatever the retry policy: the same request can't succeed.
+        Everything else (429 with Retry-After, 5xx `rollup_error`): the engine's policy."""
+        return False if response.status in WEBHOOK_FINAL_STATUSES else None
 
 
 class PostMessageSettings(ConnectorSettings):
