@@ -76,7 +76,6 @@ class SlackWebhook(TemplateConnector):
             },
         }
 
-
     def classify_response(self, response: HttpResponse) -> bool | None:
         """400 (`invalid_payload`, `user_not_found`) and 410 (`channel_is_archived`,
         `no_active_hooks`) are final whatever the retry policy: the same request can't succeed.
