@@ -159,6 +159,20 @@ async def test_rules_are_created_deployed_and_undeployed_on_a_running_object() -
         limits.deploy(uid)
 
 
+async def test_a_rule_deployed_later_applies_only_to_the_urls_it_matches() -> None:
+    # Two endpoints of one host matched no rule when their limiters were made (at load): a
+    # rule deployed afterwards for one of them must not cap the other.
+    clock = Clock()
+    limits = make(clock)
+    send = limits.endpoint("POST", "https://api.partner.test/v1/send")
+    other = limits.endpoint("POST", "https://api.partner.test/v2/other")
+    limits.deploy(limits.create_capping(capping("https://api.partner.test/v1/*", 2, 1000)))
+    assert await admitted(other, 3) == 3
+    assert other.rules == [] and other.max_connections is None
+    assert await admitted(send, 3) == 2
+    assert [r.url for r in send.rules] == ["https://api.partner.test/v1/*"]
+
+
 async def test_bad_rules_are_refused_with_the_reason() -> None:
     limits = Limits()
     with pytest.raises(ValidationError, match="maxThroughput"):

@@ -1,7 +1,8 @@
 """`Limits`: the runtime's capping and throttling; `EndpointLimiter`: one endpoint's admission.
 
-Rules are matched once per endpoint (and again only after a rule is deployed or undeployed);
-an attempt then runs one straight `admit()` on the backend's gate.
+Rules are matched once per endpoint URL (and again only after a rule is deployed or
+undeployed); an attempt then runs one straight `admit()` on the backend's gate. URLs matching
+the same rules share one gate.
 """
 
 from __future__ import annotations
@@ -67,6 +68,15 @@ class RuleEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class _Binding:
+    """What the endpoints matching one set of rules share: the gate, the connection limit."""
+
+    gate: Gate
+    max_connections: int | None
+    latency: LatencyTracker
+
+
+@dataclass(frozen=True, slots=True)
 class _Compiled:
     rule: Rule
     pattern: UrlPattern
@@ -105,7 +115,7 @@ class Limits:
         self._everywhere: list[_Compiled] = []
         self._latency: dict[str, LatencyTracker] = {}
         self._endpoints: dict[tuple[str, str], EndpointLimiter] = {}
-        self._shared: dict[tuple[str, ...], EndpointLimiter] = {}
+        self._gates: dict[tuple[str, ...], _Binding] = {}
         for capping in parse_capping_rules(capping_rules):
             self.deploy(self.create(capping))
         for throttling in parse_throttling_rules(throttling_rules):
@@ -164,11 +174,10 @@ class Limits:
                 self._everywhere.append(compiled)
             else:
                 self._by_origin.setdefault(origin, []).append(compiled)
-        # Endpoint limiters compare this number on each attempt and re-match when it moved;
-        # the URL caches may now group URLs differently.
+        # Endpoint limiters compare this number on each attempt and re-match their own URL
+        # when it moved; URLs may now group differently, so the shared gates are rebuilt.
         self.generation += 1
-        self._endpoints.clear()
-        self._shared.clear()
+        self._gates.clear()
 
     def matching(self, method: str, url: str) -> list[Rule]:
         """The deployed rules that apply to a call."""
@@ -182,22 +191,30 @@ class Limits:
 
     def endpoint(self, method: str, url: str) -> EndpointLimiter:
         """The limiter of one endpoint. Cheap to call per call, so an action with a dynamic path
-        may ask with each call's full URL: URLs matching the same rules share one limiter."""
+        may ask with each call's full URL: limiters are cached by URL, and URLs matching the same
+        rules share one gate (one count)."""
         key = (method, url)
         limiter = self._endpoints.get(key)
         if limiter is None:
-            method = method.upper()
-            scheme, host, port, path = _split(url)
-            shared_key = (method, host, *(r.uid for r in self._match(method, scheme, host, port, path)))
-            limiter = self._shared.get(shared_key)
-            if limiter is None:
-                if len(self._shared) >= _ENDPOINT_CACHE_SIZE:
-                    self._shared.clear()
-                limiter = self._shared[shared_key] = EndpointLimiter(self, method, url)
             if len(self._endpoints) >= _ENDPOINT_CACHE_SIZE:
                 self._endpoints.clear()
-            self._endpoints[key] = limiter
+            limiter = self._endpoints[key] = EndpointLimiter(self, method, url)
         return limiter
+
+    def _binding(self, method: str, url: str) -> _Binding:
+        """The gate (and connection limit) of the rules matching `url` now, shared by every URL
+        of the same host that matches the same rules."""
+        method = method.upper()
+        scheme, host, port, path = _split(url)
+        rules = self._match(method, scheme, host, port, path)
+        key = (method, host, *(r.uid for r in rules))
+        binding = self._gates.get(key)
+        if binding is None:
+            if len(self._gates) >= _ENDPOINT_CACHE_SIZE:
+                self._gates.clear()
+            spec, connections = self._gate_spec(host, rules)
+            binding = self._gates[key] = _Binding(self.backend.gate(spec), connections, spec.latency)
+        return binding
 
     def latency(self, host: str) -> LatencyTracker:
         """The recent-latency tracker of a host (created on first use)."""
@@ -211,9 +228,7 @@ class Limits:
         """Feed one call's latency; decides whether the host gets the slow-host cap."""
         self.latency(host).record(seconds)
 
-    def _gate_spec(self, method: str, url: str) -> tuple[GateSpec, int | None]:
-        _, host, _, _ = _split(url)
-        rules = self.matching(method, url)
+    def _gate_spec(self, host: str, rules: list[Rule]) -> tuple[GateSpec, int | None]:
         caps = tuple(
             CapSpec(
                 f"cap:{r.uid}",
@@ -279,9 +294,10 @@ class EndpointLimiter:
         self._bind()
 
     def _bind(self) -> None:
-        spec, self.max_connections = self._limits._gate_spec(self.method, self.url)
-        self.latency = spec.latency
-        self._gate: Gate = self._limits.backend.gate(spec)
+        binding = self._limits._binding(self.method, self.url)
+        self._gate: Gate = binding.gate
+        self.max_connections = binding.max_connections
+        self.latency = binding.latency
         self._generation = self._limits.generation
 
     def admit(self) -> Coroutine[Any, Any, Admission]:
