@@ -16,6 +16,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from actionrt.errors import Problem, ValidationError
+from actionrt.loader import check_shape
 from actionrt.payload import FieldSpec, FieldType, VariableSpec, infer_fields, resolve_variable
 
 if TYPE_CHECKING:
@@ -404,6 +405,7 @@ def parse_action(
     """Validate one action dict; raise ValidationError listing every problem found."""
     if not isinstance(raw, dict):
         raise ValidationError.single(source, "", "an action file must hold one object (a mapping)")
+    check_shape(raw, source=source)
     problems: list[Problem] = []
     auth, auth_problems = _check_auth(raw.get("authentication"), source, plugins)
     problems += auth_problems

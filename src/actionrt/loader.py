@@ -6,7 +6,7 @@ A syntax error names the file and the line; nothing here raises anything but Val
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,10 @@ import yaml
 from actionrt.errors import Problem, ValidationError
 
 SUFFIXES = (".yaml", ".yml", ".json")
+MAX_DEPTH = 64
+"""How deeply a document may nest objects and arrays."""
+MAX_VALUES = 100_000
+"""How many values a document may hold, counting each use of a YAML alias."""
 
 
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x
@@ -39,6 +43,8 @@ def parse_document(text: str, *, source: str, json_only: bool = False) -> Any:
             raise ValidationError.single(
                 source, f"line {exc.lineno}", f"invalid JSON: {exc.msg} (column {exc.colno})"
             ) from None
+        except RecursionError:
+            raise ValidationError.single(source, "", "invalid JSON: nested too deeply") from None
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -48,6 +54,35 @@ def parse_document(text: str, *, source: str, json_only: bool = False) -> Any:
         raise ValidationError.single(source, where, f"invalid YAML: {what}") from None
     except RecursionError:
         raise ValidationError.single(source, "", "invalid YAML: nested too deeply") from None
+
+
+def check_shape(document: Any, *, source: str) -> None:
+    """Refuse a document nested deeper than MAX_DEPTH or holding more than MAX_VALUES values.
+
+    The rules walk documents recursively, and YAML aliases can make one refer to itself
+    (`&a {x: *a}`) or expand exponentially: both end here, as a ValidationError.
+    """
+    level: list[Any] = [document]
+    depth = count = 0
+    while level:
+        count += len(level)
+        if depth > MAX_DEPTH:
+            message = f"nested more than {MAX_DEPTH} levels deep (or a YAML alias refers to itself)"
+            raise ValidationError.single(source, "", message)
+        below: list[Any] = []
+        for value in level:  # level by level: four times cheaper than a stack of (value, depth)
+            if isinstance(value, dict):
+                children: Collection[Any] = value.values()
+            elif isinstance(value, list):
+                children = value
+            else:
+                continue
+            if count + len(below) + len(children) > MAX_VALUES:
+                message = f"more than {MAX_VALUES} values (YAML aliases expanding?)"
+                raise ValidationError.single(source, "", message)
+            below += children
+        level = below
+        depth += 1
 
 
 def read_document(path: Path) -> Any:

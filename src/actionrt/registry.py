@@ -17,7 +17,7 @@ import pydantic
 from actionrt.definition import Action, parse_action, pydantic_problems
 from actionrt.errors import EditRefusedError, Problem, RefusedChange, ValidationError
 from actionrt.journeys import JourneyDefinition, is_journey
-from actionrt.loader import iter_definition_files, read_document
+from actionrt.loader import check_shape, iter_definition_files, read_document
 from actionrt.plugins import Plugins
 
 # What stays editable once an action is used in a live journey (reference.md §1).
@@ -135,6 +135,7 @@ class Registry:
         return action
 
     def _put_journey(self, raw: Any, source: str) -> Journey:
+        check_shape(raw, source=source)
         try:
             definition = JourneyDefinition.model_validate(raw)
         except pydantic.ValidationError as exc:
