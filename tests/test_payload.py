@@ -60,6 +60,26 @@ def test_bad_field_names_and_empty_arrays_are_reported_with_their_path():
     ]
 
 
+def test_numbers_json_cannot_carry_are_refused_in_samples():
+    _, problems = infer_fields(
+        {"n": float("nan"), "o": {"i": float("inf")}, "l": [1.5, float("-inf")], "ok": 1e300},
+        source="f.yaml",
+        where="request.sample",
+    )
+    assert [str(p) for p in problems] == [
+        "f.yaml: request.sample.n: numbers must be finite: JSON has no NaN or Infinity",
+        "f.yaml: request.sample.o.i: numbers must be finite: JSON has no NaN or Infinity",
+        "f.yaml: request.sample.l: numbers must be finite: JSON has no NaN or Infinity",
+    ]
+
+
+def test_a_type_that_does_not_fit_names_the_inferred_one():
+    root = infer({"n": 1})
+    assert resolve_variable(root, "n", label="N", optional=False, declared=FieldType.LIST_STRING) == (
+        "type listString does not fit the example value (an integer)"
+    )
+
+
 def test_variables_resolve_with_type_overrides():
     root = infer({"when": "2026-01-01T00:00:00Z", "tags": ["a"], "items": [{"sku": "a"}]})
     when = resolve_variable(root, "when", label="When", optional=False, declared=FieldType.DATE_TIME)

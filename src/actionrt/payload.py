@@ -6,6 +6,7 @@ Used for the request sample (constants and variables) and the response / error-r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -104,6 +105,10 @@ class VariableSpec:
     field: FieldSpec
 
 
+# A sample's constants are sent as JSON, which has no NaN or Infinity (YAML `.nan`, JSON `1e999`).
+NOT_FINITE = "numbers must be finite: JSON has no NaN or Infinity"
+
+
 def _scalar_type(value: Any) -> FieldType | None:
     if isinstance(value, bool):
         return FieldType.BOOLEAN
@@ -164,12 +169,16 @@ class _Inference:
         if scalar is None:  # pragma: no cover - JSON and YAML give nothing else but dates
             self.problem(path, f"unsupported value of type {type(value).__name__}")
             return FieldSpec(name, path, FieldType.STRING, value)
+        if scalar is FieldType.DECIMAL and not math.isfinite(value):
+            self.problem(path, NOT_FINITE)
         return FieldSpec(name, path, scalar, value)
 
     def array(self, name: str, path: str, value: list[Any]) -> FieldSpec:
         if not value:
             self.problem(path, "an empty example array gives no type: put one example element")
             return FieldSpec(name, path, FieldType.LIST_ANY, value)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in value):
+            self.problem(path, NOT_FINITE)
         if all(isinstance(v, dict) for v in value):
             first = self.object(name, path, value[0])
             return FieldSpec(name, path, FieldType.LIST_OBJECT, value, first.children)
@@ -234,7 +243,8 @@ def resolve_variable(
     field_type: FieldType = field.type
     if declared is not None:
         if not _compatible(field.type, declared):
-            return f"type {declared.value} does not fit the example value (a {field.type.value})"
+            article = "an" if field.type.value[0] in "aeiou" else "a"
+            return f"type {declared.value} does not fit the example value ({article} {field.type.value})"
         field_type = declared
     return VariableSpec(path, label, field_type, optional, field)
 
