@@ -204,6 +204,57 @@ async def test_secrets_are_sealed_and_never_returned(service: Service) -> None:
     assert service.state.catalog.read_secret(password.split(":")[1].strip(" }")) == secret
 
 
+async def test_credentials_in_constant_header_and_query_fields_are_sealed_too(
+    service: Service, endpoint: Endpoint
+) -> None:
+    key, token = "k-Hdr-5531-never-shown", "Bearer t-Qry-7702-never-shown"
+    document = action(url=f"{endpoint.base_url}/ok")
+    document["endpoint"]["headers"] = [
+        {"name": "x-api-key", "value": key},
+        {"name": "x-api-version", "value": "2"},
+        {"name": "x-request-id", "variable": True, "label": "Request id", "optional": True},
+    ]
+    document["endpoint"]["queryParameters"] = [{"name": "access_token", "value": token}]
+    created = await service.client.post("/actions", json=document)
+    assert created.status_code == 201, created.text
+    endpoint_shown = created.json()["action"]["endpoint"]
+    assert endpoint_shown["headers"][0]["value"].startswith("{{ secrets.console:s_")
+    assert endpoint_shown["headers"][1] == {"name": "x-api-version", "value": "2"}  # not a secret
+    assert endpoint_shown["queryParameters"][0]["value"].startswith("{{ secrets.console:s_")
+    assert created.json()["secrets"] == ["endpoint.headers[0].value", "endpoint.queryParameters[0].value"]
+    for url in ("/actions", "/actions/notify", "/console/actions/notify"):
+        page = (await service.client.get(url)).text
+        assert key not in page and token not in page
+    service.client.cookies.clear()  # the console page handed out its CSRF cookie
+    assert key.encode() not in service.store_path.read_bytes()
+    assert token.encode() not in service.store_path.read_bytes()
+
+    # The call sends the values; a test request may replace one for that call only.
+    invoked = await service.client.post("/actions/notify/invoke", json={"params": {"email": "a@example.com"}})
+    assert invoked.json()["status"] == "http_200", invoked.text
+    sent = endpoint.received[-1]
+    assert (sent.headers["x-api-key"], sent.query["access_token"]) == (key, token)
+    await service.client.post(
+        "/actions/notify/test",
+        json={"params": {"email": "a@example.com"}, "credentials": {"endpoint.headers[0].value": "typed"}},
+    )
+    assert endpoint.received[-1].headers["x-api-key"] == "typed"
+
+    # Sending the document back as shown keeps the sealed values, even once a live journey pins
+    # the headers.
+    journey = {
+        "id": "pinning",
+        "name": "Pinning",
+        "status": "live",
+        "nodes": [{"id": "n", "action": "notify", "mappings": {"params": {"email": "{{ profile.email }}"}}}],
+    }
+    assert (await service.client.post("/journeys", json=journey)).status_code == 201
+    shown = (await service.client.get("/actions/notify")).json()["action"]
+    shown["description"] = "Edited while live"
+    assert (await service.client.put("/actions/notify", json=shown)).status_code == 200
+    assert (await service.client.get("/actions/notify")).json()["action"]["endpoint"] == endpoint_shown
+
+
 async def test_a_reference_to_an_unknown_console_secret_is_refused(service: Service) -> None:
     document = action(
         authentication={

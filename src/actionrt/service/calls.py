@@ -23,7 +23,7 @@ from actionrt.runtime import Runtime, default_transport
 from actionrt.secrets import SecretResolver
 from actionrt.service.catalog import Catalog
 from actionrt.service.store import CallRow, Store
-from actionrt.service.vault import secret_slots, substitute
+from actionrt.service.vault import document_secret_slots, substitute
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +173,7 @@ class Calls:
         if not credentials:
             return action
         document = self.catalog.document(name)
-        by_path = {slot.path: slot.secret_id for slot in secret_slots(document.get("authentication", {}))}
+        by_path = {slot.path: slot.secret_id for slot in document_secret_slots(document)}
         unknown = [key for key in credentials if key not in by_path]
         if unknown:
             raise ValidationError.single(

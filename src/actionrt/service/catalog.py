@@ -2,7 +2,8 @@
 
 Each change is worked out on a copy of the registry, written in one store transaction, and only
 then swapped in: a refused or failing change leaves both the registry and the store as they were.
-Literal secrets in an authentication block are sealed in the same transaction.
+Literal secrets in an authentication block, and in constant header and query fields named like
+credentials, are sealed in the same transaction.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from actionrt.plugins import Plugins
 from actionrt.registry import Journey, Registry
 from actionrt.service.store import Store, Transaction
 from actionrt.service.vault import (
+    PARAMETER_LISTS,
     ConsoleSecrets,
     ConsoleSecretsPlugin,
     Vault,
     console_ids,
     new_secret_id,
     seal_authentication,
+    seal_parameters,
     unknown_references,
 )
 
@@ -207,7 +210,7 @@ class Catalog:
             self._name_free(document["name"])
         users = [j.id for j in registry.used_in(name)]
         with self.store.transaction() as tx:
-            sealed = self._sealed(registry, document, current.source, tx)
+            sealed = self._sealed(registry, document, current.source, tx, self.documents[name])
             action = registry.update_action(name, sealed, current.source)
             documents = {k: v for k, v in self.documents.items() if k != name}
             documents[action.name] = sealed
@@ -272,19 +275,42 @@ class Catalog:
             raise ValidationError(problems)
         return document
 
-    def _sealed(self, registry: Registry, raw: Any, source: str, tx: Transaction) -> dict[str, Any]:
-        """The document with literal secrets of its authentication sealed into the store."""
+    def _sealed(
+        self,
+        registry: Registry,
+        raw: Any,
+        source: str,
+        tx: Transaction,
+        stored: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The document with the literal secrets of its authentication, and of its constant
+        header and query fields, sealed into the store. `stored`: the document being replaced
+        (its unchanged header and query fields are kept as they are)."""
         action = registry.parse(raw, source)
-        if not isinstance(raw, dict) or not isinstance(raw.get("authentication"), dict):
-            return dict(raw) if isinstance(raw, dict) else raw
+        if not isinstance(raw, dict):  # parse refused anything else already
+            raise ValidationError.single("", "", "an action must be a JSON object")
 
         def new_secret(value: str) -> str:
             secret_id = new_secret_id()
             tx.put_secret(secret_id, self.vault.seal(value))
             return secret_id
 
-        sealed_auth = seal_authentication(raw["authentication"], action.auth, new_secret)
-        return {**raw, "authentication": sealed_auth}
+        sealed = dict(raw)
+        if isinstance(raw.get("authentication"), dict):
+            sealed["authentication"] = seal_authentication(raw["authentication"], action.auth, new_secret)
+        endpoint = raw.get("endpoint")
+        if isinstance(endpoint, dict):
+            before = (stored or {}).get("endpoint")
+            before = before if isinstance(before, Mapping) else {}
+            sealed["endpoint"] = {
+                **endpoint,
+                **{
+                    key: seal_parameters(endpoint[key], new_secret, before.get(key))
+                    for key in PARAMETER_LISTS
+                    if key in endpoint
+                },
+            }
+        return sealed
 
     def _name_free(self, name: str) -> None:
         if name in self.registry.actions:

@@ -116,6 +116,50 @@ def secret_slots(authentication: Any, prefix: str = "authentication") -> list[Se
     return slots
 
 
+# The lists of an endpoint whose constant values may hold credentials (an API key header, an
+# `access_token` query parameter), sealed by the same name rule as custom authentication's maps.
+PARAMETER_LISTS = ("headers", "queryParameters")
+
+
+def document_secret_slots(document: Mapping[str, Any]) -> list[SecretSlot]:
+    """The sealed secrets of an action document: its authentication block's, then those of its
+    constant header and query fields (`endpoint.headers[0].value`)."""
+    slots = secret_slots(document.get("authentication", {}))
+    endpoint = document.get("endpoint")
+    if isinstance(endpoint, Mapping):
+        for key in PARAMETER_LISTS:
+            items = endpoint.get(key)
+            if isinstance(items, list):
+                slots += secret_slots(items, f"endpoint.{key}")
+    return slots
+
+
+def seal_parameters(parameters: Any, new_secret: Callable[[str], str], stored: Any = None) -> Any:
+    """Header or query fields with the constant values whose name says they are secret (see
+    SECRET_NAME) sealed. A field whose name and value are those of `stored` (the list as saved)
+    is kept as it is: re-saving an action must not change fields a live journey pins."""
+    if not isinstance(parameters, list):
+        return parameters
+    kept = {
+        (item.get("name"), item.get("value"))
+        for item in (stored if isinstance(stored, list) else [])
+        if isinstance(item, Mapping)
+    }
+    sealed: list[Any] = []
+    for item in parameters:
+        name, value = (item.get("name"), item.get("value")) if isinstance(item, Mapping) else (None, None)
+        if (
+            isinstance(name, str)
+            and isinstance(value, str)
+            and not item.get("variable")
+            and SECRET_NAME.search(name)
+            and (name, value) not in kept
+        ):
+            item = {**item, "value": _seal_text(value, new_secret)}
+        sealed.append(item)
+    return sealed
+
+
 class Vault:
     """Encrypts and decrypts secret values; knows nothing of where ciphertexts are kept."""
 
