@@ -129,6 +129,10 @@ def test_values_are_coerced_to_their_declared_type(field_type: FieldType, given:
         (FieldType.DATE_ONLY, datetime(2026, 11, 27), "date-time"),
         (FieldType.LIST_INTEGER, 5, "expected a list"),
         (FieldType.LIST_INTEGER, [1, "x"], "f[1]"),
+        (FieldType.DECIMAL, 10**400, "finite"),
+        (FieldType.INTEGER, "9" * 5000, "64-bit"),
+        pytest.param(FieldType.STRING, 10**5000, "too many digits", id="string-huge-int"),
+        (FieldType.DATE_TIME_ONLY, "tomorrow", "(2026-11-27T10:00:00)"),
     ],
 )
 def test_unusable_values_are_refused_naming_the_field(field_type: FieldType, given: Any, why: str) -> None:

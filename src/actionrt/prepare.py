@@ -27,6 +27,7 @@ __all__ = ["JSON_CONTENT_TYPE", "CallBuilder", "InputError", "PreparedCall", "co
 JSON_CONTENT_TYPE: Final = "application/json; charset=utf-8"
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
+_INT64_DIGITS: Final = 20  # a sign and 19 digits
 
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 _DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -89,7 +90,10 @@ def _string(value: Any, path: str) -> Any:
     if isinstance(value, str):
         return str(value)
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # Python refuses to print an int of more than 4,300 digits
+            raise InputError(path, "expected a string, got an integer with too many digits") from None
     raise InputError(path, f"expected a string, got {_kind(value)}")
 
 
@@ -108,6 +112,8 @@ def _integer(value: Any, path: str) -> Any:
         text = value.strip()
         if not _INTEGER_TEXT.fullmatch(text):
             raise InputError(path, "expected an integer, got a string that is not one")
+        if len(text) > _INT64_DIGITS:  # int() of thousands of digits is slow, then refused
+            raise InputError(path, "integer out of the 64-bit range")
         number = int(text)
     else:
         raise InputError(path, f"expected an integer, got {_kind(value)}")
@@ -122,7 +128,10 @@ def _decimal(value: Any, path: str) -> Any:
     elif isinstance(value, bool):
         raise InputError(path, "expected a decimal, got a boolean")
     elif isinstance(value, int | float | Decimal):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int past the largest double
+            raise InputError(path, "expected a finite decimal") from None
     elif isinstance(value, str):
         text = value.strip()
         if not _DECIMAL_TEXT.fullmatch(text):
@@ -148,7 +157,7 @@ def _boolean(value: Any, path: str) -> Any:
     raise InputError(path, f"expected a boolean, got {_kind(value)}")
 
 
-def _parse_datetime(value: Any, path: str, what: str) -> datetime:
+def _parse_datetime(value: Any, path: str, what: str, example: str) -> datetime:
     if isinstance(value, datetime):
         return value
     if isinstance(value, str):
@@ -158,19 +167,19 @@ def _parse_datetime(value: Any, path: str, what: str) -> datetime:
                 return datetime.fromisoformat(text)
             except ValueError:
                 pass
-        raise InputError(path, f"expected {what} as ISO-8601 (2026-11-27T10:00:00Z)")
+        raise InputError(path, f"expected {what} as ISO-8601 ({example})")
     raise InputError(path, f"expected {what}, got {_kind(value)}")
 
 
 def _date_time(value: Any, path: str) -> Any:
-    moment = _parse_datetime(value, path, "a date-time")
+    moment = _parse_datetime(value, path, "a date-time", "2026-11-27T10:00:00Z")
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InputError(path, "a dateTime needs a UTC offset or Z (dateTimeOnly has none)")
     return value.strip() if isinstance(value, str) else moment.isoformat()
 
 
 def _date_time_only(value: Any, path: str) -> Any:
-    moment = _parse_datetime(value, path, "a local date-time")
+    moment = _parse_datetime(value, path, "a local date-time", "2026-11-27T10:00:00")
     if moment.tzinfo is not None:
         raise InputError(path, "a dateTimeOnly has no UTC offset (dateTime has one)")
     return value.strip() if isinstance(value, str) else moment.isoformat()
