@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -217,3 +218,19 @@ def test_an_action_in_a_live_journey_is_read_only_but_its_description_saves(
         "type": "dateTime",
         "optional": True,
     }
+
+
+def test_a_test_request_without_a_response_example_does_not_claim_its_structure_matches(
+    page: Page, running: RunningService, recorder: Recorder
+) -> None:
+    document = {
+        "name": "noExample",
+        "endpoint": {"url": f"{recorder.url}/plain", "method": "POST"},
+        "request": {"sample": {"note": "hi"}},
+    }
+    assert httpx.post(f"{running.url}/actions", json=document).status_code == 201
+    page.goto(f"{running.url}/console/actions/noExample")
+    page.click("#send-test")
+    expect(page.locator("#test-status")).to_have_text(
+        re.compile(r"^http_200 · 1 attempt · \d+ ms · no response example to compare with$")
+    )

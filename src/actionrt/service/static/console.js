@@ -593,8 +593,13 @@
       return;
     }
     const r = answer.data;
+    // Without a response example there is nothing to compare with: say so, claim no match.
+    const compared = testForm.dataset.responseExample === "yes";
+    const structure = !compared ? " · no response example to compare with"
+      : r.structure.ok ? " · structure matches the response example"
+      : " · structure differs from the response example";
     const title = `${r.status} · ${r.attempts} attempt${r.attempts === 1 ? "" : "s"} · ${Math.round(r.elapsed * 1000)} ms` +
-      (r.ok ? (r.structure.ok ? " · structure matches the response example" : " · structure differs from the response example") : "");
+      (r.ok ? structure : "");
     showResult(title, r.ok && r.structure.ok, {
       response: r.response, errorResponse: r.errorResponse, error: r.error, structure: r.structure.problems,
     });
