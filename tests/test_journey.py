@@ -138,3 +138,32 @@ async def test_a_mapping_failure_still_emits_its_step_event(actionrt_runtime_fac
     assert [(e["action"], e["status"], e["errorCode"]) for e in events] == [
         ("notify", "internalError", "mapping")
     ]
+
+
+@pytest.mark.parametrize(
+    ("profile_id", "why"),
+    [(None, "mapping path: gives null, not a string"), ([1], "mapping path: gives a list, not a string")],
+)
+async def test_a_path_mapping_that_gives_no_string_sends_nothing(runtime, actionrt_respx, profile_id, why):
+    route = actionrt_respx.post(url__startswith="https://api.example.com/")
+    context = {**CONTEXT, "profile": {**CONTEXT["profile"], "id": profile_id}}
+    branch, result = await node(runtime, path="{{ profile.id }}").step(context)
+    assert (branch, result.status, result.error) == (Branch.TIMEOUT_OR_ERROR, "internalError", why)
+    assert not route.called  # not ".../customers/None"
+
+
+async def test_an_integer_path_is_written_as_a_segment(runtime, actionrt_respx):
+    route = actionrt_respx.post("https://api.example.com/v1/customers/42").respond(200, json={})
+    context = {**CONTEXT, "profile": {**CONTEXT["profile"], "id": 42}}
+    assert await node(runtime, path="{{ profile.id }}").run(context) is Branch.SUCCESS
+    assert route.called
+
+
+async def test_a_mapping_that_reads_a_dict_method_says_how_to_read_the_key(runtime, actionrt_respx):
+    route = actionrt_respx.post(url__startswith="https://api.example.com/")
+    context = {**CONTEXT, "event": {"points": 1, "cart": {"items": ["a"]}}}
+    tags = node(runtime, params={"email": "a@b.c", "points": 1, "tags": "{{ event.cart.items }}"})
+    result = await tags.invoke(context)
+    assert result.status == "internalError" and not route.called
+    assert result.error is not None and result.error.startswith("mapping params.tags: gives a function")
+    assert "cart['items']" in result.error

@@ -51,9 +51,16 @@ class _Mapping:
         values = dict(self._literals)
         for key, expression in self._compiled:
             try:
-                values[key] = expression.evaluate(context)
+                value = expression.evaluate(context)
             except ExpressionError as exc:
                 raise ExpressionError(f"mapping {group}.{key}: {exc}") from None
+            if callable(value):
+                # Jinja reads `cart.items` as the dict's items() method before the key "items".
+                raise ExpressionError(
+                    f"mapping {group}.{key}: gives a function, not a value "
+                    f"(a key named like a dict method needs brackets: cart['items'])"
+                )
+            values[key] = value
         return values
 
 
@@ -107,12 +114,7 @@ class ActionNode:
             params = self._params.evaluate(context, "params")
             headers = self._headers.evaluate(context, "headers")
             query = self._query.evaluate(context, "query")
-            path = None
-            if self._path is not None:
-                try:
-                    path = str(self._path.evaluate(context))
-                except ExpressionError as exc:
-                    raise ExpressionError(f"mapping path: {exc}") from None
+            path = None if self._path is None else _path_value(self._path, context)
         except ExpressionError as exc:
             result = self._mapping_failed(str(exc))
             if self.runtime.event_sinks:
@@ -155,3 +157,17 @@ class ActionNode:
             endpoint=endpoint.url,
             method=endpoint.method,
         )
+
+
+def _path_value(expression: CompiledExpression, context: Mapping[str, Any]) -> str:
+    """The dynamic path a mapping gives: a string, or an integer id written as one."""
+    try:
+        value = expression.evaluate(context)
+    except ExpressionError as exc:
+        raise ExpressionError(f"mapping path: {exc}") from None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    what = "null" if value is None else f"a {type(value).__name__}"
+    raise ExpressionError(f"mapping path: gives {what}, not a string")
