@@ -37,6 +37,14 @@ async def test_every_customer_completes_with_one_token_per_credentials():
     assert report.token_requests == 2
 
 
+async def test_the_cart_recovery_journey_completes_too():
+    report = await run_demo(
+        EXAMPLES, customers=50, journey_id="cartRecovery", concurrency=8, failure_rate=0.0
+    )
+    assert report.statuses == {"http_200": 100}
+    assert report.branches == {"completed": 50}
+
+
 async def test_transient_failures_are_retried():
     report = await run_demo(EXAMPLES, customers=200, concurrency=16, failure_rate=0.2)
     assert report.retries > 0
