@@ -60,3 +60,35 @@ def test_the_command_prints_a_summary():
     assert result.exit_code == 0, result.output
     for label in ("calls/s", "status http_200", "retries", "latency p50", "latency p99", "token requests"):
         assert label in result.output
+
+
+def test_an_unknown_journey_is_one_line_not_a_traceback():
+    result = CliRunner().invoke(
+        app, ["demo", "--customers", "5", "--journey", "nope", "--examples", str(EXAMPLES)]
+    )
+    assert result.exit_code == 1
+    assert f"{EXAMPLES}: no journey 'nope' (known: cartRecovery, welcome)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_every_problem_of_broken_examples_is_listed_with_its_file(tmp_path):
+    (tmp_path / "bad.yaml").write_text(
+        "name: bad-name\nendpoint: {url: https://api.example.com/x, method: GET}\n"
+    )
+    (tmp_path / "journey.yaml").write_text("kind: journey\nid: j\nname: J\nstatus: running\n")
+    (tmp_path / "broken.json").write_text("{")
+    result = CliRunner().invoke(app, ["demo", "--customers", "5", "--examples", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    for line in (
+        f"{tmp_path / 'bad.yaml'}: name: must be 1 to 30 letters, digits or '_'",
+        f"{tmp_path / 'journey.yaml'}: status: Input should be 'draft' or 'live'",
+        f"{tmp_path / 'broken.json'}: line 1: invalid JSON",
+    ):
+        assert line in result.output
+
+
+def test_missing_examples_are_one_line():
+    result = CliRunner().invoke(app, ["demo", "--customers", "5", "--examples", "/nonexistent/examples"])
+    assert result.exit_code == 1
+    assert "/nonexistent/examples: no such file or directory" in result.output

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from actionrt.errors import Problem, ValidationError
 from actionrt.hookspecs import hookimpl
 from actionrt.journey import ActionNode, Branch
+from actionrt.journeys import is_journey
 from actionrt.loader import iter_definition_files, read_document
 from actionrt.plugins import Plugins
 from actionrt.registry import Registry
@@ -67,13 +69,15 @@ class DemoReport:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def point_at(raw: dict[str, Any], base_url: str) -> dict[str, Any]:
-    """The action dict with its endpoint and token endpoint moved onto the stand-in."""
+def point_at(raw: Any, base_url: str) -> Any:
+    """The action dict with its endpoint and token endpoint moved onto the stand-in (a document
+    that is not an action is returned as it is, for the registry to report)."""
+    endpoint = raw.get("endpoint") if isinstance(raw, dict) else None
+    if not isinstance(endpoint, dict) or not isinstance(endpoint.get("url"), str):
+        return raw
     moved = dict(raw)
-    endpoint = dict(moved["endpoint"])
     parts = urlsplit(endpoint["url"])
-    endpoint["url"] = f"{base_url}/{parts.hostname}{parts.path}"
-    moved["endpoint"] = endpoint
+    moved["endpoint"] = {**endpoint, "url": f"{base_url}/{parts.hostname}{parts.path}"}
     auth = moved.get("authentication")
     if isinstance(auth, dict) and isinstance(auth.get("endpoint"), str):
         token_path = "/login" if urlsplit(auth["endpoint"]).path.endswith("login") else "/token"
@@ -82,17 +86,27 @@ def point_at(raw: dict[str, Any], base_url: str) -> dict[str, Any]:
 
 
 def load_demo_registry(examples: Path, base_url: str) -> Registry:
-    """The examples' actions and journeys, with every endpoint on the stand-in."""
+    """The examples' actions and journeys, with every endpoint on the stand-in; raises
+    ValidationError listing every problem of every file."""
     registry = Registry(Plugins.load(extra=[DemoSecrets()]), allow_private_network=True)
-    journeys = []
+    problems: list[Problem] = []
+    journeys: list[tuple[dict[str, Any], str]] = []
     for path in iter_definition_files([examples]):
-        raw = read_document(path)
-        if isinstance(raw, dict) and raw.get("kind") == "journey":
-            journeys.append(raw)
-        else:
-            registry.add_action(point_at(raw, base_url), str(path))
-    for raw in journeys:
-        registry.add_journey({k: v for k, v in raw.items() if k != "kind"})
+        try:
+            raw = read_document(path)
+            if is_journey(raw):
+                journeys.append((raw, str(path)))
+            else:
+                registry.add_action(point_at(raw, base_url), str(path))
+        except ValidationError as exc:
+            problems += exc.problems
+    for raw, source in journeys:
+        try:
+            registry.add_journey({k: v for k, v in raw.items() if k != "kind"}, source)
+        except ValidationError as exc:
+            problems += exc.problems
+    if problems:
+        raise ValidationError(problems)
     return registry
 
 
@@ -120,11 +134,15 @@ async def run_demo(
     failure_rate: float = 0.02,
     progress: Callable[[int], None] | None = None,
 ) -> DemoReport:
-    """Run `journey_id` for `customers` customers and report what happened."""
+    """Run `journey_id` for `customers` customers and report what happened; ValidationError
+    when the examples do not load or have no such journey."""
     standin = StandIn(failure_rate=failure_rate)
     await standin.start()
     try:
         registry = load_demo_registry(examples, standin.base_url)
+        if journey_id not in registry.journeys:
+            known = ", ".join(sorted(registry.journeys)) or "none"
+            raise ValidationError.single(str(examples), "", f"no journey {journey_id!r} (known: {known})")
         journey = registry.journeys[journey_id].definition
         async with Runtime(registry) as runtime:
             nodes = [ActionNode.from_spec(runtime, spec) for spec in journey.nodes]

@@ -13,8 +13,10 @@ from rich.table import Table
 
 from actionrt.cli.app import app
 from actionrt.demo import DemoReport, run_demo
+from actionrt.errors import ValidationError
 
 console = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -39,16 +41,22 @@ def demo(
         transient=False,
     ) as progress:
         task = progress.add_task("customers", total=customers)
-        report = asyncio.run(
-            run_demo(
-                examples,
-                customers=customers,
-                journey_id=journey,
-                concurrency=concurrency,
-                failure_rate=failure_rate,
-                progress=lambda n: progress.advance(task, n),
+        try:
+            report = asyncio.run(
+                run_demo(
+                    examples,
+                    customers=customers,
+                    journey_id=journey,
+                    concurrency=concurrency,
+                    failure_rate=failure_rate,
+                    progress=lambda n: progress.advance(task, n),
+                )
             )
-        )
+        except ValidationError as exc:
+            progress.stop()
+            for problem in exc.problems:
+                err.print(str(problem), markup=False)
+            raise typer.Exit(1) from None
     print_report(report)
 
 
