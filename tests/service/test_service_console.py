@@ -234,3 +234,31 @@ def test_a_test_request_without_a_response_example_does_not_claim_its_structure_
     expect(page.locator("#test-status")).to_have_text(
         re.compile(r"^http_200 · 1 attempt · \d+ ms · no response example to compare with$")
     )
+
+
+def test_a_wrong_header_name_is_shown_at_its_cell(page: Page, running: RunningService) -> None:
+    page.goto(f"{running.url}/console/actions")
+    page.click("#add-action")
+    page.fill("#f-name", "headerCheck")
+    page.fill("#f-url", "https://api.example.com/v1/notes")
+    page.click("#add-header")
+    row = page.locator("#headers-table tr.param").nth(0)
+    row.locator(".p-name").fill("$tenant")
+    row.locator(".p-value").fill("acme")
+    page.click("#add-header")
+    unlabelled = page.locator("#headers-table tr.param").nth(1)
+    unlabelled.locator(".p-name").fill("x-campaign")
+    unlabelled.locator(".p-kind").select_option("variable")
+
+    page.click("#save-action")
+
+    name_cell = row.locator('[data-path="endpoint.headers[0].name"]')
+    expect(name_cell.locator(".field-error")).to_have_text("must not start with '.' or '$'")
+    expect(name_cell).to_have_class(re.compile(r"\binvalid\b"))
+    expect(row.locator('[data-path="endpoint.headers[0].value"]')).not_to_have_class(re.compile(r"\binvalid\b"))
+    label_cell = unlabelled.locator('[data-path="endpoint.headers[1].label"]')
+    expect(label_cell.locator(".field-error")).to_have_text("a variable field needs a label")
+    expect(label_cell).to_have_class(re.compile(r"\binvalid\b"))
+    expect(unlabelled.locator('[data-path="endpoint.headers[1].name"]')).not_to_have_class(
+        re.compile(r"\binvalid\b")
+    )

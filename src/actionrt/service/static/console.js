@@ -71,11 +71,13 @@
   function showProblems(problems) {
     const unplaced = [];
     for (const problem of problems) {
-      const field = fieldFor(problem.path);
+      let field = fieldFor(problem.path);
       if (!field) { unplaced.push(problem); continue; }
+      const where = field.dataset.path === problem.path || !problem.path ? "" : problem.path + ": ";
+      // A header or query row's own problems (a variable without a label...) are about its value.
+      if (field.tagName === "TR") field = field.cells[2];
       field.classList.add("invalid");
       const slot = field.querySelector(":scope > .field-error") || field.querySelector(".field-error");
-      const where = field.dataset.path === problem.path || !problem.path ? "" : problem.path + ": ";
       if (slot) {
         slot.hidden = false;
         slot.textContent = (slot.textContent ? slot.textContent + "\n" : "") + where + problem.message;
@@ -128,6 +130,7 @@
       const variable = $(".p-kind", row).value === "variable";
       $(".p-optional", row).disabled = !variable || readOnly;
       $(".p-value", row).placeholder = variable ? "label shown to the journey author" : "value";
+      cellPaths(row);
     };
     $(".p-kind", row).addEventListener("change", sync);
     $(".remove", row).addEventListener("click", () => { row.remove(); renumber(kind); });
@@ -136,19 +139,33 @@
     return row;
   }
 
+  // The name and value cells are fields of their own (`endpoint.headers[0].name`, `.value` or
+  // `.label`), so a problem shows in the cell it is about; the row's own go to its value cell.
+  function cellPaths(row) {
+    if (!row.dataset.path) return;
+    const variable = $(".p-kind", row).value === "variable";
+    row.cells[0].dataset.path = `${row.dataset.path}.name`;
+    row.cells[2].dataset.path = `${row.dataset.path}.${variable ? "label" : "value"}`;
+  }
+
+  function errorSlot(cell) {
+    cell.classList.add("field");
+    if (!$(":scope > .field-error", cell)) {
+      const slot = document.createElement("p");
+      slot.className = "field-error";
+      slot.hidden = true;
+      cell.appendChild(slot);
+    }
+  }
+
   function renumber(kind) {
     const base = kind === "headers" ? "endpoint.headers" : "endpoint.queryParameters";
     const table = kind === "headers" ? "#headers-table" : "#query-table";
     $$(`${table} tr.param`).forEach((row, i) => {
       row.dataset.path = `${base}[${i}]`;
       row.classList.add("field");
-      if (!$(".field-error", row)) {
-        const cell = row.lastElementChild;
-        const slot = document.createElement("p");
-        slot.className = "field-error";
-        slot.hidden = true;
-        cell.appendChild(slot);
-      }
+      [row.cells[0], row.cells[2]].forEach(errorSlot);
+      cellPaths(row);
     });
   }
 
