@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actionrt import EditRefusedError, ValidationError
+from actionrt import EditRefusedError, UnknownActionError, ValidationError
 from actionrt.registry import Registry
 
 ACTION = {
@@ -149,3 +149,29 @@ def test_add_journey_checks_its_nodes(registry):
     with pytest.raises(ValidationError, match="unknown action 'ghost'"):
         registry.add_journey({"id": "j3", "name": "J3", "nodes": [{"id": "n", "action": "ghost"}]})
     assert "j3" not in registry.journeys
+
+
+def test_a_broken_mapping_expression_is_found_at_load(tmp_path, plugins):
+    write(tmp_path, "notify.yaml", ACTION)
+    broken = journey("j", "draft")
+    broken["nodes"][0]["mappings"]["params"]["email"] = "{{ profile.email"
+    write(tmp_path, "j.yaml", broken)
+    with pytest.raises(ValidationError) as caught:
+        Registry.from_path(tmp_path, plugins=plugins)
+    [problem] = caught.value.problems
+    assert (problem.source, problem.path) == (str(tmp_path / "j.yaml"), "nodes[0].mappings.params.email")
+    assert problem.message.startswith("syntax error")
+
+
+def test_add_journey_compiles_its_mappings(registry):
+    node = {"id": "n", "action": "notify", "mappings": {"params": {"email": "{{ 1 +"}}}
+    with pytest.raises(ValidationError, match=r"nodes\[0\]\.mappings\.params\.email: syntax error"):
+        registry.add_journey({"id": "j3", "name": "J3", "nodes": [node]})
+    assert "j3" not in registry.journeys
+
+
+def test_editing_or_removing_an_unknown_action_names_it(registry):
+    with pytest.raises(UnknownActionError, match=r"unknown action 'ghost' \(known: notify\)"):
+        registry.update_action("ghost", ACTION)
+    with pytest.raises(UnknownActionError, match="'ghost'"):
+        registry.remove_action("ghost")

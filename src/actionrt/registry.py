@@ -7,6 +7,7 @@ that a live journey forbids and renames the references of journeys.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +16,9 @@ from typing import Any
 import pydantic
 
 from actionrt.definition import Action, parse_action, pydantic_problems
-from actionrt.errors import EditRefusedError, Problem, RefusedChange, ValidationError
-from actionrt.journeys import JourneyDefinition, is_journey
+from actionrt.errors import EditRefusedError, Problem, RefusedChange, UnknownActionError, ValidationError
+from actionrt.expressions import ExpressionEnvironment, ExpressionError
+from actionrt.journeys import JourneyDefinition, Mappings, is_journey
 from actionrt.loader import check_shape, iter_definition_files, read_document
 from actionrt.plugins import Plugins
 
@@ -150,11 +152,13 @@ class Registry:
         return journey
 
     def check_journeys(self, journeys: Iterable[Journey] | None = None) -> list[Problem]:
-        """Each node names a loaded action and maps exactly that action's variables."""
+        """Each node names a loaded action, maps exactly that action's variables, and each
+        mapping compiles (a broken expression is found here, not for the first customer)."""
         problems = []
         for journey in journeys if journeys is not None else self.journeys.values():
             for i, node in enumerate(journey.definition.nodes):
                 where = f"nodes[{i}]"
+                problems += self._compile_mappings(journey.source, where, node.mappings)
                 action = self.actions.get(node.action)
                 if action is None:
                     problems.append(
@@ -162,6 +166,28 @@ class Registry:
                     )
                     continue
                 problems += _check_mappings(journey.source, where, node.mappings, action)
+        return problems
+
+    @functools.cached_property
+    def _expressions(self) -> ExpressionEnvironment:
+        # The journey engine's environment: the same plugin functions and filters.
+        return ExpressionEnvironment(self.plugins.functions, self.plugins.filters)
+
+    def _compile_mappings(self, source: str, where: str, mappings: Mappings) -> list[Problem]:
+        expressions: list[tuple[str, str]] = [
+            (f"{where}.mappings.{group}.{key}", value)
+            for group in ("params", "headers", "query")
+            for key, value in getattr(mappings, group).items()
+            if isinstance(value, str)
+        ]
+        if mappings.path is not None:
+            expressions.append((f"{where}.mappings.path", mappings.path))
+        problems = []
+        for path, expression in expressions:
+            try:
+                self._expressions.compile(expression)
+            except ExpressionError as exc:
+                problems.append(Problem(source, path, str(exc)))
         return problems
 
     # -- editing -----------------------------------------------------------------------------
@@ -181,7 +207,9 @@ class Registry:
 
     def update_action(self, name: str, raw: Mapping[str, Any], source: str | None = None) -> Action:
         """Replace an action, under the edit rules; a rename updates the journeys' references."""
-        current = self.actions[name]
+        current = self.actions.get(name)
+        if current is None:
+            raise UnknownActionError(name, list(self.actions))
         updated = self.parse(dict(raw), source or current.source)
         refused = self.refused_changes(current, updated)
         if refused:
@@ -203,6 +231,8 @@ class Registry:
 
     def remove_action(self, name: str) -> Action:
         """Remove an action that no journey uses."""
+        if name not in self.actions:
+            raise UnknownActionError(name, list(self.actions))
         users = self.used_in(name)
         if users:
             raise EditRefusedError(name, [RefusedChange("delete", tuple(j.id for j in users))])
