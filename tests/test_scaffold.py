@@ -87,3 +87,15 @@ def test_long_names_still_make_a_valid_action_name() -> None:
     files = render(ConnectorProject("a-very-long-connector-name-indeed"))
     test_file = files["tests/test_actionrt_a_very_long_connector_name_indeed.py"]
     assert '"name": "a_very_long_connector_nam_send"' in test_file
+
+
+def test_a_name_written_with_underscores_is_taken_with_dashes(tmp_path: Path) -> None:
+    # Python package names treat `_` and `-` alike (PEP 503): `demo_thing` means `demo-thing`.
+    result = CliRunner().invoke(app, ["new-connector", "demo_thing", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "actionrt-demo-thing"
+    assert result.output.splitlines()[:2] == [
+        "using the name demo-thing (distribution names use '-')",
+        f"created {root} with the connector demo-thing.send",
+    ]
+    assert (root / "src" / "actionrt_demo_thing" / "__init__.py").exists()

@@ -83,6 +83,10 @@ def new_connector(
     """Scaffold a connector plugin distribution whose tests pass as generated."""
     from actionrt.scaffold import ConnectorProject, check_name, write
 
+    if "_" in name and check_name(name.replace("_", "-")) is None:
+        # Package names treat `_` and `-` alike (PEP 503); the distribution is written with `-`.
+        name = name.replace("_", "-")
+        out.print(f"using the name {name} (distribution names use '-')", markup=False)
     problem = check_name(name)
     if problem is not None:
         err.print(f"invalid name {name!r}: {problem}", markup=False)
