@@ -104,3 +104,11 @@ def test_without_autoload_only_the_builtins_show(site: Path, monkeypatch: pytest
     assert report["autoload"] is False
     assert [p["name"] for p in report["plugins"]] == ["actionrt.auth.builtin"]
     assert report["failures"] == []
+
+
+def test_the_table_counts_one_plugin_in_the_singular(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+    first = runner.invoke(app, ["plugins"]).output.splitlines()[0]
+
+    assert first == "1 plugin loaded; entry points: off (ACTIONRT_DISABLE_PLUGIN_AUTOLOAD)"

@@ -49,7 +49,8 @@ def plugins_command(
 
 def _print_report(report: dict[str, Any], descriptions: dict[str, str]) -> None:
     autoload = "on" if report["autoload"] else "off (ACTIONRT_DISABLE_PLUGIN_AUTOLOAD)"
-    out.print(f"{len(report['plugins'])} plugins loaded; entry points: {autoload}", markup=False)
+    count = len(report["plugins"])
+    out.print(f"{count} plugin{'' if count == 1 else 's'} loaded; entry points: {autoload}", markup=False)
     for plugin in report["plugins"]:
         version = " ".join(v for v in (plugin["distribution"], plugin["version"]) if v) or "-"
         out.print(f"\n[bold]{plugin['name']}[/bold]  {plugin['origin']}  {version}  ({plugin['module']})")
