@@ -10,7 +10,9 @@ import asyncio
 import gzip
 import socket
 import ssl
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -557,3 +559,37 @@ async def test_http1_non_ascii_digits_are_broken_framing(
     raw.handler = answers(response, keep_open=False)
     with pytest.raises(NetworkError):
         await http1.send(HttpRequest("GET", raw.url + "/"))
+
+
+def test_http1_is_usable_again_on_a_new_event_loop_after_aclose() -> None:
+    # What `with runtime:` then a later `invoke_sync` does: the first loop is closed by then.
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    transport = Http1Transport()
+    url = f"http://127.0.0.1:{server.server_port}/x"
+
+    async def call_then_close() -> int:
+        response = await transport.send(HttpRequest("GET", url))
+        await transport.aclose()
+        return response.status
+
+    try:
+        assert asyncio.run(call_then_close()) == 200
+        assert asyncio.run(call_then_close()) == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

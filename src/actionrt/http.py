@@ -905,7 +905,11 @@ class Http1Transport:
         raise ConnectError(f"cannot connect to {origin.host_header}: {reason}")
 
     async def aclose(self) -> None:
-        self._pool.close_all()
+        """Close the idle connections. The transport stays usable, on any event loop: the
+        synchronous facade runs a new loop when a runtime is used again after `close()`."""
+        pool = self._pool
+        self._pool = _Http1Pool(pool.limit, pool.keepalive)
+        pool.close_all()
 
 
 class HttpxTransport:
