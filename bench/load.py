@@ -9,6 +9,7 @@ per-file cost, and the memory held per loaded action (tracemalloc, one extra run
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -74,7 +75,7 @@ def main() -> None:
         for i in range(args.count):
             suffix = ".yaml" if i % 2 else ".json"
             document = action(i)
-            text = yaml.safe_dump(document) if suffix == ".yaml" else __import__("json").dumps(document)
+            text = yaml.safe_dump(document) if suffix == ".yaml" else json.dumps(document)
             (folder / f"action_{i}{suffix}").write_text(text)
         timings = []
         for _ in range(args.repeat):

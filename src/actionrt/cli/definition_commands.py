@@ -27,7 +27,7 @@ PrivateOpt = Annotated[
     typer.Option(
         "--allow-private-network",
         envvar="ACTIONRT_ALLOW_PRIVATE_NETWORK",
-        help="Accept IP-address hosts and non-default ports (local development).",
+        help="Accept IP-address hosts, private and loopback destinations, other ports (local development).",
     ),
 ]
 

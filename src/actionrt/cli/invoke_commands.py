@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from actionrt.cli.app import app
+from actionrt.cli.definition_commands import PrivateOpt
 from actionrt.errors import UnknownActionError, ValidationError
 from actionrt.results import InvocationResult
 from actionrt.runtime import Runtime
@@ -63,14 +64,7 @@ def invoke(
         float | None, typer.Option("--timeout", help="Seconds, 1 to 30 (default: the action's).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    allow_private_network: Annotated[
-        bool,
-        typer.Option(
-            "--allow-private-network",
-            envvar="ACTIONRT_ALLOW_PRIVATE_NETWORK",
-            help="Allow loopback/private destinations and other ports (local development).",
-        ),
-    ] = False,
+    allow_private_network: PrivateOpt = False,
 ) -> None:
     """Call one action for real and print the result (exit 0 only when it is ok)."""
     params = parse_pairs(param, "--param", json_values=True)
