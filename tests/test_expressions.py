@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -177,7 +178,45 @@ ESCAPES = {
     + "{{ a|length }}",
     "plus doubling": "{% set a = 'x' * 4096 %}" + "{% set a = a + a %}" * 10 + "{{ a|length }}",
     "nested loops": "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+    # Values that are small to build but huge once printed, joined or expanded: each must be
+    # refused before the big string exists (these took seconds and gigabytes before).
+    "nested list repetition, printed": "x{{ [[[[range(10000)|list]*9]*9]*9]*9 }}",
+    "nested list repetition, as a value": "{{ [[[[[[[[range(10000)|list]*9]*9]*9]*9]*9]*9]*9]*9 }}",
+    "nested list repetition, to JSON": "{{ [[[[[[range(10000)|list]*9]*9]*9]*9]*9]|tojson }}",
+    "shared references in list literals": "{% set a = range(10000)|list %}"
+    "{% set b = [a, a, a, a, a, a, a, a, a, a] %}{% set c = [b, b, b, b, b, b, b, b, b, b] %}"
+    "{% set d = [c, c, c, c, c, c, c, c, c, c] %}{{ d }}",
+    "shared references compared": "{% set a = range(10000)|list %}{% set b = range(10000)|list %}"
+    "{% set c = [a, a, a, a, a, a, a, a, a, a] %}{% set d = [b, b, b, b, b, b, b, b, b, b] %}"
+    "{% set e = [c, c, c, c, c, c, c, c, c, c] %}{% set f = [d, d, d, d, d, d, d, d, d, d] %}"
+    "{{ e == f }}",
+    "join by a long separator": "{{ ('x' * 60000).join(range(10000)|map('string'))|length }}",
+    "join filter with a long separator": "{{ range(10000)|map('string')|join('x' * 60000) }}",
+    "join of a repeated long string": "{{ ','.join(['a' * 60000] * 60000)|length }}",
+    "expandtabs": "{{ ('\\t' * 60000).expandtabs(60000)|length }}",
+    "many wide format fields": "{{ (('%60000s' * 9000) % ((1,) * 9000))|length }}",
+    "many wide str.format fields": "{{ ('{:60000}' * 9000).format(*range(9000))|length }}",
 }
+
+
+def test_amplifying_expressions_are_refused_quickly(env: ExpressionEnvironment) -> None:
+    # Each of the bombs above is refused before it builds its value: in milliseconds.
+    amplifiers = [source for name, source in ESCAPES.items() if "," in name or "join" in name
+                  or name in ("expandtabs", "many wide format fields")]
+    started = time.perf_counter()
+    for source in amplifiers:
+        with pytest.raises(ExpressionError):
+            env.evaluate(source, {})
+    assert time.perf_counter() - started < 2.0
+
+
+def test_big_context_values_still_pass_through_filters(env: ExpressionEnvironment) -> None:
+    # The size checks bound what a template builds, not what the journey hands it.
+    items = [{"sku": f"SKU-{n}", "qty": n} for n in range(30_000)]
+    assert env.evaluate("{{ items|length }}", {"items": items}) == 30_000
+    assert env.evaluate("{{ (items|map(attribute='qty')|list)[-1] }}", {"items": items}) == 29_999
+    assert env.evaluate("{{ [1, 2] * 3 }}", {}) == [1, 2, 1, 2, 1, 2]
+    assert env.evaluate("{{ ','.join(['a', 'b']) }}|{{ [1, 2]|join('-') }}", {}) == "a,b|1-2"
 
 
 @pytest.mark.parametrize("source", ESCAPES.values(), ids=ESCAPES.keys())
@@ -230,3 +269,15 @@ def test_a_budget_is_per_evaluation(env: ExpressionEnvironment) -> None:
 def test_reserved_names_cannot_be_assigned(env: ExpressionEnvironment) -> None:
     with pytest.raises(ExpressionError, match="reserved"):
         env.compile("{% set _actionrt_loop = 1 %}")
+
+
+def test_loops_stop_once_the_evaluation_has_run_too_long() -> None:
+    # Few iterations, each a lot of work: the iteration budget alone would let this run for
+    # minutes; the time budget stops it at the next iteration past the limit.
+    env = ExpressionEnvironment(max_loop_seconds=0.2)
+    slow = "{% set a = range(6000)|list %}{% for i in range(10000) %}{{ (a|sort)[0] }}{% endfor %}"
+    started = time.perf_counter()
+    with pytest.raises(ExpressionError, match=r"ran longer than 0\.2 s"):
+        env.evaluate(slow, {})
+    assert time.perf_counter() - started < 2.0
+    assert env.evaluate("{% for i in range(3) %}{{ i }}{% endfor %}", {}) == "012"

@@ -1,8 +1,9 @@
 """The sandboxed Jinja2 environment of journey mappings, and its compiled-expression cache.
 
 Templates run in Jinja2's immutable sandbox with strict undefined names. On top of it: no
-macros, includes or imports; every string a template builds, its output and its loops are
-capped, so a mapping can neither escape nor exhaust the process.
+macros, includes or imports; every value a template builds (counted as printed, shared parts
+each time they appear), its output and its loops are capped, so a mapping can neither escape
+nor exhaust the process.
 """
 
 from __future__ import annotations
@@ -12,19 +13,23 @@ import functools
 import hashlib
 import re
 import string
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Final
 
-from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
+from jinja2 import StrictUndefined, TemplateError, Undefined, nodes, pass_eval_context
 from jinja2.environment import Template
 from jinja2.exceptions import SecurityError
+from jinja2.filters import do_join
+from jinja2.nodes import EvalContext
 from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 __all__ = [
     "DEFAULT_MAX_LOOP_ITERATIONS",
+    "DEFAULT_MAX_LOOP_SECONDS",
     "DEFAULT_MAX_OUTPUT_LENGTH",
     "DEFAULT_MAX_TEMPLATE_LENGTH",
     "MAX_RANGE",
@@ -36,12 +41,14 @@ __all__ = [
 DEFAULT_MAX_TEMPLATE_LENGTH: Final = 4096
 DEFAULT_MAX_OUTPUT_LENGTH: Final = 65_536
 DEFAULT_MAX_LOOP_ITERATIONS: Final = 10_000
+DEFAULT_MAX_LOOP_SECONDS: Final = 1.0
 MAX_RANGE: Final = 10_000
 _CACHE_SIZE: Final = 10_000
 _MAX_INT_BITS: Final = 4096
 
 _LOOP_GUARD: Final = "_actionrt_loop"
 _CONCAT: Final = "_actionrt_concat"
+_BUILT: Final = "_actionrt_built"
 _ALLOWED_STATEMENTS: Final = (nodes.Output, nodes.If, nodes.For, nodes.Assign)
 _SINGLE_EXPRESSION = re.compile(r"\A\{\{(?P<expr>.*)\}\}\Z", re.DOTALL)
 _TEMPLATE_MARKERS: Final = ("{{", "{%")
@@ -53,8 +60,47 @@ _REMOVED_FILTERS: Final = frozenset(
     {"center", "indent", "wordwrap", "batch", "slice", "pprint", "xmlattr", "filesizeformat"}
 )
 
-# Iterations left in the current evaluation (a list, so the loop guard can count it down).
-_loop_budget: ContextVar[list[int]] = ContextVar("actionrt_loop_budget")
+# Iterations left in the current evaluation and when its loops must stop (a list, so the loop
+# guard can count it down).
+_loop_budget: ContextVar[list[float]] = ContextVar("actionrt_loop_budget")
+# The printed sizes of the containers measured in the current evaluation of a template with
+# loops, by id (the value is kept too, so an id is never reused while its entry lives).
+_sizes: ContextVar[dict[int, tuple[Any, int]] | None] = ContextVar("actionrt_sizes", default=None)
+
+
+def printed_size(value: Any, cap: int) -> int:
+    """About how many characters `value` prints as (a lower bound: one per character of a
+    string, one per item or number), counting a part shared by reference each time it appears,
+    as str() and JSON do. Stops counting once past `cap`."""
+    if isinstance(value, str | bytes):
+        return len(value)
+    if isinstance(value, range):
+        return len(value) + 1
+    if not isinstance(value, list | tuple | dict | set | frozenset):
+        return 1
+    memo = _sizes.get()
+    if memo is None:
+        memo = {}
+    return _container_size(value, cap, memo)
+
+
+def _container_size(value: Any, cap: int, memo: dict[int, tuple[Any, int]]) -> int:
+    known = memo.get(id(value))
+    if known is not None:
+        return known[1]
+    total = 1
+    parts = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    for part in parts:
+        if isinstance(part, str | bytes):
+            total += len(part)
+        elif isinstance(part, list | tuple | dict | set | frozenset):
+            total += _container_size(part, cap, memo)
+        else:
+            total += 1
+        if total > cap:
+            break
+    memo[id(value)] = (value, total)
+    return total
 
 
 class ExpressionError(Exception):
@@ -67,14 +113,29 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%", "+"})
 
     def __init__(self, max_output_length: int) -> None:
-        super().__init__(undefined=StrictUndefined, autoescape=False)
+        super().__init__(undefined=StrictUndefined, autoescape=False, finalize=self.finalize_output)
         self.max_output_length = max_output_length
 
     def _check_size(self, value: Any) -> Any:
-        if isinstance(value, str | bytes | list | tuple) and len(value) > self.max_output_length:
-            raise SecurityError(f"a value longer than {self.max_output_length} would be built")
-        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+        limit = self.max_output_length
+        if isinstance(value, list | tuple | dict | set | frozenset):
+            if printed_size(value, limit) > limit:
+                raise SecurityError(f"a value longer than {limit} would be built")
+        elif isinstance(value, str | bytes) and len(value) > limit:
+            raise SecurityError(f"a value longer than {limit} would be built")
+        elif isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
             raise SecurityError(f"an integer over {_MAX_INT_BITS} bits would be built")
+        return value
+
+    def built(self, value: Any) -> Any:
+        """A list, tuple or dict literal of the template, held to the size cap."""
+        return self._check_size(value)
+
+    def finalize_output(self, value: Any) -> Any:
+        """Every `{{ ... }}` output, checked before it is turned into a string."""
+        limit = self.max_output_length
+        if printed_size(value, limit) > limit:
+            raise SecurityError(f"output longer than {limit} characters")
         return value
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
@@ -85,7 +146,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         elif operator == "*":
             for seq, times in ((left, right), (right, left)):
                 sized = isinstance(seq, str | bytes | list | tuple) and isinstance(times, int)
-                if sized and len(seq) * times > self.max_output_length:
+                limit = self.max_output_length
+                if sized and printed_size(seq, limit) * times > limit:
                     raise SecurityError(
                         f"a value longer than {self.max_output_length} would be built"
                     )
@@ -101,12 +163,14 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             specs = re.findall(r"%[-#0 +(\w)]*[\d.*]*", template)
         else:
             specs = [spec or "" for _, _, spec, _ in string.Formatter().parse(template)]
+        total = 0
         for spec in specs:
             if "*" in spec or "{" in spec:
                 raise SecurityError("computed widths are not allowed in format strings")
             for number in re.findall(r"\d+", spec):
-                if int(number) > self.max_output_length:
-                    raise SecurityError(f"format width {number} is too large")
+                total += int(number)
+                if total > self.max_output_length:
+                    raise SecurityError(f"format widths adding up to {total} are too large")
 
     def checked_filter(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         """A filter whose int arguments and result are held to the size cap."""
@@ -120,6 +184,22 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             return self._check_size(function(*args, **kwargs))
 
         return checked
+
+    @pass_eval_context
+    def join_filter(
+        self, eval_ctx: EvalContext, value: Iterable[Any], d: str = "", attribute: Any = None
+    ) -> str:
+        items = value if isinstance(value, list | tuple) else list(value)
+        self._check_join(str(d), items)
+        joined: str = do_join(eval_ctx, items, d, attribute)
+        return joined
+
+    def _check_join(self, separator: str, items: list[Any] | tuple[Any, ...]) -> None:
+        # The separator is repeated once per item: a long one joins a short list into a huge
+        # string, so the size is known (and refused) before joining.
+        limit = self.max_output_length
+        if len(separator) * max(len(items) - 1, 0) + printed_size(items, limit) > limit:
+            raise SecurityError(f"join() would build a value longer than {limit}")
 
     def replace_filter(self, value: Any, old: str, new: str, count: int | None = None) -> str:
         text = str(value)
@@ -148,13 +228,24 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return checked
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        name = getattr(__obj, "__name__", None)
-        if isinstance(getattr(__obj, "__self__", None), str) and name in _SIZING_METHODS:
-            for arg in (*args, *kwargs.values()):
-                if isinstance(arg, int) and arg > __self.max_output_length:
-                    raise SecurityError(f"{name}({arg}) would build a value that is too long")
-        if isinstance(getattr(__obj, "__self__", None), str) and name == "replace" and args:
-            __self._check_replace(__obj.__self__, str(args[0]), str(args[1:2] and args[1]))
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            name = getattr(__obj, "__name__", None)
+            limit = __self.max_output_length
+            if name in _SIZING_METHODS:
+                for arg in (*args, *kwargs.values()):
+                    if isinstance(arg, int) and arg > limit:
+                        raise SecurityError(f"{name}({arg}) would build a value that is too long")
+            if name == "expandtabs":
+                tab = next(iter((*args, *kwargs.values())), 8)
+                if isinstance(tab, int) and len(owner) + owner.count("\t") * tab > limit:
+                    raise SecurityError("expandtabs() would build a value that is too long")
+            elif name == "replace" and args:
+                __self._check_replace(owner, str(args[0]), str(args[1:2] and args[1]))
+            elif name == "join" and len(args) == 1 and not kwargs:
+                items = args[0] if isinstance(args[0], list | tuple) else list(args[0])
+                __self._check_join(owner, items)
+                args = (items,)
         return __self._check_size(super().call(__context, __obj, *args, **kwargs))
 
 
@@ -176,6 +267,10 @@ def _loop_guard(iterable: Iterable[Any]) -> Iterator[Any]:
         budget[0] -= 1
         if budget[0] < 0:
             raise SecurityError("the loop iteration budget of this expression is used up")
+        # Iterations are counted, but one can be slow (a sort, a comparison of long lists):
+        # time is the budget that bounds the evaluation.
+        if time.perf_counter() > budget[1]:
+            raise SecurityError(f"the loops ran longer than {budget[2]:g} s")
         yield item
 
 
@@ -231,7 +326,16 @@ class CompiledExpression:
             found = _follow(self._path, context)
             if found is not _MISSING:
                 return found
-        token = _loop_budget.set([self._environment.max_loop_iterations]) if self._loops else None
+        token = sizes = None
+        if self._loops:
+            # In a loop the same value may be measured each time round: remember its size.
+            environment = self._environment
+            token = _loop_budget.set([
+                environment.max_loop_iterations,
+                time.perf_counter() + environment.max_loop_seconds,
+                environment.max_loop_seconds,
+            ])
+            sizes = _sizes.set({})
         try:
             if self._kind == "value":
                 return self._value(template, context)
@@ -241,8 +345,9 @@ class CompiledExpression:
         except Exception as exc:
             raise ExpressionError(_describe(exc, self.source)) from None
         finally:
-            if token is not None:
+            if token is not None and sizes is not None:
                 _loop_budget.reset(token)
+                _sizes.reset(sizes)
 
     def _value(self, template: Template, context: Mapping[str, Any]) -> Any:
         ctx = template.new_context(dict(context))
@@ -250,7 +355,7 @@ class CompiledExpression:
             pass
         value = ctx.vars["result"]
         _fail_on_undefined(value)
-        return value
+        return self._environment.jinja.finalize_output(value)
 
     def _render(self, template: Template, context: Mapping[str, Any]) -> str:
         limit = self._environment.max_output_length
@@ -278,33 +383,38 @@ class ExpressionEnvironment:
         max_output_length: int = DEFAULT_MAX_OUTPUT_LENGTH,
         *,
         max_loop_iterations: int = DEFAULT_MAX_LOOP_ITERATIONS,
+        max_loop_seconds: float = DEFAULT_MAX_LOOP_SECONDS,
     ) -> None:
         self.max_template_length = max_template_length
         self.max_output_length = max_output_length
         self.max_loop_iterations = max_loop_iterations
+        self.max_loop_seconds = max_loop_seconds
         env = _Sandbox(max_output_length)
         # lipsum, cycler, joiner and namespace are no use in a mapping and widen the surface.
         env.globals = {"range": _safe_range(MAX_RANGE), "dict": dict}
         env.globals[_LOOP_GUARD] = _loop_guard
         env.globals[_CONCAT] = self._concat
         builtin = {k: v for k, v in env.filters.items() if k not in _REMOVED_FILTERS}
+        builtin["join"] = env.join_filter
         builtin["replace"] = env.replace_filter
         builtin["format"] = env.format_filter
         builtin["b64encode"] = _b64encode
         builtin["sha256"] = _sha256
         builtin.update(filters or {})
         env.filters = {name: env.checked_filter(name, f) for name, f in builtin.items()}
+        env.filters[_BUILT] = env.built
         env.globals.update(functions or {})
         self.jinja = env
         self._cache: dict[str, CompiledExpression] = {}
 
     def _concat(self, *parts: Any) -> str:
-        # `~` joins strings outside the binop hook: check its size here.
+        # `~` joins strings outside the binop hook: check its size here, before str() of a
+        # nested list would build it.
         size = 0
         for part in parts:
             if isinstance(part, Undefined):
                 part._fail_with_undefined_error()
-            size += len(part) if isinstance(part, str) else 0
+            size += printed_size(part, self.max_output_length)
         if size > self.max_output_length:
             raise SecurityError(f"a value longer than {self.max_output_length} would be built")
         result = "".join(str(part) for part in parts)
@@ -387,6 +497,12 @@ class ExpressionEnvironment:
         for assign in tree.find_all(nodes.Assign):
             if not isinstance(assign.target, nodes.Name | nodes.Tuple):
                 raise ExpressionError("only plain names can be assigned in a mapping")
+        for literal in list(tree.find_all((nodes.List, nodes.Tuple, nodes.Dict))):
+            if isinstance(literal, nodes.Tuple) and literal.ctx != "load":
+                continue  # an assignment or loop target, not a value
+            # A filter, not a call: a filter is a plain function call in the compiled code.
+            checked = nodes.Filter(literal, _BUILT, [], [], None, None, lineno=literal.lineno)
+            _replace(tree, literal, checked)
         for concat in list(tree.find_all(nodes.Concat)):
             guarded = nodes.Call(
                 nodes.Name(_CONCAT, "load"), list(concat.nodes), [], None, None,
