@@ -132,11 +132,6 @@ _LIST_OF = {
 }
 
 
-def list_type_of(item: FieldType) -> FieldType:
-    """The list type whose elements are `item` (`integer` -> `listInteger`)."""
-    return _LIST_OF[item]
-
-
 class _Inference:
     def __init__(self, source: str, where: str) -> None:
         self.source = source
