@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from actionrt import scaffold
 from actionrt.cli import app
 from actionrt.scaffold import ConnectorProject, check_name, render
 
@@ -99,3 +100,46 @@ def test_a_name_written_with_underscores_is_taken_with_dashes(tmp_path: Path) ->
         f"created {root} with the connector demo-thing.send",
     ]
     assert (root / "src" / "actionrt_demo_thing" / "__init__.py").exists()
+
+
+def test_an_actionrt_installed_from_a_local_path_becomes_a_uv_source(tmp_path: Path) -> None:
+    # Until actionrt is on the index the new project installs from, `uv sync` must find it where
+    # it came from; the source is for development only, never in the built metadata.
+    checkout = tmp_path / "actionrt checkout"
+    pyproject = tomllib.loads(render(ConnectorProject("acme", checkout, True))["pyproject.toml"])
+    assert pyproject["tool"]["uv"]["sources"] == {"actionrt": {"path": str(checkout), "editable": True}}
+    assert pyproject["project"]["dependencies"] == ["actionrt"]
+    plain = tomllib.loads(render(ConnectorProject("acme"))["pyproject.toml"])
+    assert "uv" not in plain.get("tool", {})
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "expected"),
+    [
+        ('{"url": "file:///work/actionrt", "dir_info": {"editable": true}}', (Path("/work/actionrt"), True)),
+        ('{"url": "file:///tmp/wheels/actionrt-0.1.0-py3-none-any.whl", "archive_info": {}}',
+         (Path("/tmp/wheels/actionrt-0.1.0-py3-none-any.whl"), False)),
+        ('{"url": "https://example.com/actionrt-0.1.0.tar.gz", "archive_info": {}}', None),
+        (None, None),
+    ],
+)
+def test_where_actionrt_was_installed_from(
+    monkeypatch: pytest.MonkeyPatch, direct_url: str | None, expected: tuple[Path, bool] | None
+) -> None:
+    class Installed:
+        def read_text(self, name: str) -> str | None:
+            return direct_url if name == "direct_url.json" else None
+
+    monkeypatch.setattr(scaffold.metadata, "distribution", lambda name: Installed())
+    assert scaffold.local_actionrt() == expected
+
+
+def test_new_connector_points_uv_at_the_local_actionrt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scaffold, "local_actionrt", lambda: (Path("/src/actionrt"), True))
+    result = CliRunner().invoke(app, ["new-connector", "acme", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "actionrt comes from /src/actionrt here: pyproject.toml points uv at it" in result.output
+    pyproject = tomllib.loads((tmp_path / "actionrt-acme" / "pyproject.toml").read_text())
+    assert pyproject["tool"]["uv"]["sources"]["actionrt"] == {"path": "/src/actionrt", "editable": True}

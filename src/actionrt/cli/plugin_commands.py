@@ -82,7 +82,7 @@ def new_connector(
     ] = Path("."),
 ) -> None:
     """Scaffold a connector plugin distribution whose tests pass as generated."""
-    from actionrt.scaffold import ConnectorProject, check_name, write
+    from actionrt.scaffold import ConnectorProject, check_name, local_actionrt, write
 
     if "_" in name and check_name(name.replace("_", "-")) is None:
         # Package names treat `_` and `-` alike (PEP 503); the distribution is written with `-`.
@@ -92,11 +92,17 @@ def new_connector(
     if problem is not None:
         err.print(f"invalid name {name!r}: {problem}", markup=False)
         raise typer.Exit(2)
-    project = ConnectorProject(name)
+    source = local_actionrt()
+    project = ConnectorProject(name, *(source or (None, False)))
     try:
         root = write(project, directory)
     except FileExistsError as exc:
         err.print(str(exc), markup=False)
         raise typer.Exit(1) from None
     out.print(f"created {root} with the connector {project.connector}", markup=False)
+    if project.actionrt_source is not None:
+        out.print(
+            f"actionrt comes from {project.actionrt_source} here: pyproject.toml points uv at it",
+            markup=False,
+        )
     out.print(f"next: cd {root} && uv sync && uv run pytest", markup=False)

@@ -6,11 +6,13 @@ generated project is plain Python and TOML, nothing to learn before editing it.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from string import Template
+from urllib.parse import unquote, urlsplit
 
 NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
@@ -29,6 +31,10 @@ class ConnectorProject:
     """The names a scaffolded connector project uses, all derived from one short name."""
 
     name: str  # `acme-crm`: the entry point name and the connector prefix
+    # Where actionrt comes from when it is not on a package index (a checkout): written as a uv
+    # source, so `uv sync` in the new project finds it. Not part of the built distribution.
+    actionrt_source: Path | None = None
+    actionrt_editable: bool = False
 
     @property
     def distribution(self) -> str:
@@ -55,7 +61,39 @@ class ConnectorProject:
             "connector": self.connector,
             "action_name": self.name.replace("-", "_")[:25] + "_send",
             "secret": self.name.replace("-", "_").upper() + "_TOKEN",
+            "uv_sources": self._uv_sources(),
         }
+
+    def _uv_sources(self) -> str:
+        if self.actionrt_source is None:
+            return ""
+        editable = ", editable = true" if self.actionrt_editable else ""
+        return (
+            "\n# actionrt from the local path it was installed from where this project was generated;\n"
+            "# uv reads this only to develop (it is not in the built distribution).\n"
+            "[tool.uv.sources]\n"
+            f"actionrt = {{ path = {json.dumps(str(self.actionrt_source))}{editable} }}\n"
+        )
+
+
+def local_actionrt() -> tuple[Path, bool] | None:
+    """Where the running actionrt was installed from, and whether editable, when that is a local
+    path (a checkout or a wheel file) rather than a package index; else None."""
+    try:
+        text = metadata.distribution("actionrt").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    if not text:
+        return None
+    try:
+        origin = json.loads(text)
+    except ValueError:
+        return None
+    url = origin.get("url") if isinstance(origin, dict) else None
+    if not isinstance(url, str) or not url.startswith("file://"):
+        return None
+    editable = bool((origin.get("dir_info") or {}).get("editable"))
+    return Path(unquote(urlsplit(url).path)), editable
 
 
 def check_name(name: str) -> str | None:
