@@ -67,6 +67,11 @@ def schemes(pki: Pki) -> dict[str, dict[str, Any]]:
             "tokenInResponse": "json://access_token",
             "authorizationType": "header", "tokenTarget": "x-token",
         },
+        "custom-query-endpoint": {  # httpx logs every request's URL, query included
+            "type": "customAuthorization", "endpoint": TOKEN_URL + "?tenant={{ secrets.S }}",
+            "method": "POST", "body": {"bodyType": "form"},
+            "tokenInResponse": "json://access_token",
+        },
         "certificate": {
             "type": "customAuthorization", "subType": "certificateCredential",
             "endpoint": TOKEN_URL, "method": "POST", "aud": TOKEN_URL, "clientId": "app",
@@ -120,7 +125,7 @@ async def exercise(
         SecretResolver({"env": Secrets(secrets)}), policy=None, http=httpx.AsyncClient()
     )
     with respx.mock(assert_all_called=False) as router:
-        router.post(TOKEN_URL).mock(return_value=token_answers(ok))
+        router.post(url__startswith=TOKEN_URL).mock(return_value=token_answers(ok))
         auth = scheme.build(config, context)
         shown.append(repr(auth))
         request = HttpRequest("POST", "https://api.example.com/x")

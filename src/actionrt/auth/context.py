@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +24,27 @@ log = logging.getLogger("actionrt.auth")
 
 TOKEN_TIMEOUT = 10.0  # seconds for one token call; the action call's own deadline still applies
 _MAX_TOKEN_RESPONSE = 1 << 20
+
+# True while this task makes a token call: the httpx log filter below then hides the query.
+_in_token_call: ContextVar[bool] = ContextVar("actionrt_token_call", default=False)
+
+
+class _TokenCallQueryFilter(logging.Filter):
+    """httpx logs every request's URL at INFO, query included, and a token endpoint's query
+    may carry a secret: during a token call the URL is logged without its query. Other
+    requests made through httpx in the process are left as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _in_token_call.get() and isinstance(record.args, tuple):
+            record.args = tuple(
+                arg.copy_with(query=None) if isinstance(arg, httpx.URL) and arg.query else arg
+                for arg in record.args
+            )
+        return True
+
+
+_QUERY_FILTER = _TokenCallQueryFilter()
+_HTTPX_LOG = logging.getLogger("httpx")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +105,8 @@ class AuthContext:
     @property
     def http(self) -> httpx.AsyncClient:
         """The client for token calls (created on first use; redirects are not followed)."""
+        if _QUERY_FILTER not in _HTTPX_LOG.filters:
+            _HTTPX_LOG.addFilter(_QUERY_FILTER)
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=self.token_timeout, follow_redirects=False)
         return self._http
@@ -105,6 +129,7 @@ class AuthContext:
         """One call to a token endpoint; a 2xx answer, else `AuthenticationError` naming
         `label` (the endpoint without its query) and the status. Never says a secret."""
         target, extra_headers, extensions = await self._checked_target(url, label)
+        marked = _in_token_call.set(True)
         try:
             response = await self.http.request(
                 method,
@@ -120,6 +145,8 @@ class AuthContext:
             raise AuthenticationError(
                 f"token endpoint {label} unreachable ({type(exc).__name__})"
             ) from None
+        finally:
+            _in_token_call.reset(marked)
         if not 200 <= response.status_code < 300:
             raise AuthenticationError(
                 f"token endpoint {label} answered {response.status_code}"
