@@ -35,3 +35,23 @@ async def test_every_reference_resolves(service) -> None:
 
 def _is_page(path: str) -> bool:
     return path in ("/", "/openapi.json") or path.startswith("/console")
+
+
+async def test_rule_and_journey_bodies_are_described_field_by_field(service) -> None:
+    document = (await service.client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+
+    def body(path: str) -> dict:
+        ref = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        return schemas[ref["$ref"].rsplit("/", 1)[1]]
+
+    capping = body("/limits/capping")
+    assert set(capping["required"]) == {"methods", "url", "services"}
+    assert {"url", "methods", "services"} <= set(capping["properties"])
+    assert set(schemas["Rating"]["properties"]) == {"maxCallsCount", "periodInMs"}
+    throttling = body("/limits/throttling")
+    assert set(throttling["required"]) == {"methods", "urlPattern", "maxThroughput"}
+    assert throttling["properties"]["maxThroughput"]["minimum"] == 200
+    journey = body("/journeys")
+    assert set(journey["required"]) == {"id", "name"}  # `kind: journey` may be left out
+    assert {"id", "name", "status", "nodes"} <= set(journey["properties"])

@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from actionrt.definition import ActionDefinition
+from actionrt.journeys import JourneyDefinition
+from actionrt.limits.rules import CappingRule, ThrottlingRule
 
 REF = "#/components/schemas/{model}"
 
@@ -52,11 +54,16 @@ def _schemas() -> dict[str, Any]:
         ("CredentialsBody", CredentialsBody),
         ("DuplicateBody", DuplicateBody),
         ("SampleBody", SampleBody),
+        ("CappingRule", CappingRule),
+        ("ThrottlingRule", ThrottlingRule),
+        ("JourneyDocument", JourneyDefinition),
     ]
     for name, model in models:
-        schema = model.model_json_schema(ref_template=REF, mode="validation")
+        schema = model.model_json_schema(ref_template=REF, mode="validation", by_alias=True)
         schemas.update(schema.pop("$defs", {}))
         schemas[name] = schema
+    # The service fills in `kind: journey` when a created journey leaves it out.
+    schemas["JourneyDocument"]["required"].remove("kind")
     schemas.update(
         {
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
@@ -219,6 +226,7 @@ def openapi_document() -> dict[str, Any]:
     action = {"content": {"application/json": {"schema": _ref("ActionDocument")}}, "required": True}
     detail = _json(_ref("ActionDetail"))
     rule = _json(_ref("Rule"))
+    same_rule = _json(_ref("Rule"), "The same rule exists already: it is answered, nothing is added")
     paths: dict[str, Any] = {
         "/actions": {
             "get": _op(
@@ -333,7 +341,7 @@ def openapi_document() -> dict[str, Any]:
             "post": _op(
                 "Create a journey (its nodes must name existing actions and map their variables)",
                 {"201": _json({"type": "object"}), "422": PROBLEMS},
-                requestBody=_body({"type": "object"}),
+                requestBody=_body(_ref("JourneyDocument")),
             ),
         },
         "/journeys/{id}": {
@@ -370,15 +378,15 @@ def openapi_document() -> dict[str, Any]:
         "/limits/capping": {
             "post": _op(
                 "Create a capping rule (published endpointConfigs shape); not active until deployed",
-                {"201": rule, "200": rule, "422": PROBLEMS},
-                requestBody=_body({"type": "object"}),
+                {"201": rule, "200": same_rule, "422": PROBLEMS},
+                requestBody=_body(_ref("CappingRule")),
             ),
         },
         "/limits/throttling": {
             "post": _op(
                 "Create a throttling rule (published throttlingConfigs shape); not active until deployed",
-                {"201": rule, "200": rule, "422": PROBLEMS},
-                requestBody=_body({"type": "object"}),
+                {"201": rule, "200": same_rule, "422": PROBLEMS},
+                requestBody=_body(_ref("ThrottlingRule")),
             ),
         },
         "/limits/rules/{uid}": {
