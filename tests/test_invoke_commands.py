@@ -111,3 +111,22 @@ def test_invoke_an_unknown_action_or_bad_files_exits_2(actions: Path, tmp_path: 
 def test_a_malformed_pair_is_a_usage_error(actions: Path) -> None:
     outcome = runner.invoke(app, ["invoke", "crm", str(actions), "-p", "novalue"])
     assert outcome.exit_code == 2
+
+
+def test_only_the_invoked_actions_secrets_must_be_set(actions: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTHER_TOKEN", raising=False)
+    (actions / "other.json").write_text(
+        json.dumps(
+            {
+                "name": "other",
+                "endpoint": {"url": "https://api.example.com/v1", "method": "GET"},
+                "authentication": {"type": "bearer", "token": "{{ secrets.OTHER_TOKEN }}"},
+            }
+        )
+    )
+    args = [*BASE[:2], str(actions), *BASE[2:], "-p", "stage=vip", "-p", "score=3", "-p", "tags=[]"]
+    outcome = runner.invoke(app, args)
+    assert outcome.exit_code == 0, outcome.output
+    outcome = runner.invoke(app, ["invoke", "other", str(actions), "--allow-private-network"])
+    assert outcome.exit_code == 2
+    assert "secret 'OTHER_TOKEN' is not set" in outcome.output

@@ -15,6 +15,7 @@ from rich.console import Console
 from actionrt.cli.app import app
 from actionrt.cli.definition_commands import PrivateOpt
 from actionrt.errors import UnknownActionError, ValidationError
+from actionrt.registry import Registry
 from actionrt.results import InvocationResult
 from actionrt.runtime import Runtime
 
@@ -71,10 +72,19 @@ def invoke(
     headers = parse_pairs(header, "--header", json_values=False)
     queries = parse_pairs(query, "--query", json_values=False)
     try:
-        runtime = Runtime.from_path(path, allow_private_network=allow_private_network or None)
+        # The folder is validated whole, but only the named action's file is wired: the secrets
+        # of the other actions need not be set to call this one.
+        registry = Registry.from_path(path, allow_private_network=allow_private_network)
+        action = registry.get(name)
+        if action is None:
+            raise UnknownActionError(name, list(registry.actions))
+        runtime = Runtime.from_path(action.source, allow_private_network=allow_private_network or None)
     except ValidationError as exc:
         for problem in exc.problems:
             err.print(str(problem), markup=False)
+        raise typer.Exit(2) from None
+    except UnknownActionError as exc:
+        err.print(str(exc), markup=False)
         raise typer.Exit(2) from None
 
     async def call() -> InvocationResult:
