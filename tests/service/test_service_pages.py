@@ -37,3 +37,12 @@ async def test_the_pane_shows_stored_secrets_only_as_masked_inputs(service: Serv
     assert secret not in page
     assert 'placeholder="•••••••• stored — type to replace"' in page
     assert 'data-credential="authentication.value"' in page
+
+
+async def test_pages_name_an_icon_the_service_serves(service: Service) -> None:
+    # Without one the browser asks for /favicon.ico on every page and logs a 404.
+    page = await service.client.get("/console/actions")
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page.text
+    icon = await service.client.get("/static/favicon.svg")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
