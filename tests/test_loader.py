@@ -70,3 +70,10 @@ def test_a_journey_whose_alias_refers_to_itself_is_refused(tmp_path, plugins):
         "kind: journey\nid: j\nname: J\nnodes:\n  - {id: n, action: a, mappings: {params: &p {x: *p}}}\n"
     )
     assert "refers to itself" in load_problems(path, plugins)[0]
+
+
+def test_a_file_named_twice_is_loaded_once(tmp_path, plugins):
+    path = tmp_path / "a.yaml"
+    path.write_text("name: a\nendpoint: {url: 'https://api.example.com/v1', method: GET}\n")
+    registry = Registry.from_path([tmp_path, path, tmp_path / "." / "a.yaml"], plugins=plugins)
+    assert list(registry.actions) == ["a"]

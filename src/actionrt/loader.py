@@ -98,12 +98,19 @@ def read_document(path: Path) -> Any:
 
 
 def iter_definition_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Every `.yaml`, `.yml` and `.json` file named, or found recursively below a directory."""
+    """Every `.yaml`, `.yml` and `.json` file named, or found recursively below a directory;
+    each once, however often it is named (`validate actions actions/a.yaml`)."""
+    seen: set[Path] = set()
     for entry in paths:
         path = Path(entry)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+            found = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
         elif path.exists():
-            yield path
+            found = [path]
         else:
             raise ValidationError([Problem(str(path), "", "no such file or directory")])
+        for file in found:
+            key = file.resolve()
+            if key not in seen:
+                seen.add(key)
+                yield file
