@@ -46,3 +46,28 @@ async def test_pages_name_an_icon_the_service_serves(service: Service) -> None:
     icon = await service.client.get("/static/favicon.svg")
     assert icon.status_code == 200
     assert icon.headers["content-type"].startswith("image/svg+xml")
+
+
+async def test_the_test_section_names_each_credential_to_re_enter(service: Service) -> None:
+    document = {
+        "name": "keyed",
+        "endpoint": {
+            "url": "https://api.example.com/v1/x",
+            "method": "GET",
+            "headers": [{"name": "x-api-key", "value": "k-1"}],
+        },
+        "authentication": {"type": "basic", "username": "ada", "password": "pw-1"},
+    }
+    assert (await service.client.post("/actions", json=document)).status_code == 201
+    page = (await service.client.get("/console/actions/keyed")).text
+    assert "<label>Password <code>authentication.password</code></label>" in page
+    assert "<label>Header x-api-key <code>endpoint.headers[0].value</code></label>" in page
+    epsilon = (await service.client.get("/console/actions/epsilonSendEmail")).text
+    assert (
+        "<label>Token request header Authorization <code>authentication.headers.Authorization</code></label>"
+        in epsilon
+    )
+    assert (
+        "<label>Token request password <code>authentication.body.bodyParams.password</code></label>"
+        in epsilon
+    )

@@ -39,6 +39,37 @@ THROTTLING_EXAMPLE = {
 }
 
 
+# What the Test section calls each stored credential a user may re-enter.
+CREDENTIAL_LABELS = {
+    "authentication.password": "Password",
+    "authentication.value": "API key value",
+    "authentication.token": "Token",
+    "authentication.clientSecret": "Client secret",
+    "authentication.privateKey": "Private key",
+}
+
+
+def credential_label(path: str, document: dict[str, Any]) -> str:
+    """A name for the credential at `path` that a person recognises: `Password`, `Header
+    x-api-key`, `Token request password`; else the path itself."""
+    if path in CREDENTIAL_LABELS:
+        return CREDENTIAL_LABELS[path]
+    for prefix, title in (
+        ("authentication.headers.", "Token request header "),
+        ("authentication.body.bodyParams.", "Token request "),
+    ):
+        if path.startswith(prefix):
+            return title + path.removeprefix(prefix)
+    for key, title in (("headers", "Header "), ("queryParameters", "Query parameter ")):
+        prefix = f"endpoint.{key}["
+        if path.startswith(prefix) and path.endswith("].value"):
+            index = path.removeprefix(prefix).removesuffix("].value")
+            items = (document.get("endpoint") or {}).get(key) or []
+            if index.isdigit() and int(index) < len(items) and isinstance(items[int(index)], dict):
+                return title + str(items[int(index)].get("name", ""))
+    return path
+
+
 def _pretty(value: Any) -> str:
     return "" if value is None else json.dumps(value, indent=2, ensure_ascii=False)
 
@@ -133,6 +164,7 @@ class Console:
             "live_journeys": detail["liveJourneys"],
             "used_in": detail["usedIn"],
             "secrets": detail["secrets"],
+            "credentials": [{"path": p, "label": credential_label(p, document)} for p in detail["secrets"]],
             "calls": calls,
             "auth_json": _pretty(auth) if auth.get("type") not in ("none", "basic", "apiKey") else "",
             "sample_json": _pretty(request_spec.get("sample")),
