@@ -256,3 +256,21 @@ def test_reprs_and_masked_views_never_show_secrets() -> None:
     with pytest.raises(ValidationError) as info:
         BasicAuthConfig.model_validate({"type": "basic", "username": "u", "password": 987654})
     assert "987654" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["Host", "content-length", "Transfer-Encoding", "Connection",
+                                  "Upgrade", "Proxy-Authorization", "proxy-anything"])
+def test_credentials_cannot_go_in_transport_headers(name: str) -> None:
+    # The transport sets these itself (an action's copy is dropped or would smuggle a request):
+    # a key or token aimed at one would silently never be sent. Refused at load, by name.
+    message = f"{name!r} is set by the HTTP layer, not by an action"
+    key = {"type": "apiKey", "name": name, "value": "{{ secrets.K }}"}
+    assert errors(ApiKeyConfig, key)["name"] == message
+    assert ApiKeyConfig.model_validate({**key, "location": "query"})  # a query parameter is fine
+    injected = custom(authorizationType="header", tokenTarget=name)
+    assert errors(CustomAuthorizationConfig, injected)["tokenTarget"] == message
+    assert CustomAuthorizationConfig.model_validate(
+        custom(authorizationType="queryParam", tokenTarget=name)
+    )
+    token_call = custom(headers={name: "x"})
+    assert errors(CustomAuthorizationConfig, token_call)[f"headers.{name}.[key]"] == message

@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from actionrt.guard import FORBIDDEN_HEADERS
 from actionrt.secrets import ANY_TEMPLATE, SECRET_REF
 
 MASK = "***"
@@ -76,6 +77,17 @@ def _field_name(text: str) -> str:
     if not _FIELD_NAME.match(text):
         raise _error("field_name", "must be a valid HTTP field name (RFC 7230 token characters)")
     return text
+
+
+def _settable_header(name: str) -> str:
+    """A header name credentials may be sent in: not one the HTTP layer sets itself (the
+    transport drops an action's copy, so the credentials would silently never be sent)."""
+    lowered = name.lower()
+    if lowered in FORBIDDEN_HEADERS or lowered.startswith("proxy-"):
+        raise PydanticCustomError(
+            "managed_header", "{name} is set by the HTTP layer, not by an action", {"name": repr(name)}
+        )
+    return name
 
 
 def _url(text: str) -> str:
@@ -151,6 +163,7 @@ Text = Annotated[str, AfterValidator(_non_empty)]
 OptionalText = Annotated[str, AfterValidator(_check_secret_refs)]
 Secret = Annotated[SecretStr, AfterValidator(_non_empty_secret)]
 FieldName = Annotated[str, AfterValidator(_field_name)]
+HeaderName = Annotated[str, AfterValidator(_field_name), AfterValidator(_settable_header)]
 Url = Annotated[str, AfterValidator(_url)]
 TokenSelector = Annotated[str, AfterValidator(_token_selector)]
 JsonSelector = Annotated[str, AfterValidator(_json_selector)]
@@ -228,9 +241,15 @@ class ApiKeyConfig(AuthConfig):
     """A key sent as a header or a query parameter named `name`."""
 
     type: Literal["apiKey"]
+    # `location` comes first so that `name` is checked knowing where it goes.
+    location: Annotated[Literal["header", "query"], BeforeValidator(_lower)] = "header"
     name: FieldName
     value: Secret
-    location: Annotated[Literal["header", "query"], BeforeValidator(_lower)] = "header"
+
+    @field_validator("name")
+    @classmethod
+    def _header_name(cls, name: str, info: ValidationInfo) -> str:
+        return _settable_header(name) if info.data.get("location") == "header" else name
 
 
 class BearerConfig(AuthConfig):
@@ -310,7 +329,7 @@ class CustomAuthorizationConfig(AuthConfig):
     subType: Literal["certificateCredential"] | None = None
     endpoint: Url
     method: Annotated[Literal["GET", "POST"], BeforeValidator(_upper)]
-    headers: dict[FieldName, OptionalText] = Field(default_factory=dict, repr=False)
+    headers: dict[HeaderName, OptionalText] = Field(default_factory=dict, repr=False)
     body: TokenBody | None = Field(default=None, validate_default=True)
     tokenInResponse: TokenSelector
     cacheDuration: CacheDuration | None = None
@@ -361,6 +380,8 @@ class CustomAuthorizationConfig(AuthConfig):
         kind = info.data.get("authorizationType")
         if kind in ("header", "queryParam") and target is None:
             raise _error("missing", f"required when authorizationType is {kind}")
+        if kind == "header" and target is not None:
+            _settable_header(target)
         if kind == "bearer" and target is not None:
             raise _error("unused", "used only with authorizationType header or queryParam")
         return target
