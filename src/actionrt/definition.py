@@ -261,8 +261,8 @@ def _is_valid_host(host: str) -> bool:
     """A DNS name (international names through IDNA) or an IP literal."""
     if ":" in host:
         return _is_ip_literal(host)
-    try:
-        ascii_host = host.encode("idna").decode("ascii")
+    try:  # the idna codec is slow: ASCII names skip it
+        ascii_host = host if host.isascii() else host.encode("idna").decode("ascii")
     except UnicodeError:
         return False
     labels = ascii_host.removesuffix(".").split(".")

@@ -100,8 +100,9 @@ def read_document(path: Path) -> Any:
 def iter_definition_files(paths: Iterable[str | Path]) -> Iterator[Path]:
     """Every `.yaml`, `.yml` and `.json` file named, or found recursively below a directory;
     each once, however often it is named (`validate actions actions/a.yaml`)."""
+    entries = list(paths)
     seen: set[Path] = set()
-    for entry in paths:
+    for entry in entries:
         path = Path(entry)
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
@@ -109,6 +110,9 @@ def iter_definition_files(paths: Iterable[str | Path]) -> Iterator[Path]:
             found = [path]
         else:
             raise ValidationError([Problem(str(path), "", "no such file or directory")])
+        if len(entries) == 1:  # one folder or file: nothing to meet twice (resolve() costs)
+            yield from found
+            continue
         for file in found:
             key = file.resolve()
             if key not in seen:
