@@ -139,6 +139,23 @@ def test_each_field_is_normalised_before_hashing(field: str, raw: str, normalise
     assert hash_value(field, raw) == hash_value(field, normalised)
 
 
+@pytest.mark.parametrize(
+    ("raw", "normalised"),
+    [
+        # "Remove symbols, letters, and any leading zeros" (Customer Information Parameters).
+        ("044 844 412 4653", "448444124653"),
+        ("+0044 844 412 4653", "448444124653"),
+    ],
+)
+def test_phone_numbers_lose_every_leading_zero(raw: str, normalised: str) -> None:
+    assert hash_value("ph", raw) == hash_value("ph", normalised)
+
+
+def test_a_value_hashed_upstream_in_upper_case_is_not_hashed_again() -> None:
+    # Meta's SDKs lower-case before recognising a SHA-256: an upper-case digest is the same hash.
+    assert hash_value("em", PERSON_AT_EXAMPLE.upper()) == PERSON_AT_EXAMPLE
+
+
 def test_more_than_1000_events_is_bad_input() -> None:
     request = HttpRequest("POST", EVENTS_URL, {}, json.dumps({"data": [purchase()] * 1001}).encode())
     with pytest.raises(ValueError, match="1001 events; the Conversions API takes at most 1000"):

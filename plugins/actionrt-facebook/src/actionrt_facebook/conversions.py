@@ -38,9 +38,9 @@ def _lower(value: str) -> str:
 
 
 def _phone(value: str) -> str:
-    # Digits only, country code kept, the international "00" prefix dropped.
-    digits = _NON_DIGITS.sub("", value)
-    return digits[2:] if digits.startswith("00") else digits
+    # Digits only, country code kept; "remove ... any leading zeros" (the "00" international
+    # prefix, or a trunk "0" written before the country code).
+    return _NON_DIGITS.sub("", value).lstrip("0")
 
 
 def _letters(value: str) -> str:
@@ -71,8 +71,8 @@ def hash_value(field: str, value: str) -> str:
     """The SHA-256 hex digest Meta expects for one customer-information value (already-hashed
     values pass through, so a journey may hash upstream)."""
     text = value.strip()
-    if _HEX64.match(text):
-        return text
+    if _HEX64.match(text.lower()):  # Meta's SDKs compare lower-cased: "ABC…" is a digest too
+        return text.lower()
     return hashlib.sha256(NORMALISERS[field](text).encode("utf-8")).hexdigest()
 
 
