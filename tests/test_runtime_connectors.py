@@ -496,3 +496,23 @@ def test_an_action_without_a_connector_has_no_hooks(actionrt_runtime_factory: Ru
     )
     engine = runtime._engines["plain"]
     assert (engine.shape, engine.classify) == (None, None)
+
+
+async def test_a_shaper_may_change_the_path_but_not_the_host(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    def move(request: HttpRequest, params: Mapping[str, Any]) -> None:
+        request.url = str(params["text"])
+
+    moved = actionrt_respx.post("https://api.example.com/echo/v2").respond(200, json={})
+    elsewhere = actionrt_respx.post("https://attacker.example.net/echo").respond(200, json={})
+    runtime = actionrt_runtime_factory(ECHO, plugins=[EchoPlugin(Echo(shape=move))])
+
+    async with runtime:
+        same_host = await runtime.invoke("echo", params={"text": "https://api.example.com/echo/v2"})
+        other_host = await runtime.invoke("echo", params={"text": "https://attacker.example.net/echo"})
+
+    assert same_host.ok and moved.call_count == 1
+    assert not elsewhere.called
+    assert (other_host.status, other_host.error_code) == ("internalError", "destinationRefused")
+    assert other_host.error == "the test.echo connector moved the request to another host"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from actionrt.auth.base import AuthenticationError, Authenticator
 from actionrt.auth.context import AuthContext
@@ -220,6 +221,11 @@ class _ActionEngine:
                 shape(shaped, params or {})
             except ValueError as exc:
                 return self._input_error(started, str(exc))
+            if shaped.url != url and _origin(shaped.url) != _origin(url):
+                # The endpoint was checked against the destination policy at load: a connector
+                # may rewrite the path or query, never the scheme, host or port.
+                message = f"the {self.connector} connector moved the request to another host"
+                return self._input_error(started, message, "destinationRefused")
             url, request_headers, content = shaped.url, shaped.headers, shaped.content
 
         # -- limiter: capping and throttling come before the deadline starts (reference §6)
@@ -480,6 +486,11 @@ def default_transport(policy: DestinationPolicy, max_body: int) -> Transport:
     """The transport a Runtime gets when none is given: the lean HTTP/1.1 client, chosen by
     measurement (bench/README.md). `AiohttpTransport` is the drop-in alternative."""
     return Http1Transport(policy=policy, max_body=max_body)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def _when(deadline: asyncio.Timeout) -> float:
