@@ -262,3 +262,16 @@ def test_a_wrong_header_name_is_shown_at_its_cell(page: Page, running: RunningSe
     expect(unlabelled.locator('[data-path="endpoint.headers[1].name"]')).not_to_have_class(
         re.compile(r"\binvalid\b")
     )
+
+
+def test_the_name_counter_stands_apart_from_the_rule_and_the_error(
+    page: Page, running: RunningService
+) -> None:
+    # "... at most 30 characters. 14/30" followed by "must be 1 to 30 ..." read as one sentence.
+    page.goto(f"{running.url}/console/actions/new")
+    page.fill("#f-name", "bad name!")
+    name_input = page.locator("#f-name").bounding_box()
+    counter = page.locator("#name-count").bounding_box()
+    assert name_input is not None and counter is not None
+    assert abs((counter["x"] + counter["width"]) - (name_input["x"] + name_input["width"])) < 2
+
