@@ -325,3 +325,19 @@ def test_the_idempotency_key_is_new_for_each_call(plugins: Plugins) -> None:
     first = builder.build().headers["Idempotency-Key"]
     second = builder.build().headers["Idempotency-Key"]
     assert first != second and len(first) == 32
+
+
+@pytest.mark.parametrize(
+    ("given", "why"),
+    [
+        ({"params": [("customer.points", 1)]}, "params: expected a mapping of names to values, got a list"),
+        ({"headers": "x-request-id"}, "headers: expected a mapping of names to values, got a string"),
+        ({"query": ["locale"]}, "query: expected a mapping of names to values, got a list"),
+    ],
+)
+def test_inputs_that_are_not_mappings_are_refused_by_name(plugins: Plugins, given: Any, why: str) -> None:
+    builder = make_builder(
+        plugins, request={"sample": SAMPLE, "variables": {"customer.points": {"label": "P"}}}
+    )
+    with pytest.raises(InputError, match=why):
+        builder.build(**given)

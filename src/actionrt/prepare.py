@@ -432,6 +432,9 @@ class CallBuilder:
         path: str | None = None,
     ) -> PreparedCall:
         """The request of one call; `InputError` naming the field when an input is unusable."""
+        for group, given in (("params", params), ("headers", headers), ("query", query)):
+            if given is not None and type(given) is not dict and not isinstance(given, Mapping):
+                raise InputError(group, f"expected a mapping of names to values, got {_kind(given)}")
         # -- body
         if params and not params.keys() <= self._variable_names:
             unknown = sorted(str(k) for k in params.keys() - self._variable_names)
