@@ -105,6 +105,13 @@ def test_show_masks_credentials_but_not_the_settings_named_like_them(tmp_path: P
     assert (auth["authorizationType"], auth["tokenTarget"]) == ("header", "x-auth-token")
 
 
+def test_show_for_a_person_counts_and_lists_the_journeys():
+    result = runner.invoke(app, ["show", "loyaltyUpdate", str(EXAMPLES)])
+    assert result.exit_code == 0, result.output
+    assert "Used in: 1 journey\n" in result.output
+    assert "  - welcome (live): Welcome series" in result.output
+
+
 def test_show_an_unknown_action():
     result = runner.invoke(app, ["show", "nope", str(EXAMPLES)])
     assert result.exit_code == 1

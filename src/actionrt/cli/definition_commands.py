@@ -123,7 +123,7 @@ def show(
     out.print(f"[bold]{name}[/bold]  ({action.source})")
     if action.definition.description:
         out.print(action.definition.description, markup=False)
-    out.print(f"Used in: {len(users)} journeys", markup=False)
+    out.print(f"Used in: {len(users)} journey{'' if len(users) == 1 else 's'}", markup=False)
     for journey in users:
         out.print(f"  - {journey.id} ({journey.definition.status}): {journey.definition.name}", markup=False)
     if action.variables:
