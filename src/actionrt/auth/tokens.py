@@ -226,26 +226,21 @@ class TokenAuthenticator(ABC):
         entry = self._entry
         if entry is not None and self._clock() < entry.expires_at:
             token = entry.token
-            if token is not self._token:
-                self._prepare(token)
-            if self._in_query:
-                request.url = with_query(request.url, self._value)
-            else:
-                request.headers[self._name] = self._value
-            return
-        await self._apply_slow(request)
-
-    async def _apply_slow(self, request: HttpRequest) -> None:
-        entry = self._entry
-        if entry is None:
-            entry = self._entry = self._bind()
-        token = await self._cache.token(entry, self._fetch_checked)
+        else:
+            token = await self._fresh_token()
         if token is not self._token:
             self._prepare(token)
         if self._in_query:
             request.url = with_query(request.url, self._value)
         else:
             request.headers[self._name] = self._value
+
+    async def _fresh_token(self) -> str:
+        """The token once the cached one is missing or expired: shared, fetched once."""
+        entry = self._entry
+        if entry is None:
+            entry = self._entry = self._bind()
+        return await self._cache.token(entry, self._fetch_checked)
 
     def invalidate(self, request: HttpRequest | None = None) -> None:
         entry = self._entry
