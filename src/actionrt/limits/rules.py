@@ -18,7 +18,15 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 
 from actionrt.errors import Problem, ValidationError
@@ -90,6 +98,14 @@ class UrlPattern:
 
     def matches_path(self, path: str) -> bool:
         return self.path is None or self.path.fullmatch(path or "/") is not None
+
+
+def _pattern_text(value: str) -> str:
+    UrlPattern.parse(value)  # raises ValueError saying what is wrong with it
+    return value
+
+
+PatternText = Annotated[str, AfterValidator(_pattern_text)]
 
 
 class _Model(BaseModel):
@@ -186,14 +202,8 @@ class _Rule(BaseModel):
 class CappingRule(_Rule):
     """An endpoint capping configuration; calls over the rating fail at once as `capped`."""
 
-    url: str
+    url: PatternText
     services: Services
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        UrlPattern.parse(value)
-        return value
 
     @property
     def pattern_text(self) -> str:
@@ -221,16 +231,10 @@ class CappingRule(_Rule):
 class ThrottlingRule(_Rule):
     """A throttling configuration: calls over `maxThroughput` per second queue in arrival order."""
 
-    url_pattern: Annotated[str, Field(alias="urlPattern")]
+    url_pattern: Annotated[PatternText, Field(alias="urlPattern")]
     max_throughput: Annotated[
         StrictInt, Field(alias="maxThroughput", ge=MIN_THROUGHPUT, le=MAX_THROUGHPUT)
     ]
-
-    @field_validator("url_pattern")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        UrlPattern.parse(value)
-        return value
 
     @property
     def pattern_text(self) -> str:
