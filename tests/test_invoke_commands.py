@@ -130,3 +130,27 @@ def test_only_the_invoked_actions_secrets_must_be_set(actions: Path, monkeypatch
     outcome = runner.invoke(app, ["invoke", "other", str(actions), "--allow-private-network"])
     assert outcome.exit_code == 2
     assert "secret 'OTHER_TOKEN' is not set" in outcome.output
+
+
+def test_a_string_that_looks_like_json_is_sent_as_written(actions: Path) -> None:
+    args = [
+        *BASE[:2],
+        str(actions),
+        *BASE[2:],
+        "-p",
+        "stage=[URGENT] {vip}",
+        "-p",
+        "score=3",
+        "-p",
+        "tags=[]",
+    ]
+    outcome = runner.invoke(app, [*args, "--json"])
+    assert outcome.exit_code == 0, outcome.output
+    assert json.loads(outcome.stdout)["response"]["got"]["stage"] == "[URGENT] {vip}"
+
+
+def test_a_list_variable_takes_json(actions: Path) -> None:
+    args = [*BASE[:2], str(actions), *BASE[2:], "-p", "stage=x", "-p", "score=3", "-p", "tags=[oops"]
+    outcome = runner.invoke(app, args)
+    assert outcome.exit_code == 2
+    assert "tags is a listString: write it as JSON" in outcome.output

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from actionrt.cli.app import app
 from actionrt.cli.definition_commands import PrivateOpt
+from actionrt.definition import Action
 from actionrt.errors import UnknownActionError, ValidationError
 from actionrt.registry import Registry
 from actionrt.results import InvocationResult
@@ -25,23 +26,32 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 PairsOpt = list[str] | None
 
 
-def parse_pairs(pairs: list[str] | None, option: str, *, json_values: bool) -> dict[str, Any]:
-    """`k=v` options to a dict. With `json_values`, a value starting with `[` or `{` is read
-    as JSON (object lists, scalar lists); everything else stays a string for the runtime's
-    coercion (`"12"` becomes 12 for an integer field)."""
+def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, Any]:
+    """`NAME=VALUE` options to a dict of strings: the runtime's coercion types them (`"12"`
+    becomes 12 for an integer field)."""
     values: dict[str, Any] = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint=option)
-        if json_values and value[:1] in ("[", "{"):
-            try:
-                values[name] = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise typer.BadParameter(f"{name}: invalid JSON ({exc.msg})", param_hint=option) from None
-        else:
-            values[name] = value
+        values[name] = value
     return values
+
+
+def read_lists(params: dict[str, Any], action: Action) -> dict[str, Any]:
+    """The values of the action's list variables read as JSON (`tags=["a","b"]`,
+    `items=[{"sku":"A"}]`); every other value stays the string it was written as, so
+    `text=[URGENT] hi` is sent as written."""
+    for name, value in params.items():
+        variable = action.variables.get(name)
+        if variable is None or not variable.type.is_list:
+            continue
+        try:
+            params[name] = json.loads(value)
+        except json.JSONDecodeError as exc:
+            message = f'{name} is a {variable.type.value}: write it as JSON, e.g. ["a"] ({exc.msg})'
+            raise typer.BadParameter(message, param_hint="--param") from None
+    return params
 
 
 @app.command()
@@ -68,9 +78,9 @@ def invoke(
     allow_private_network: PrivateOpt = False,
 ) -> None:
     """Call one action for real and print the result (exit 0 only when it is ok)."""
-    params = parse_pairs(param, "--param", json_values=True)
-    headers = parse_pairs(header, "--header", json_values=False)
-    queries = parse_pairs(query, "--query", json_values=False)
+    params = parse_pairs(param, "--param")
+    headers = parse_pairs(header, "--header")
+    queries = parse_pairs(query, "--query")
     try:
         # The folder is validated whole, but only the named action's file is wired: the secrets
         # of the other actions need not be set to call this one.
@@ -86,6 +96,7 @@ def invoke(
     except UnknownActionError as exc:
         err.print(str(exc), markup=False)
         raise typer.Exit(2) from None
+    params = read_lists(params, action)
 
     async def call() -> InvocationResult:
         async with runtime:
@@ -93,11 +104,7 @@ def invoke(
                 name, params, headers=headers, query=queries, path=dynamic_path, timeout=timeout
             )
 
-    try:
-        result = asyncio.run(call())
-    except UnknownActionError as exc:
-        err.print(str(exc), markup=False)
-        raise typer.Exit(2) from None
+    result = asyncio.run(call())
     if as_json:
         sys.stdout.write(json.dumps(asdict(result), indent=2, default=str) + "\n")
     else:
