@@ -340,6 +340,50 @@ async def test_send_test_request_uses_reentered_credentials_and_never_stores_the
     assert counts == {"http_200": 2}
 
 
+async def test_credentials_read_from_the_environment_can_be_re_entered_for_a_test(
+    service: Service, endpoint: Endpoint, monkeypatch
+) -> None:
+    # The examples' smsSend, crmContactUpdate and storeWeather read theirs from the environment:
+    # a test must not need the service restarted with those variables set.
+    monkeypatch.delenv("SVC_USER_T1", raising=False)
+    monkeypatch.delenv("SVC_PASSWORD_T1", raising=False)
+    document = action(
+        url=f"{endpoint.base_url}/ok",
+        authentication={
+            "type": "basic",
+            "username": "{{ secrets.SVC_USER_T1 }}",
+            "password": "{{ secrets.SVC_PASSWORD_T1 }}",
+        },
+    )
+    created = (await service.client.post("/actions", json=document)).json()
+    assert created["secrets"] == []  # nothing sealed: references are kept as written
+    assert created["references"] == ["SVC_USER_T1", "SVC_PASSWORD_T1"]
+
+    call = {"params": {"email": "a@example.com"}}
+    missing = await service.client.post("/actions/notify/test", json=call)
+    assert missing.status_code == 422
+    assert problems(missing) == {
+        "authentication.username": "secret 'SVC_USER_T1' is not set",
+        "authentication.password": "secret 'SVC_PASSWORD_T1' is not set",
+    }
+    typed = {"secrets.SVC_USER_T1": "ada", "secrets.SVC_PASSWORD_T1": "typed-pw-4410"}
+    answer = await service.client.post("/actions/notify/test", json={**call, "credentials": typed})
+    assert answer.json()["status"] == "http_200", answer.text
+    assert endpoint.basic_credentials() == "ada:typed-pw-4410"
+    check = await service.client.post("/actions/notify/check-authentication", json={"credentials": typed})
+    assert check.json() == {"ok": True, "message": "would send Authorization: Basic *** (username ada)"}
+    assert b"typed-pw-4410" not in service.store_path.read_bytes()
+    unknown = await service.client.post(
+        "/actions/notify/test", json={**call, "credentials": {"secrets.OTHER": "x"}}
+    )
+    assert problems(unknown) == {"credentials.secrets.OTHER": "the action reads no secret OTHER"}
+
+    page = (await service.client.get("/console/actions/notify")).text
+    assert 'data-credential="secrets.SVC_PASSWORD_T1"' in page
+    assert "<label>SVC_PASSWORD_T1 (environment) <code>{{ secrets.SVC_PASSWORD_T1 }}</code></label>" in page
+    assert 'placeholder="{{ secrets.SVC_PASSWORD_T1 }} — type to replace"' in page
+
+
 async def test_send_test_request_reports_structure_differences(service: Service, endpoint: Endpoint) -> None:
     document = action(url=f"{endpoint.base_url}/ok", response={"sample": {"messageId": 1, "queuedAt": "x"}})
     await service.client.post("/actions", json=document)

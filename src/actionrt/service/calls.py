@@ -23,7 +23,13 @@ from actionrt.runtime import Runtime, default_transport
 from actionrt.secrets import SecretResolver
 from actionrt.service.catalog import Catalog
 from actionrt.service.store import CallRow, Store
-from actionrt.service.vault import document_secret_slots, substitute
+from actionrt.service.vault import (
+    REFERENCE_KEY,
+    document_secret_slots,
+    provider_references,
+    substitute,
+    substitute_references,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,22 +172,33 @@ class Calls:
     def temporary(self, name: str, credentials: Mapping[str, str]) -> Action:
         """The action with re-entered credentials in place of its sealed secrets (not stored).
 
-        `credentials` is keyed by the secret's field path (`authentication.password`) as
-        `secret_slots` names it; an unknown key is refused, a missing one keeps the stored value.
+        `credentials` is keyed by a sealed secret's field path (`authentication.password`, as
+        `document_secret_slots` names it) or, for a secret read from a provider such as the
+        environment, by `secrets.NAME`; an unknown key is refused, a missing one keeps the
+        stored value (or reference).
         """
         action = self.catalog.action(name)
         if not credentials:
             return action
         document = self.catalog.document(name)
         by_path = {slot.path: slot.secret_id for slot in document_secret_slots(document)}
-        unknown = [key for key in credentials if key not in by_path]
-        if unknown:
-            raise ValidationError.single(
-                "", f"credentials.{unknown[0]}", "no stored secret at this path of the action"
-            )
-        values = {by_path[path]: value for path, value in credentials.items() if value}
+        references = provider_references(document)
+        for key in credentials:
+            label = key.removeprefix(REFERENCE_KEY)
+            if key.startswith(REFERENCE_KEY) and label not in references:
+                raise ValidationError.single("", f"credentials.{key}", f"the action reads no secret {label}")
+            if not key.startswith(REFERENCE_KEY) and key not in by_path:
+                raise ValidationError.single(
+                    "", f"credentials.{key}", "no stored secret at this path of the action"
+                )
+        sealed = {by_path[k]: v for k, v in credentials.items() if v and not k.startswith(REFERENCE_KEY)}
+        read = {
+            k.removeprefix(REFERENCE_KEY): v
+            for k, v in credentials.items()
+            if v and k.startswith(REFERENCE_KEY)
+        }
         registry = self._single(action)
-        return registry.parse(substitute(document, values), action.source)
+        return registry.parse(substitute_references(substitute(document, sealed), read), action.source)
 
     def _fresh_auth_context(self) -> AuthContext:
         return AuthContext(

@@ -15,10 +15,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from actionrt.payload import infer_fields
+from actionrt.secrets import SECRET_REF
 from actionrt.service.api import field_rows
 from actionrt.service.catalog import NotFoundError
 from actionrt.service.security import CSRF_FIELD, SESSION_COOKIE, SecurityPolicy
 from actionrt.service.state import ServiceState
+from actionrt.service.vault import REFERENCE_KEY
 
 HERE = Path(__file__).parent
 SCHEME_TITLES = {
@@ -68,6 +70,16 @@ def credential_label(path: str, document: dict[str, Any]) -> str:
             if index.isdigit() and int(index) < len(items) and isinstance(items[int(index)], dict):
                 return title + str(items[int(index)].get("name", ""))
     return path
+
+
+def reference_label(label: str) -> str:
+    """`SMS_PASSWORD (environment)`, `api_key (file)`: a referenced secret as the Test names it."""
+    provider, _, name = label.rpartition(":")
+    return f"{name} ({provider or 'environment'})"
+
+
+def reference(label: str) -> str:
+    return "{{ secrets." + label + " }}"
 
 
 def _pretty(value: Any) -> str:
@@ -141,7 +153,13 @@ class Console:
         schemes.sort(key=lambda s: (order.index(s["type"]) if s["type"] in order else len(order), s["type"]))
         if name is None:
             document: dict[str, Any] = {"endpoint": {"method": "POST"}, "authentication": {"type": "none"}}
-            detail: dict[str, Any] = {"usedIn": [], "liveJourneys": [], "readOnly": False, "secrets": []}
+            detail: dict[str, Any] = {
+                "usedIn": [],
+                "liveJourneys": [],
+                "readOnly": False,
+                "secrets": [],
+                "references": [],
+            }
             calls: dict[str, int] = {}
         else:
             action = self.state.catalog.action(name)
@@ -164,7 +182,21 @@ class Console:
             "live_journeys": detail["liveJourneys"],
             "used_in": detail["usedIn"],
             "secrets": detail["secrets"],
-            "credentials": [{"path": p, "label": credential_label(p, document)} for p in detail["secrets"]],
+            "credentials": [
+                *({"key": p, "label": credential_label(p, document), "where": p} for p in detail["secrets"]),
+                *(
+                    {"key": REFERENCE_KEY + label, "label": reference_label(label), "where": reference(label)}
+                    for label in detail["references"]
+                ),
+            ],
+            # Placeholders of the password inputs whose stored value is a provider's reference.
+            "referenced": {
+                key: auth[key]
+                for key in ("password", "value")
+                if isinstance(auth.get(key), str)
+                and SECRET_REF.fullmatch(auth[key].strip())
+                and key not in {p.removeprefix("authentication.") for p in detail["secrets"]}
+            },
             "calls": calls,
             "auth_json": _pretty(auth) if auth.get("type") not in ("none", "basic", "apiKey") else "",
             "sample_json": _pretty(request_spec.get("sample")),

@@ -140,6 +140,12 @@ def _schemas() -> dict[str, Any]:
                         "items": {"type": "string"},
                         "description": "field paths holding sealed secrets (keys of `credentials`)",
                     },
+                    "references": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "secrets read from providers, `NAME` or `PROVIDER:NAME` "
+                        "(re-entered in `credentials` as `secrets.NAME`)",
+                    },
                     "variables": {"type": "object"},
                 },
             },

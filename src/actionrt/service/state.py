@@ -12,7 +12,7 @@ from actionrt.service.calls import Calls
 from actionrt.service.catalog import Catalog
 from actionrt.service.rules import Rules
 from actionrt.service.store import Store
-from actionrt.service.vault import document_secret_slots
+from actionrt.service.vault import document_secret_slots, provider_references
 
 
 @dataclass
@@ -51,6 +51,7 @@ class ServiceState:
             "editableWhenLive": sorted(EDITABLE_WHEN_LIVE),
             "readOnly": bool(live),
             "secrets": [slot.path for slot in document_secret_slots(document)],
+            "references": provider_references(document),
             "variables": {
                 "params": {
                     path: {"label": v.label, "type": v.type.value, "optional": v.optional}

@@ -20,7 +20,7 @@ from pydantic import BaseModel, SecretStr
 
 from actionrt.errors import Problem
 from actionrt.hookspecs import hookimpl
-from actionrt.secrets import SECRET_REF, SecretProvider
+from actionrt.secrets import DEFAULT_PROVIDER, SECRET_REF, SecretProvider, secret_refs
 
 PROVIDER = "console"
 KEY_ENV = "ACTIONRT_SECRET_KEY"
@@ -132,6 +132,50 @@ def document_secret_slots(document: Mapping[str, Any]) -> list[SecretSlot]:
             if isinstance(items, list):
                 slots += secret_slots(items, f"endpoint.{key}")
     return slots
+
+
+REFERENCE_KEY = "secrets."  # `secrets.NAME`: how a test names a referenced secret it re-enters
+
+
+def _credential_strings(document: Mapping[str, Any]) -> Iterator[str]:
+    """The strings of a document that may carry credentials: its authentication block and its
+    constant header and query values."""
+    yield from _strings(document.get("authentication", {}))
+    endpoint = document.get("endpoint")
+    if isinstance(endpoint, Mapping):
+        for key in PARAMETER_LISTS:
+            for item in endpoint.get(key) or ():
+                if isinstance(item, Mapping) and isinstance(item.get("value"), str):
+                    yield item["value"]
+
+
+def provider_references(document: Mapping[str, Any]) -> list[str]:
+    """The secrets an action reads from providers rather than the console's store (`NAME` for
+    the environment, `PROVIDER:NAME`), in document order, each once."""
+    labels: list[str] = []
+    for text in _credential_strings(document):
+        for ref in secret_refs(text):
+            if ref.provider != PROVIDER and ref.label not in labels:
+                labels.append(ref.label)
+    return labels
+
+
+def substitute_references(document: Any, values: Mapping[str, str]) -> Any:
+    """A copy of `document` with each `{{ secrets.[PROVIDER:]NAME }}` whose label is in
+    `values` replaced by its value (credentials re-entered for one test call; never stored)."""
+
+    def replace(match: re.Match[str]) -> str:
+        provider = match.group("provider") or DEFAULT_PROVIDER
+        label = match.group("name") if provider == DEFAULT_PROVIDER else f"{provider}:{match.group('name')}"
+        return values.get(label, match.group(0))
+
+    if isinstance(document, str):
+        return SECRET_REF.sub(replace, document)
+    if isinstance(document, Mapping):
+        return {k: substitute_references(v, values) for k, v in document.items()}
+    if isinstance(document, list):
+        return [substitute_references(v, values) for v in document]
+    return document
 
 
 def seal_parameters(parameters: Any, new_secret: Callable[[str], str], stored: Any = None) -> Any:
