@@ -17,10 +17,8 @@ from actionrt.secrets import (
     SecretProvider,
     SecretRef,
     SecretResolver,
-    compile_secret_text,
     has_secrets,
     missing_secrets,
-    secret_names,
     secret_refs,
 )
 
@@ -41,13 +39,14 @@ class Vault:
 def test_references_are_parsed_with_optional_provider() -> None:
     text = "a {{ secrets.ONE }} b {{secrets.vault:db/password}} c {{ secret.NOT }}"
     assert secret_refs(text) == [SecretRef("env", "ONE"), SecretRef("vault", "db/password")]
-    assert secret_names(text) == ["ONE", "vault:db/password"]
+    assert [ref.label for ref in secret_refs(text)] == ["ONE", "vault:db/password"]
     assert has_secrets(text)
     assert not has_secrets("plain {{ value }}")
 
 
 def test_compiled_text_reads_secrets_when_called(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TENANT", "acme")
+    compile_secret_text = SecretResolver().compile
     render = compile_secret_text("id-{{ secrets.TENANT }}-x")
     assert render() == "id-acme-x"
     monkeypatch.setenv("TENANT", "globex")

@@ -250,10 +250,6 @@ class DestinationPolicy:
         if reason is not None:
             raise DestinationRefusedError(f"address {ip} {reason}")
 
-    def check_header(self, name: str, value: str) -> None:
-        """The module's `check_header`, here too for callers holding a policy."""
-        check_header(name, value)
-
     # -- resolution --------------------------------------------------------------------------
 
     async def resolve(self, host: str, port: int) -> list[str]:

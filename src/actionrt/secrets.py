@@ -122,11 +122,6 @@ def secret_refs(text: str) -> list[SecretRef]:
     ]
 
 
-def secret_names(text: str) -> list[str]:
-    """The secret names referenced in `text` (`NAME`, or `PROVIDER:NAME`)."""
-    return [ref.label for ref in secret_refs(text)]
-
-
 def has_secrets(text: str) -> bool:
     """True when `text` references at least one secret."""
     return SECRET_REF.search(text) is not None
@@ -198,15 +193,6 @@ class SecretResolver:
 
 def _constant(text: str) -> Callable[[], str]:
     return lambda: text
-
-
-def compile_secret_text(
-    text: str, providers: Mapping[str, SecretProvider] | SecretResolver | None = None
-) -> Callable[[], str]:
-    """Compile a constant header/query value (or any string) once into a function that returns
-    the final string, secrets read at call time. For the engine's constant headers and query."""
-    resolver = providers if isinstance(providers, SecretResolver) else SecretResolver(providers)
-    return resolver.compile(text)
 
 
 def missing_secrets(
