@@ -11,6 +11,7 @@ from actionrt.auth.base import AuthenticationError, Authenticator
 from actionrt.auth.context import AuthContext
 from actionrt.http import HttpRequest
 from actionrt.plugins import Plugins
+from actionrt.secrets import MappingSecrets, SecretResolver
 
 
 def build(plugins: Plugins, block: dict[str, Any]) -> Authenticator:
@@ -94,3 +95,27 @@ async def test_missing_secret_named_at_first_use_and_by_check(
         await auth.apply(request())
     check = await auth.check()
     assert (check.ok, check.message) == (False, "secret 'NOPE' is not set")
+
+
+async def test_a_secret_with_control_characters_is_not_sent_in_a_header(plugins: Plugins) -> None:
+    # Environment variables can't hold NUL, but a file or a vault can: such a value would go
+    # on the wire as is (CR and LF are stopped by the transport, the others were not).
+    secrets = SecretResolver({"env": MappingSecrets({"KEY": "ab\x00cd", "TOKEN": "t\x7fk"})})
+
+    def built(block: dict[str, Any]) -> Authenticator:
+        scheme = plugins.schemes[block["type"]]
+        return scheme.build(scheme.config_model.model_validate(block), AuthContext(secrets))
+
+    key = built({"type": "apiKey", "name": "x-api-key", "value": "{{ secrets.KEY }}"})
+    with pytest.raises(AuthenticationError, match=r"^header 'x-api-key': value contains NUL$"):
+        await key.apply(request())
+    assert not (await key.check()).ok
+    bearer = built({"type": "bearer", "token": "{{ secrets.TOKEN }}"})
+    with pytest.raises(AuthenticationError, match="value contains control character"):
+        await bearer.apply(request())
+    in_query = built(
+        {"type": "apiKey", "name": "k", "value": "{{ secrets.KEY }}", "location": "query"}
+    )
+    req = request()
+    await in_query.apply(req)  # percent-encoded in a URL: harmless
+    assert req.url.endswith("&k=ab%00cd")

@@ -261,6 +261,7 @@ def mocked_context() -> AuthContext:
         (httpx.Response(200, text="not json"), "not JSON"),
         (httpx.Response(200, json={"access_token": 12}), "without a token"),
         (httpx.Response(200, json={"access_token": "a\r\nX-Evil: 1"}), "control characters"),
+        (httpx.Response(200, json={"access_token": "a\x01b"}), "control characters"),
         (httpx.Response(302, headers={"Location": "https://evil.example/"}), "answered 302"),
         (httpx.Response(500, json={"error": "x y", "error_description": "S3CRET"}),
          "answered 500"),

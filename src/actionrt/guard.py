@@ -29,6 +29,7 @@ __all__ = [
     "GuardedResolver",
     "Resolver",
     "check_header",
+    "control_character",
 ]
 
 ALLOW_PRIVATE_NETWORK_ENV: Final = "ACTIONRT_ALLOW_PRIVATE_NETWORK"
@@ -80,11 +81,19 @@ def check_header(name: str, value: str) -> None:
     lowered = name.lower()
     if lowered in FORBIDDEN_HEADERS or lowered.startswith("proxy-"):
         raise ValueError(f"header {name!r} cannot be set by an action")
-    bad = _VALUE_CONTROL.search(value)
-    if bad is not None:
-        char = bad.group()
-        what = {"\r": "CR", "\n": "LF", "\x00": "NUL"}.get(char, f"control character {char!r}")
+    what = control_character(value)
+    if what is not None:
         raise ValueError(f"header {name!r}: value contains {what}")
+
+
+def control_character(value: str) -> str | None:
+    """The first character a header value may not hold, named (`CR`, `LF`, `NUL`, `control
+    character '\\x01'`), or None. Tab is allowed."""
+    bad = _VALUE_CONTROL.search(value)
+    if bad is None:
+        return None
+    char = bad.group()
+    return {"\r": "CR", "\n": "LF", "\x00": "NUL"}.get(char, f"control character {char!r}")
 
 
 def _refusal(addr: _IPAddress) -> str | None:

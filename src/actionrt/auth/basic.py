@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from actionrt.auth.base import AuthCheck, AuthenticationError
 from actionrt.auth.models import BasicAuthConfig
 from actionrt.auth.tokens import with_query
+from actionrt.guard import control_character
 from actionrt.http import HttpRequest
 from actionrt.secrets import MissingSecretError
 
@@ -69,9 +70,15 @@ class StaticHeaderAuthenticator:
 
     def _resolved(self) -> str:
         try:
-            return self.build_value()
+            value = self.build_value()
         except MissingSecretError as exc:
             raise AuthenticationError(str(exc)) from None
+        # A secret from a file or a vault may hold any character: in a header, a control
+        # character would go on the wire (a query piece is percent-encoded already).
+        what = None if self._in_query else control_character(value)
+        if what is not None:
+            raise AuthenticationError(f"header {self._name!r}: value contains {what}")
+        return value
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.describe()})"

@@ -24,6 +24,7 @@ from actionrt.auth.tokens import (
     TokenAuthenticator,
     usable_lifetime,
 )
+from actionrt.guard import control_character
 from actionrt.secrets import SecretResolver
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("actionrt.auth")
 
 ENCODE_BASE64 = "EncodeBase64("
-_UNSAFE_TOKEN_CHARS = frozenset("\r\n\x00")
 
 
 def build_custom_authenticator(
@@ -229,7 +229,7 @@ class CustomAuthenticator(TokenAuthenticator):
                     f"token at {self.config.tokenInResponse}",
                     status=response.status,
                 )
-        if _UNSAFE_TOKEN_CHARS.intersection(token):
+        if control_character(token) is not None:
             raise AuthenticationError(
                 f"token from {self.endpoint_label} contains control characters",
                 status=response.status,

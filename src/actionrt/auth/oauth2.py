@@ -15,6 +15,7 @@ from actionrt.auth.base import AuthenticationError
 from actionrt.auth.context import endpoint_label
 from actionrt.auth.models import OAuth2ClientCredentialsConfig
 from actionrt.auth.tokens import DEFAULT_LIFETIME, FetchedToken, TokenAuthenticator, usable_lifetime
+from actionrt.guard import control_character
 
 if TYPE_CHECKING:
     from actionrt.auth.context import AuthContext
@@ -68,7 +69,7 @@ class OAuth2ClientCredentialsAuthenticator(TokenAuthenticator):
         )
         data = response.json()
         token = data.get("access_token") if isinstance(data, dict) else None
-        if not isinstance(token, str) or not token or any(c in token for c in "\r\n\x00"):
+        if not isinstance(token, str) or not token or control_character(token) is not None:
             raise AuthenticationError(
                 f"token endpoint {self.endpoint_label} answered {response.status} without an "
                 "access_token",
