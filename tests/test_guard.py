@@ -57,6 +57,11 @@ REFUSED_ADDRESSES = {
     "6to4 of private": "2002:c0a8:0101::1",
     "6to4 of metadata": "2002:a9fe:a9fe::1",
     "documentation v6": "2001:db8::1",
+    # Not left to `ipaddress.is_private`/`is_global`, whose tables change between Python patch
+    # releases (3.11.7 calls both of these global):
+    "IETF protocol assignments 192.0.0/24": "192.0.0.8",
+    "site-local v6 fec0::/10 (deprecated)": "fec0::1",
+    "IPv4-mapped IETF protocol assignment": "::ffff:192.0.0.170",
 }
 
 PUBLIC_ADDRESSES = ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"]

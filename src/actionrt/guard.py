@@ -70,6 +70,11 @@ _CGNAT: Final = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
 _IPV4_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")
 _UNIQUE_LOCAL: Final = ipaddress.IPv6Network("fc00::/7")
+# Named here rather than left to `is_private`/`is_global`, whose tables differ between Python
+# patch releases: IETF protocol assignments (not globally routed, bar two anycast services no
+# action calls) and the deprecated IPv6 site-local range, still routed inside some networks.
+_IETF_PROTOCOL: Final = ipaddress.IPv4Network("192.0.0.0/24")
+_SITE_LOCAL: Final = ipaddress.IPv6Network("fec0::/10")
 
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -117,6 +122,10 @@ def _refusal(addr: _IPAddress) -> str | None:
         return "is shared address space (CGNAT 100.64.0.0/10)"
     if isinstance(addr, ipaddress.IPv6Address) and addr in _UNIQUE_LOCAL:
         return "is unique local (fc00::/7)"
+    if isinstance(addr, ipaddress.IPv6Address) and addr in _SITE_LOCAL:
+        return "is site-local (fec0::/10)"
+    if isinstance(addr, ipaddress.IPv4Address) and addr in _IETF_PROTOCOL:
+        return "is reserved for IETF protocol assignments (192.0.0.0/24)"
     if addr.is_reserved:
         return "is reserved"
     if addr.is_private:
