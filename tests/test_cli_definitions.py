@@ -85,6 +85,7 @@ def test_show_masks_credentials_but_not_the_settings_named_like_them(tmp_path: P
                 {"name": "x-api-version", "value": "2"},
             ],
             "queryParameters": [{"name": "access_token", "value": "literal-token-456"}],
+            "clientCertificate": {"certFile": "c.pem", "keyFile": "k.pem", "password": "key-pass-789"},
         },
         "authentication": {
             "type": "customAuthorization",
@@ -99,7 +100,9 @@ def test_show_masks_credentials_but_not_the_settings_named_like_them(tmp_path: P
     result = runner.invoke(app, ["show", "keyed", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
-    assert "literal-key-123" not in result.output and "literal-token-456" not in result.output
+    for secret in ("literal-key-123", "literal-token-456", "key-pass-789"):
+        assert secret not in result.output
+    assert document["endpoint"]["clientCertificate"]["certFile"] == "c.pem"
     assert document["endpoint"]["headers"][1] == {"name": "x-api-version", "value": "2"}
     auth = document["authentication"]
     assert (auth["authorizationType"], auth["tokenTarget"]) == ("header", "x-auth-token")

@@ -114,6 +114,9 @@ def show(
         for param in document["endpoint"].get(group, ()):
             if "value" in param and _secret_bearing(param["name"]):
                 param["value"] = "***"
+    certificate = document["endpoint"].get("clientCertificate")
+    if certificate is not None and certificate.get("password") is not None:
+        certificate["password"] = "***"
     if as_json:
         document["usedIn"] = [
             {"id": j.id, "name": j.definition.name, "status": j.definition.status} for j in users
