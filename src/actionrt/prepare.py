@@ -432,9 +432,12 @@ class CallBuilder:
         path: str | None = None,
     ) -> PreparedCall:
         """The request of one call; `InputError` naming the field when an input is unusable."""
-        for group, given in (("params", params), ("headers", headers), ("query", query)):
-            if given is not None and type(given) is not dict and not isinstance(given, Mapping):
-                raise InputError(group, f"expected a mapping of names to values, got {_kind(given)}")
+        if type(params) is not dict and params is not None:  # dicts, the usual case, skip it
+            _check_mapping("params", params)
+        if type(headers) is not dict and headers is not None:
+            _check_mapping("headers", headers)
+        if type(query) is not dict and query is not None:
+            _check_mapping("query", query)
         # -- body
         if params and not params.keys() <= self._variable_names:
             unknown = sorted(str(k) for k in params.keys() - self._variable_names)
@@ -518,6 +521,11 @@ class CallBuilder:
             if not optional and given.get(name) is None:
                 raise InputError(f"query.{name}", "required variable query parameter is missing")
         return "&".join(pieces)
+
+
+def _check_mapping(group: str, given: Any) -> None:
+    if not isinstance(given, Mapping):
+        raise InputError(group, f"expected a mapping of names to values, got {_kind(given)}")
 
 
 def _header_text(value: Any, name: str) -> str:
