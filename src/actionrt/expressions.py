@@ -68,7 +68,7 @@ _loop_budget: ContextVar[list[float]] = ContextVar("actionrt_loop_budget")
 _sizes: ContextVar[dict[int, tuple[Any, int]] | None] = ContextVar("actionrt_sizes", default=None)
 
 
-def printed_size(value: Any, cap: int) -> int:
+def _printed_size(value: Any, cap: int) -> int:
     """About how many characters `value` prints as (a lower bound: one per character of a
     string, one per item or number), counting a part shared by reference each time it appears,
     as str() and JSON do. Stops counting once past `cap`."""
@@ -119,7 +119,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     def _check_size(self, value: Any) -> Any:
         limit = self.max_output_length
         if isinstance(value, list | tuple | dict | set | frozenset):
-            if printed_size(value, limit) > limit:
+            if _printed_size(value, limit) > limit:
                 raise SecurityError(f"a value longer than {limit} would be built")
         elif isinstance(value, str | bytes) and len(value) > limit:
             raise SecurityError(f"a value longer than {limit} would be built")
@@ -134,7 +134,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     def finalize_output(self, value: Any) -> Any:
         """Every `{{ ... }}` output, checked before it is turned into a string."""
         limit = self.max_output_length
-        if printed_size(value, limit) > limit:
+        if _printed_size(value, limit) > limit:
             raise SecurityError(f"output longer than {limit} characters")
         return value
 
@@ -147,7 +147,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             for seq, times in ((left, right), (right, left)):
                 sized = isinstance(seq, str | bytes | list | tuple) and isinstance(times, int)
                 limit = self.max_output_length
-                if sized and printed_size(seq, limit) * times > limit:
+                if sized and _printed_size(seq, limit) * times > limit:
                     raise SecurityError(
                         f"a value longer than {self.max_output_length} would be built"
                     )
@@ -198,7 +198,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         # The separator is repeated once per item: a long one joins a short list into a huge
         # string, so the size is known (and refused) before joining.
         limit = self.max_output_length
-        if len(separator) * max(len(items) - 1, 0) + printed_size(items, limit) > limit:
+        if len(separator) * max(len(items) - 1, 0) + _printed_size(items, limit) > limit:
             raise SecurityError(f"join() would build a value longer than {limit}")
 
     def replace_filter(self, value: Any, old: str, new: str, count: int | None = None) -> str:
@@ -414,7 +414,7 @@ class ExpressionEnvironment:
         for part in parts:
             if isinstance(part, Undefined):
                 part._fail_with_undefined_error()
-            size += printed_size(part, self.max_output_length)
+            size += _printed_size(part, self.max_output_length)
         if size > self.max_output_length:
             raise SecurityError(f"a value longer than {self.max_output_length} would be built")
         result = "".join(str(part) for part in parts)
