@@ -73,7 +73,13 @@ def test_every_non_public_address_class_is_refused(address: str) -> None:
         DestinationPolicy().check_address(address)
 
 
-@pytest.mark.parametrize("address", REFUSED_ADDRESSES.values(), ids=REFUSED_ADDRESSES.keys())
+# Every refused class but the cloud metadata address, which stays refused (tested below).
+PRIVATE_ADDRESSES = {
+    k: v for k, v in REFUSED_ADDRESSES.items() if "metadata" not in k and "hex form" not in k
+}
+
+
+@pytest.mark.parametrize("address", PRIVATE_ADDRESSES.values(), ids=PRIVATE_ADDRESSES.keys())
 def test_allow_private_network_lifts_the_address_check(address: str) -> None:
     DestinationPolicy(allow_private_network=True).check_address(address)
 
@@ -217,9 +223,7 @@ async def test_a_public_name_answering_a_private_address_is_refused() -> None:
 
 async def test_only_the_allowed_addresses_of_a_mixed_answer_are_returned() -> None:
     stub = StubResolver({"api.example.com": ["169.254.169.254", "93.184.216.34", "::1"]})
-    assert await DestinationPolicy(resolver=stub).resolve("api.example.com", 443) == [
-        "93.184.216.34"
-    ]
+    assert await DestinationPolicy(resolver=stub).resolve("api.example.com", 443) == ["93.184.216.34"]
 
 
 async def test_answers_are_cached_for_the_ttl_then_looked_up_again() -> None:
@@ -366,8 +370,19 @@ async def test_guarded_resolver_filters_by_family() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["Host", "content-length", "Transfer-Encoding", "Connection", "Keep-Alive", "TE", "Trailer",
-     "Upgrade", "Proxy-Authorization", "Proxy-Anything", "proxy-connection"],
+    [
+        "Host",
+        "content-length",
+        "Transfer-Encoding",
+        "Connection",
+        "Keep-Alive",
+        "TE",
+        "Trailer",
+        "Upgrade",
+        "Proxy-Authorization",
+        "Proxy-Anything",
+        "proxy-connection",
+    ],
 )
 def test_transport_headers_cannot_be_set(name: str) -> None:
     with pytest.raises(ValueError, match="cannot be set by an action"):
@@ -395,3 +410,15 @@ def test_ordinary_headers_pass() -> None:
     check_header("x-api-version", "2\tnext")  # horizontal tab is allowed in a value
     check_header("Accept", "application/json")
     assert "host" in FORBIDDEN_HEADERS and "transfer-encoding" in FORBIDDEN_HEADERS
+
+
+@pytest.mark.parametrize("ip", ["169.254.169.254", "::ffff:169.254.169.254", "fd00:ec2::254"])
+def test_the_cloud_metadata_address_is_refused_even_on_private_networks(ip):
+    policy = DestinationPolicy(allow_private_network=True)
+    with pytest.raises(DestinationRefusedError, match="cloud metadata"):
+        policy.check_address(ip)
+    host = f"[{ip}]" if ":" in ip else ip
+    with pytest.raises(DestinationRefusedError, match="cloud metadata"):
+        policy.check_url(f"http://{host}/latest/meta-data/")
+    policy.check_address("127.0.0.1")  # other private addresses stay allowed
+    policy.check_address("169.254.1.1")

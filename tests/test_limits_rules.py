@@ -66,8 +66,10 @@ def test_action_service_wins_and_flat_rating_is_accepted() -> None:
 
 
 def test_minus_one_connections_means_the_default() -> None:
-    data = {**PUBLISHED_CAPPING, "services": {"action": {
-        "maxHttpConnections": -1, "rating": {"maxCallsCount": 5, "periodInMs": 10}}}}
+    data = {
+        **PUBLISHED_CAPPING,
+        "services": {"action": {"maxHttpConnections": -1, "rating": {"maxCallsCount": 5, "periodInMs": 10}}},
+    }
     assert parse_capping_rules(data)[0].max_http_connections is None
 
 
@@ -96,8 +98,11 @@ BAD_CAPPING = [
         "greater than 0",
     ),
     (
-        {"services": {"action": {"maxHttpConnections": 401,
-                                 "rating": {"maxCallsCount": 10, "periodInMs": 1}}}},
+        {
+            "services": {
+                "action": {"maxHttpConnections": 401, "rating": {"maxCallsCount": 10, "periodInMs": 1}}
+            }
+        },
         "services.action.maxHttpConnections",
         "between 1 and 400",
     ),
@@ -146,9 +151,7 @@ def test_rules_load_from_a_json_or_yaml_file(tmp_path: Path) -> None:
     json_file.write_text(json.dumps([PUBLISHED_CAPPING]))
     assert len(parse_capping_rules(str(json_file))) == 1
     yaml_file = tmp_path / "throttling.yaml"
-    yaml_file.write_text(
-        "urlPattern: https://api.example.org/*\nmethods: [POST]\nmaxThroughput: 300\n"
-    )
+    yaml_file.write_text("urlPattern: https://api.example.org/*\nmethods: [POST]\nmaxThroughput: 300\n")
     assert parse_throttling_rules(yaml_file)[0].max_throughput == 300
     broken = tmp_path / "broken.json"
     broken.write_text("{")
@@ -187,3 +190,11 @@ def test_url_pattern_origin_defaults_the_port() -> None:
     assert UrlPattern.parse("https://H.test/x").origin == ("https", "h.test", 443)
     assert UrlPattern.parse("http://h.test:8080/x").origin == ("http", "h.test", 8080)
     assert UrlPattern.parse("*").origin is None
+
+
+@pytest.mark.parametrize(
+    "pattern", ["https://bad host/*", "https://exa mple.com/v1", "https://-x.example.com/*"]
+)
+def test_a_pattern_whose_host_can_never_match_is_refused(pattern: str) -> None:
+    with pytest.raises(ValueError, match="is not a valid host name"):
+        UrlPattern.parse(pattern)

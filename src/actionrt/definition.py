@@ -16,6 +16,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from actionrt.errors import Problem, ValidationError
+from actionrt.guard import is_forbidden_header
 from actionrt.loader import check_shape
 from actionrt.payload import FieldSpec, FieldType, VariableSpec, infer_fields, resolve_variable
 
@@ -26,22 +27,6 @@ NAME_PATTERN = r"^[A-Za-z0-9_]{1,30}$"
 # RFC 7230 `token`: the characters a header field name may use.
 FIELD_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json\s*(;.*)?$", re.IGNORECASE)
-# Set by the HTTP layer or the connection itself; an action may not set them.
-MANAGED_HEADERS = frozenset(
-    {
-        "host",
-        "content-length",
-        "transfer-encoding",
-        "connection",
-        "keep-alive",
-        "proxy-authorization",
-        "proxy-authenticate",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "upgrade",
-    }
-)
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Spaces and control characters: a URL holding one cannot be written on a request line.
 URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
@@ -246,7 +231,7 @@ def check_url(url: str, *, allow_private_network: bool = False) -> str | None:
         return "must not contain a query string: use endpoint.queryParameters"
     if not parts.path.isascii():
         return "the path must be ASCII: percent-encode other characters"
-    if not _is_valid_host(host):
+    if not is_valid_host(host):
         return f"{host!r} is not a valid host name"
     if allow_private_network:
         return None
@@ -257,7 +242,7 @@ def check_url(url: str, *, allow_private_network: bool = False) -> str | None:
     return None
 
 
-def _is_valid_host(host: str) -> bool:
+def is_valid_host(host: str) -> bool:
     """A DNS name (international names through IDNA) or an IP literal."""
     if ":" in host:
         return _is_ip_literal(host)
@@ -291,7 +276,7 @@ def _check_headers(endpoint: Endpoint, source: str) -> list[Problem]:
             seen.add(key)
             if where != "headers":
                 continue
-            if key in MANAGED_HEADERS:
+            if is_forbidden_header(key):
                 problems.append(
                     Problem(
                         source, f"{path}.name", f"{param.name!r} is set by the HTTP layer, not by an action"

@@ -30,6 +30,7 @@ __all__ = [
     "Resolver",
     "check_header",
     "control_character",
+    "is_forbidden_header",
 ]
 
 ALLOW_PRIVATE_NETWORK_ENV: Final = "ACTIONRT_ALLOW_PRIVATE_NETWORK"
@@ -66,6 +67,9 @@ _VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 _METADATA: Final = ipaddress.IPv4Address("169.254.169.254")
+# Cloud instance metadata (credentials live there): refused even when private networks are
+# allowed for development, since no action ever has a reason to call it.
+_METADATA_ADDRESSES: Final = frozenset({_METADATA, ipaddress.IPv6Address("fd00:ec2::254")})
 _CGNAT: Final = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
 _IPV4_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")
@@ -83,12 +87,17 @@ def check_header(name: str, value: str) -> None:
     """Refuse a header an action may not send; raises ValueError saying why."""
     if not _TOKEN.fullmatch(name):
         raise ValueError(f"header name {name!r} is not a valid HTTP field name (RFC 7230)")
-    lowered = name.lower()
-    if lowered in FORBIDDEN_HEADERS or lowered.startswith("proxy-"):
+    if is_forbidden_header(name):
         raise ValueError(f"header {name!r} cannot be set by an action")
     what = control_character(value)
     if what is not None:
         raise ValueError(f"header {name!r}: value contains {what}")
+
+
+def is_forbidden_header(name: str) -> bool:
+    """Whether `name` is a header only the transport or the connection may set."""
+    lowered = name.lower()
+    return lowered in FORBIDDEN_HEADERS or lowered.startswith("proxy-")
 
 
 def control_character(value: str) -> str | None:
@@ -99,6 +108,14 @@ def control_character(value: str) -> str | None:
         return None
     char = bad.group()
     return {"\r": "CR", "\n": "LF", "\x00": "NUL"}.get(char, f"control character {char!r}")
+
+
+def _is_metadata(addr: _IPAddress) -> bool:
+    if isinstance(addr, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(addr)
+        if embedded is not None:
+            return embedded in _METADATA_ADDRESSES
+    return addr in _METADATA_ADDRESSES
 
 
 def _refusal(addr: _IPAddress) -> str | None:
@@ -234,9 +251,12 @@ class DestinationPolicy:
         host = (parts.hostname or "").rstrip(".")
         if not host:
             raise DestinationRefusedError("URL has no host")
-        if _parse_ip(host) is not None or _looks_numeric_host(host):
+        literal = _parse_ip(host)
+        if literal is not None or _looks_numeric_host(host):
             if not self.allow_private_network:
                 raise DestinationRefusedError(f"IP address host {host!r} is not allowed")
+            if literal is not None:
+                self.check_address(host)
         else:
             self._check_domain(host)
         if port is not None and port != _DEFAULT_PORTS[scheme] and not self.allow_private_network:
@@ -258,12 +278,17 @@ class DestinationPolicy:
             raise DestinationRefusedError(f"host {host!r} is not in the allowed domains")
 
     def check_address(self, ip: str) -> None:
-        """Refuse an address that is not public (no-op when private networks are allowed)."""
-        if self.allow_private_network:
-            return
+        """Refuse an address that is not public (only the cloud metadata address when private
+        networks are allowed)."""
         addr = _parse_ip(ip)
         if addr is None:
             raise DestinationRefusedError(f"{ip!r} is not an IP address")
+        if self.allow_private_network:
+            if _is_metadata(addr):
+                raise DestinationRefusedError(
+                    f"address {ip} is the cloud metadata address, refused even on private networks"
+                )
+            return
         reason = _refusal(addr)
         if reason is not None:
             raise DestinationRefusedError(f"address {ip} {reason}")
@@ -304,9 +329,7 @@ class DestinationPolicy:
                 pairs = await self._resolver(host, port)
                 found = [address for address, _ in pairs]
             else:
-                infos = await asyncio.get_running_loop().getaddrinfo(
-                    host, port, type=socket.SOCK_STREAM
-                )
+                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
                 found = [str(info[4][0]) for info in infos]
         except OSError as exc:
             raise DestinationRefusedError(f"cannot resolve {host!r}: {exc}") from None

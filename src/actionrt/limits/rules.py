@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 
+from actionrt.definition import is_valid_host
 from actionrt.errors import Problem, ValidationError
 
 __all__ = [
@@ -86,6 +87,8 @@ class UrlPattern:
         host = (parts.hostname or "").rstrip(".")
         if not host:
             raise ValueError("URL pattern has no host")
+        if not is_valid_host(host):
+            raise ValueError(f"{host!r} is not a valid host name")
         path = None
         if parts.path not in ("", "/*"):
             path = re.compile(".*".join(re.escape(piece) for piece in parts.path.split("*")))
@@ -232,9 +235,7 @@ class ThrottlingRule(_Rule):
     """A throttling configuration: calls over `maxThroughput` per second queue in arrival order."""
 
     url_pattern: Annotated[PatternText, Field(alias="urlPattern")]
-    max_throughput: Annotated[
-        StrictInt, Field(alias="maxThroughput", ge=MIN_THROUGHPUT, le=MAX_THROUGHPUT)
-    ]
+    max_throughput: Annotated[StrictInt, Field(alias="maxThroughput", ge=MIN_THROUGHPUT, le=MAX_THROUGHPUT)]
 
     @property
     def pattern_text(self) -> str:
@@ -306,4 +307,3 @@ def parse_capping_rules(data: object, source: str = "capping") -> list[CappingRu
 def parse_throttling_rules(data: object, source: str = "throttling") -> list[ThrottlingRule]:
     """Throttling rules from a dict, a list of dicts, or a .json/.yaml file path."""
     return _parse_many(ThrottlingRule, data, source)
-
