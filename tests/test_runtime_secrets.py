@@ -1,6 +1,7 @@
 """A Runtime refuses to start while a secret its actions reference is missing from a provider
 that can be checked in advance (the environment, files), one problem per secret, named and never
-shown; validating the files (Registry, `actionrt validate`) needs no secrets at all."""
+shown; validating the files (Registry, `actionrt validate`) needs no secrets at all; a 401 drops a static
+credential, so a rotated secret is read on the next call."""
 
 from __future__ import annotations
 
@@ -211,3 +212,58 @@ async def test_a_provider_that_cant_be_checked_is_reported_at_first_use(tmp_path
     assert not route.called
     assert (result.status, result.error_class, result.error_code) == ("internalError", "error", "auth")
     assert result.error == "authentication failed: secret 'vault:SMS_PASSWORD' is not set"
+
+
+class RotatingVault:
+    """A provider whose secret is rotated between calls: `current` is what it holds now."""
+
+    name = "vault"
+    checkable = True
+
+    def __init__(self, current: str) -> None:
+        self.current = current
+
+    def get(self, name: str) -> str | None:
+        return self.current
+
+
+STATIC_SCHEMES: dict[str, tuple[dict[str, Any], Any]] = {
+    "basic": (
+        {"type": "basic", "username": "u", "password": "{{ secrets.vault:PASSWORD }}"},
+        lambda request: request.headers["authorization"],
+    ),
+    "bearer": (
+        {"type": "bearer", "token": "{{ secrets.vault:TOKEN }}"},
+        lambda request: request.headers["authorization"],
+    ),
+    "apiKey": (
+        {"type": "apiKey", "name": "x-key", "value": "{{ secrets.vault:KEY }}"},
+        lambda request: request.headers["x-key"],
+    ),
+}
+
+
+@pytest.mark.parametrize("scheme", sorted(STATIC_SCHEMES))
+@respx.mock
+async def test_a_401_drops_a_static_credential_so_the_next_call_reads_the_rotated_secret(
+    tmp_path: Path, scheme: str
+) -> None:
+    authentication, credential = STATIC_SCHEMES[scheme]
+    route = respx.post("https://api.example.com/v1/send").mock(
+        side_effect=[httpx.Response(401), httpx.Response(200, json={})]
+    )
+    write(tmp_path, "smsSend", authentication=authentication)
+    vault = RotatingVault("old-value")
+    policy = DestinationPolicy(True)
+    transport = HttpxTransport(httpx.AsyncClient(), policy=policy)
+    runtime = Runtime.from_path(tmp_path, secrets={"vault": vault}, policy=policy, transport=transport)
+    async with runtime:
+        refused = await runtime.invoke("smsSend", {"to": "+33611111111"})
+        vault.current = "new-value"  # rotated after the old one stopped working
+        accepted = await runtime.invoke("smsSend", {"to": "+33611111111"})
+
+    assert (refused.http_status, refused.attempts) == (401, 1)  # no retry with the same credential
+    assert accepted.ok
+    first, second = (call.request for call in route.calls)
+    assert credential(first) != credential(second)
+    assert "old-value" not in credential(second)

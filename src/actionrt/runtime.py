@@ -286,6 +286,10 @@ class _ActionEngine:
                     else:
                         failure = None
                         status = response.status
+                        if status == 401 and not self.token_based:
+                            # A static credential (basic, apiKey, bearer) is dropped so the next
+                            # call re-reads its secret; no retry, it won't change within the call.
+                            self.invalidate(request)
                         if status == 401 and self.token_based and not refreshed:
                             # One token refresh and one more try: an attempt, not a retry.
                             verdict = None
