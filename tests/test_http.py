@@ -68,15 +68,55 @@ def test_redirect_method_rules(status: int, method: str, after: str) -> None:
         assert nxt.content == b"{}"
 
 
-def test_credentials_do_not_follow_a_redirect_to_another_origin() -> None:
-    same = follow_redirect(hop(Authorization="Bearer t"), 307, "/b", None)
-    assert same.headers["Authorization"] == "Bearer t"
-    other = follow_redirect(
-        hop(Authorization="Bearer t", Cookie="c=1"), 307, "https://elsewhere.example.com/b", None
+# Credentials under any name: the standard ones, an apiKey header, a customAuthorization
+# tokenTarget, a constant header filled from a secret.
+SECRET_HEADERS = {
+    "Authorization": "Bearer t",
+    "Cookie": "c=1",
+    "x-api-key": "k",
+    "X-Auth-Token": "tok",
+    "X-Tenant-Secret": "s",
+    "Idempotency-Key": "i",
+}
+# Headers that never carry a credential: kept across origins.
+PLAIN_HEADERS = {
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip",
+    "Accept-Language": "en",
+    "User-Agent": "ua",
+    "Charset": "utf-8",
+}
+# Over a real transport: Http1Transport writes its own User-Agent.
+SENT_PLAIN_HEADERS = {k: v for k, v in PLAIN_HEADERS.items() if k != "User-Agent"}
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://elsewhere.example.com/b",  # host
+        "http://api.example.com/a",  # scheme (a downgrade)
+        "https://api.example.com:8443/a",  # port
+        "//elsewhere.example.com/b",  # scheme-relative
+    ],
+)
+def test_only_plain_headers_follow_a_redirect_to_another_origin(target: str) -> None:
+    other = follow_redirect(hop(**SECRET_HEADERS, **PLAIN_HEADERS), 307, target, None)
+    assert other.headers == {"Content-Type": "application/json", **PLAIN_HEADERS}
+
+
+@pytest.mark.parametrize("target", ["/b", "https://API.example.com:443/b", "?page=2"])
+def test_a_same_origin_redirect_keeps_every_header(target: str) -> None:
+    same = follow_redirect(hop(**SECRET_HEADERS, **PLAIN_HEADERS), 307, target, None)
+    assert same.headers == {"Content-Type": "application/json", **SECRET_HEADERS, **PLAIN_HEADERS}
+
+
+def test_a_query_credential_does_not_follow_a_redirect() -> None:
+    """The Location replaces the URL: the original query (an apiKey) is not carried over."""
+    keyed = hop(url=API + "/a?appid=secret")
+    assert follow_redirect(keyed, 302, "https://elsewhere.example.com/b", None).url == (
+        "https://elsewhere.example.com/b"
     )
-    assert "Authorization" not in other.headers and "Cookie" not in other.headers
-    downgraded = follow_redirect(hop(Authorization="Bearer t"), 307, "http://api.example.com/a", None)
-    assert "Authorization" not in downgraded.headers
+    assert follow_redirect(keyed, 302, "/b", None).url == API + "/b"
 
 
 def test_redirect_targets_are_checked_by_the_policy() -> None:
@@ -202,6 +242,82 @@ async def test_aiohttp_transport_round_trip_and_redirect_stripping(site: str) ->
         assert b'"auth": null' in moved.content and b'"method": "POST"' in moved.content
     finally:
         await transport.aclose()
+
+
+@pytest.fixture(params=["http1", "aiohttp"])
+async def transport(request: pytest.FixtureRequest) -> AsyncIterator[Http1Transport | AiohttpTransport]:
+    """Each transport the runtime can use, allowed to call loopback."""
+    policy = DestinationPolicy(True)
+    chosen: Http1Transport | AiohttpTransport = (
+        AiohttpTransport(policy=policy) if request.param == "aiohttp" else Http1Transport(policy=policy)
+    )
+    yield chosen
+    await chosen.aclose()
+
+
+@pytest.fixture
+async def two_origins() -> AsyncIterator[tuple[str, str, list[web.Request]]]:
+    """Two loopback servers (two origins: the ports differ). `first/away` redirects to the
+    second's `/landed`, `first/here` to its own `/landed`; every request is recorded."""
+    seen: list[web.Request] = []
+
+    async def landed(request: web.Request) -> web.StreamResponse:
+        seen.append(request)
+        return web.json_response({})
+
+    runners: list[web.AppRunner] = []
+    urls: list[str] = []
+    for _ in range(2):
+        app = web.Application()
+        app.router.add_route("*", "/landed", landed)
+        app.router.add_route("*", "/away", _redirect_to(lambda: urls[1] + "/landed"))
+        app.router.add_route("*", "/here", _redirect_to(lambda: "/landed"))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        tcp = web.TCPSite(runner, "127.0.0.1", 0)
+        await tcp.start()
+        runners.append(runner)
+        urls.append(f"http://127.0.0.1:{runner.addresses[0][1]}")
+    yield urls[0], urls[1], seen
+    for runner in runners:
+        await runner.cleanup()
+
+
+def _redirect_to(location: Callable[[], str]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A 307 handler; `location` is read per request (the second server's port comes later)."""
+
+    async def redirect(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        return web.Response(status=307, headers={"Location": location()})
+
+    return redirect
+
+
+async def test_a_redirect_to_another_origin_sends_only_plain_headers(
+    transport: Http1Transport | AiohttpTransport, two_origins: tuple[str, str, list[web.Request]]
+) -> None:
+    first, second, seen = two_origins
+    headers = {"Content-Type": "application/json", **SECRET_HEADERS, **SENT_PLAIN_HEADERS}
+    answer = await transport.send(HttpRequest("POST", first + "/away?appid=secret", headers, b"{}"))
+    assert answer.status == 200 and answer.url == second + "/landed"
+    (landed,) = seen
+    assert landed.url.port == int(second.rsplit(":", 1)[1])
+    assert landed.query_string == ""  # the query-string key stayed behind
+    received = {name.lower() for name in landed.headers}
+    assert not received & {name.lower() for name in SECRET_HEADERS}
+    assert landed.headers["Accept-Language"] == "en" and landed.headers["Content-Type"] == "application/json"
+
+
+async def test_a_same_origin_redirect_sends_every_header(
+    transport: Http1Transport | AiohttpTransport, two_origins: tuple[str, str, list[web.Request]]
+) -> None:
+    first, _, seen = two_origins
+    headers = {"Content-Type": "application/json", **SECRET_HEADERS, **SENT_PLAIN_HEADERS}
+    answer = await transport.send(HttpRequest("POST", first + "/here", headers, b"{}"))
+    assert answer.status == 200 and answer.url == first + "/landed"
+    (landed,) = seen
+    for name, value in SECRET_HEADERS.items():
+        assert landed.headers[name] == value
 
 
 async def test_aiohttp_transport_caps_a_compressed_body_after_decoding(site: str) -> None:

@@ -1,7 +1,9 @@
 """The HTTP layer: our own small request/response types and the transports that carry them.
 
 Only this module imports an HTTP client library on the call path; everything else sees
-`HttpRequest`, `HttpResponse` and the `TransportError` family.
+`HttpRequest`, `HttpResponse` and the `TransportError` family. A redirect to another origin
+carries only the headers of `CROSS_ORIGIN_HEADERS`: we can't know which custom header is a
+credential, so every other header stays with the origin the action was written for.
 """
 
 from __future__ import annotations
@@ -32,9 +34,14 @@ DEFAULT_CONNECTION_LIMIT = 400
 """Open connections per transport; the reference caps `maxHttpConnections` at 400 too."""
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-# Headers that carry credentials: dropped when a redirect leaves the original origin, so a
-# token meant for one host is never handed to another.
-CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+# The only headers a redirect to another origin (scheme, host or port) keeps. An allow-list,
+# not a deny-list of credential headers: an apiKey header (`x-api-key`), a customAuthorization
+# `tokenTarget` or a constant header filled from a secret can have any name, so no list of
+# credential names can be complete. These describe the payload and the wanted answer and never
+# carry a credential. Same-origin redirects keep every header.
+CROSS_ORIGIN_HEADERS = frozenset(
+    {"content-type", "accept", "accept-encoding", "accept-language", "user-agent", "charset"}
+)
 
 
 @dataclass(slots=True)
@@ -161,8 +168,10 @@ def follow_redirect(hop: _Hop, status: int, location: str, policy: UrlPolicy | N
     """The request to send after a redirect answer, checked by the destination policy.
 
     301/302 turn a POST into a GET and 303 turns anything but HEAD into a GET (what browsers,
-    httpx and requests do), dropping the body; 307/308 keep method and body. Credential
-    headers are dropped when the redirect leaves the original scheme, host or port.
+    httpx and requests do), dropping the body; 307/308 keep method and body. When the redirect
+    leaves the original scheme, host or port, only `CROSS_ORIGIN_HEADERS` are kept. The target
+    URL is the Location alone (resolved against the current URL), so a query-string credential
+    of the original URL never travels with it.
     """
     target = urljoin(hop.url, location)
     if urlsplit(target).scheme.lower() not in ("http", "https"):
@@ -174,7 +183,7 @@ def follow_redirect(hop: _Hop, status: int, location: str, policy: UrlPolicy | N
         method, content = "GET", None
         headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
     if _origin(target) != _origin(hop.url):
-        headers = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+        headers = {k: v for k, v in headers.items() if k.lower() in CROSS_ORIGIN_HEADERS}
     return _Hop(method, target, headers, content)
 
 

@@ -110,6 +110,18 @@ class ScriptedServer:
 
 @pytest.fixture
 async def server() -> AsyncIterator[ScriptedServer]:
+    async for scripted in _serve():
+        yield scripted
+
+
+@pytest.fixture
+async def other_server() -> AsyncIterator[ScriptedServer]:
+    """A second scripted server: another origin (its port differs), e.g. a redirect's target."""
+    async for scripted in _serve():
+        yield scripted
+
+
+async def _serve() -> AsyncIterator[ScriptedServer]:
     scripted = ScriptedServer()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", scripted.handle)

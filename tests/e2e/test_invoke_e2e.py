@@ -286,6 +286,82 @@ async def test_a_redirect_to_a_refused_destination_is_not_followed(
     assert result.attempts == 1 and len(server.requests) == 1
 
 
+_API_KEY = "k-3f9a"
+_TENANT_SECRET = "t-77c1"
+
+
+@pytest.mark.parametrize(
+    ("authentication", "credential"),
+    [
+        ({"type": "apiKey", "name": "x-api-key", "value": "{{ secrets.API_KEY }}"}, "x-api-key"),
+        (
+            {"type": "apiKey", "name": "appid", "value": "{{ secrets.API_KEY }}", "location": "query"},
+            "?appid",
+        ),
+        ({"type": "bearer", "token": "{{ secrets.API_KEY }}"}, "authorization"),
+        ("tokenTarget", "x-auth-token"),
+    ],
+)
+async def test_a_redirect_to_another_origin_carries_no_credential(
+    server: ScriptedServer,
+    other_server: ScriptedServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    authentication: dict[str, object] | str,
+    credential: str,
+) -> None:
+    monkeypatch.setenv("API_KEY", _API_KEY)
+    monkeypatch.setenv("TENANT_SECRET", _TENANT_SECRET)
+    if authentication == "tokenTarget":
+        server.on("/token", reply(200, {"access_token": _API_KEY, "expires_in": 3600}))
+        authentication = {
+            **_token_auth(server.url),
+            "authorizationType": "header",
+            "tokenTarget": "x-auth-token",
+        }
+    server.on("/x", reply(307, headers={"Location": other_server.url + "/landed"}))
+    other_server.on("/landed", reply(200, {"landed": True}))
+    endpoint = {
+        "url": server.url + "/x",
+        "method": "POST",
+        "headers": [
+            {"name": "x-tenant-secret", "value": "{{ secrets.TENANT_SECRET }}"},
+            {"name": "accept-language", "value": "en"},
+        ],
+    }
+    action_file(tmp_path, server.url + "/x", endpoint=endpoint, authentication=authentication)
+    async with runtime_for(tmp_path) as runtime:
+        result = await runtime.invoke("loyaltyUpdate", PARAMS)
+    assert result.ok and result.response == {"landed": True}
+    (first,) = server.seen("/x")
+    if credential.startswith("?"):
+        assert first.query[credential[1:]] == _API_KEY
+    else:
+        assert _API_KEY in first.headers[credential]
+    assert first.headers["x-tenant-secret"] == _TENANT_SECRET
+    (landed,) = other_server.requests
+    assert landed.query == {}
+    assert credential not in landed.headers and "x-tenant-secret" not in landed.headers
+    assert not [v for v in landed.headers.values() if _API_KEY in v or _TENANT_SECRET in v]
+    assert landed.headers["accept-language"] == "en"
+    assert landed.json() == first.json()  # 307: the same payload, to the new origin
+
+
+async def test_a_same_origin_redirect_keeps_the_credentials(
+    server: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_KEY", _API_KEY)
+    server.on("/x", reply(307, headers={"Location": "/landed"}))
+    server.on("/landed", reply(200, {"landed": True}))
+    authentication = {"type": "apiKey", "name": "x-api-key", "value": "{{ secrets.API_KEY }}"}
+    action_file(tmp_path, server.url + "/x", authentication=authentication)
+    async with runtime_for(tmp_path) as runtime:
+        result = await runtime.invoke("loyaltyUpdate", PARAMS)
+    assert result.ok
+    (landed,) = server.seen("/landed")
+    assert landed.headers["x-api-key"] == _API_KEY
+
+
 async def test_a_redirect_loop_stops_after_five(server: ScriptedServer, tmp_path: Path) -> None:
     server.on("/x", reply(302, headers={"Location": "/x"}))
     action_file(tmp_path, server.url + "/x")
