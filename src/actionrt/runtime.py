@@ -269,10 +269,18 @@ class _ActionEngine:
                     try:
                         if limiter.max_connections is None:
                             sent_at = _perf()
-                            response = await send(request)
+                            try:
+                                response = await send(request)
+                            except (ConnectError, NetworkError):
+                                limiter.record_latency(_perf() - sent_at)
+                                raise
+                            except asyncio.CancelledError:
+                                if deadline.expired():
+                                    limiter.record_latency(_perf() - sent_at)
+                                raise
                             limiter.record_latency(_perf() - sent_at)
                         else:
-                            response = await runtime._connections.send(send, request, limiter)
+                            response = await runtime._connections.send(send, request, limiter, deadline)
                     except TransportError as exc:
                         response, failure, verdict = None, exc, None
                         if origin is None:
@@ -466,8 +474,10 @@ class _ConnectionGates:
         send: Callable[[HttpRequest], Coroutine[Any, Any, HttpResponse]],
         request: HttpRequest,
         limiter: EndpointLimiter,
+        deadline: asyncio.Timeout,
     ) -> HttpResponse:
-        """`send(request)` while holding the limiter's gates; records the latency of the send."""
+        """`send(request)` while holding the limiter's gates; records the latency of the send,
+        as the engine does without gates (network failures and the deadline's cut included)."""
         gates = self.gates(limiter)
         held: list[asyncio.Semaphore] = []
         try:
@@ -475,7 +485,15 @@ class _ConnectionGates:
                 await gate.acquire()
                 held.append(gate)
             sent_at = _perf()
-            response = await send(request)
+            try:
+                response = await send(request)
+            except (ConnectError, NetworkError):
+                limiter.record_latency(_perf() - sent_at)
+                raise
+            except asyncio.CancelledError:
+                if deadline.expired():
+                    limiter.record_latency(_perf() - sent_at)
+                raise
             limiter.record_latency(_perf() - sent_at)
             return response
         finally:
