@@ -34,6 +34,7 @@ from actionrt.http import (
     NetworkError,
     TooManyRedirectsError,
     _Hop,
+    check_header_fields,
     follow_redirect,
 )
 
@@ -601,6 +602,50 @@ async def test_http1_refuses_line_breaks_in_headers(
     with pytest.raises(InvalidRequestError):
         await http1.send(HttpRequest("GET", raw.url + "/", headers))
     assert raw.connections == 0  # nothing was sent
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Key": "a\x00b"},  # NUL, as from a secret in a constant header
+        {"X-Key": "a\x01b"},
+        {"X-Key": "a\x0bb"},
+        {"X-Key": "a\x1bb"},
+        {"X-Key": "a\x7fb"},
+        {"X-Key": "v\r\nX-Injected: 1"},
+        {"X-Key\x00": "v"},
+        {"Accept": "*/*", "": "v"},
+    ],
+)
+async def test_control_characters_in_headers_are_refused_before_sending(
+    raw: Raw, transport: Http1Transport | AiohttpTransport, headers: dict[str, str]
+) -> None:
+    raw.handler = answers(OK)
+    with pytest.raises(InvalidRequestError) as refused:
+        await transport.send(HttpRequest("GET", raw.url + "/", headers))
+    assert "a\x00b" not in str(refused.value)  # named, never shown
+    assert raw.connections == 0  # nothing was sent
+
+
+async def test_a_tab_inside_a_header_value_is_sent(
+    raw: Raw, transport: Http1Transport | AiohttpTransport
+) -> None:
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw.request(reader)
+        writer.write(OK)
+        await writer.drain()
+        await reader.read()
+
+    raw.handler = record
+    answer = await transport.send(HttpRequest("GET", raw.url + "/", {"X-Key": "a\tb"}))
+    assert answer.status == 200
+    (sent,) = raw.requests
+    assert b"X-Key: a\tb\r\n" in sent
+
+
+def test_the_refusal_names_the_header_and_the_character_not_the_value() -> None:
+    with pytest.raises(InvalidRequestError, match=r"'X-Key': value contains NUL$"):
+        check_header_fields({"Accept": "*/*", "X-Key": "s3cret\x00"})
 
 
 async def test_http1_holds_its_connection_limit(raw: Raw) -> None:

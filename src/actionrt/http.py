@@ -250,6 +250,7 @@ class AiohttpTransport:
         method, url = request.method, request.url
         headers, content = request.headers, request.content
         tls: ssl.SSLContext | bool = request.ssl_context or True  # True: the connector's context
+        check_header_fields(headers)  # before anything is sent; redirects only drop headers
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 async with session.request(
@@ -326,6 +327,39 @@ class InvalidRequestError(TransportError):
     """The request cannot be written: a header name or value would break the framing."""
 
     kind = "invalidRequest"
+
+
+# Any control character but tab (legal inside a value, RFC 9110 §5.5): CR and LF would smuggle
+# a header or a request in, NUL and the rest are refused or cut by servers, and a value filled
+# from a secret at call time was never seen by the load-time header check.
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# The same less CR and LF, for a head already framed with CRLF (those are counted instead).
+_FRAMED_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def check_header_fields(headers: Mapping[str, str]) -> None:
+    """Raise `InvalidRequestError` when a header name is empty or a name or value holds a
+    control character other than tab; nothing may be sent then."""
+    for name, value in headers.items():
+        if not name or _HEADER_CONTROL.search(name) or _HEADER_CONTROL.search(value):
+            raise _invalid_header(headers)
+
+
+def _invalid_header(headers: Mapping[str, str]) -> InvalidRequestError:
+    """The refusal naming the header and the character, never the value (it may be a secret)."""
+    # Imported late: guard imports this module for DestinationRefusedError.
+    from actionrt.guard import control_character
+
+    for name, value in headers.items():
+        if not name:
+            return InvalidRequestError("a header name is empty")
+        what = control_character(name)
+        if what is not None:
+            return InvalidRequestError(f"a header name contains {what}")
+        what = control_character(value)
+        if what is not None:
+            return InvalidRequestError(f"header {name!r}: value contains {what}")
+    return InvalidRequestError("a header name or value would break the framing")
 
 
 # -- the lean HTTP/1.1 transport -----------------------------------------------------------------
@@ -797,8 +831,13 @@ class Http1Transport:
         # Each field adds exactly one CR and one LF: more means a name or value carries a line
         # break and would smuggle a header or a second request in.
         lines = fields.count("\n")
-        if lines != len(kept) or fields.count("\r") != lines or "" in headers:
-            raise InvalidRequestError("a header name or value contains CR or LF")
+        if (
+            lines != len(kept)
+            or fields.count("\r") != lines
+            or "" in headers
+            or _FRAMED_CONTROL.search(fields)
+        ):
+            raise _invalid_header(headers)
         head = (
             f"{method} {target} HTTP/1.1\r\nHost: {origin.host_header}\r\n"
             f"User-Agent: {self._user_agent}\r\n{fields}"
@@ -940,6 +979,7 @@ class HttpxTransport:
         self.max_body = max_body
 
     async def send(self, request: HttpRequest) -> HttpResponse:
+        check_header_fields(request.headers)
         hop = _Hop(request.method, request.url, request.headers, request.content)
         client = self.client
         for _ in range(MAX_REDIRECTS + 1):

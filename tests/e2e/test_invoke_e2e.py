@@ -362,6 +362,53 @@ async def test_a_same_origin_redirect_keeps_the_credentials(
     assert landed.headers["x-api-key"] == _API_KEY
 
 
+class _Vault:
+    """A secret provider answering one fixed value: secrets can hold what env vars can't (NUL)."""
+
+    name = "vault"
+    checkable = True
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def get(self, name: str) -> str | None:
+        return self.value
+
+
+@pytest.mark.parametrize("secret", ["k\x00evil", "k\x01", "k\x1b[0m", "k\x7f", "k\r\nX-Injected: 1"])
+async def test_a_control_character_from_a_secret_is_refused_and_nothing_is_sent(
+    server: ScriptedServer, tmp_path: Path, secret: str
+) -> None:
+    server.on("/x", reply(200))
+    endpoint = {
+        "url": server.url + "/x",
+        "method": "POST",
+        "headers": [{"name": "x-tenant-key", "value": "{{ secrets.vault:TENANT_KEY }}"}],
+    }
+    action_file(tmp_path, server.url + "/x", endpoint=endpoint)
+    async with runtime_for(tmp_path, secrets={"vault": _Vault(secret)}) as runtime:
+        result = await runtime.invoke("loyaltyUpdate", PARAMS)
+    assert result.status == "internalError" and not result.ok
+    assert result.error_code == "invalidRequest" and result.attempts == 1
+    assert result.error is not None and secret not in result.error and "x-tenant-key" in result.error
+    assert server.requests == []
+
+
+async def test_a_tab_from_a_secret_is_sent(server: ScriptedServer, tmp_path: Path) -> None:
+    server.on("/x", reply(200))
+    endpoint = {
+        "url": server.url + "/x",
+        "method": "POST",
+        "headers": [{"name": "x-tenant-key", "value": "{{ secrets.vault:TENANT_KEY }}"}],
+    }
+    action_file(tmp_path, server.url + "/x", endpoint=endpoint)
+    async with runtime_for(tmp_path, secrets={"vault": _Vault("a\tb")}) as runtime:
+        result = await runtime.invoke("loyaltyUpdate", PARAMS)
+    assert result.ok
+    (seen,) = server.requests
+    assert seen.headers["x-tenant-key"] == "a\tb"
+
+
 async def test_a_redirect_loop_stops_after_five(server: ScriptedServer, tmp_path: Path) -> None:
     server.on("/x", reply(302, headers={"Location": "/x"}))
     action_file(tmp_path, server.url + "/x")
