@@ -356,20 +356,9 @@ class _ActionEngine:
                 origin=origin,
                 queued=queued,
             )
-        except AuthenticationError as exc:
-            # The message names the token endpoint's status; `http_status` stays the action
-            # endpoint's (None: nothing was sent to it on this attempt).
-            return self._result(
-                started,
-                INTERNAL_ERROR,
-                error=f"authentication failed: {exc}",
-                error_class="error",
-                error_code="auth",
-                attempts=attempts,
-                origin=origin,
-                queued=queued,
-            )
-        except MissingSecretError as exc:
+        except (AuthenticationError, MissingSecretError) as exc:
+            # The message names the token endpoint's status, or the missing secret; `http_status`
+            # stays the action endpoint's (None: nothing was sent to it on this attempt).
             return self._result(
                 started,
                 INTERNAL_ERROR,
