@@ -281,14 +281,14 @@ class DestinationPolicy:
         """Refuse an address that is not public (only the cloud metadata address when private
         networks are allowed)."""
         addr = _parse_ip(ip)
-        if addr is None:
-            raise DestinationRefusedError(f"{ip!r} is not an IP address")
         if self.allow_private_network:
-            if _is_metadata(addr):
+            if addr is not None and _is_metadata(addr):
                 raise DestinationRefusedError(
                     f"address {ip} is the cloud metadata address, refused even on private networks"
                 )
             return
+        if addr is None:
+            raise DestinationRefusedError(f"{ip!r} is not an IP address")
         reason = _refusal(addr)
         if reason is not None:
             raise DestinationRefusedError(f"address {ip} {reason}")
