@@ -754,3 +754,17 @@ def test_http1_is_usable_again_on_a_new_event_loop_after_aclose() -> None:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+async def test_http1_sends_one_user_agent(raw: Raw, http1: Http1Transport) -> None:
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw.request(reader)
+        writer.write(OK)
+        await reader.read()
+
+    raw.handler = record
+    await http1.send(HttpRequest("GET", raw.url + "/a", {"user-agent": "acme/1"}))
+    await http1.send(HttpRequest("GET", raw.url + "/b", {}))
+    first, second = (request.lower().count(b"\r\nuser-agent:") for request in raw.requests)
+    assert (first, second) == (1, 1)
+    assert b"user-agent: acme/1" in raw.requests[0]

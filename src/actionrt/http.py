@@ -838,10 +838,9 @@ class Http1Transport:
             or _FRAMED_CONTROL.search(fields)
         ):
             raise _invalid_header(headers)
-        head = (
-            f"{method} {target} HTTP/1.1\r\nHost: {origin.host_header}\r\n"
-            f"User-Agent: {self._user_agent}\r\n{fields}"
-        )
+        # Ours unless the action sends its own: two User-Agent fields are refused by servers.
+        agent = "" if "\nuser-agent:" in "\n" + fields.lower() else f"User-Agent: {self._user_agent}\r\n"
+        head = f"{method} {target} HTTP/1.1\r\nHost: {origin.host_header}\r\n{agent}{fields}"
         if content is None:
             return (head + "\r\n").encode()
         return (head + f"Content-Length: {len(content)}\r\n\r\n").encode() + content
