@@ -268,17 +268,7 @@ class _ActionEngine:
                     attempts += 1
                     try:
                         if limiter.max_connections is None:
-                            sent_at = _perf()
-                            try:
-                                response = await send(request)
-                            except (ConnectError, NetworkError):
-                                limiter.record_latency(_perf() - sent_at)
-                                raise
-                            except asyncio.CancelledError:
-                                if deadline.expired():
-                                    limiter.record_latency(_perf() - sent_at)
-                                raise
-                            limiter.record_latency(_perf() - sent_at)
+                            response = await _timed_send(send, request, limiter, deadline)
                         else:
                             response = await runtime._connections.send(send, request, limiter, deadline)
                     except TransportError as exc:
@@ -473,24 +463,35 @@ class _ConnectionGates:
             for gate in gates:
                 await gate.acquire()
                 held.append(gate)
-            sent_at = _perf()
-            try:
-                response = await send(request)
-            except (ConnectError, NetworkError):
-                limiter.record_latency(_perf() - sent_at)
-                raise
-            except asyncio.CancelledError:
-                if deadline.expired():
-                    limiter.record_latency(_perf() - sent_at)
-                raise
-            limiter.record_latency(_perf() - sent_at)
-            return response
+            return await _timed_send(send, request, limiter, deadline)
         finally:
             for gate in reversed(held):
                 gate.release()
 
 
 _GATE_CACHE_SIZE = 4096
+
+
+async def _timed_send(
+    send: Callable[[HttpRequest], Coroutine[Any, Any, HttpResponse]],
+    request: HttpRequest,
+    limiter: EndpointLimiter,
+    deadline: asyncio.Timeout,
+) -> HttpResponse:
+    """`send(request)`, recording its latency for the slow-host cap: answers, network failures
+    and attempts cut by the call's deadline all count (a host that stops answering is slow)."""
+    sent_at = _perf()
+    try:
+        response = await send(request)
+    except (ConnectError, NetworkError):
+        limiter.record_latency(_perf() - sent_at)
+        raise
+    except asyncio.CancelledError:
+        if deadline.expired():
+            limiter.record_latency(_perf() - sent_at)
+        raise
+    limiter.record_latency(_perf() - sent_at)
+    return response
 
 
 def default_transport(policy: DestinationPolicy, max_body: int) -> Transport:
