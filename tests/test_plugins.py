@@ -305,3 +305,16 @@ def test_an_inline_plugin_already_loaded_by_its_entry_point_is_not_registered_tw
 
     assert plugins.info["fakegood"].contributions[0].name == "fake.conn"
     assert not [f for f in plugins.failures if f.name.startswith("fake") and "register" in f.error]
+
+
+def test_error_object_reads_the_error_of_a_json_error_answer():
+    from actionrt.connectors import error_object
+    from actionrt.http import HttpResponse
+
+    def answer(status: int, body: bytes) -> HttpResponse:
+        return HttpResponse(status, {}, body, "https://api.example.com/")
+
+    assert error_object(answer(400, b'{"error": {"code": 100}}')) == {"code": 100}
+    assert error_object(answer(200, b'{"error": {"code": 100}}')) is None
+    assert error_object(answer(500, b"<html>")) is None
+    assert error_object(answer(500, b'{"error": "text"}')) is None

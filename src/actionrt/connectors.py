@@ -10,6 +10,7 @@ them up once per action (`call_path_hooks`) and calls them as plain methods.
 from __future__ import annotations
 
 import copy
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -83,6 +84,19 @@ class CallPathHooks:
 
 
 NO_HOOKS = CallPathHooks()
+
+
+def error_object(response: HttpResponse) -> dict[str, Any] | None:
+    """The `error` object of a JSON error answer (`{"error": {...}}`, as Google's and Meta's APIs
+    send), or None for a success or any other body: what a `classify_response` reads first."""
+    if response.status < 400 or not response.content.startswith(b"{"):
+        return None
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else None
 
 
 def call_path_hooks(connector: object | None) -> CallPathHooks:

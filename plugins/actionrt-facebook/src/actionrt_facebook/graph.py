@@ -7,12 +7,11 @@ alone misleads the default retry policy: the error `code` decides.
 
 from __future__ import annotations
 
-import json
 import re
 
 from pydantic import field_validator
 
-from actionrt.connectors import ConnectorSettings
+from actionrt.connectors import ConnectorSettings, error_object
 from actionrt.http import HttpResponse
 
 GRAPH_URL = "https://graph.facebook.com"
@@ -49,14 +48,8 @@ def access_token_auth(token: str) -> dict[str, str]:
 
 def classify_graph_error(response: HttpResponse) -> bool | None:
     """Retry Graph's transient errors, never its others; None when the body is not a Graph error."""
-    if response.status < 400 or not response.content.startswith(b"{"):
-        return None
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        return None
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
+    error = error_object(response)
+    if error is None:
         return None
     if error.get("is_transient") is True:
         return True

@@ -9,13 +9,12 @@ and QUOTA_EXCEEDED are retried (with the answer's Retry-After when it has one).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from actionrt.connectors import ConnectorSettings, TemplateConnector
+from actionrt.connectors import ConnectorSettings, TemplateConnector, error_object
 from actionrt.http import HttpResponse
 from actionrt_firebase.service_account import FIREBASE_MESSAGING_SCOPE
 
@@ -149,14 +148,8 @@ class Fcm(TemplateConnector):
 
 def fcm_error_code(response: HttpResponse) -> str | None:
     """The FcmError `errorCode` of an error answer, else its `status` (e.g. `UNAVAILABLE`)."""
-    if response.status < 400 or not response.content.startswith(b"{"):
-        return None
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        return None
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
+    error = error_object(response)
+    if error is None:
         return None
     for detail in error.get("details") or ():
         if isinstance(detail, dict) and detail.get("@type") == FCM_ERROR_TYPE:
