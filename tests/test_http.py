@@ -19,6 +19,7 @@ import pytest
 import respx
 from aiohttp import web
 from auth_server import Pki, pki, server_ssl_context  # noqa: F401  (pki: a fixture)
+from raw_server import RawHandler, RawServer, raw_server, read_request
 
 from actionrt.auth.mtls import client_ssl_context
 from actionrt.guard import DestinationPolicy
@@ -384,52 +385,14 @@ async def test_a_request_can_present_a_client_certificate(
 
 # -- Http1Transport: the default transport, against raw sockets ---------------------------------
 
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-class Raw:
-    """A loopback TCP server running `handler` per connection; counts connections."""
-
-    def __init__(self) -> None:
-        self.handler: Handler | None = None
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.port = 0
-        self.release = asyncio.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        assert self.handler is not None
-        try:
-            await self.handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    async def request(self, reader: asyncio.StreamReader) -> bytes:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        whole = head + (await reader.readexactly(length) if length else b"")
-        self.requests.append(whole)
-        return whole
+Handler = RawHandler
+Raw = RawServer
 
 
 @pytest.fixture
 async def raw() -> AsyncIterator[Raw]:
-    server = Raw()
-    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
-    server.port = listener.sockets[0].getsockname()[1]
-    yield server
-    server.release.set()
-    listener.close()
+    async with raw_server() as server:
+        yield server
 
 
 def answers(*responses: bytes, keep_open: bool = True) -> Handler:
@@ -437,22 +400,13 @@ def answers(*responses: bytes, keep_open: bool = True) -> Handler:
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         for response in responses:
-            await raw_request(reader)
+            await read_request(reader)
             writer.write(response)
             await writer.drain()
         if keep_open:
             await reader.read()  # until the client closes
 
     return handler
-
-
-async def raw_request(reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    return head + (await reader.readexactly(length) if length else b"")
 
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"
@@ -657,7 +611,7 @@ async def test_http1_holds_its_connection_limit(raw: Raw) -> None:
         peak = max(peak, open_now)
         try:
             while True:
-                await raw_request(reader)
+                await read_request(reader)
                 await asyncio.sleep(0.005)  # the server's own latency, so calls overlap
                 writer.write(OK)
                 await writer.drain()
@@ -675,7 +629,7 @@ async def test_http1_holds_its_connection_limit(raw: Raw) -> None:
 
 async def test_http1_frees_the_slot_of_a_cancelled_call(raw: Raw) -> None:
     async def hang_then_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = await raw_request(reader)
+        request = await read_request(reader)
         if b"/hang" in request:
             await raw.release.wait()
         writer.write(OK)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from raw_server import RawServer, raw_server, read_request  # noqa: F401  (re-exported)
 
 import actionrt.runtime
 from actionrt.guard import DestinationPolicy
@@ -135,52 +136,10 @@ async def _serve() -> AsyncIterator[ScriptedServer]:
     await runner.cleanup()
 
 
-RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-class RawServer:
-    """A TCP server whose connections go to `handler` (set by the test)."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self.handler: RawHandler | None = None
-        self.connections = 0
-        self.release = asyncio.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        assert self.handler is not None
-        try:
-            await self.handler(reader, writer)
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-
-async def read_request(reader: asyncio.StreamReader) -> bytes:
-    """Read one HTTP/1.1 request (head and Content-Length body)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    return head + (await reader.readexactly(length) if length else b"")
-
-
-@pytest.fixture
-async def raw_server() -> AsyncIterator[RawServer]:
-    raw = RawServer()
-    listener = await asyncio.start_server(raw.serve, "127.0.0.1", 0)
-    raw.port = listener.sockets[0].getsockname()[1]
-    yield raw
-    raw.release.set()
-    listener.close()
+@pytest.fixture(name="raw_server")
+async def raw_server_fixture() -> AsyncIterator[RawServer]:
+    async with raw_server() as server:
+        yield server
 
 
 def action_file(folder: Path, url: str, **fields: Any) -> Path:
