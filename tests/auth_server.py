@@ -87,14 +87,18 @@ def _cert(
     if ca:
         builder = builder.add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
-        ).add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-        )
+        ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     else:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
@@ -111,12 +115,9 @@ def _pem(cert: x509.Certificate) -> bytes:
 
 def _key_pem(key: rsa.RSAPrivateKey, password: bytes | None = None) -> bytes:
     encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password) if password
-        else serialization.NoEncryption()
+        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     )
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    )
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
 
 def make_pki(directory: Path, *, client_key_password: bytes | None = None) -> Pki:
@@ -315,8 +316,10 @@ class TokenServer:
         """A protected resource: only issued, unrevoked tokens (bearer or x-auth-token)."""
         self.resource_calls += 1
         header = request.headers.get("Authorization", "")
-        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else (
-            request.headers.get("x-auth-token") or request.query.get("access_token", "")
+        token = (
+            header.removeprefix("Bearer ")
+            if header.startswith("Bearer ")
+            else (request.headers.get("x-auth-token") or request.query.get("access_token", ""))
         )
         if token not in self.issued or token in self.revoked:
             return web.json_response({"error": "invalid_token"}, status=401)

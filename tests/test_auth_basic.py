@@ -31,27 +31,17 @@ async def test_none_adds_nothing(plugins: Plugins) -> None:
     assert (await auth.check()).ok
 
 
-async def test_basic_utf8_credentials_from_secrets(
-    plugins: Plugins, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_basic_utf8_credentials_from_secrets(plugins: Plugins, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("API_PASSWORD", "pässword")
-    auth = build(
-        plugins, {"type": "basic", "username": "ada", "password": "{{ secrets.API_PASSWORD }}"}
-    )
+    auth = build(plugins, {"type": "basic", "username": "ada", "password": "{{ secrets.API_PASSWORD }}"})
     req = request()
     await auth.apply(req)
-    assert req.headers["Authorization"] == "Basic " + base64.b64encode(
-        "ada:pässword".encode()
-    ).decode()
+    assert req.headers["Authorization"] == "Basic " + base64.b64encode("ada:pässword".encode()).decode()
     check = await auth.check()
-    assert (check.ok, check.message) == (
-        True, "would send Authorization: Basic *** (username ada)"
-    )
+    assert (check.ok, check.message) == (True, "would send Authorization: Basic *** (username ada)")
 
 
-async def test_api_key_in_header_and_in_query(
-    plugins: Plugins, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_api_key_in_header_and_in_query(plugins: Plugins, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEY", "k&y=1")
     header = build(plugins, {"type": "apiKey", "name": "x-api-key", "value": "{{ secrets.KEY }}"})
     req = request()
@@ -113,9 +103,7 @@ async def test_a_secret_with_control_characters_is_not_sent_in_a_header(plugins:
     bearer = built({"type": "bearer", "token": "{{ secrets.TOKEN }}"})
     with pytest.raises(AuthenticationError, match="value contains control character"):
         await bearer.apply(request())
-    in_query = built(
-        {"type": "apiKey", "name": "k", "value": "{{ secrets.KEY }}", "location": "query"}
-    )
+    in_query = built({"type": "apiKey", "name": "k", "value": "{{ secrets.KEY }}", "location": "query"})
     req = request()
     await in_query.apply(req)  # percent-encoded in a URL: harmless
     assert req.url.endswith("&k=ab%00cd")

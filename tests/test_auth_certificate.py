@@ -80,9 +80,7 @@ async def test_signed_assertion_accepted_by_the_server(
     assert form["client_id"] == CLIENT_ID
     assert form["client_assertion_type"] == ASSERTION_TYPE
     verified = tls_server.assertions[0]
-    thumbprint = x509.load_pem_x509_certificate(pki.client_cert.read_bytes()).fingerprint(
-        hashes.SHA1()
-    )
+    thumbprint = x509.load_pem_x509_certificate(pki.client_cert.read_bytes()).fingerprint(hashes.SHA1())
     assert verified["header"]["alg"] == "RS256"
     assert verified["header"]["x5t"] == base64.urlsafe_b64encode(thumbprint).rstrip(b"=").decode()
     claims = verified["claims"]
@@ -103,8 +101,7 @@ async def test_each_token_call_signs_a_fresh_assertion_with_a_unique_jti(
             privateKey=pki.client_key_pem,
             certificateFile=None,
             certificate=pki.client_cert_pem,
-            body={"bodyType": "form", "bodyParams": {"grant_type": "client_credentials",
-                                                      "scope": "api"}},
+            body={"bodyType": "form", "bodyParams": {"grant_type": "client_credentials", "scope": "api"}},
         ),
     )
     assert (await auth.check()).ok
@@ -147,9 +144,7 @@ async def test_unreadable_key_material_is_reported_without_content(
     assert tls_server.token_requests == 0
 
 
-async def test_untrusted_server_certificate_fails_the_token_call(
-    tls_server: TokenServer, pki: Pki
-) -> None:
+async def test_untrusted_server_certificate_fails_the_token_call(tls_server: TokenServer, pki: Pki) -> None:
     context = AuthContext(allow_private_network=True)  # system trust store: our CA is unknown
     auth = authenticator(context, block(tls_server, pki))
     with pytest.raises(AuthenticationError) as info:

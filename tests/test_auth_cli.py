@@ -42,8 +42,10 @@ def password_grant(server: TokenServer) -> dict[str, Any]:
         "endpoint": f"{server.base_url}/oauth2/token",
         "method": "POST",
         "headers": {"Authorization": "Basic EncodeBase64(my-client-id:{{ secrets.EPS_SECRET }})"},
-        "body": {"bodyType": "form", "bodyParams": {"grant_type": "password", "username": "user",
-                                                    "password": "pass"}},
+        "body": {
+            "bodyType": "form",
+            "bodyParams": {"grant_type": "password", "username": "user", "password": "pass"},
+        },
         "tokenInResponse": "json://access_token",
     }
 
@@ -92,7 +94,8 @@ async def test_static_schemes_show_what_would_be_sent(
     )
     result = await run("crmUpdate", str(path))
     assert (result.exit_code, result.output) == (
-        0, "crmUpdate: basic: ok: would send Authorization: Basic *** (username ada)\n"
+        0,
+        "crmUpdate: basic: ok: would send Authorization: Basic *** (username ada)\n",
     )
     path = write_action(
         tmp_path,
@@ -101,20 +104,18 @@ async def test_static_schemes_show_what_would_be_sent(
     )
     result = await run("weather", str(path))
     assert (result.exit_code, result.output) == (
-        0, "weather: apiKey: ok: would send query parameter appid=***\n"
+        0,
+        "weather: apiKey: ok: would send query parameter appid=***\n",
     )
 
 
-async def test_missing_secrets_and_unknown_action(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_missing_secrets_and_unknown_action(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOPE", raising=False)
-    path = write_action(
-        tmp_path, {"type": "basic", "username": "ada", "password": "{{ secrets.NOPE }}"}
-    )
+    path = write_action(tmp_path, {"type": "basic", "username": "ada", "password": "{{ secrets.NOPE }}"})
     result = await run("crmUpdate", str(path))
     assert (result.exit_code, result.output) == (
-        1, "crmUpdate: basic: failed: secrets not set: NOPE (authentication.password)\n"
+        1,
+        "crmUpdate: basic: failed: secrets not set: NOPE (authentication.password)\n",
     )
     result = await run("other", str(path))
     assert result.exit_code == 1

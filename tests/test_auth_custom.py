@@ -34,21 +34,33 @@ from actionrt.secrets import SecretResolver
 __all__ = ["auth_context", "token_server"]  # fixtures, used by parameter name
 
 EPSILON = {
-    "type": "customAuthorization", "authorizationType": "Bearer",
-    "endpoint": "https://auth.example.com/epsilon/oauth2/access_token", "method": "POST",
+    "type": "customAuthorization",
+    "authorizationType": "Bearer",
+    "endpoint": "https://auth.example.com/epsilon/oauth2/access_token",
+    "method": "POST",
     "headers": {"Authorization": "Basic EncodeBase64(my-client-id:my-client-secret)"},
-    "body": {"bodyType": "form", "bodyParams": {"scope": "cn mail givenname uid employeeNumber",
-             "grant_type": "password", "username": "user", "password": "pass"}},
+    "body": {
+        "bodyType": "form",
+        "bodyParams": {
+            "scope": "cn mail givenname uid employeeNumber",
+            "grant_type": "password",
+            "username": "user",
+            "password": "pass",
+        },
+    },
     "tokenInResponse": "json://access_token",
     "cacheDuration": {"duration": 5, "timeUnit": "minutes"},
 }
 LOGIN_EXAMPLE = {
-    "type": "customAuthorization", "endpoint": "https://myapidomain.com/v2/user/login",
-    "method": "POST", "headers": {"x-retailer": "any value"},
+    "type": "customAuthorization",
+    "endpoint": "https://myapidomain.com/v2/user/login",
+    "method": "POST",
+    "headers": {"x-retailer": "any value"},
     "body": {"bodyType": "form", "bodyParams": {"secret": "any value", "username": "any value"}},
     "tokenInResponse": "json://token",
     "cacheDuration": {"expiryInResponse": "json://expiryDuration", "timeUnit": "minutes"},
-    "authorizationType": "header", "tokenTarget": "x-auth-token",
+    "authorizationType": "header",
+    "tokenTarget": "x-auth-token",
 }
 
 
@@ -70,17 +82,16 @@ async def call(request: HttpRequest) -> httpx.Response:
 async def test_epsilon_password_grant_as_published(
     token_server: TokenServer, auth_context: AuthContext
 ) -> None:
-    auth = authenticator(
-        auth_context, **{**EPSILON, "endpoint": f"{token_server.base_url}/oauth2/token"}
-    )
+    auth = authenticator(auth_context, **{**EPSILON, "endpoint": f"{token_server.base_url}/oauth2/token"})
     request = resource(token_server)
     await auth.apply(request)
     assert request.headers["Authorization"] == "Bearer pw-1"
     assert (await call(request)).status_code == 200
     sent = token_server.requests[0]
-    assert sent["headers"]["Authorization"] == "Basic " + base64.b64encode(
-        b"my-client-id:my-client-secret"
-    ).decode()
+    assert (
+        sent["headers"]["Authorization"]
+        == "Basic " + base64.b64encode(b"my-client-id:my-client-secret").decode()
+    )
     assert sent["headers"]["Content-Type"].startswith("application/x-www-form-urlencoded")
     assert sent["form"]["scope"] == "cn mail givenname uid employeeNumber"
     # cached for the configured 5 minutes: no second token call
@@ -99,8 +110,10 @@ async def test_login_example_header_injection_and_expiry_from_response(
         **LOGIN_EXAMPLE,
         "endpoint": f"{token_server.base_url}/v2/user/login",
         "headers": {"x-retailer": LOGIN["x-retailer"]},
-        "body": {"bodyType": "form",
-                 "bodyParams": {"secret": "{{ secrets.LOGIN_SECRET }}", "username": "ada"}},
+        "body": {
+            "bodyType": "form",
+            "bodyParams": {"secret": "{{ secrets.LOGIN_SECRET }}", "username": "ada"},
+        },
     }
     auth = authenticator(auth_context, **block)
     request = resource(token_server)
@@ -119,9 +132,13 @@ async def test_get_token_whole_response_injected_as_query_parameter(
 ) -> None:
     auth = authenticator(
         auth_context,
-        type="customAuthorization", endpoint=f"{token_server.base_url}/token", method="GET",
-        headers={"x-api-key": CLIENT_SECRET}, tokenInResponse="response",
-        authorizationType="queryParam", tokenTarget="access_token",
+        type="customAuthorization",
+        endpoint=f"{token_server.base_url}/token",
+        method="GET",
+        headers={"x-api-key": CLIENT_SECRET},
+        tokenInResponse="response",
+        authorizationType="queryParam",
+        tokenTarget="access_token",
     )
     request = resource(token_server)
     await auth.apply(request)
@@ -136,9 +153,13 @@ async def test_json_body_nested_params_array_selector_and_expiry(
     token_server.expires_in = 600
     auth = authenticator(
         auth_context,
-        type="customAuthorization", endpoint=f"{token_server.base_url}/json-token", method="POST",
-        body={"bodyType": "json",
-              "bodyParams": {"auth": {"credentials": {"secret": CLIENT_SECRET}, "tags": [1, "é"]}}},
+        type="customAuthorization",
+        endpoint=f"{token_server.base_url}/json-token",
+        method="POST",
+        body={
+            "bodyType": "json",
+            "bodyParams": {"auth": {"credentials": {"secret": CLIENT_SECRET}, "tags": [1, "é"]}},
+        },
         tokenInResponse="json://data.0.token",
         cacheDuration={"expiryInResponse": "json://data.0.expires.in", "timeUnit": "seconds"},
     )
@@ -166,16 +187,13 @@ async def test_failing_token_endpoint_reports_status_and_backs_off(
     token_server: TokenServer, auth_context: AuthContext
 ) -> None:
     token_server.fail_status = 503
-    auth = authenticator(
-        auth_context, **{**EPSILON, "endpoint": f"{token_server.base_url}/oauth2/token"}
-    )
+    auth = authenticator(auth_context, **{**EPSILON, "endpoint": f"{token_server.base_url}/oauth2/token"})
     request = resource(token_server)
     with pytest.raises(AuthenticationError) as info:
         await auth.apply(request)
     assert info.value.status == 503
     assert str(info.value) == (
-        f"token endpoint {token_server.base_url}/oauth2/token answered 503 "
-        "(temporarily_unavailable)"
+        f"token endpoint {token_server.base_url}/oauth2/token answered 503 (temporarily_unavailable)"
     )
     assert "Authorization" not in request.headers  # nothing to send with
     for _ in range(20):
@@ -187,9 +205,7 @@ async def test_failing_token_endpoint_reports_status_and_backs_off(
 async def test_refresh_after_401_from_the_action_endpoint(
     token_server: TokenServer, auth_context: AuthContext
 ) -> None:
-    auth = authenticator(
-        auth_context, **{**EPSILON, "endpoint": f"{token_server.base_url}/oauth2/token"}
-    )
+    auth = authenticator(auth_context, **{**EPSILON, "endpoint": f"{token_server.base_url}/oauth2/token"})
     first = resource(token_server)
     await auth.apply(first)
     token_server.revoked.add("pw-1")  # the API stops accepting the cached token
@@ -206,9 +222,7 @@ async def test_refresh_after_401_from_the_action_endpoint(
 async def test_check_calls_only_the_token_endpoint(
     token_server: TokenServer, auth_context: AuthContext
 ) -> None:
-    auth = authenticator(
-        auth_context, **{**EPSILON, "endpoint": f"{token_server.base_url}/oauth2/token"}
-    )
+    auth = authenticator(auth_context, **{**EPSILON, "endpoint": f"{token_server.base_url}/oauth2/token"})
     result = await auth.check()
     assert result.ok
     assert result.message.startswith(f"token endpoint {token_server.base_url}/oauth2/token")
@@ -222,9 +236,7 @@ async def test_check_calls_only_the_token_endpoint(
 
 async def test_loopback_token_endpoint_refused_by_default(token_server: TokenServer) -> None:
     context = AuthContext()  # the runtime default: private networks refused
-    auth = authenticator(
-        context, **{**EPSILON, "endpoint": f"{token_server.base_url}/oauth2/token"}
-    )
+    auth = authenticator(context, **{**EPSILON, "endpoint": f"{token_server.base_url}/oauth2/token"})
     with pytest.raises(AuthenticationError) as info:
         await auth.apply(resource(token_server))
     assert "refused" in str(info.value)
@@ -263,8 +275,7 @@ def mocked_context() -> AuthContext:
         (httpx.Response(200, json={"access_token": "a\r\nX-Evil: 1"}), "control characters"),
         (httpx.Response(200, json={"access_token": "a\x01b"}), "control characters"),
         (httpx.Response(302, headers={"Location": "https://evil.example/"}), "answered 302"),
-        (httpx.Response(500, json={"error": "x y", "error_description": "S3CRET"}),
-         "answered 500"),
+        (httpx.Response(500, json={"error": "x y", "error_description": "S3CRET"}), "answered 500"),
     ],
 )
 async def test_bad_token_answers(mocked: Any, answer: httpx.Response, message: str) -> None:
@@ -282,8 +293,7 @@ async def test_transport_errors_and_timeouts(mocked: Any) -> None:
     with pytest.raises(AuthenticationError) as info:
         await authenticator(mocked_context(), **EPSILON).apply(HttpRequest("GET", "https://a/x"))
     assert str(info.value) == (
-        "token endpoint https://auth.example.com/epsilon/oauth2/access_token unreachable "
-        "(ConnectError)"
+        "token endpoint https://auth.example.com/epsilon/oauth2/access_token unreachable (ConnectError)"
     )
     route.mock(side_effect=httpx.ReadTimeout("slow"))
     with pytest.raises(AuthenticationError) as info:
@@ -291,16 +301,12 @@ async def test_transport_errors_and_timeouts(mocked: Any) -> None:
     assert "timed out" in str(info.value)
 
 
-async def test_missing_expiry_keeps_the_token_an_hour(
-    mocked: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_missing_expiry_keeps_the_token_an_hour(mocked: Any, caplog: pytest.LogCaptureFixture) -> None:
     mocked.post("https://auth.example.com/epsilon/oauth2/access_token").mock(
         return_value=httpx.Response(200, json={"access_token": "t"})
     )
     context = mocked_context()
-    auth = authenticator(
-        context, **{**EPSILON, "cacheDuration": {"expiryInResponse": "json://expires_in"}}
-    )
+    auth = authenticator(context, **{**EPSILON, "cacheDuration": {"expiryInResponse": "json://expires_in"}})
     await auth.apply(HttpRequest("GET", "https://api.example.com/x"))
     assert auth._entry is not None
     assert auth._entry.expires_at - context.tokens.clock() == pytest.approx(3600, abs=1)
@@ -327,9 +333,7 @@ async def test_default_cache_is_one_hour_and_content_type_is_not_overridden(
 
 def test_encode_base64_in_header_values() -> None:
     secrets = SecretResolver({"env": _Dict({"ID": "my-id", "SECRET": "s)e(c:ret"})})
-    value = compile_header_value(
-        "Basic EncodeBase64({{ secrets.ID }}:{{ secrets.SECRET }})", secrets
-    )
+    value = compile_header_value("Basic EncodeBase64({{ secrets.ID }}:{{ secrets.SECRET }})", secrets)
     assert value() == "Basic " + base64.b64encode(b"my-id:s)e(c:ret").decode()
     assert compile_header_value("EncodeBase64(a(b)c) x EncodeBase64(é)", secrets)() == (
         base64.b64encode(b"a(b)c").decode() + " x " + base64.b64encode("é".encode()).decode()
@@ -338,8 +342,10 @@ def test_encode_base64_in_header_values() -> None:
 
 
 def test_form_encoding_select_and_expiry_parsing() -> None:
-    assert form_encode({"scope": "a b", "n": 1, "ok": True, "none": None, "l": ["x", "y"],
-                        "u": "é&="}) == b"scope=a+b&n=1&ok=true&none=&l=x&l=y&u=%C3%A9%26%3D"
+    assert (
+        form_encode({"scope": "a b", "n": 1, "ok": True, "none": None, "l": ["x", "y"], "u": "é&="})
+        == b"scope=a+b&n=1&ok=true&none=&l=x&l=y&u=%C3%A9%26%3D"
+    )
     data = {"data": [{"token": "t"}], "a": {"0": "key"}}
     assert select(data, ("data", "0", "token")) == "t"
     assert select(data, ("a", "0")) == "key"

@@ -89,28 +89,25 @@ def test_builtin_plugin_registers_every_scheme_with_its_model() -> None:
 
 @pytest.mark.parametrize("kind", ["bearer", "BEARER", "Bearer"])
 def test_authorization_type_in_any_case_defaults_to_bearer(kind: str) -> None:
-    assert CustomAuthorizationConfig.model_validate(
-        custom(authorizationType=kind, tokenTarget=None)
-    ).authorizationType == "bearer"
+    assert (
+        CustomAuthorizationConfig.model_validate(
+            custom(authorizationType=kind, tokenTarget=None)
+        ).authorizationType
+        == "bearer"
+    )
     data = custom(tokenTarget=None)
     del data["authorizationType"]
     assert CustomAuthorizationConfig.model_validate(data).authorizationType == "bearer"
 
 
-@pytest.mark.parametrize(
-    "selector", ["response", "json://token", "json://data.0.token", "json://a.b.c"]
-)
+@pytest.mark.parametrize("selector", ["response", "json://token", "json://data.0.token", "json://a.b.c"])
 def test_token_selectors_accepted(selector: str) -> None:
     CustomAuthorizationConfig.model_validate(custom(tokenInResponse=selector))
 
 
-@pytest.mark.parametrize(
-    "selector", ["token", "json://", "json://a..b", "json://a.", "json:/a", "Response"]
-)
+@pytest.mark.parametrize("selector", ["token", "json://", "json://a..b", "json://a.", "json:/a", "Response"])
 def test_malformed_token_selectors_refused(selector: str) -> None:
-    assert "json://" in errors(CustomAuthorizationConfig, custom(tokenInResponse=selector))[
-        "tokenInResponse"
-    ]
+    assert "json://" in errors(CustomAuthorizationConfig, custom(tokenInResponse=selector))["tokenInResponse"]
 
 
 @pytest.mark.parametrize(
@@ -197,25 +194,25 @@ def test_certificate_credential_loads_and_its_rules() -> None:
     }
     assert CustomAuthorizationConfig.model_validate(with_body_client).client_id == "app-2"
     both_keys = {**CERTIFICATE, "privateKeyFile": "/k.pem"}
-    assert "exactly one of privateKey" in errors(CustomAuthorizationConfig, both_keys)[
-        "privateKeyFile"
-    ]
+    assert "exactly one of privateKey" in errors(CustomAuthorizationConfig, both_keys)["privateKeyFile"]
     no_cert = {k: v for k, v in CERTIFICATE.items() if k != "certificateFile"}
-    assert "exactly one of certificate" in errors(CustomAuthorizationConfig, no_cert)[
-        "certificateFile"
-    ]
+    assert "exactly one of certificate" in errors(CustomAuthorizationConfig, no_cert)["certificateFile"]
     json_body = {**CERTIFICATE, "body": {"bodyType": "json", "bodyParams": {}}}
     assert "form" in errors(CustomAuthorizationConfig, json_body)["body"]
 
 
 def test_simple_schemes() -> None:
-    assert ApiKeyConfig.model_validate(
-        {"type": "apiKey", "name": "appid", "value": "k", "location": "Query"}
-    ).location == "query"
+    assert (
+        ApiKeyConfig.model_validate(
+            {"type": "apiKey", "name": "appid", "value": "k", "location": "Query"}
+        ).location
+        == "query"
+    )
     assert "password" in errors(BasicAuthConfig, {"type": "basic", "username": "ada"})
-    assert "must not be empty" in errors(
-        BasicAuthConfig, {"type": "basic", "username": "ada", "password": ""}
-    )["password"]
+    assert (
+        "must not be empty"
+        in errors(BasicAuthConfig, {"type": "basic", "username": "ada", "password": ""})["password"]
+    )
     assert "name" in errors(ApiKeyConfig, {"type": "apiKey", "name": "a b", "value": "k"})
     assert BearerConfig.model_validate({"type": "bearer", "token": "{{ secrets.T }}"})
     oauth = OAuth2ClientCredentialsConfig.model_validate(
@@ -243,8 +240,9 @@ def test_reprs_and_masked_views_never_show_secrets() -> None:
                 body={"bodyType": "json", "bodyParams": {"nested": {"password": sentinel}}},
             )
         ),
-        CustomAuthorizationConfig.model_validate({**CERTIFICATE, "privateKey": sentinel,
-                                                  "privateKeyPassword": sentinel}),
+        CustomAuthorizationConfig.model_validate(
+            {**CERTIFICATE, "privateKey": sentinel, "privateKeyPassword": sentinel}
+        ),
     ]
     for config in configs:
         for shown in (repr(config), str(config), json.dumps(config.masked())):
@@ -258,8 +256,18 @@ def test_reprs_and_masked_views_never_show_secrets() -> None:
     assert "987654" not in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["Host", "content-length", "Transfer-Encoding", "Connection",
-                                  "Upgrade", "Proxy-Authorization", "proxy-anything"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Host",
+        "content-length",
+        "Transfer-Encoding",
+        "Connection",
+        "Upgrade",
+        "Proxy-Authorization",
+        "proxy-anything",
+    ],
+)
 def test_credentials_cannot_go_in_transport_headers(name: str) -> None:
     # The transport sets these itself (an action's copy is dropped or would smuggle a request):
     # a key or token aimed at one would silently never be sent. Refused at load, by name.
@@ -269,8 +277,6 @@ def test_credentials_cannot_go_in_transport_headers(name: str) -> None:
     assert ApiKeyConfig.model_validate({**key, "location": "query"})  # a query parameter is fine
     injected = custom(authorizationType="header", tokenTarget=name)
     assert errors(CustomAuthorizationConfig, injected)["tokenTarget"] == message
-    assert CustomAuthorizationConfig.model_validate(
-        custom(authorizationType="queryParam", tokenTarget=name)
-    )
+    assert CustomAuthorizationConfig.model_validate(custom(authorizationType="queryParam", tokenTarget=name))
     token_call = custom(headers={name: "x"})
     assert errors(CustomAuthorizationConfig, token_call)[f"headers.{name}.[key]"] == message

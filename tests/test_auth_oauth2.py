@@ -39,9 +39,7 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("where", ["header", "body"])
-async def test_client_credentials(
-    token_server: TokenServer, auth_context: AuthContext, where: str
-) -> None:
+async def test_client_credentials(token_server: TokenServer, auth_context: AuthContext, where: str) -> None:
     auth = authenticator(
         auth_context,
         tokenEndpoint=f"{token_server.base_url}/oauth2/token",
@@ -74,7 +72,8 @@ async def test_wrong_secret_is_reported_with_the_oauth_error_code(
     auth = authenticator(auth_context, tokenEndpoint=f"{token_server.base_url}/oauth2/token")
     result = await auth.check()
     assert (result.ok, result.message) == (
-        False, f"token endpoint {token_server.base_url}/oauth2/token answered 401 (invalid_client)"
+        False,
+        f"token endpoint {token_server.base_url}/oauth2/token answered 401 (invalid_client)",
     )
 
 
@@ -96,21 +95,15 @@ async def test_missing_secret_is_named_at_first_use(
         ({"token_type": "bearer"}, None, "without an access_token"),
     ],
 )
-async def test_token_answers(
-    body: dict[str, Any], lifetime: float | None, message: str | None
-) -> None:
+async def test_token_answers(body: dict[str, Any], lifetime: float | None, message: str | None) -> None:
     with respx.mock() as router:
-        router.post("https://ims.example.com/ims/token/v3").mock(
-            return_value=httpx.Response(200, json=body)
-        )
+        router.post("https://ims.example.com/ims/token/v3").mock(return_value=httpx.Response(200, json=body))
         context = AuthContext(policy=None, http=httpx.AsyncClient())
         auth = authenticator(context)
         if message is None:
             await auth.apply(HttpRequest("GET", "https://api.example.com/"))
             assert auth._entry is not None
-            assert auth._entry.expires_at - context.tokens.clock() == pytest.approx(
-                lifetime, abs=1
-            )
+            assert auth._entry.expires_at - context.tokens.clock() == pytest.approx(lifetime, abs=1)
         else:
             with pytest.raises(AuthenticationError) as info:
                 await auth.apply(HttpRequest("GET", "https://api.example.com/"))

@@ -54,37 +54,55 @@ def schemes(pki: Pki) -> dict[str, dict[str, Any]]:
         "apiKey-query": {"type": "apiKey", "name": "k", "value": SENTINEL, "location": "query"},
         "bearer": {"type": "bearer", "token": "{{ secrets.S }}"},
         "custom-form": {
-            "type": "customAuthorization", "endpoint": TOKEN_URL, "method": "POST",
-            "headers": {"Authorization": f"Basic EncodeBase64(id:{SENTINEL})",
-                        "x-key": "{{ secrets.S }}"},
+            "type": "customAuthorization",
+            "endpoint": TOKEN_URL,
+            "method": "POST",
+            "headers": {"Authorization": f"Basic EncodeBase64(id:{SENTINEL})", "x-key": "{{ secrets.S }}"},
             "body": {"bodyType": "form", "bodyParams": {"password": SENTINEL}},
             "tokenInResponse": "json://access_token",
-            "authorizationType": "queryParam", "tokenTarget": "token",
+            "authorizationType": "queryParam",
+            "tokenTarget": "token",
         },
         "custom-json": {
-            "type": "customAuthorization", "endpoint": TOKEN_URL, "method": "POST",
+            "type": "customAuthorization",
+            "endpoint": TOKEN_URL,
+            "method": "POST",
             "body": {"bodyType": "json", "bodyParams": {"a": {"secret": "{{ secrets.S }}"}}},
             "tokenInResponse": "json://access_token",
-            "authorizationType": "header", "tokenTarget": "x-token",
+            "authorizationType": "header",
+            "tokenTarget": "x-token",
         },
         "custom-query-endpoint": {  # httpx logs every request's URL, query included
-            "type": "customAuthorization", "endpoint": TOKEN_URL + "?tenant={{ secrets.S }}",
-            "method": "POST", "body": {"bodyType": "form"},
+            "type": "customAuthorization",
+            "endpoint": TOKEN_URL + "?tenant={{ secrets.S }}",
+            "method": "POST",
+            "body": {"bodyType": "form"},
             "tokenInResponse": "json://access_token",
         },
         "certificate": {
-            "type": "customAuthorization", "subType": "certificateCredential",
-            "endpoint": TOKEN_URL, "method": "POST", "aud": TOKEN_URL, "clientId": "app",
-            "privateKey": key_pem, "privateKeyPassword": "{{ secrets.S }}",
-            "certificateFile": str(pki.client_cert), "tokenInResponse": "json://access_token",
+            "type": "customAuthorization",
+            "subType": "certificateCredential",
+            "endpoint": TOKEN_URL,
+            "method": "POST",
+            "aud": TOKEN_URL,
+            "clientId": "app",
+            "privateKey": key_pem,
+            "privateKeyPassword": "{{ secrets.S }}",
+            "certificateFile": str(pki.client_cert),
+            "tokenInResponse": "json://access_token",
         },
         "oauth2-header": {
-            "type": "oauth2ClientCredentials", "tokenEndpoint": TOKEN_URL, "clientId": "app",
+            "type": "oauth2ClientCredentials",
+            "tokenEndpoint": TOKEN_URL,
+            "clientId": "app",
             "clientSecret": "{{ secrets.S }}",
         },
         "oauth2-body": {
-            "type": "oauth2ClientCredentials", "tokenEndpoint": TOKEN_URL, "clientId": "app",
-            "clientSecret": SENTINEL, "clientAuthentication": "body",
+            "type": "oauth2ClientCredentials",
+            "tokenEndpoint": TOKEN_URL,
+            "clientId": "app",
+            "clientSecret": SENTINEL,
+            "clientAuthentication": "body",
         },
     }
 
@@ -114,16 +132,12 @@ def token_answers(ok: bool) -> httpx.Response:
     )
 
 
-async def exercise(
-    plugins: Plugins, block: dict[str, Any], ok: bool, secrets: dict[str, str]
-) -> list[str]:
+async def exercise(plugins: Plugins, block: dict[str, Any], ok: bool, secrets: dict[str, str]) -> list[str]:
     """Everything one scheme prints, says or raises in one success or failure run."""
     scheme = plugins.schemes[block["type"]]
     config = scheme.config_model.model_validate(block)
     shown = [repr(config), str(config), json.dumps(config.masked())]  # type: ignore[attr-defined]
-    context = AuthContext(
-        SecretResolver({"env": Secrets(secrets)}), policy=None, http=httpx.AsyncClient()
-    )
+    context = AuthContext(SecretResolver({"env": Secrets(secrets)}), policy=None, http=httpx.AsyncClient())
     with respx.mock(assert_all_called=False) as router:
         router.post(url__startswith=TOKEN_URL).mock(return_value=token_answers(ok))
         auth = scheme.build(config, context)
@@ -174,13 +188,19 @@ def test_validation_errors_never_echo_the_input(locked_pki: Pki) -> None:
         "basic": {"type": "basic", "password": SENTINEL, "extra": SENTINEL},
         "apiKey": {"type": "apiKey", "name": SENTINEL + " x", "value": SENTINEL, "location": 1},
         "customAuthorization": {
-            "type": "customAuthorization", "endpoint": f"ftp://{SENTINEL}", "method": SENTINEL,
-            "headers": {"x": f"{{{{ {SENTINEL} }}}}"}, "tokenInResponse": SENTINEL,
+            "type": "customAuthorization",
+            "endpoint": f"ftp://{SENTINEL}",
+            "method": SENTINEL,
+            "headers": {"x": f"{{{{ {SENTINEL} }}}}"},
+            "tokenInResponse": SENTINEL,
             "body": {"bodyType": "form", "bodyParams": {"p": {"n": SENTINEL}}},
         },
         "oauth2ClientCredentials": {
-            "type": "oauth2ClientCredentials", "tokenEndpoint": TOKEN_URL,
-            "clientId": "a", "clientSecret": 12, "scope": {SENTINEL: 1},
+            "type": "oauth2ClientCredentials",
+            "tokenEndpoint": TOKEN_URL,
+            "clientId": "a",
+            "clientSecret": 12,
+            "scope": {SENTINEL: 1},
         },
     }
     texts: list[str] = []
@@ -199,6 +219,4 @@ def test_secret_and_certificate_errors_name_never_value(locked_pki: Pki, tmp_pat
     with pytest.raises(ClientCertificateError) as wrong:
         client_ssl_context(str(locked_pki.client_cert), str(locked_pki.client_key), "nope")
     assert leaks([str(missing.value), str(wrong.value)], locked_pki) == []
-    assert client_ssl_context(
-        str(locked_pki.client_cert), str(locked_pki.client_key), SENTINEL
-    )
+    assert client_ssl_context(str(locked_pki.client_cert), str(locked_pki.client_key), SENTINEL)

@@ -25,8 +25,10 @@ def write_action(directory: Path, server: TokenServer) -> Path:
             "endpoint": f"{server.base_url}/oauth2/token",
             "method": "POST",
             "headers": {"Authorization": "Basic EncodeBase64(my-client-id:{{ secrets.EPS }})"},
-            "body": {"bodyType": "form", "bodyParams": {
-                "grant_type": "password", "username": "user", "password": "pass"}},
+            "body": {
+                "bodyType": "form",
+                "bodyParams": {"grant_type": "password", "username": "user", "password": "pass"},
+            },
             "tokenInResponse": "json://access_token",
             "cacheDuration": {"expiryInResponse": "json://expires_in", "timeUnit": "seconds"},
         },
@@ -46,9 +48,7 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_token_injected_and_refreshed_once_after_a_401(
     token_server: TokenServer, tmp_path: Path
 ) -> None:
-    async with Runtime.from_path(
-        write_action(tmp_path, token_server), allow_private_network=True
-    ) as runtime:
+    async with Runtime.from_path(write_action(tmp_path, token_server), allow_private_network=True) as runtime:
         first = await runtime.invoke("loyaltyUpdate", {"email": "ada@example.com"})
         assert (first.status, first.response) == ("http_200", {"ok": True, "token": "pw-1"})
         token_server.revoked.add("pw-1")
@@ -63,12 +63,8 @@ async def test_failing_token_endpoint_fails_the_call_and_sends_nothing(
     token_server: TokenServer, tmp_path: Path
 ) -> None:
     token_server.fail_status = 503
-    async with Runtime.from_path(
-        write_action(tmp_path, token_server), allow_private_network=True
-    ) as runtime:
-        results = [
-            await runtime.invoke("loyaltyUpdate", {"email": "ada@example.com"}) for _ in range(5)
-        ]
+    async with Runtime.from_path(write_action(tmp_path, token_server), allow_private_network=True) as runtime:
+        results = [await runtime.invoke("loyaltyUpdate", {"email": "ada@example.com"}) for _ in range(5)]
     assert {r.status for r in results} == {"internalError"}
     assert results[0].error is not None and "answered 503" in results[0].error
     assert token_server.resource_calls == 0
@@ -78,9 +74,7 @@ async def test_failing_token_endpoint_fails_the_call_and_sends_nothing(
 async def test_concurrent_invocations_share_one_token_request(
     token_server: TokenServer, tmp_path: Path
 ) -> None:
-    async with Runtime.from_path(
-        write_action(tmp_path, token_server), allow_private_network=True
-    ) as runtime:
+    async with Runtime.from_path(write_action(tmp_path, token_server), allow_private_network=True) as runtime:
         results = await asyncio.gather(
             *(runtime.invoke("loyaltyUpdate", {"email": "ada@example.com"}) for _ in range(200))
         )

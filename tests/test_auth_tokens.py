@@ -133,9 +133,7 @@ async def test_a_caller_giving_up_does_not_cancel_the_refresh_others_wait_for(
     assert auth.calls == 1
 
 
-async def test_failures_raise_with_the_status_and_back_off(
-    context: AuthContext, clock: Clock
-) -> None:
+async def test_failures_raise_with_the_status_and_back_off(context: AuthContext, clock: Clock) -> None:
     auth = FakeTokens(context)
     auth.fail_with = 503
     with pytest.raises(AuthenticationError) as first:
@@ -146,9 +144,7 @@ async def test_failures_raise_with_the_status_and_back_off(
     with pytest.raises(AuthenticationError) as cached:
         await auth.apply(request())
     assert auth.calls == 1
-    assert "answered 503" in str(cached.value) and "next token request in 1.0 s" in str(
-        cached.value
-    )
+    assert "answered 503" in str(cached.value) and "next token request in 1.0 s" in str(cached.value)
     clock.now += 1.01
     with pytest.raises(AuthenticationError):
         await auth.apply(request())

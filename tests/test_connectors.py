@@ -84,7 +84,9 @@ def test_an_action_file_with_a_connector_becomes_a_validated_action(registry: Re
     assert sorted(action.variables) == ["email", "points"]
     assert definition.timeout == 10
     assert definition.authentication == {
-        "type": "apiKey", "name": "x-api-key", "value": "{{ secrets.CRM_KEY }}"
+        "type": "apiKey",
+        "name": "x-api-key",
+        "value": "{{ secrets.CRM_KEY }}",
     }
 
 
@@ -100,16 +102,23 @@ def test_settings_problems_name_the_file_and_the_setting(registry: Registry) -> 
 def test_the_expanded_action_obeys_every_rule_of_a_hand_written_one(registry: Registry) -> None:
     with pytest.raises(ValidationError) as caught:
         registry.parse(
-            {"name": "x", "connector": "crm.upsert", "settings": {"apiKey": "k"},
-             "request": {"variables": {"nope": {"label": "Nope"}}}},
+            {
+                "name": "x",
+                "connector": "crm.upsert",
+                "settings": {"apiKey": "k"},
+                "request": {"variables": {"nope": {"label": "Nope"}}},
+            },
             "crm.yaml",
         )
     assert str(caught.value) == "crm.yaml: request.variables.nope: no such field in request.sample"
 
 
 def test_an_unknown_connector_lists_the_known_ones(registry: Registry) -> None:
-    with pytest.raises(ValidationError, match=r"crm\.yaml: connector: unknown connector 'crm\.delete' "
-                                              r"\(known: crm\.upsert\)"):
+    with pytest.raises(
+        ValidationError,
+        match=r"crm\.yaml: connector: unknown connector 'crm\.delete' "
+        r"\(known: crm\.upsert\)",
+    ):
         registry.parse({"name": "x", "connector": "crm.delete"}, "crm.yaml")
 
 

@@ -10,8 +10,14 @@ import pytest
 from actionrt.expressions import ExpressionEnvironment, ExpressionError
 
 CONTEXT: dict[str, Any] = {
-    "profile": {"email": "Ada@Example.com", "points": 1290, "vip": True, "tags": ["a", "b"],
-                "items": {"x": 1}, "nested": [{"id": 7}]},
+    "profile": {
+        "email": "Ada@Example.com",
+        "points": 1290,
+        "vip": True,
+        "tags": ["a", "b"],
+        "items": {"x": 1},
+        "nested": [{"id": 7}],
+    },
     "event": {"amount": 12.5, "when": None},
     "x": 42,
 }
@@ -39,9 +45,7 @@ def env() -> ExpressionEnvironment:
         ("{{ profile.tags | length }}", 2),
     ],
 )
-def test_a_single_expression_keeps_its_type(
-    env: ExpressionEnvironment, source: str, expected: Any
-) -> None:
+def test_a_single_expression_keeps_its_type(env: ExpressionEnvironment, source: str, expected: Any) -> None:
     compiled = env.compile(source)
     assert compiled.keeps_type
     value = compiled.evaluate(CONTEXT)
@@ -69,16 +73,12 @@ def test_dict_attributes_keep_jinja_meaning(env: ExpressionEnvironment) -> None:
         ("{{ 'Hi {}'.format(x) }}", "Hi 42"),
     ],
 )
-def test_anything_else_renders_to_a_string(
-    env: ExpressionEnvironment, source: str, expected: str
-) -> None:
+def test_anything_else_renders_to_a_string(env: ExpressionEnvironment, source: str, expected: str) -> None:
     assert env.evaluate(source, CONTEXT) == expected
 
 
 @pytest.mark.parametrize("source", ["plain text", "", "{not a template}", "50% off", "a }} b"])
-def test_a_string_without_template_markers_is_a_literal(
-    env: ExpressionEnvironment, source: str
-) -> None:
+def test_a_string_without_template_markers_is_a_literal(env: ExpressionEnvironment, source: str) -> None:
     compiled = env.compile(source)
     assert compiled.is_literal
     assert compiled.evaluate({}) is source
@@ -121,9 +121,7 @@ def test_errors_name_the_problem(env: ExpressionEnvironment, source: str, proble
     "source",
     ["{{ x + }}", "{{ (1, 2 }}", "{% if %}", "{% for x in y %}", "{{ x }} {% endfor %}"],
 )
-def test_syntax_errors_raise_expression_error_at_compile(
-    env: ExpressionEnvironment, source: str
-) -> None:
+def test_syntax_errors_raise_expression_error_at_compile(env: ExpressionEnvironment, source: str) -> None:
     with pytest.raises(ExpressionError, match="syntax error"):
         env.compile(source)
 
@@ -173,9 +171,7 @@ ESCAPES = {
     "replace growth": "{{ ('x' * 60000).replace('x', 'yyyyyyyyyy') }}",
     "replace filter growth": "{{ ('x' * 60000)|replace('x', 'yyyyyyyyyy') }}",
     "indent filter": "{{ 'x'|indent(10**9) }}",
-    "concat doubling": "{% set a = 'x' * 4096 %}"
-    + "{% set a = a ~ a %}" * 10
-    + "{{ a|length }}",
+    "concat doubling": "{% set a = 'x' * 4096 %}" + "{% set a = a ~ a %}" * 10 + "{{ a|length }}",
     "plus doubling": "{% set a = 'x' * 4096 %}" + "{% set a = a + a %}" * 10 + "{{ a|length }}",
     "nested loops": "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
     # Values that are small to build but huge once printed, joined or expanded: each must be
@@ -201,8 +197,11 @@ ESCAPES = {
 
 def test_amplifying_expressions_are_refused_quickly(env: ExpressionEnvironment) -> None:
     # Each of the bombs above is refused before it builds its value: in milliseconds.
-    amplifiers = [source for name, source in ESCAPES.items() if "," in name or "join" in name
-                  or name in ("expandtabs", "many wide format fields")]
+    amplifiers = [
+        source
+        for name, source in ESCAPES.items()
+        if "," in name or "join" in name or name in ("expandtabs", "many wide format fields")
+    ]
     started = time.perf_counter()
     for source in amplifiers:
         with pytest.raises(ExpressionError):
@@ -220,9 +219,7 @@ def test_big_context_values_still_pass_through_filters(env: ExpressionEnvironmen
 
 
 @pytest.mark.parametrize("source", ESCAPES.values(), ids=ESCAPES.keys())
-def test_known_sandbox_escapes_and_bombs_are_refused(
-    env: ExpressionEnvironment, source: str
-) -> None:
+def test_known_sandbox_escapes_and_bombs_are_refused(env: ExpressionEnvironment, source: str) -> None:
     context = {**CONTEXT, "config": {"SECRET_KEY": "s"}}
     with pytest.raises(ExpressionError) as caught:
         env.compile(source).evaluate(context)

@@ -107,9 +107,7 @@ async def test_a_capping_rule_refuses_at_once_and_every_attempt_takes_a_slot() -
     results = [await limiter.admit() for _ in range(5)]
     assert [r.capped for r in results] == [False, False, False, True, True]
     assert results[0] is ADMITTED
-    assert results[3].reason == (
-        "capped: rule 'https://api.partner.test/v1/*' allows 3 calls per 1000 ms"
-    )
+    assert results[3].reason == ("capped: rule 'https://api.partner.test/v1/*' allows 3 calls per 1000 ms")
     assert results[3].queued_seconds == 0
     clock.now += 0.999
     assert (await limiter.admit()).capped
@@ -196,8 +194,7 @@ async def test_max_connections_comes_from_the_strictest_matching_rule() -> None:
 async def test_throttled_calls_queue_in_arrival_order_without_failing() -> None:
     clock = Clock()
     sleeps = Sleeps(clock)
-    limits = make(clock, throttling_rules=[throttling("https://api.partner.test/*", 200)],
-                  sleep=sleeps)
+    limits = make(clock, throttling_rules=[throttling("https://api.partner.test/*", 200)], sleep=sleeps)
     limiter = limits.endpoint("POST", "https://api.partner.test/send")
     finished: list[int] = []
 
@@ -215,8 +212,12 @@ async def test_throttled_calls_queue_in_arrival_order_without_failing() -> None:
 
 async def test_a_wait_longer_than_the_queue_limit_is_capped() -> None:
     clock = Clock()
-    limits = make(clock, throttling_rules=[throttling("https://api.partner.test/*", 200)],
-                  max_queue_wait=1.5, sleep=Sleeps(clock))
+    limits = make(
+        clock,
+        throttling_rules=[throttling("https://api.partner.test/*", 200)],
+        max_queue_wait=1.5,
+        sleep=Sleeps(clock),
+    )
     limiter = limits.endpoint("POST", "https://api.partner.test/send")
     results = await asyncio.gather(*(limiter.admit() for _ in range(401)))
     assert [r.capped for r in results].count(True) == 1

@@ -121,8 +121,7 @@ async def test_throttled_calls_reach_the_server_in_arrival_order_at_the_rate(
 ) -> None:
     rate = 200
     clock = DecisionClock()
-    rule = {"urlPattern": f"http://127.0.0.1:{server.port}/*", "methods": ["POST"],
-            "maxThroughput": rate}
+    rule = {"urlPattern": f"http://127.0.0.1:{server.port}/*", "methods": ["POST"], "maxThroughput": rate}
     limits = Limits(throttling_rules=[rule], backend=MemoryBackend(clock=clock))
     url = f"http://127.0.0.1:{server.port}/send"
     limiter = limits.endpoint("POST", url)
@@ -151,9 +150,7 @@ async def test_throttled_calls_reach_the_server_in_arrival_order_at_the_rate(
     assert admitted_order == list(range(450))  # first in, first out
     assert waits[:200] == [0.0] * 200 and all(w > 0 for w in waits[200:])
     # The sliding window, exactly: call n leaves one second after call n - 200 did.
-    assert all(
-        abs(departures[n] - (departures[n - rate] + 1.0)) < 1e-9 for n in range(rate, 450)
-    )
+    assert all(abs(departures[n] - (departures[n - rate] + 1.0)) < 1e-9 for n in range(rate, 450))
     decisions = [decided for _, decided in server.calls]
     # Departures are rebuilt as arrival + wait: allow the last bit of float rounding.
     assert max_in_any_window(decisions, 1.0 - 1e-9) <= rate

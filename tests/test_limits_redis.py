@@ -129,8 +129,9 @@ async def test_throttling_over_redis_queues_instead_of_failing(backend: RedisBac
     limiter = limits.endpoint("POST", "https://api.partner.test/x")
     # Connections opened and the script loaded before the clock starts (see `elapsed` below).
     await asyncio.gather(*(backend.client.ping() for _ in range(32)))
-    warm_up = Limits(throttling_rules=[{**rule, "urlPattern": "https://warm-up.test/*"}],
-                     backend=backend, sleep=no_sleep)
+    warm_up = Limits(
+        throttling_rules=[{**rule, "urlPattern": "https://warm-up.test/*"}], backend=backend, sleep=no_sleep
+    )
     await warm_up.endpoint("POST", "https://warm-up.test/x").admit()
     started = time.monotonic()
     results = await asyncio.gather(*(limiter.admit() for _ in range(401)))
@@ -198,8 +199,7 @@ async def _hammer(prefix: str, port: int, start: Any) -> tuple[list[int], int, i
     backend = _RecordingBackend(REDIS_URL, prefix=prefix)
     backend.decisions = []
     url = f"http://127.0.0.1:{port}/send"
-    limits = Limits(capping_rules=[capping(CAP, PERIOD_MS, f"http://127.0.0.1:{port}/*")],
-                    backend=backend)
+    limits = Limits(capping_rules=[capping(CAP, PERIOD_MS, f"http://127.0.0.1:{port}/*")], backend=backend)
     sent = refused = 0
     async with aiohttp.ClientSession() as session:
         # Open the connections before the start, so the first admitted calls are not late.

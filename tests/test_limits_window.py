@@ -31,9 +31,7 @@ def in_window(times: list[float], end: float, period: float) -> int:
 
 @settings(max_examples=300, deadline=None)
 @given(arrivals, st.integers(min_value=1, max_value=20), st.integers(min_value=1, max_value=200))
-def test_no_window_ever_admits_more_than_its_limit(
-    times: list[float], limit: int, period: int
-) -> None:
+def test_no_window_ever_admits_more_than_its_limit(times: list[float], limit: int, period: int) -> None:
     window = SlidingWindow(limit, float(period))
     admitted: list[float] = []
     for now in times:
@@ -46,9 +44,7 @@ def test_no_window_ever_admits_more_than_its_limit(
 
 @settings(max_examples=300, deadline=None)
 @given(arrivals, st.integers(min_value=1, max_value=20), st.integers(min_value=1, max_value=200))
-def test_a_call_is_refused_only_when_its_window_is_full(
-    times: list[float], limit: int, period: int
-) -> None:
+def test_a_call_is_refused_only_when_its_window_is_full(times: list[float], limit: int, period: int) -> None:
     # Exactness: not clock buckets, not approximations. Refused means exactly `limit` in the
     # window ending now; admitted means fewer before it.
     window = SlidingWindow(limit, float(period))
@@ -81,8 +77,7 @@ def test_a_second_shorter_limit_on_the_same_window_is_exact(
     for now in times:
         fits = window.fits(now) and window.fits_within(now, inner_limit, float(inner_period))
         expected = (
-            in_window(admitted, now, period) < limit
-            and in_window(admitted, now, inner_period) < inner_limit
+            in_window(admitted, now, period) < limit and in_window(admitted, now, inner_period) < inner_limit
         )
         assert fits == expected
         if fits:

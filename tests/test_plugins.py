@@ -157,8 +157,7 @@ def test_registering_the_wrong_thing_is_a_reported_failure() -> None:
     errors = sorted(f.error for f in plugins.failures)
     assert errors == [
         "register_auth_schemes failed: TypeError: register an actionrt.auth.base.AuthScheme, not dict",
-        "register_connectors failed: TypeError: a connector needs a non-empty str `name` "
-        "(object has none)",
+        "register_connectors failed: TypeError: a connector needs a non-empty str `name` (object has none)",
     ]
     assert "magic" not in plugins.schemes
 

@@ -40,7 +40,11 @@ def test_the_generated_project_passes_its_own_tests(tmp_path: Path) -> None:
     env.pop("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", None)
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=120,
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "4 passed" in run.stdout
@@ -117,8 +121,10 @@ def test_an_actionrt_installed_from_a_local_path_becomes_a_uv_source(tmp_path: P
     ("direct_url", "expected"),
     [
         ('{"url": "file:///work/actionrt", "dir_info": {"editable": true}}', (Path("/work/actionrt"), True)),
-        ('{"url": "file:///tmp/wheels/actionrt-0.1.0-py3-none-any.whl", "archive_info": {}}',
-         (Path("/tmp/wheels/actionrt-0.1.0-py3-none-any.whl"), False)),
+        (
+            '{"url": "file:///tmp/wheels/actionrt-0.1.0-py3-none-any.whl", "archive_info": {}}',
+            (Path("/tmp/wheels/actionrt-0.1.0-py3-none-any.whl"), False),
+        ),
         ('{"url": "https://example.com/actionrt-0.1.0.tar.gz", "archive_info": {}}', None),
         (None, None),
     ],

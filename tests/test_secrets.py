@@ -88,8 +88,13 @@ def test_missing_secrets_reports_paths_and_names_of_checkable_providers_only(
     block = {
         "type": "customAuthorization",
         "headers": {"Authorization": "Basic EncodeBase64({{ secrets.PRESENT }}:{{ secrets.ABSENT }})"},
-        "body": {"bodyParams": {"list": ["{{ secrets.ABSENT }}"], "v": "{{ secrets.vault:a }}",
-                                "u": "{{ secrets.other:b }}"}},
+        "body": {
+            "bodyParams": {
+                "list": ["{{ secrets.ABSENT }}"],
+                "v": "{{ secrets.vault:a }}",
+                "u": "{{ secrets.other:b }}",
+            }
+        },
     }
     found = missing_secrets(block, {"env": EnvironmentSecrets(), "vault": vault})
     assert found == [

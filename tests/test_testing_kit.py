@@ -124,14 +124,28 @@ def _send(router: respx.MockRouter, **kwargs: Any) -> None:
 
 def test_assert_request_sent_matches_on_every_part_given(actionrt_respx: respx.MockRouter) -> None:
     actionrt_respx.route(host="api.example.com").respond(204)
-    _send(actionrt_respx, method="POST", url="https://api.example.com/a?x=1", json={"k": [1, 2]},
-          headers={"Authorization": "Bearer s3cret"})
-    _send(actionrt_respx, method="POST", url="https://api.example.com/token",
-          content=b"grant_type=password&username=ada",
-          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    _send(
+        actionrt_respx,
+        method="POST",
+        url="https://api.example.com/a?x=1",
+        json={"k": [1, 2]},
+        headers={"Authorization": "Bearer s3cret"},
+    )
+    _send(
+        actionrt_respx,
+        method="POST",
+        url="https://api.example.com/token",
+        content=b"grant_type=password&username=ada",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
 
-    first = assert_request_sent(actionrt_respx, url="https://api.example.com/a", params={"x": "1"},
-                                headers={"authorization": "Bearer s3cret"}, json={"k": [1, 2]})
+    first = assert_request_sent(
+        actionrt_respx,
+        url="https://api.example.com/a",
+        params={"x": "1"},
+        headers={"authorization": "Bearer s3cret"},
+        json={"k": [1, 2]},
+    )
     assert first.url.path == "/a"
     assert_request_sent(actionrt_respx, method="POST", url="https://api.example.com/a?x=1")
     assert_request_sent(actionrt_respx, form={"grant_type": "password", "username": "ada"})
@@ -145,14 +159,21 @@ def test_a_failed_assertion_lists_what_was_sent_with_credentials_masked(
     actionrt_respx: respx.MockRouter,
 ) -> None:
     actionrt_respx.route(host="api.example.com").respond(200)
-    _send(actionrt_respx, method="POST", url="https://api.example.com/a", json={"n": 1},
-          headers={"Authorization": "Bearer s3cret", "x-trace": "t-1"})
+    _send(
+        actionrt_respx,
+        method="POST",
+        url="https://api.example.com/a",
+        json={"n": 1},
+        headers={"Authorization": "Bearer s3cret", "x-trace": "t-1"},
+    )
 
     with pytest.raises(AssertionError) as caught:
         assert_request_sent(actionrt_respx, json={"n": 2})
 
     message = str(caught.value)
-    assert message.startswith("no request matches {'json': {'n': 2}}; requests sent:\n  POST https://api.example.com/a")
+    assert message.startswith(
+        "no request matches {'json': {'n': 2}}; requests sent:\n  POST https://api.example.com/a"
+    )
     assert '"n":1' in message.replace(" ", "")
     assert "'x-trace': 't-1'" in message
     assert "s3cret" not in message
@@ -196,8 +217,16 @@ def test_replay_answers_in_recorded_order_and_repeats_the_last(
 
 def test_replay_reads_json_recordings_too(actionrt_respx: respx.MockRouter, tmp_path: Path) -> None:
     recording = tmp_path / "recorded.json"
-    recording.write_text(json.dumps([{"request": {"method": "GET", "url": "https://a.example.com/x"},
-                                      "response": {"status": 404, "json": {"error": "nope"}}}]))
+    recording.write_text(
+        json.dumps(
+            [
+                {
+                    "request": {"method": "GET", "url": "https://a.example.com/x"},
+                    "response": {"status": 404, "json": {"error": "nope"}},
+                }
+            ]
+        )
+    )
     replay(actionrt_respx, recording)
     assert httpx.get("https://a.example.com/x").json() == {"error": "nope"}
 

@@ -1,9 +1,9 @@
 """The exceptions actionrt raises: only for wiring mistakes, never for what happens to one call.
 
-    ActionrtError
-     ├── ValidationError       an action, journey or rule file (or dict) breaks the format's rules
-     ├── UnknownActionError    invoke() named an action the runtime does not have
-     └── EditRefusedError      an update the edit rules for actions in live journeys refuse
+ActionrtError
+ ├── ValidationError       an action, journey or rule file (or dict) breaks the format's rules
+ ├── UnknownActionError    invoke() named an action the runtime does not have
+ └── EditRefusedError      an update the edit rules for actions in live journeys refuse
 """
 
 from __future__ import annotations
@@ -67,7 +67,5 @@ class EditRefusedError(ActionrtError):
     def __init__(self, action: str, refused: Sequence[RefusedChange]) -> None:
         self.action = action
         self.refused = list(refused)
-        lines = [
-            f"{r.field} (used by {', '.join(r.journeys)})" for r in self.refused
-        ]
+        lines = [f"{r.field} (used by {', '.join(r.journeys)})" for r in self.refused]
         super().__init__(f"action {action!r} cannot change: " + "; ".join(lines))

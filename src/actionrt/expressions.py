@@ -148,9 +148,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 sized = isinstance(seq, str | bytes | list | tuple) and isinstance(times, int)
                 limit = self.max_output_length
                 if sized and _printed_size(seq, limit) * times > limit:
-                    raise SecurityError(
-                        f"a value longer than {self.max_output_length} would be built"
-                    )
+                    raise SecurityError(f"a value longer than {self.max_output_length} would be built")
             if both_ints and left.bit_length() + right.bit_length() > _MAX_INT_BITS:
                 raise SecurityError(f"an integer over {_MAX_INT_BITS} bits would be built")
         elif operator == "%" and isinstance(left, str):
@@ -330,11 +328,13 @@ class CompiledExpression:
         if self._loops:
             # In a loop the same value may be measured each time round: remember its size.
             environment = self._environment
-            token = _loop_budget.set([
-                environment.max_loop_iterations,
-                time.perf_counter() + environment.max_loop_seconds,
-                environment.max_loop_seconds,
-            ])
+            token = _loop_budget.set(
+                [
+                    environment.max_loop_iterations,
+                    time.perf_counter() + environment.max_loop_seconds,
+                    environment.max_loop_seconds,
+                ]
+            )
             sizes = _sizes.set({})
         try:
             if self._kind == "value":
@@ -505,7 +505,11 @@ class ExpressionEnvironment:
             _replace(tree, literal, checked)
         for concat in list(tree.find_all(nodes.Concat)):
             guarded = nodes.Call(
-                nodes.Name(_CONCAT, "load"), list(concat.nodes), [], None, None,
+                nodes.Name(_CONCAT, "load"),
+                list(concat.nodes),
+                [],
+                None,
+                None,
                 lineno=concat.lineno,
             )
             _replace(tree, concat, guarded)

@@ -117,8 +117,7 @@ class MissingSecret(NamedTuple):
 def secret_refs(text: str) -> list[SecretRef]:
     """The secret references in `text`, in order."""
     return [
-        SecretRef(m.group("provider") or DEFAULT_PROVIDER, m.group("name"))
-        for m in SECRET_REF.finditer(text)
+        SecretRef(m.group("provider") or DEFAULT_PROVIDER, m.group("name")) for m in SECRET_REF.finditer(text)
     ]
 
 

@@ -153,8 +153,10 @@ def _describe(request: httpx.Request, shown: Iterable[str]) -> str:
         for name, value in request.headers.items()
     }
     body = request.content.decode("utf-8", "replace")
-    return f"  {request.method} {_without_query(str(request.url))} query={dict(request.url.params)}\n" \
+    return (
+        f"  {request.method} {_without_query(str(request.url))} query={dict(request.url.params)}\n"
         f"    headers={headers}\n    body={body[:500]}"
+    )
 
 
 def assert_request_sent(
@@ -193,7 +195,12 @@ def assert_request_sent(
     wanted = {
         k: v
         for k, v in {
-            "method": method, "url": url, "params": params, "headers": headers, "json": json, "form": form,
+            "method": method,
+            "url": url,
+            "params": params,
+            "headers": headers,
+            "json": json,
+            "form": form,
         }.items()
         if v is not None
     }

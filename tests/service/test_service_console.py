@@ -255,7 +255,9 @@ def test_a_wrong_header_name_is_shown_at_its_cell(page: Page, running: RunningSe
     name_cell = row.locator('[data-path="endpoint.headers[0].name"]')
     expect(name_cell.locator(".field-error")).to_have_text("must not start with '.' or '$'")
     expect(name_cell).to_have_class(re.compile(r"\binvalid\b"))
-    expect(row.locator('[data-path="endpoint.headers[0].value"]')).not_to_have_class(re.compile(r"\binvalid\b"))
+    expect(row.locator('[data-path="endpoint.headers[0].value"]')).not_to_have_class(
+        re.compile(r"\binvalid\b")
+    )
     label_cell = unlabelled.locator('[data-path="endpoint.headers[1].label"]')
     expect(label_cell.locator(".field-error")).to_have_text("a variable field needs a label")
     expect(label_cell).to_have_class(re.compile(r"\binvalid\b"))
@@ -274,4 +276,3 @@ def test_the_name_counter_stands_apart_from_the_rule_and_the_error(
     counter = page.locator("#name-count").bounding_box()
     assert name_input is not None and counter is not None
     assert abs((counter["x"] + counter["width"]) - (name_input["x"] + name_input["width"])) < 2
-

@@ -39,9 +39,7 @@ async def test_a_rebinding_name_that_only_starts_like_loopback_is_refused(tmp_pa
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}:8700") as rebinding:
         assert (await rebinding.get("/actions")).status_code == 403
-        written = await rebinding.post(
-            "/actions", json=action(), headers={"origin": f"http://{host}:8700"}
-        )
+        written = await rebinding.post("/actions", json=action(), headers={"origin": f"http://{host}:8700"})
         assert written.status_code == 403
 
 

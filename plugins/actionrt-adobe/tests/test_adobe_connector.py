@@ -134,12 +134,18 @@ def test_an_unauthenticated_inlet_with_synchronous_validation_and_an_own_record(
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"imsOrgId": "0A1B2C"},
-         "x.yaml: settings.imsOrgId: must be an IMS organisation id ending in @AdobeOrg"),
-        ({"schemaId": "loyalty"},
-         "x.yaml: settings.schemaId: must be the schema's $id (https://ns.adobe.com/...)"),
-        ({"clientSecret": None},
-         "x.yaml: settings: clientId and clientSecret are required for an authenticated inlet"),
+        (
+            {"imsOrgId": "0A1B2C"},
+            "x.yaml: settings.imsOrgId: must be an IMS organisation id ending in @AdobeOrg",
+        ),
+        (
+            {"schemaId": "loyalty"},
+            "x.yaml: settings.schemaId: must be the schema's $id (https://ns.adobe.com/...)",
+        ),
+        (
+            {"clientSecret": None},
+            "x.yaml: settings: clientId and clientSecret are required for an authenticated inlet",
+        ),
     ],
 )
 def test_bad_settings_are_refused(settings: dict[str, Any], message: str) -> None:

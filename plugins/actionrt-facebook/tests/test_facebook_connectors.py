@@ -224,8 +224,11 @@ def test_bad_settings_are_reported_at_their_paths() -> None:
     registry = Registry.from_path([], plugins=Plugins.load([actionrt_facebook], entry_points=False))
     with pytest.raises(ValidationError) as caught:
         registry.parse(
-            {"name": "p", "connector": "facebook.conversions",
-             "settings": {"pixelId": "px-1", "apiVersion": "21", "colour": "blue"}},
+            {
+                "name": "p",
+                "connector": "facebook.conversions",
+                "settings": {"pixelId": "px-1", "apiVersion": "21", "colour": "blue"},
+            },
             "p.yaml",
         )
     assert str(caught.value).splitlines() == [

@@ -158,9 +158,7 @@ async def test_a_broken_key_file_is_an_authentication_failure_naming_the_field(
     actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter, key_file: str
 ) -> None:
     broken = json.dumps({k: v for k, v in json.loads(key_file).items() if k != "private_key"})
-    runtime = actionrt_runtime_factory(
-        fcm_action(), plugins=[actionrt_firebase], secrets={"FCM_KEY": broken}
-    )
+    runtime = actionrt_runtime_factory(fcm_action(), plugins=[actionrt_firebase], secrets={"FCM_KEY": broken})
 
     async with runtime:
         result = await runtime.invoke(
@@ -181,8 +179,14 @@ def test_the_key_file_never_sits_in_clear_in_an_action() -> None:
     registry = Registry.from_path([], plugins=Plugins.load([actionrt_firebase], entry_points=False))
     with pytest.raises(ValidationError) as caught:
         registry.parse(
-            {"name": "x", "endpoint": {"url": SEND_URL, "method": "POST"},
-             "authentication": {"type": "googleServiceAccount", "serviceAccount": '{"private_key": "..."}'}},
+            {
+                "name": "x",
+                "endpoint": {"url": SEND_URL, "method": "POST"},
+                "authentication": {
+                    "type": "googleServiceAccount",
+                    "serviceAccount": '{"private_key": "..."}',
+                },
+            },
             "x.yaml",
         )
     assert str(caught.value) == (

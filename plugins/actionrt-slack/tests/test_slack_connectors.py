@@ -115,9 +115,7 @@ async def test_post_message_sends_the_bot_token_and_the_documented_body(
     )
 
     async with runtime:
-        result = await runtime.invoke(
-            "notifySales", params={"channel": "C1H9RESGL", "text": "Hello world"}
-        )
+        result = await runtime.invoke("notifySales", params={"channel": "C1H9RESGL", "text": "Hello world"})
 
     assert result.ok
     assert result.response == {"ok": True, "channel": "C1H9RESGL", "ts": "1503435956.000247"}

@@ -75,9 +75,9 @@ class CertificateCredentialAuthenticator(CustomAuthenticator):
         assert client_id is not None and config.aud is not None  # the model requires them
         self._client_id = secrets.compile(client_id)
         self._audience = secrets.compile(config.aud)
-        self._key_text = secrets.compile(config.privateKey.get_secret_value()) if (
-            config.privateKey is not None
-        ) else None
+        self._key_text = (
+            secrets.compile(config.privateKey.get_secret_value()) if (config.privateKey is not None) else None
+        )
         self._key_file = secrets.compile(config.privateKeyFile) if config.privateKeyFile else None
         self._key_password = (
             secrets.compile(config.privateKeyPassword.get_secret_value())
@@ -98,9 +98,7 @@ class CertificateCredentialAuthenticator(CustomAuthenticator):
         return material
 
     def body_params(self) -> dict[str, Any]:
-        params = self.configured_params() if self.config.body else {
-            "grant_type": "client_credentials"
-        }
+        params = self.configured_params() if self.config.body else {"grant_type": "client_credentials"}
         client_id = self._client_id()
         params.setdefault("client_id", client_id)
         params["client_assertion_type"] = ASSERTION_TYPE
@@ -122,8 +120,11 @@ class CertificateCredentialAuthenticator(CustomAuthenticator):
         return self._cert_file()
 
     def _private_key(self) -> rsa.RSAPrivateKey:
-        data = self._key_text().encode("utf-8") if self._key_text else self._read("privateKeyFile",
-                                                                                self._key_file_path())
+        data = (
+            self._key_text().encode("utf-8")
+            if self._key_text
+            else self._read("privateKeyFile", self._key_file_path())
+        )
         password = self._key_password().encode("utf-8") if self._key_password else None
         try:
             key = serialization.load_pem_private_key(data, password=password)
@@ -136,8 +137,10 @@ class CertificateCredentialAuthenticator(CustomAuthenticator):
         return key
 
     def _certificate(self) -> x509.Certificate:
-        data = self._cert_text().encode("utf-8") if self._cert_text else self._read(
-            "certificateFile", self._cert_path()
+        data = (
+            self._cert_text().encode("utf-8")
+            if self._cert_text
+            else self._read("certificateFile", self._cert_path())
         )
         try:
             if data.lstrip().startswith(b"-----BEGIN"):

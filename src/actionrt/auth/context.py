@@ -142,9 +142,7 @@ class AuthContext:
             raise AuthenticationError(f"token endpoint {label} timed out") from None
         except httpx.HTTPError as exc:
             # httpx's text may quote the URL (and a query secret): say only the kind
-            raise AuthenticationError(
-                f"token endpoint {label} unreachable ({type(exc).__name__})"
-            ) from None
+            raise AuthenticationError(f"token endpoint {label} unreachable ({type(exc).__name__})") from None
         finally:
             _in_token_call.reset(marked)
         if not 200 <= response.status_code < 300:
@@ -160,9 +158,7 @@ class AuthContext:
         log.debug("token endpoint %s answered %d", label, response.status_code)
         return TokenResponse(response.status_code, response.content)
 
-    async def _checked_target(
-        self, url: str, label: str
-    ) -> tuple[str, dict[str, str], dict[str, Any]]:
+    async def _checked_target(self, url: str, label: str) -> tuple[str, dict[str, str], dict[str, Any]]:
         """The URL to call, pinned to an address the policy allowed (Host and TLS server
         name kept), so a DNS answer changing between check and connect changes nothing."""
         policy = self.policy

@@ -35,9 +35,7 @@ log = logging.getLogger("actionrt.auth")
 ENCODE_BASE64 = "EncodeBase64("
 
 
-def build_custom_authenticator(
-    config: CustomAuthorizationConfig, context: AuthContext
-) -> Authenticator:
+def build_custom_authenticator(config: CustomAuthorizationConfig, context: AuthContext) -> Authenticator:
     """The authenticator for a `customAuthorization` block (its `subType` decides which)."""
     if config.subType == "certificateCredential":
         from actionrt.auth.certificate import CertificateCredentialAuthenticator
@@ -211,7 +209,10 @@ class CustomAuthenticator(TokenAuthenticator):
         if not _has_header(headers, "Accept"):
             headers["Accept"] = "application/json"
         response = await self._context.token_request(
-            config.method, self._endpoint(), headers=headers, content=content,
+            config.method,
+            self._endpoint(),
+            headers=headers,
+            content=content,
             label=self.endpoint_label,
         )
         return self._read_token(response)

@@ -366,8 +366,7 @@ class CustomAuthorizationConfig(AuthConfig):
         method = info.data.get("method")
         if _is_certificate(info):
             if body is not None and body.bodyType != "form":
-                raise _error("certificate", "bodyType must be form with subType "
-                             "certificateCredential")
+                raise _error("certificate", "bodyType must be form with subType certificateCredential")
         elif method == "POST" and body is None:
             raise _error("missing", "required when method is POST")
         if method == "GET" and body is not None:
@@ -407,13 +406,10 @@ class CustomAuthorizationConfig(AuthConfig):
             raise _error("missing", "required with subType certificateCredential")
         if field == "clientId" and value is None:
             body = data.get("body")
-            if not (
-                isinstance(body, TokenBody) and isinstance(body.bodyParams.get("client_id"), str)
-            ):
+            if not (isinstance(body, TokenBody) and isinstance(body.bodyParams.get("client_id"), str)):
                 raise _error(
                     "missing",
-                    "required with subType certificateCredential "
-                    "(or give body.bodyParams.client_id)",
+                    "required with subType certificateCredential (or give body.bodyParams.client_id)",
                 )
         if field == "privateKeyFile" and (value is None) == (data.get("privateKey") is None):
             raise _error("certificate", "give exactly one of privateKey and privateKeyFile")

@@ -30,9 +30,7 @@ def client_ssl_context(
         # Without a password, an encrypted key must fail, not make OpenSSL prompt on a tty.
         context.load_cert_chain(cert_file, key_file, password=password or _no_password)
     except FileNotFoundError as exc:
-        raise ClientCertificateError(
-            f"client certificate: cannot read {exc.filename or cert_file}"
-        ) from None
+        raise ClientCertificateError(f"client certificate: cannot read {exc.filename or cert_file}") from None
     except (ssl.SSLError, OSError):
         raise ClientCertificateError(
             f"client certificate: {cert_file} / {key_file} is not a matching PEM certificate "

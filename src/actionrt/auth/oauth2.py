@@ -29,8 +29,7 @@ class OAuth2ClientCredentialsAuthenticator(TokenAuthenticator):
     scheme = "oauth2ClientCredentials"
 
     def __init__(self, config: OAuth2ClientCredentialsConfig, context: AuthContext) -> None:
-        super().__init__(context, injection="bearer", endpoint_label=endpoint_label(
-            config.tokenEndpoint))
+        super().__init__(context, injection="bearer", endpoint_label=endpoint_label(config.tokenEndpoint))
         secrets = context.secrets
         self.config = config
         self._endpoint = secrets.compile(config.tokenEndpoint)
@@ -71,8 +70,7 @@ class OAuth2ClientCredentialsAuthenticator(TokenAuthenticator):
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token or control_character(token) is not None:
             raise AuthenticationError(
-                f"token endpoint {self.endpoint_label} answered {response.status} without an "
-                "access_token",
+                f"token endpoint {self.endpoint_label} answered {response.status} without an access_token",
                 status=response.status,
             )
         token_type = data.get("token_type", "bearer")
@@ -83,10 +81,7 @@ class OAuth2ClientCredentialsAuthenticator(TokenAuthenticator):
                 status=response.status,
             )
         expires_in = _seconds(data.get("expires_in"))
-        lifetime = (
-            DEFAULT_LIFETIME if expires_in is None
-            else usable_lifetime(expires_in, from_response=True)
-        )
+        lifetime = DEFAULT_LIFETIME if expires_in is None else usable_lifetime(expires_in, from_response=True)
         return FetchedToken(token, lifetime)
 
 

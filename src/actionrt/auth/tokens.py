@@ -120,16 +120,18 @@ class TokenCache:
             refresh.add_done_callback(_consume_exception)
         return await asyncio.shield(refresh)
 
-    async def _refresh(
-        self, entry: TokenEntry, fetch: Callable[[], Awaitable[FetchedToken]]
-    ) -> str:
+    async def _refresh(self, entry: TokenEntry, fetch: Callable[[], Awaitable[FetchedToken]]) -> str:
         started = self.clock()
         try:
             fetched = await fetch()
         except Exception as exc:
-            error = exc if isinstance(exc, AuthenticationError) else AuthenticationError(
-                # an unexpected failure: its text may quote a URL or a body, so only its kind
-                f"token request failed ({type(exc).__name__})"
+            error = (
+                exc
+                if isinstance(exc, AuthenticationError)
+                else AuthenticationError(
+                    # an unexpected failure: its text may quote a URL or a body, so only its kind
+                    f"token request failed ({type(exc).__name__})"
+                )
             )
             entry.failures += 1
             delay = min(BACKOFF_FIRST * 2 ** (entry.failures - 1), BACKOFF_MAX)

@@ -39,9 +39,7 @@ def auth_check(
     raise typer.Exit(0 if result.ok else 1)
 
 
-async def check_action(
-    action: Action, plugins: Plugins, allow_private_network: bool = False
-) -> AuthCheck:
+async def check_action(action: Action, plugins: Plugins, allow_private_network: bool = False) -> AuthCheck:
     """The `AuthCheck` of one loaded action, with a context of its own (closed after)."""
     secrets = SecretResolver(plugins.secret_providers)
     missing = missing_secrets(action.definition.authentication, secrets)

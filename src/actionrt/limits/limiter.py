@@ -234,8 +234,7 @@ class Limits:
                 f"cap:{r.uid}",
                 r.max_calls,
                 r.period_seconds,
-                f"capped: rule {r.label!r} allows {r.max_calls} calls per "
-                f"{r.limits.rating.period_in_ms} ms",
+                f"capped: rule {r.label!r} allows {r.max_calls} calls per {r.limits.rating.period_in_ms} ms",
             )
             for r in rules
             if isinstance(r, CappingRule)

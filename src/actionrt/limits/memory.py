@@ -107,12 +107,8 @@ class MemoryGate:
         self._slow_period = spec.slow_host.period
         self._slow_reason = spec.slow_host.reason
         self._latency = spec.latency
-        self._caps = tuple(
-            (backend.window(c.key, c.limit, c.period), c.reason) for c in spec.caps
-        )
-        self._throttles = tuple(
-            backend.window(t.key, t.rate, t.period) for t in spec.throttles
-        )
+        self._caps = tuple((backend.window(c.key, c.limit, c.period), c.reason) for c in spec.caps)
+        self._throttles = tuple(backend.window(t.key, t.rate, t.period) for t in spec.throttles)
         self._max_wait = spec.max_queue_wait
         self._sleep = spec.sleep
         self._departures = backend.departures

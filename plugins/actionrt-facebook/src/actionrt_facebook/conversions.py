@@ -24,8 +24,15 @@ from actionrt_facebook.graph import GRAPH_URL, GraphSettings, access_token_auth,
 
 MAX_EVENTS = 1000
 ActionSource = Literal[
-    "website", "app", "email", "phone_call", "chat", "physical_store", "system_generated",
-    "business_messaging", "other",
+    "website",
+    "app",
+    "email",
+    "phone_call",
+    "chat",
+    "physical_store",
+    "system_generated",
+    "business_messaging",
+    "other",
 ]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")

@@ -65,8 +65,13 @@ class Messenger(TemplateConnector):
             "response": {"sample": {"recipient_id": "1254459154682919", "message_id": "m_AG5Hz2U"}},
             "errorResponse": {
                 "sample": {
-                    "error": {"message": "No matching user found", "type": "OAuthException", "code": 100,
-                              "error_subcode": 2018001, "fbtrace_id": "AbCdEfGh123"}
+                    "error": {
+                        "message": "No matching user found",
+                        "type": "OAuthException",
+                        "code": 100,
+                        "error_subcode": 2018001,
+                        "fbtrace_id": "AbCdEfGh123",
+                    }
                 }
             },
         }

@@ -92,9 +92,7 @@ class Fcm(TemplateConnector):
 
     def template(self, settings: FcmSettings) -> dict[str, Any]:
         message: dict[str, Any] = {settings.target: _TARGET_SAMPLES[settings.target]}
-        variables: dict[str, Any] = {
-            f"message.{settings.target}": {"label": _TARGET_LABELS[settings.target]}
-        }
+        variables: dict[str, Any] = {f"message.{settings.target}": {"label": _TARGET_LABELS[settings.target]}}
         if settings.notification:
             message["notification"] = {"title": "Your order has shipped", "body": "Track it in the app"}
             variables["message.notification.title"] = {"label": "Title"}

@@ -28,8 +28,7 @@ WEBHOOK_FINAL_STATUSES = frozenset({400, 410})
 # chat.postMessage `error` codes worth another try; every other `ok: false` is final
 # (channel_not_found, not_in_channel, invalid_auth, msg_too_long, ...).
 TRANSIENT_ERRORS = frozenset(
-    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
-     "request_timeout"}
+    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
 
 
