@@ -3,6 +3,10 @@
     uv run python bench/throughput.py                 # concurrency 1, 64, 256; ~1 minute
     uv run python bench/throughput.py -c 64 -d 5      # one concurrency, longer rounds
     uv run python bench/throughput.py --profile actionrt -c 64   # cProfile of one column
+    uv run python bench/throughput.py --loops uvloop      # one event loop only
+
+Every concurrency runs on asyncio's loop and on uvloop (one row each), each column against the
+raw clients on the same loop.
 
 Starts its own nginx (Debian package `nginx`, one worker, `return 200`, `access_log off`) in a
 temporary prefix on a free loopback port, and stops it at the end. Absolute figures drift on a
@@ -31,6 +35,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import uvloop
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SUCCESS_BODY = '{"customerID":"xY12hye","status":"gold","points":1290}'
@@ -346,17 +351,23 @@ async def measure_all(
     return best
 
 
-def print_table(rows: dict[int, dict[str, Measure]]) -> None:
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": asyncio.new_event_loop,
+    "uvloop": uvloop.new_event_loop,
+}
+
+
+def print_table(rows: dict[tuple[int, str], dict[str, Measure]]) -> None:
     names = list(next(iter(rows.values())))
-    header = ["concurrency", *[f"{n} calls/s" for n in names]]
+    header = ["concurrency", "loop", *[f"{n} calls/s" for n in names]]
     ratio_names = [n for n in names if n not in ("raw aiohttp", "raw httpx")]
     for n in ratio_names:
         header += [f"{n}/aiohttp", f"{n}/httpx"]
     header += [f"{n} CPU-µs/call" for n in names]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for concurrency, by_name in rows.items():
-        cells = [str(concurrency)] + [f"{by_name[n].rate:,.0f}" for n in names]
+    for (concurrency, loop), by_name in rows.items():
+        cells = [str(concurrency), loop] + [f"{by_name[n].rate:,.0f}" for n in names]
         for n in ratio_names:
             for base in ("raw aiohttp", "raw httpx"):
                 cells.append(f"{by_name[n].rate / by_name[base].rate:.2f}" if base in by_name else "–")
@@ -365,17 +376,21 @@ def print_table(rows: dict[int, dict[str, Measure]]) -> None:
         print("| " + " | ".join(cells) + " |" + (f" errors: {errors}" if errors else ""))
 
 
-async def run(args: argparse.Namespace, base: str) -> None:
-    rows: dict[int, dict[str, Measure]] = {}
+def run(args: argparse.Namespace, base: str) -> None:
+    """Every concurrency on every loop, each on a fresh loop of its kind (`asyncio.Runner`)."""
+    rows: dict[tuple[int, str], dict[str, Measure]] = {}
     factories = [CLIENTS[key] for key in args.clients]
     for concurrency in args.concurrency:
-        rows[concurrency] = await measure_all(factories, base, concurrency, args.duration, args.rounds)
-        for name, result in rows[concurrency].items():
-            print(
-                f"  c={concurrency:<4} {name:<20} {result.rate:>9,.0f} calls/s"
-                f"  {result.cpu_us:6.0f} CPU-µs/call  errors={result.errors}",
-                file=sys.stderr,
-            )
+        for loop in args.loops:
+            with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
+                row = runner.run(measure_all(factories, base, concurrency, args.duration, args.rounds))
+            rows[concurrency, loop] = row
+            for name, result in row.items():
+                print(
+                    f"  c={concurrency:<4} {loop:<8} {name:<20} {result.rate:>9,.0f} calls/s"
+                    f"  {result.cpu_us:6.0f} CPU-µs/call  errors={result.errors}",
+                    file=sys.stderr,
+                )
     print_table(rows)
 
 
@@ -400,6 +415,7 @@ def main() -> None:
     parser.add_argument("-d", "--duration", type=float, default=2.0, help="seconds per round")
     parser.add_argument("-r", "--rounds", type=int, default=2, help="rounds; the best is kept")
     parser.add_argument("--clients", nargs="+", default=DEFAULT_CLIENTS, choices=list(CLIENTS))
+    parser.add_argument("--loops", nargs="+", default=list(LOOPS), choices=list(LOOPS))
     parser.add_argument("--profile", choices=list(CLIENTS), help="cProfile one column instead")
     args = parser.parse_args()
     os.environ.setdefault("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", "1")
@@ -409,7 +425,11 @@ def main() -> None:
             f"aiohttp {aiohttp.__version__}; httpx {httpx.__version__}",
             file=sys.stderr,
         )
-        asyncio.run(profile(args, base) if args.profile else run(args, base))
+        if args.profile:
+            with asyncio.Runner(loop_factory=LOOPS[args.loops[0]]) as runner:
+                runner.run(profile(args, base))
+        else:
+            run(args, base)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from actionrt.cli.app import app
+from actionrt.loops import best_loop_name
 from actionrt.service.security import TOKEN_ENV, is_loopback
 
 DEFAULT_STORE = Path(".actionrt") / "store.db"
@@ -63,4 +64,6 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"actionrt service on http://{shown}:{port}/ (console: /console/actions, API: /openapi.json)")
     typer.echo(f"store: {store}", file=sys.stderr)
-    uvicorn.run(application, host=host, port=port, log_level="info", server_header=False)
+    uvicorn.run(
+        application, host=host, port=port, log_level="info", server_header=False, loop=best_loop_name()
+    )
