@@ -26,6 +26,7 @@ from actionrt.auth.context import AuthContext
 from actionrt.auth.mtls import ClientCertificateError, client_ssl_context
 from actionrt.auth.tokens import TokenAuthenticator
 from actionrt.connectors import NO_HOOKS, call_path_hooks
+from actionrt.deadlines import Deadline, Deadlines
 from actionrt.definition import Action
 from actionrt.errors import Problem, UnknownActionError, ValidationError
 from actionrt.events import EventSink
@@ -93,6 +94,7 @@ class _ActionEngine:
         "builder",
         "classify",
         "connector",
+        "deadlines",
         "endpoint",
         "invalidate",
         "limiter",
@@ -134,6 +136,7 @@ class _ActionEngine:
         self.endpoint = definition.endpoint.url
         self.timeout = float(definition.timeout)
         self.limits = runtime.limits
+        self.deadlines = runtime._deadlines
         # The connector's call-path methods, looked up once: per call they are plain calls.
         self.connector = definition.connector
         hooks = (
@@ -181,9 +184,9 @@ class _ActionEngine:
         call.queued = admission.queued_seconds
         if admission.capped:
             return self._capped(call, admission.reason)
-        deadline = asyncio.timeout(seconds)
+        deadline = self.deadlines.start(seconds)
         try:
-            async with deadline:
+            with deadline:
                 return await self._attempts(call, prepared, limiter, deadline)
         except TimeoutError:
             if not deadline.expired():
@@ -197,7 +200,7 @@ class _ActionEngine:
             return self._finish(call, INTERNAL_ERROR, error=error, error_class="error", error_code="auth")
 
     async def _attempts(
-        self, call: _Call, prepared: PreparedCall, limiter: EndpointLimiter, deadline: asyncio.Timeout
+        self, call: _Call, prepared: PreparedCall, limiter: EndpointLimiter, deadline: Deadline
     ) -> InvocationResult:
         """Authenticate and send until the answer or failure is final, waiting as `decide` says
         between attempts; every attempt after the first passes the limiter again."""
@@ -280,7 +283,7 @@ class _ActionEngine:
         return PreparedCall(shaped.url, prepared.endpoint, shaped.headers, shaped.content)
 
     def _send(
-        self, request: HttpRequest, limiter: EndpointLimiter, deadline: asyncio.Timeout
+        self, request: HttpRequest, limiter: EndpointLimiter, deadline: Deadline
     ) -> Coroutine[Any, Any, HttpResponse]:
         """One attempt through the transport, holding the connection gates of the rules with
         `maxHttpConnections` when the endpoint has any; its latency is recorded either way."""
@@ -302,12 +305,12 @@ class _ActionEngine:
         self.invalidate(request)
         return True
 
-    def _decide(self, call: _Call, outcome: Outcome, deadline: asyncio.Timeout) -> float | Stop:
+    def _decide(self, call: _Call, outcome: Outcome, deadline: Deadline) -> float | Stop:
         """`decide` for this call, with the time left before its deadline; counts the retry."""
         state = call.retry
         if state is None:
             state = call.retry = RetryState(self.retry)
-        state.time_left = _when(deadline) - asyncio.get_running_loop().time()
+        state.time_left = deadline.when() - asyncio.get_running_loop().time()
         wait = decide(outcome, state)
         if not isinstance(wait, Stop):
             state.retries += 1
@@ -468,7 +471,7 @@ class _ConnectionGates:
         send: Callable[[HttpRequest], Coroutine[Any, Any, HttpResponse]],
         request: HttpRequest,
         limiter: EndpointLimiter,
-        deadline: asyncio.Timeout,
+        deadline: Deadline,
     ) -> HttpResponse:
         """`send(request)` while holding the limiter's gates; records the latency of the send,
         as the engine does without gates (network failures and the deadline's cut included)."""
@@ -491,7 +494,7 @@ async def _timed_send(
     send: Callable[[HttpRequest], Coroutine[Any, Any, HttpResponse]],
     request: HttpRequest,
     limiter: EndpointLimiter,
-    deadline: asyncio.Timeout,
+    deadline: Deadline,
 ) -> HttpResponse:
     """`send(request)`, recording its latency for the slow-host cap: answers, network failures
     and attempts cut by the call's deadline all count (a host that stops answering is slow)."""
@@ -518,11 +521,6 @@ def default_transport(policy: DestinationPolicy, max_body: int) -> Transport:
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme.lower(), parts.netloc.lower()
-
-
-def _when(deadline: asyncio.Timeout) -> float:
-    when = deadline.when()
-    return when if when is not None else float("inf")
 
 
 def _invalidator(authenticator: Authenticator) -> Callable[[HttpRequest], None]:
@@ -578,6 +576,7 @@ class Runtime:
         self.event_sinks: tuple[EventSink, ...] = (*event_sinks, *registry.plugins.event_sinks)
         self._backoff = backoff or Backoff()
         self._connections = _ConnectionGates(self.limits)
+        self._deadlines = Deadlines()
         self._engines: dict[str, _ActionEngine] = {}
         self._opened = False
         self._thread: threading.Thread | None = None
