@@ -1,4 +1,4 @@
-"""The retry policy: which statuses are retried, backoff bounds, Retry-After."""
+"""The retry policy: which statuses are retried, backoff bounds, Retry-After, and `decide`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,17 @@ import pytest
 
 from actionrt.retry import (
     DEFAULT_RETRIED_STATUSES,
+    FINAL,
     REFERENCE_RETRIED_STATUSES,
+    RETRYABLE,
+    STOP,
     Backoff,
+    Outcome,
     RetryPolicy,
+    RetryState,
+    Stop,
+    answer_outcome,
+    decide,
     retry_after_seconds,
 )
 
@@ -57,3 +65,49 @@ def test_retry_after_in_seconds_and_as_an_http_date() -> None:
 @pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5"])
 def test_unreadable_retry_after_is_ignored(value: str | None) -> None:
     assert retry_after_seconds(value, 0.0) is None
+
+
+STEADY = Backoff(base=0.2, factor=2.0, cap=5.0, jitter=0.0)  # no jitter: exact waits
+
+
+def state(count: int = 3, retries: int = 0, time_left: float = 10.0) -> RetryState:
+    return RetryState(RetryPolicy(count, backoff=STEADY), retries, time_left)
+
+
+def test_decide_waits_the_backoff_of_the_next_retry() -> None:
+    assert decide(RETRYABLE, state(retries=0)) == 0.2
+    assert decide(RETRYABLE, state(retries=2)) == 0.8
+
+
+def test_decide_stops_on_a_final_failure_and_when_the_retries_are_spent() -> None:
+    assert decide(FINAL, state()) is STOP
+    assert decide(RETRYABLE, state(count=3, retries=3)) is STOP
+    assert decide(RETRYABLE, state(count=0)) is STOP
+    assert STOP.reason == ""  # a plain stop adds nothing to the result's error
+
+
+def test_decide_waits_what_retry_after_asks_instead_of_the_backoff() -> None:
+    assert decide(Outcome(True, 3.0), state()) == 3.0
+    assert decide(Outcome(True, 0.0), state(time_left=0.01)) == 0.0  # "now" needs no time
+
+
+def test_decide_stops_when_the_wait_would_end_past_the_deadline() -> None:
+    asked = decide(Outcome(True, 12.0), state(time_left=10.0))
+    assert asked == Stop("Retry-After asks 12 s, past the deadline")
+    late = decide(RETRYABLE, state(retries=1, time_left=0.3))  # the backoff asks 0.4 s
+    assert late == Stop("no time left before the deadline for retry 2")
+
+
+def test_decide_reads_its_state_and_changes_nothing() -> None:
+    before = state(retries=1)
+    decide(RETRYABLE, before)
+    assert (before.retries, before.time_left) == (1, 10.0)
+
+
+def test_answer_outcome_follows_the_policy_unless_the_connector_says() -> None:
+    policy = RetryPolicy()
+    assert answer_outcome(policy, 503, None, None, 0.0) is RETRYABLE
+    assert answer_outcome(policy, 404, "5", None, 0.0) is FINAL  # Retry-After of a final answer is moot
+    assert answer_outcome(policy, 200, None, True, 0.0) is RETRYABLE  # a failure in a 2xx answer
+    assert answer_outcome(policy, 503, None, False, 0.0) is FINAL
+    assert answer_outcome(policy, 429, "7", None, 0.0) == Outcome(True, 7.0)

@@ -1,9 +1,33 @@
-"""The exceptions actionrt raises: only for wiring mistakes, never for what happens to one call.
+"""The exceptions actionrt raises, all under one root. A call's own failures (bad input, a
+network error, a timeout) are results, not exceptions: `invoke` returns them in the
+`InvocationResult`; what is raised is a wiring mistake or a refused operation.
 
 ActionrtError
- ├── ValidationError       an action, journey or rule file (or dict) breaks the format's rules
- ├── UnknownActionError    invoke() named an action the runtime does not have
- └── EditRefusedError      an update the edit rules for actions in live journeys refuse
+ ├── ValidationError            an action, journey or rule file (or dict) breaks the format's rules
+ │    └── NameTakenError        the service: a create or rename to a name another action has
+ ├── UnknownActionError         invoke() named an action the runtime does not have
+ ├── EditRefusedError           an update the edit rules for actions in live journeys refuse
+ ├── PluginError                plugins failed to load (with `raise_for_failures`)
+ ├── MissingSecretError         a referenced secret has no value
+ ├── AuthenticationError        credentials could not be applied (token endpoint, token response)
+ ├── ClientCertificateError     a client certificate or key cannot be loaded
+ ├── InputError                 a value given for one call cannot be used
+ ├── ExpressionError            a journey mapping cannot compile or evaluate
+ ├── TransportError             no HTTP answer (actionrt.http)
+ │    ├── ConnectError          the connection could not be made
+ │    ├── NetworkError          the connection broke while sending or reading
+ │    ├── BodyTooLargeError     the answer is larger than the cap
+ │    ├── DestinationRefusedError   the destination policy refused the host or a redirect
+ │    ├── TooManyRedirectsError     more redirects than allowed
+ │    └── InvalidRequestError   a header would break the request's framing
+ ├── SecretKeyError             the service has no usable encryption key for secrets
+ ├── NotFoundError              the service: no action, journey or rule by that name
+ ├── RuleStateError             the service: a rule change its state forbids
+ └── BodyError                  the service: a request body that is not usable JSON
+
+Where a builtin meaning fits, the class also derives from it (`ValidationError` is a
+`ValueError`, `UnknownActionError` a `KeyError`, `MissingSecretError` a `LookupError`), so
+`except ActionrtError` catches everything actionrt raises on purpose.
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from actionrt.errors import ActionrtError
+
 __all__ = [
     "DEFAULT_MAX_LOOP_ITERATIONS",
     "DEFAULT_MAX_LOOP_SECONDS",
@@ -103,7 +105,7 @@ def _container_size(value: Any, cap: int, memo: dict[int, tuple[Any, int]]) -> i
     return total
 
 
-class ExpressionError(Exception):
+class ExpressionError(ActionrtError):
     """A mapping expression that cannot compile or evaluate; the message says why in one line."""
 
 

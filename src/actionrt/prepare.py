@@ -19,6 +19,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from actionrt.definition import Action
+from actionrt.errors import ActionrtError
 from actionrt.payload import FieldSpec, FieldType, VariableSpec
 from actionrt.secrets import MissingSecretError, SecretResolver, has_secrets
 
@@ -43,7 +44,7 @@ _OMIT: Any = object()
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
-class InputError(Exception):
+class InputError(ActionrtError):
     """A value given for one call cannot be used: `field` names it, the message says why.
 
     Never carries the value itself (it may be personal data): only its type. `code` is

@@ -26,6 +26,7 @@ from actionrt.auth.context import AuthContext
 from actionrt.auth.mtls import ClientCertificateError, client_ssl_context
 from actionrt.auth.tokens import TokenAuthenticator
 from actionrt.connectors import NO_HOOKS, call_path_hooks
+from actionrt.deadlines import Deadline, Deadlines
 from actionrt.definition import Action
 from actionrt.errors import Problem, UnknownActionError, ValidationError
 from actionrt.events import EventSink
@@ -42,7 +43,7 @@ from actionrt.http import (
 )
 from actionrt.limits import CappingRule, EndpointLimiter, Limits
 from actionrt.plugins import Plugins
-from actionrt.prepare import CallBuilder, InputError
+from actionrt.prepare import CallBuilder, InputError, PreparedCall
 from actionrt.registry import Registry
 from actionrt.results import (
     CAPPED,
@@ -53,7 +54,17 @@ from actionrt.results import (
     http_status_code,
     parse_json_body,
 )
-from actionrt.retry import Backoff, RetryPolicy, retry_after_seconds
+from actionrt.retry import (
+    FINAL,
+    RETRYABLE,
+    Backoff,
+    Outcome,
+    RetryPolicy,
+    RetryState,
+    Stop,
+    answer_outcome,
+    decide,
+)
 from actionrt.secrets import MissingSecretError, SecretProvider, SecretResolver, missing_secrets
 
 if TYPE_CHECKING:
@@ -75,13 +86,15 @@ _wall = time.time
 
 class _ActionEngine:
     """Everything one action's calls need, resolved once: builder, authenticator, limiter,
-    retry policy, TLS context. `call()` is the per-call straight line."""
+    retry policy, TLS context. `call()` is the per-call straight line; each step it takes is
+    a method below it, and every result is made in `_finish`."""
 
     __slots__ = (
         "authenticator",
         "builder",
         "classify",
         "connector",
+        "deadlines",
         "endpoint",
         "invalidate",
         "limiter",
@@ -123,6 +136,7 @@ class _ActionEngine:
         self.endpoint = definition.endpoint.url
         self.timeout = float(definition.timeout)
         self.limits = runtime.limits
+        self.deadlines = runtime._deadlines
         # The connector's call-path methods, looked up once: per call they are plain calls.
         self.connector = definition.connector
         hooks = (
@@ -140,46 +154,7 @@ class _ActionEngine:
             else runtime.limits.endpoint(self.method, definition.endpoint.url)
         )
 
-    def _result(
-        self,
-        started: float,
-        status: str,
-        *,
-        error: str | None,
-        error_class: ErrorClass | None,
-        error_code: str | None,
-        attempts: int = 0,
-        http_status: int | None = None,
-        response: Any = None,
-        error_response: Any = None,
-        origin: _Failure | None = None,
-        queued: float = 0.0,
-        ok: bool | None = None,
-    ) -> InvocationResult:
-        # `ok` defaults to "a 2xx answer"; a connector may call a 2xx answer a failure.
-        if origin is not None and origin == (error_class, error_code):
-            origin = None
-        return InvocationResult(
-            self.name,
-            status,
-            status[:6] == "http_2" if ok is None else ok,
-            http_status,
-            response,
-            error_response,
-            attempts,
-            error,
-            error_class,
-            error_code,
-            origin[0] if origin else None,
-            origin[1] if origin else None,
-            _perf() - started,
-            queued,
-            self.endpoint,
-            self.method,
-        )
-
-    def _input_error(self, started: float, message: str, code: str = "input") -> InvocationResult:
-        return self._result(started, INTERNAL_ERROR, error=message, error_class="error", error_code=code)
+    # -- the call: a straight line ---------------------------------------------------------------
 
     async def call(
         self,
@@ -189,221 +164,264 @@ class _ActionEngine:
         path: str | None,
         timeout: float | None,
     ) -> InvocationResult:
-        started = _perf()
-        if self.refused is not None:
-            return self._input_error(started, self.refused, "destinationRefused")
-        # -- prepare: bad input is this call's internalError, and nothing is sent
-        try:
-            prepared = self.builder.build(params, headers, query, path)
+        """Prepare, pass the limiter, then the attempts within one deadline; every way out
+        is a result made by `_finish`."""
+        call = _Call(_perf())
+        try:  # bad input is this call's internalError, and nothing is sent
+            prepared = self._prepare(params, headers, query, path)
+            seconds = self._seconds(timeout)
+            if self.shape is not None:
+                prepared = self._shaped(prepared, params)
         except InputError as exc:
-            return self._input_error(started, str(exc), exc.code)
-        seconds = self.timeout
-        if timeout is not None:
-            if (
-                isinstance(timeout, bool)
-                or not isinstance(timeout, int | float)
-                or not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT
-            ):
-                return self._input_error(started, "timeout: must be between 1 and 30 seconds")
-            seconds = float(timeout)
-
-        # -- the connector's shaping (hashing, batching limits): its ValueError is bad input
-        method, url, request_headers, content = (
-            self.method,
-            prepared.url,
-            prepared.headers,
-            prepared.content,
-        )
-        shape = self.shape
-        if shape is not None:
-            shaped = HttpRequest(method, url, dict(request_headers), content)
-            try:
-                shape(shaped, params or {})
-            except ValueError as exc:
-                return self._input_error(started, str(exc))
-            if shaped.url != url and _origin(shaped.url) != _origin(url):
-                # The endpoint was checked against the destination policy at load: a connector
-                # may rewrite the path or query, never the scheme, host or port.
-                message = f"the {self.connector} connector moved the request to another host"
-                return self._input_error(started, message, "destinationRefused")
-            url, request_headers, content = shaped.url, shaped.headers, shaped.content
-
-        # -- limiter: capping and throttling come before the deadline starts (reference §6)
+            return self._finish(
+                call, INTERNAL_ERROR, error=str(exc), error_class="error", error_code=exc.code
+            )
+        # Capping and throttling come before the deadline starts (reference §6).
         limiter = self.limiter
         if limiter is None:
             limiter = self.limits.endpoint(self.method, prepared.endpoint)
         admission = await limiter.admit()
-        queued = admission.queued_seconds
+        call.queued = admission.queued_seconds
         if admission.capped:
-            return self._result(
-                started,
-                CAPPED,
-                error=admission.reason,
-                error_class="capping",
-                error_code="capped",
-                queued=queued,
-            )
-
-        # -- auth, send and retry, within one deadline
-        runtime = self.runtime
-        send = runtime.transport.send
-        apply = self.authenticator.apply
-        classify = self.classify
-        retry = self.retry
-        tls = self.ssl_context
-        attempts = retries = 0
-        refreshed = False
-        origin: _Failure | None = None
-        response: HttpResponse | None = None
-        failure: TransportError | None = None
-        verdict: bool | None = None  # the connector's reading of the last answer
-        stopped: str | None = None  # why a retryable failure was not retried
-        loop = asyncio.get_running_loop()
-        deadline = asyncio.timeout(seconds)
+            return self._capped(call, admission.reason)
+        deadline = self.deadlines.start(seconds)
         try:
-            async with deadline:
-                while True:
-                    request = HttpRequest(method, url, request_headers, content, tls)
-                    await apply(request)
-                    attempts += 1
-                    try:
-                        if limiter.max_connections is None:
-                            response = await _timed_send(send, request, limiter, deadline)
-                        else:
-                            response = await runtime._connections.send(send, request, limiter, deadline)
-                    except TransportError as exc:
-                        response, failure, verdict = None, exc, None
-                        if origin is None:
-                            origin = ("error", exc.kind)
-                        if not isinstance(exc, ConnectError | NetworkError):
-                            break
-                        if retries >= retry.count:
-                            break
-                        retries += 1
-                        wait = retry.backoff.delay(retries)
-                    else:
-                        failure = None
-                        status = response.status
-                        if status == 401 and not self.token_based:
-                            # A static credential (basic, apiKey, bearer) is dropped so the next
-                            # call re-reads its secret; no retry, it won't change within the call.
-                            self.invalidate(request)
-                        if status == 401 and self.token_based and not refreshed:
-                            # One token refresh and one more try: an attempt, not a retry.
-                            verdict = None
-                            if origin is None:
-                                origin = ("http", "401")
-                            refreshed = True
-                            self.invalidate(request)
-                            wait = 0.0
-                        else:
-                            # None: judge by the status; True/False: a failure, retried or not.
-                            verdict = classify(response) if classify is not None else None
-                            if verdict is None:
-                                if 200 <= status < 300:
-                                    break
-                                retryable = status in retry.statuses
-                            else:
-                                retryable = verdict
-                            if origin is None:
-                                origin = ("http", str(status))
-                            if not retryable or retries >= retry.count:
-                                break
-                            asked = retry_after_seconds(response.headers.get("retry-after"), _wall())
-                            if asked is not None and loop.time() + asked >= _when(deadline):
-                                stopped = f"Retry-After asks {asked:g} s, past the deadline"
-                                break
-                            retries += 1
-                            wait = asked if asked is not None else retry.backoff.delay(retries)
-                    if wait > 0:
-                        if loop.time() + wait >= _when(deadline):
-                            stopped = f"no time left before the deadline for retry {retries}"
-                            break
-                        await asyncio.sleep(wait)
-                    admission = await limiter.admit()  # every retry counts against capping
-                    queued += admission.queued_seconds
-                    if admission.capped:
-                        return self._result(
-                            started,
-                            CAPPED,
-                            error=admission.reason,
-                            error_class="capping",
-                            error_code="capped",
-                            attempts=attempts,
-                            origin=origin,
-                            queued=queued,
-                        )
+            with deadline:
+                return await self._attempts(call, prepared, limiter, deadline)
         except TimeoutError:
             if not deadline.expired():
                 raise
-            return self._result(
-                started,
-                TIMEDOUT,
-                error=f"no answer within {seconds:g} s (attempt {attempts} cancelled)",
-                error_class="timeout",
-                error_code=TIMEDOUT,
-                attempts=attempts,
-                origin=origin,
-                queued=queued,
-            )
+            error = f"no answer within {seconds:g} s (attempt {call.attempts} cancelled)"
+            return self._finish(call, TIMEDOUT, error=error, error_class="timeout", error_code=TIMEDOUT)
         except (AuthenticationError, MissingSecretError) as exc:
             # The message names the token endpoint's status, or the missing secret; `http_status`
             # stays the action endpoint's (None: nothing was sent to it on this attempt).
-            return self._result(
-                started,
-                INTERNAL_ERROR,
-                error=f"authentication failed: {exc}",
-                error_class="error",
-                error_code="auth",
-                attempts=attempts,
-                origin=origin,
-                queued=queued,
-            )
+            error = f"authentication failed: {exc}"
+            return self._finish(call, INTERNAL_ERROR, error=error, error_class="error", error_code="auth")
 
-        if response is None:
-            assert failure is not None
-            note = f"; {stopped}" if stopped else ""
-            return self._result(
-                started,
-                INTERNAL_ERROR,
-                error=f"{failure}{note}",
-                error_class="error",
-                error_code=failure.kind,
-                attempts=attempts,
-                origin=origin,
-                queued=queued,
-            )
+    async def _attempts(
+        self, call: _Call, prepared: PreparedCall, limiter: EndpointLimiter, deadline: Deadline
+    ) -> InvocationResult:
+        """Authenticate and send until the answer or failure is final, waiting as `decide` says
+        between attempts; every attempt after the first passes the limiter again."""
+        method, url, headers, content = self.method, prepared.url, prepared.headers, prepared.content
+        tls, apply = self.ssl_context, self.authenticator.apply
+        while True:
+            request = HttpRequest(method, url, headers, content, tls)
+            await apply(request)
+            call.attempts += 1
+            try:
+                response = await self._send(request, limiter, deadline)
+            except TransportError as exc:
+                call.failed("error", exc.kind)
+                outcome = RETRYABLE if isinstance(exc, ConnectError | NetworkError) else FINAL
+                wait = self._decide(call, outcome, deadline)
+                if isinstance(wait, Stop):
+                    return self._failed(call, exc, wait.reason)
+            else:
+                if response.status == 401 and self._unauthorized(call, request):
+                    wait = 0.0  # one more try with a new token: an attempt, not a retry
+                else:
+                    # None: judge by the status; True/False: a failure, retried or not.
+                    verdict = self.classify(response) if self.classify is not None else None
+                    status = response.status
+                    if verdict is None and 200 <= status < 300:
+                        return self._answered(call, response, verdict)
+                    call.failed("http", str(status))
+                    retry_after = response.headers.get("retry-after")
+                    outcome = answer_outcome(self.retry, status, retry_after, verdict, _wall())
+                    wait = self._decide(call, outcome, deadline)
+                    if isinstance(wait, Stop):
+                        return self._answered(call, response, verdict, wait.reason)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            admission = await limiter.admit()  # every retry counts against capping
+            call.queued += admission.queued_seconds
+            if admission.capped:
+                return self._capped(call, admission.reason)
+
+    # -- the steps of the call -----------------------------------------------------------------
+
+    def _prepare(
+        self,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, Any] | None,
+        query: Mapping[str, Any] | None,
+        path: str | None,
+    ) -> PreparedCall:
+        """The call's URL, headers and body; `InputError` for bad input or a refused endpoint."""
+        if self.refused is not None:
+            raise InputError("", self.refused, "destinationRefused")
+        return self.builder.build(params, headers, query, path)
+
+    def _seconds(self, timeout: float | None) -> float:
+        """The call's deadline in seconds: the action's, or the caller's between 1 and 30."""
+        if timeout is None:
+            return self.timeout
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT
+        ):
+            raise InputError("timeout", "must be between 1 and 30 seconds")
+        return float(timeout)
+
+    def _shaped(self, prepared: PreparedCall, params: Mapping[str, Any] | None) -> PreparedCall:
+        """The connector's shaping (hashing, batching limits); its ValueError is bad input."""
+        assert self.shape is not None
+        url = prepared.url
+        shaped = HttpRequest(self.method, url, dict(prepared.headers), prepared.content)
+        try:
+            self.shape(shaped, params or {})
+        except ValueError as exc:
+            raise InputError("", str(exc)) from None
+        if shaped.url != url and _origin(shaped.url) != _origin(url):
+            # The endpoint was checked against the destination policy at load: a connector may
+            # rewrite the path or query, never the scheme, host or port.
+            message = f"the {self.connector} connector moved the request to another host"
+            raise InputError("", message, "destinationRefused")
+        return PreparedCall(shaped.url, prepared.endpoint, shaped.headers, shaped.content)
+
+    def _send(
+        self, request: HttpRequest, limiter: EndpointLimiter, deadline: Deadline
+    ) -> Coroutine[Any, Any, HttpResponse]:
+        """One attempt through the transport, holding the connection gates of the rules with
+        `maxHttpConnections` when the endpoint has any; its latency is recorded either way."""
+        if limiter.max_connections is None:
+            return _timed_send(self.runtime.transport.send, request, limiter, deadline)
+        return self.runtime._connections.send(self.runtime.transport.send, request, limiter, deadline)
+
+    def _unauthorized(self, call: _Call, request: HttpRequest) -> bool:
+        """After a 401: whether one more try follows. A token is dropped and fetched again once
+        per call; a static credential (basic, apiKey, bearer) is dropped so the next call
+        re-reads its secret, with no retry (it won't change within the call)."""
+        if not self.token_based:
+            self.invalidate(request)
+            return False
+        if call.refreshed:
+            return False
+        call.refreshed = True
+        call.failed("http", "401")
+        self.invalidate(request)
+        return True
+
+    def _decide(self, call: _Call, outcome: Outcome, deadline: Deadline) -> float | Stop:
+        """`decide` for this call, with the time left before its deadline; counts the retry."""
+        state = call.retry
+        if state is None:
+            state = call.retry = RetryState(self.retry)
+        state.time_left = deadline.when() - asyncio.get_running_loop().time()
+        wait = decide(outcome, state)
+        if not isinstance(wait, Stop):
+            state.retries += 1
+        return wait
+
+    # -- the result: every call ends in `_finish` ----------------------------------------------
+
+    def _answered(
+        self, call: _Call, response: HttpResponse, verdict: bool | None, stopped: str = ""
+    ) -> InvocationResult:
+        """The result of the last answer: a success, or an HTTP failure (`stopped`: why a
+        retryable one was not retried)."""
         status = response.status
         body, is_json = parse_json_body(response.content)
         if verdict is None and 200 <= status < 300:
-            return self._result(
-                started,
+            return self._finish(
+                call,
                 http_status_code(status),
                 error=None if is_json else "the 2xx answer's body is not JSON",
                 error_class=None,
                 error_code=None,
-                attempts=attempts,
                 http_status=status,
                 response=body,
-                origin=origin,
-                queued=queued,
             )
         note = f" ({stopped})" if stopped else ""
         if verdict is not None and 200 <= status < 300:
             note = f" with a failure, as the {self.connector} connector reads it{note}"
-        return self._result(
-            started,
+        return self._finish(
+            call,
             http_status_code(status),
             error=f"the endpoint answered {status}{note}",
             error_class="http",
             error_code=str(status),
-            attempts=attempts,
             http_status=status,
             error_response=body,
-            origin=origin,
-            queued=queued,
             ok=False,
         )
+
+    def _failed(self, call: _Call, failure: TransportError, stopped: str) -> InvocationResult:
+        """The result of a last attempt that got no answer (network, TLS, refused destination)."""
+        note = f"; {stopped}" if stopped else ""
+        return self._finish(
+            call, INTERNAL_ERROR, error=f"{failure}{note}", error_class="error", error_code=failure.kind
+        )
+
+    def _capped(self, call: _Call, reason: str) -> InvocationResult:
+        return self._finish(call, CAPPED, error=reason, error_class="capping", error_code="capped")
+
+    def _finish(
+        self,
+        call: _Call,
+        status: str,
+        *,
+        error: str | None,
+        error_class: ErrorClass | None,
+        error_code: str | None,
+        http_status: int | None = None,
+        response: Any = None,
+        error_response: Any = None,
+        ok: bool | None = None,
+    ) -> InvocationResult:
+        """The one place a call's result is made. `ok` defaults to "a 2xx answer" (a connector
+        may call a 2xx answer a failure); the origin is kept only when it differs from the end."""
+        origin = call.origin
+        if origin is not None and origin == (error_class, error_code):
+            origin = None
+        return InvocationResult(
+            self.name,
+            status,
+            status[:6] == "http_2" if ok is None else ok,
+            http_status,
+            response,
+            error_response,
+            call.attempts,
+            error,
+            error_class,
+            error_code,
+            origin[0] if origin else None,
+            origin[1] if origin else None,
+            _perf() - call.started,
+            call.queued,
+            self.endpoint,
+            self.method,
+        )
+
+    def unexpected(self, exc: Exception) -> InvocationResult:
+        """The result of a call that failed on a bug (the runtime's or a plugin's)."""
+        error = f"unexpected {type(exc).__name__}"
+        return self._finish(
+            _Call(_perf()), INTERNAL_ERROR, error=error, error_class="error", error_code="unexpected"
+        )
+
+
+class _Call:
+    """One call's running record: when it started, its attempts, its first failure, the time it
+    queued, whether its token was refreshed, where its retries stand."""
+
+    __slots__ = ("attempts", "origin", "queued", "refreshed", "retry", "started")
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.attempts = 0
+        self.origin: _Failure | None = None
+        self.queued = 0.0
+        self.refreshed = False
+        self.retry: RetryState | None = None
+
+    def failed(self, error_class: ErrorClass, error_code: str) -> None:
+        """Note a failed attempt: the first one is the call's origin."""
+        if self.origin is None:
+            self.origin = (error_class, error_code)
 
 
 class _ConnectionGates:
@@ -453,7 +471,7 @@ class _ConnectionGates:
         send: Callable[[HttpRequest], Coroutine[Any, Any, HttpResponse]],
         request: HttpRequest,
         limiter: EndpointLimiter,
-        deadline: asyncio.Timeout,
+        deadline: Deadline,
     ) -> HttpResponse:
         """`send(request)` while holding the limiter's gates; records the latency of the send,
         as the engine does without gates (network failures and the deadline's cut included)."""
@@ -476,7 +494,7 @@ async def _timed_send(
     send: Callable[[HttpRequest], Coroutine[Any, Any, HttpResponse]],
     request: HttpRequest,
     limiter: EndpointLimiter,
-    deadline: asyncio.Timeout,
+    deadline: Deadline,
 ) -> HttpResponse:
     """`send(request)`, recording its latency for the slow-host cap: answers, network failures
     and attempts cut by the call's deadline all count (a host that stops answering is slow)."""
@@ -503,11 +521,6 @@ def default_transport(policy: DestinationPolicy, max_body: int) -> Transport:
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme.lower(), parts.netloc.lower()
-
-
-def _when(deadline: asyncio.Timeout) -> float:
-    when = deadline.when()
-    return when if when is not None else float("inf")
 
 
 def _invalidator(authenticator: Authenticator) -> Callable[[HttpRequest], None]:
@@ -563,6 +576,7 @@ class Runtime:
         self.event_sinks: tuple[EventSink, ...] = (*event_sinks, *registry.plugins.event_sinks)
         self._backoff = backoff or Backoff()
         self._connections = _ConnectionGates(self.limits)
+        self._deadlines = Deadlines()
         self._engines: dict[str, _ActionEngine] = {}
         self._opened = False
         self._thread: threading.Thread | None = None
@@ -694,7 +708,7 @@ class Runtime:
             result = await engine.call(params, headers, query, path, timeout)
         except Exception as exc:  # a bug must not take the journey down: report it
             log.exception("action %s failed unexpectedly", name)
-            result = engine._input_error(_perf(), f"unexpected {type(exc).__name__}", "unexpected")
+            result = engine.unexpected(exc)
         if self.event_sinks:
             self.emit_event(result)
         return result

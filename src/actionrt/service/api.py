@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from actionrt.definition import action_json_schema, pydantic_problems
-from actionrt.errors import EditRefusedError, Problem, ValidationError
+from actionrt.errors import ActionrtError, EditRefusedError, Problem, ValidationError
 from actionrt.payload import FieldSpec, FieldType, infer_fields, resolve_variable
 from actionrt.service.calls import CallInput, result_payload
 from actionrt.service.catalog import NameTakenError, NotFoundError, refused_payload
@@ -30,7 +30,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-class BodyError(Exception):
+class BodyError(ActionrtError):
     """A request body that can't be read as JSON."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from actionrt.definition import Action
-from actionrt.errors import EditRefusedError, Problem, ValidationError
+from actionrt.errors import ActionrtError, EditRefusedError, Problem, ValidationError
 from actionrt.journeys import is_journey
 from actionrt.loader import iter_definition_files, read_document
 from actionrt.plugins import Plugins
@@ -39,7 +39,7 @@ SOURCE = "<api>"
 EXAMPLES_LOADED = "examples_loaded"
 
 
-class NotFoundError(LookupError):
+class NotFoundError(ActionrtError, LookupError):
     """No action or journey by that name."""
 
 

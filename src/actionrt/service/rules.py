@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from actionrt.errors import ValidationError
+from actionrt.errors import ActionrtError, ValidationError
 from actionrt.limits import CappingRule, Limits, ThrottlingRule, parse_capping_rules, parse_throttling_rules
 from actionrt.service.store import RuleRow, Store
 
 RuleKind = Literal["capping", "throttling"]
 
 
-class RuleStateError(RuntimeError):
+class RuleStateError(ActionrtError, RuntimeError):
     """A rule change that its state forbids (deleting a deployed rule)."""
 
 

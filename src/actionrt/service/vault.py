@@ -18,7 +18,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, SecretStr
 
-from actionrt.errors import Problem
+from actionrt.errors import ActionrtError, Problem
 from actionrt.hookspecs import hookimpl
 from actionrt.secrets import DEFAULT_PROVIDER, SECRET_REF, SecretProvider, secret_refs
 
@@ -30,7 +30,7 @@ CONSOLE_REF = re.compile(r"\{\{\s*secrets\.console:(?P<id>s_[0-9a-f]{16})\s*\}\}
 _ENCODE_BASE64 = re.compile(r"EncodeBase64\((?P<inner>[^()]*)\)")
 
 
-class SecretKeyError(RuntimeError):
+class SecretKeyError(ActionrtError, RuntimeError):
     """No usable encryption key: the service refuses to start rather than store secrets badly."""
 
 

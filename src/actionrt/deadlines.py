@@ -1,0 +1,146 @@
+"""The calls' deadlines: one timer per timeout value, not one per call.
+
+Calls with the same timeout expire in the order they started, so a queue per timeout value
+and one loop timer at its oldest deadline serve them all. `asyncio.timeout` pushes a timer on
+the loop's heap per call and cancels it after: ~4 µs a call at concurrency 64 here, against
+~1.2 µs for this (`uv run python bench/deadlines.py`). The semantics are `asyncio.timeout`'s: the
+task is cancelled at the deadline and the cancellation leaves the block as `TimeoutError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from types import TracebackType
+from typing import Final
+
+__all__ = ["Deadline", "Deadlines"]
+
+_COMPACT_SLACK: Final = 64
+"""Ended deadlines a queue may hold past twice its running ones before it is compacted."""
+
+
+class Deadline:
+    """One call's deadline (`when`, loop time): a `with` block that the deadline cancels,
+    leaving it as `TimeoutError`. Made by `Deadlines.start`."""
+
+    __slots__ = ("_cancelling", "_ended", "_expired", "_lane", "_task", "_when")
+
+    def __init__(self, lane: _Lane, when: float, task: asyncio.Task[object]) -> None:
+        self._lane = lane
+        self._when = when
+        self._task: asyncio.Task[object] | None = task
+        self._cancelling = task.cancelling()
+        self._expired = False
+        self._ended = False
+
+    def when(self) -> float:
+        """The deadline, in the loop's time."""
+        return self._when
+
+    def expired(self) -> bool:
+        """Whether the deadline passed and cancelled the block."""
+        return self._expired
+
+    def __enter__(self) -> Deadline:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        task = self._task
+        self._task = None
+        self._ended = True
+        self._lane.ended()
+        if not self._expired or task is None:
+            return
+        # As asyncio.timeout: the cancellation is ours unless someone else cancelled too.
+        if task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+            raise TimeoutError from exc
+
+    def _expire(self) -> None:
+        task = self._task
+        if task is not None and not self._ended:
+            self._expired = True
+            task.cancel()
+
+
+class _Lane:
+    """The running deadlines of one timeout value on one loop, oldest first, and the one timer
+    set at the oldest. Ended deadlines leave when they reach the front, or when compacted."""
+
+    __slots__ = ("_loop", "_queue", "_running", "_timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._queue: deque[Deadline] = deque()
+        self._running = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, deadline: Deadline) -> None:
+        queue = self._queue
+        while queue and queue[0]._ended:
+            queue.popleft()
+        queue.append(deadline)
+        self._running += 1
+        if self._timer is None:
+            self._timer = self._loop.call_at(queue[0]._when, self._fire)
+
+    def ended(self) -> None:
+        self._running -= 1
+        if len(self._queue) > 2 * self._running + _COMPACT_SLACK:
+            self._queue = deque(d for d in self._queue if not d._ended)
+
+    def _fire(self) -> None:
+        self._timer = None
+        queue = self._queue
+        now = self._loop.time()
+        while queue:
+            head = queue[0]
+            if head._ended:
+                queue.popleft()
+            elif head._when <= now:
+                queue.popleft()
+                head._expire()
+            else:
+                self._timer = self._loop.call_at(head._when, self._fire)
+                break
+
+
+class Deadlines:
+    """The deadlines of one runtime's calls: `with deadlines.start(seconds):` around what the
+    deadline bounds (in a task)."""
+
+    __slots__ = ("_lanes",)
+
+    def __init__(self) -> None:
+        self._lanes: dict[tuple[asyncio.AbstractEventLoop, float], _Lane] = {}
+
+    def start(self, seconds: float) -> Deadline:
+        """A deadline `seconds` from now for the current task."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        if task is None:
+            raise RuntimeError("a deadline needs a running task")
+        lane = self._lanes.get((loop, seconds))
+        if lane is None:
+            if len(self._lanes) >= _MAX_LANES:
+                self._drop_idle_lanes()
+            lane = self._lanes[loop, seconds] = _Lane(loop)
+        deadline = Deadline(lane, loop.time() + seconds, task)
+        lane.add(deadline)
+        return deadline
+
+    def _drop_idle_lanes(self) -> None:
+        for key, lane in list(self._lanes.items()):
+            if lane._running == 0:
+                if lane._timer is not None:
+                    lane._timer.cancel()
+                del self._lanes[key]
+
+
+_MAX_LANES: Final = 256
+"""Lanes kept before idle ones are dropped (a caller may pass any timeout from 1 to 30 s)."""
