@@ -1,4 +1,5 @@
-"""The `actionrt` command: one typer app; each module of this package adds its commands."""
+"""The `actionrt` command: one click group; each module of this package adds its commands.
+Modules import the runtime inside their commands, so `actionrt --help` stays fast."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from actionrt.cli import (  # noqa: F401  (each module registers its commands on
     invoke_commands,
     plugin_commands,
     serve_commands,
+    standin_commands,
 )
 from actionrt.cli.app import app
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    app(prog_name="actionrt")
 
 
 __all__ = ["app", "main"]
