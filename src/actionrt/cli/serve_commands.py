@@ -51,6 +51,11 @@ def serve(
 ) -> None:
     """Serve the HTTP API and the console (Actions, Add, the configuration pane). Every
     problem with the options is one line, reported before anything starts."""
+    from importlib.util import find_spec
+
+    missing = [name for name in ("starlette", "uvicorn", "multipart") if find_spec(name) is None]
+    if missing:
+        fail(f"actionrt serve needs {', '.join(missing)}: pip install 'actionrt[service]'")
     from actionrt.service.security import TOKEN_ENV, is_loopback
 
     loopback = is_loopback(host)

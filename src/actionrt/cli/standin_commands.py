@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from actionrt.cli.app import app, fail
@@ -42,7 +44,5 @@ def standin(port: int, failure_rate: float) -> None:
         finally:
             await server.stop()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it is meant to stop
         asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
