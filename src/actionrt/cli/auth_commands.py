@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from actionrt.secrets import SecretResolver
 
 
-@app.command("auth-check")
+@app.command("auth-check", short_help="Check an action's authentication.")
 @click.argument("name")
 @click.argument("path", type=PATH)
 @json_option

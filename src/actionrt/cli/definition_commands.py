@@ -46,7 +46,7 @@ def action_summary(registry: Registry, action: Action) -> dict[str, Any]:
     }
 
 
-@app.command()
+@app.command(short_help="Check action and journey files.")
 @paths_argument
 @json_option
 @allow_private_network_option
@@ -62,7 +62,7 @@ def validate(paths: tuple[Path, ...], as_json: bool, allow_private_network: bool
     click.echo(f"ok: {len(registry.actions)} actions, {len(registry.journeys)} journeys")
 
 
-@app.command("list")
+@app.command("list", short_help="List the actions.")
 @paths_argument
 @json_option
 @allow_private_network_option
@@ -99,7 +99,7 @@ def list_entry(row: dict[str, Any], width: int) -> str:
     )
 
 
-@app.command()
+@app.command(short_help="Show one action in full.")
 @click.argument("name")
 @paths_argument
 @json_option
@@ -170,7 +170,7 @@ def masked(value: Any, key: str = "") -> Any:
     return value
 
 
-@app.command()
+@app.command(short_help="Print the action file's JSON Schema.")
 @click.option("--markdown", is_flag=True, help="The field-by-field reference page instead.")
 def schema(markdown: bool) -> None:
     """Print the JSON Schema of the action file."""

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from actionrt.demo import DemoReport
 
 
-@app.command()
+@app.command(short_help="A sample journey against a stand-in.")
 @click.option(
     "--examples",
     type=PATH,

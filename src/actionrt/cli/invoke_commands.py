@@ -51,7 +51,7 @@ def read_lists(params: dict[str, Any], action: Action) -> dict[str, Any]:
     return params
 
 
-@app.command()
+@app.command(short_help="Call one action for real.")
 @click.argument("name")
 @click.argument("path", type=PATH)
 @click.option(

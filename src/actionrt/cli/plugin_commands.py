@@ -20,7 +20,7 @@ _KIND_TITLES = {
 }
 
 
-@app.command("plugins")
+@app.command("plugins", short_help="List the loaded plugins.")
 @json_option
 @click.option("--strict", is_flag=True, help="Exit 1 when a plugin failed to load.")
 def plugins_command(as_json: bool, strict: bool) -> None:
@@ -72,7 +72,7 @@ def _print_report(report: dict[str, Any], descriptions: dict[str, str]) -> None:
         out.print(f"\ndisabled by ACTIONRT_DISABLE_PLUGINS: {', '.join(report['disabled'])}", markup=False)
 
 
-@app.command("new-connector")
+@app.command("new-connector", short_help="Scaffold a connector plugin.")
 @click.argument("name")
 @click.option(
     "--dir",

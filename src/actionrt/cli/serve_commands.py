@@ -13,7 +13,7 @@ from actionrt.cli.app import EXIT_USAGE, PATH, app, fail
 DEFAULT_STORE = Path(".actionrt") / "store.db"
 
 
-@app.command()
+@app.command(short_help="Serve the HTTP API and the console.")
 @click.option(
     "--host",
     default="127.0.0.1",

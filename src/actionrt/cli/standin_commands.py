@@ -9,7 +9,7 @@ import click
 from actionrt.cli.app import app, fail
 
 
-@app.command()
+@app.command(short_help="Run a stand-in API on loopback.")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
