@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 from auth_server import TokenServer, token_server
-from click.testing import Result
-from typer.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from actionrt.cli import app
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from actionrt.cli import app
 from actionrt.definition import action_json_schema
@@ -29,6 +29,8 @@ def test_validate_prints_one_line_per_problem_and_exits_one():
     assert lines == [
         f"{files[0]}: endpoint.url: IP addresses are not allowed",
         f"{files[1]}: name: must be 1 to 30 letters, digits or '_'",
+        "hint: for a server on this machine or a private network (a stand-in, a local test), "
+        "add --allow-private-network",
     ]
 
 
@@ -57,11 +59,12 @@ def test_list_json_is_stable_for_scripts():
     assert [r["name"] for r in rows] == sorted(r["name"] for r in rows)
 
 
-def test_list_table_shows_used_in():
+def test_list_shows_method_host_authentication_and_used_in():
     result = runner.invoke(app, ["list", str(EXAMPLES)], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    line = next(li for li in result.output.splitlines() if "abandonedCartReminder" in li)
-    assert "POST" in line and "messaging.example.com" in line and " 1 " in line
+    lines = result.output.splitlines()
+    name = next(i for i, li in enumerate(lines) if li.startswith("abandonedCartReminder"))
+    assert lines[name + 1] == "    POST messaging.example.com · auth none · used in 1 journey"
 
 
 def test_show_lists_journeys_and_masks_secrets():

@@ -1,7 +1,8 @@
-"""A Runtime refuses to start while a secret its actions reference is missing from a provider
-that can be checked in advance (the environment, files), one problem per secret, named and never
-shown; validating the files (Registry, `actionrt validate`) needs no secrets at all; a 401 drops a static
-credential, so a rotated secret is read on the next call."""
+"""A secret missing from a provider that can be checked in advance (the environment, files) fails
+the calls of the actions that read it, naming it (never shown), while the other actions serve; with
+`require_secrets=True` the Runtime refuses to start instead, one problem per secret; validating
+the files (Registry, `actionrt validate`) needs no secrets at all; a 401 drops a static credential,
+so a rotated secret is read on the next call."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from actionrt import hookimpl
 from actionrt.cli import app
@@ -54,7 +55,7 @@ def test_a_missing_environment_secret_fails_from_path_naming_the_secret(tmp_path
     source = write(tmp_path, "smsSend", authentication=BASIC)
 
     with pytest.raises(ValidationError) as caught:
-        Runtime.from_path(tmp_path)
+        Runtime.from_path(tmp_path, require_secrets=True)
 
     assert str(caught.value) == f"{source}: authentication.password: secret 'SMS_PASSWORD' is not set"
     assert PRESENT_VALUE not in str(caught.value)
@@ -99,7 +100,7 @@ def test_every_missing_secret_of_every_action_is_one_problem(tmp_path: Path) -> 
     )
 
     with pytest.raises(ValidationError) as caught:
-        Runtime.from_path(tmp_path)
+        Runtime.from_path(tmp_path, require_secrets=True)
 
     assert sorted(str(problem) for problem in caught.value.problems) == sorted(
         [
@@ -118,7 +119,7 @@ def test_the_constructor_over_a_registry_checks_too(tmp_path: Path, plugins: Plu
     registry = Registry.from_path(tmp_path, plugins=plugins)  # validating needs no secret
 
     with pytest.raises(ValidationError) as caught:
-        Runtime(registry)
+        Runtime(registry, require_secrets=True)
 
     assert [str(p) for p in caught.value.problems] == [
         f"{source}: authentication.password: secret 'SMS_PASSWORD' is not set"
@@ -126,15 +127,15 @@ def test_the_constructor_over_a_registry_checks_too(tmp_path: Path, plugins: Plu
 
 
 def test_actionrt_validate_needs_no_secret_and_invoke_names_the_missing_one(tmp_path: Path) -> None:
-    source = write(tmp_path, "smsSend", authentication=BASIC)
+    write(tmp_path, "smsSend", authentication=BASIC)
     runner = CliRunner()
 
     validated = runner.invoke(app, ["validate", str(tmp_path)])
     invoked = runner.invoke(app, ["invoke", "smsSend", str(tmp_path), "--param", "to=+33611111111"])
 
     assert validated.exit_code == 0, validated.output
-    assert invoked.exit_code == 2
-    assert f"{source}: authentication.password: secret 'SMS_PASSWORD' is not set" in invoked.output
+    assert invoked.exit_code == 1
+    assert "authentication.password: secret 'SMS_PASSWORD' is not set" in invoked.output
 
 
 def test_secrets_set_in_the_environment_or_given_as_a_provider_let_it_start(
@@ -163,7 +164,7 @@ def test_a_file_secret_is_checked_like_the_environment(
     )
 
     with pytest.raises(ValidationError) as caught:
-        Runtime.from_path(actions)
+        Runtime.from_path(actions, require_secrets=True)
     (secrets_dir / "sms_password").write_text("p\n")
     started = Runtime.from_path(actions)
 
@@ -175,11 +176,48 @@ def test_an_unknown_provider_is_named(tmp_path: Path) -> None:
     source = write(tmp_path, "smsSend", authentication={**BASIC, "password": "{{ secrets.nope:PASSWORD }}"})
 
     with pytest.raises(ValidationError) as caught:
-        Runtime.from_path(tmp_path)
+        Runtime.from_path(tmp_path, require_secrets=True)
 
     assert str(caught.value) == (
         f"{source}: authentication.password: secret 'nope:PASSWORD' names an unknown secret provider 'nope'"
     )
+
+
+@respx.mock
+async def test_a_missing_secret_fails_only_its_actions_calls_until_it_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = respx.post("https://api.example.com/v1/send").respond(200, json={"id": "1"})
+    write(tmp_path, "smsSend", authentication=BASIC)
+    write(tmp_path, "crmUpdate", authentication={"type": "bearer", "token": "{{ secrets.PRESENT }}"})
+    write(
+        tmp_path,
+        "pushSend",
+        authentication={"type": "basic", "username": "{{ secrets.SMS_USERNAME }}", "password": "x"},
+        endpoint={
+            "url": "https://api.example.com/v1/send",
+            "method": "POST",
+            "queryParameters": [{"name": "key", "value": "{{ secrets.API_KEY }}"}],
+        },
+    )
+
+    transport = HttpxTransport(httpx.AsyncClient(), policy=DestinationPolicy(False))
+    runtime = Runtime.from_path(tmp_path, transport=transport)  # the other actions need not wait
+    async with runtime:
+        served = await runtime.invoke("crmUpdate", {"to": "+33611111111"})
+        refused = await runtime.invoke("pushSend", {"to": "+33611111111"})
+        assert route.call_count == 1  # the refused call sent nothing
+        monkeypatch.setenv("SMS_PASSWORD", "p")
+        wired_later = await runtime.invoke("smsSend", {"to": "+33611111111"})
+
+    assert sorted(runtime.actions) == ["crmUpdate", "pushSend", "smsSend"]
+    assert served.status == "http_200"
+    assert (refused.status, refused.attempts, refused.error_code) == ("internalError", 0, "secret")
+    assert refused.error == (
+        "authentication.username: secret 'SMS_USERNAME' is not set; "
+        "endpoint.queryParameters[0].value: secret 'API_KEY' is not set"
+    )
+    assert wired_later.status == "http_200" and route.call_count == 2
 
 
 class Vault:

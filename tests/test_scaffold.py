@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from actionrt import scaffold
 from actionrt.cli import app

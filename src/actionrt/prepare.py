@@ -44,6 +44,9 @@ _OMIT: Any = object()
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
+MISSING_VARIABLE = "required variable is missing"
+
+
 class InputError(ActionrtError):
     """A value given for one call cannot be used: `field` names it, the message says why.
 
@@ -301,7 +304,7 @@ def _variable_leaf(variable: VariableSpec, allow_null: bool) -> Build:
         value = params.get(path, _MISSING)
         if value is _MISSING:
             if not optional:
-                raise InputError(path, "required variable is missing")
+                raise InputError(path, MISSING_VARIABLE)
             return None if allow_null else _OMIT  # left out: null, or not sent at all
         if value is None:
             if allow_null:
@@ -360,6 +363,7 @@ class CallBuilder:
         "_idempotency_header",
         "_query_getters",
         "_query_prefix",
+        "_required_variables",
         "_url",
         "_var_headers",
         "_var_headers_folded",
@@ -412,6 +416,7 @@ class CallBuilder:
         self._var_query = var_query
 
         self._variable_names = frozenset(action.variables)
+        self._required_variables = tuple(v.path for v in action.variables.values() if not v.optional)
         allow_null = definition.request.allowNull if definition.request else False
         root = action.request_fields
         self._body: Build | None = None
@@ -420,6 +425,14 @@ class CallBuilder:
             self._body = _compile_object(root, action.variables, allow_null)
             if self._body is None:
                 self._constant_body = _encode_json(root.sample).encode()
+
+    def _every_missing(self, params: Mapping[str, Any]) -> InputError | None:
+        """One error naming every required variable missing from `params`, when more than one
+        is (the builder stops at the first; a caller fixes them all at once)."""
+        missing = [path for path in self._required_variables if path not in params]
+        if len(missing) < 2:
+            return None
+        return InputError(", ".join(missing), "required variables are missing")
 
     @property
     def variable_names(self) -> frozenset[str]:
@@ -447,6 +460,10 @@ class CallBuilder:
         if body is not None:
             try:
                 content: bytes | None = _encode_json(body(params or {})).encode()
+            except InputError as exc:
+                if not str(exc).endswith(MISSING_VARIABLE):
+                    raise
+                raise self._every_missing(params or {}) or exc from None
             except ValueError as exc:  # NaN in a constant, circular data
                 raise InputError("request", f"payload is not valid JSON ({exc})") from None
         else:

@@ -84,6 +84,27 @@ class InvocationResult:
         fields["errorResponse"] = self.error_response
         return fields
 
+    def as_json(self) -> dict[str, Any]:
+        """The result as JSON, in the API's camelCase names (the CLI's `invoke --json`)."""
+        return {
+            "action": self.action,
+            "status": self.status,
+            "ok": self.ok,
+            "httpStatus": self.http_status,
+            "response": self.response,
+            "errorResponse": self.error_response,
+            "attempts": self.attempts,
+            "error": self.error,
+            "errorClass": self.error_class,
+            "errorCode": self.error_code,
+            "originErrorClass": self.origin_error_class,
+            "originErrorCode": self.origin_error_code,
+            "elapsed": round(self.elapsed, 6),
+            "queuedSeconds": round(self.queued_seconds, 6),
+            "method": self.method,
+            "endpoint": self.endpoint,
+        }
+
     def as_event(self) -> dict[str, Any]:
         """The step event: a flat JSON-able record of the call (no body, never a secret)."""
         return {

@@ -554,6 +554,7 @@ class Runtime:
         event_sinks: Sequence[EventSink] = (),
         backoff: Backoff | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        require_secrets: bool = False,
     ) -> None:
         """Wire a runtime over an already loaded registry; what is not given gets the defaults
         `from_path` documents (the policy follows the registry's `allow_private_network`)."""
@@ -581,11 +582,23 @@ class Runtime:
         self._opened = False
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # An action whose secrets are not set yet is wired at its first call that finds them
+        # set: until then its calls are internalError naming each secret, and nothing is sent.
+        # The other actions of the folder serve meanwhile. `require_secrets` refuses the load.
+        self._awaiting_secrets: dict[str, Action] = {}
         problems: list[Problem] = []
         for action in registry.actions.values():
             missing = _missing_secrets(action, self.auth_context.secrets)
             if missing:  # building it would only report the first one again
-                problems += missing
+                if require_secrets:
+                    problems += missing
+                else:
+                    self._awaiting_secrets[action.name] = action
+                    log.warning(
+                        "%s: wired at its first call with its secrets set: %s",
+                        action.name,
+                        "; ".join(str(p) for p in missing),
+                    )
                 continue
             try:
                 self._engines[action.name] = self._engine(action)
@@ -610,6 +623,7 @@ class Runtime:
         policy: DestinationPolicy | None = None,
         limits: Limits | None = None,
         backoff: Backoff | None = None,
+        require_secrets: bool = False,
     ) -> Runtime:
         """Load the actions under `path` (a file or a directory) and wire the runtime.
 
@@ -617,7 +631,10 @@ class Runtime:
         `throttling` take the published JSON rule shapes (a list, or a file path). `secrets`
         adds secret providers by name to the plugins' (the environment is built in). `policy`,
         `limits`, `transport` and `backoff` replace the defaults (tests scale the backoff).
-        Raises `ValidationError` listing every problem of every file.
+        Raises `ValidationError` listing every problem of every file. A secret that is not set
+        fails only the calls of the actions that read it (`internalError` naming it, nothing
+        sent); `require_secrets=True` makes it a load problem too, for engines that want every
+        action ready at start.
         """
         if policy is None:
             policy = DestinationPolicy(allow_private_network)
@@ -640,6 +657,7 @@ class Runtime:
             event_sinks=tuple(event_sinks),
             backoff=backoff,
             max_body=max_body,
+            require_secrets=require_secrets,
         )
 
     def _engine(self, action: Action) -> _ActionEngine:
@@ -672,14 +690,51 @@ class Runtime:
     @property
     def actions(self) -> list[str]:
         """The names of the loaded actions."""
-        return list(self._engines)
+        return [*self._engines, *self._awaiting_secrets]
 
     def get_action(self, name: str) -> Action:
         """The loaded action `name`; `UnknownActionError` when there is none."""
         action = self.registry.actions.get(name)
-        if action is None or name not in self._engines:
-            raise UnknownActionError(name, list(self._engines))
+        if action is None or (name not in self._engines and name not in self._awaiting_secrets):
+            raise UnknownActionError(name, self.actions)
         return action
+
+    def _wire_awaiting(self, name: str) -> _ActionEngine | InvocationResult:
+        """The engine of an action loaded without its secrets, built now that they are set; or
+        the `internalError` result naming each secret still missing (nothing is sent)."""
+        action = self._awaiting_secrets.get(name)
+        if action is None:
+            raise UnknownActionError(name, self.actions)
+        missing = _missing_secrets(action, self.auth_context.secrets)
+        if not missing:
+            try:
+                engine = self._engine(action)
+            except ValidationError as exc:
+                missing = exc.problems
+            else:
+                self._engines[name] = engine
+                del self._awaiting_secrets[name]
+                return engine
+        endpoint = action.definition.endpoint
+        message = "; ".join(f"{p.path}: {p.message}" for p in missing)
+        return InvocationResult(
+            action=name,
+            status=INTERNAL_ERROR,
+            ok=False,
+            http_status=None,
+            response=None,
+            error_response=None,
+            attempts=0,
+            error=message,
+            error_class="error",
+            error_code="secret",
+            origin_error_class=None,
+            origin_error_code=None,
+            elapsed=0.0,
+            queued_seconds=0.0,
+            endpoint=endpoint.url,
+            method=endpoint.method,
+        )
 
     @functools.cached_property
     def expressions(self) -> ExpressionEnvironment:
@@ -703,7 +758,12 @@ class Runtime:
         call. `UnknownActionError` when no action has that name."""
         engine = self._engines.get(name)
         if engine is None:
-            raise UnknownActionError(name, list(self._engines))
+            wired = self._wire_awaiting(name)
+            if isinstance(wired, InvocationResult):
+                if self.event_sinks:
+                    self.emit_event(wired)
+                return wired
+            engine = wired
         try:
             result = await engine.call(params, headers, query, path, timeout)
         except Exception as exc:  # a bug must not take the journey down: report it
@@ -772,8 +832,8 @@ class Runtime:
         timeout: float | None = None,
     ) -> InvocationResult:
         """`invoke` for synchronous callers; thread-safe. Prefer `with runtime:` around it."""
-        if name not in self._engines:
-            raise UnknownActionError(name, list(self._engines))
+        if name not in self._engines and name not in self._awaiting_secrets:
+            raise UnknownActionError(name, self.actions)
         return self._run(self.invoke(name, params, headers=headers, query=query, path=path, timeout=timeout))
 
     def __enter__(self) -> Runtime:

@@ -26,6 +26,7 @@ class StandIn:
 
     failure_rate: float = 0.0
     seed: int = 7
+    port: int = 0  # 0: an ephemeral port, read back from `base_url`
     responses: dict[str, Any] = field(default_factory=dict)  # path prefix -> JSON body
     requests: Counter[str] = field(default_factory=Counter)
     token_requests: int = 0
@@ -47,7 +48,13 @@ class StandIn:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", self.port))
+        except OSError:
+            sock.close()
+            await self._runner.cleanup()
+            raise
         self._port = sock.getsockname()[1]
         await web.SockSite(self._runner, sock).start()
 

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
+from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from service_support import EXAMPLES
-from typer.testing import CliRunner
 
-from actionrt.cli import app
+from actionrt.cli import app, serve_commands
 
 
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Captures what `serve` hands to uvicorn instead of serving."""
+    """Captures the address `serve` binds and what it hands to uvicorn instead of serving."""
     seen: dict[str, Any] = {}
+    real_bind = serve_commands.bind
 
-    def run(application: Any, **options: Any) -> None:
-        seen["app"] = application
-        seen.update(options)
+    def bind(host: str, port: int) -> socket.socket:
+        seen.update(host=host, port=port)
+        return real_bind("127.0.0.1", 0)  # nothing listens on the real address
 
-    monkeypatch.setattr(uvicorn, "run", run)
+    def run(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        seen["app"] = server.config.app
+        for listener in sockets:
+            listener.close()
+
+    monkeypatch.setattr(serve_commands, "bind", bind)
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.delenv("ACTIONRT_API_TOKEN", raising=False)
     monkeypatch.delenv("ACTIONRT_SECRET_KEY", raising=False)
     return seen

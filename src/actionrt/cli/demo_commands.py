@@ -2,66 +2,142 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+import click
 
-from actionrt.cli.app import app
-from actionrt.demo import DemoReport, run_demo
-from actionrt.errors import ValidationError
+from actionrt.cli.app import PATH, app, fail, json_option, print_json, problem_json
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from actionrt.demo import DemoReport
 
 
-@app.command()
+@app.command(short_help="A sample journey against a stand-in.")
+@click.option(
+    "--examples",
+    type=PATH,
+    metavar="DIR",
+    help="The actions and journeys to run (default: the examples shipped with actionrt).",
+)
+@click.option(
+    "--customers",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="How many customers enter the journey.",
+)
+@click.option("--journey", default="welcome", show_default=True, help="The journey to run.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1024),
+    default=64,
+    show_default=True,
+    help="Customers in flight at once.",
+)
+@click.option(
+    "--failure-rate",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.02,
+    show_default=True,
+    help="Share of calls the stand-in answers 503 (retried).",
+)
+@json_option
 def demo(
-    examples: Annotated[Path, typer.Option(help="Where the example actions and journeys are.")] = Path(
-        "examples"
-    ),
-    customers: Annotated[int, typer.Option(min=1, help="How many customers enter the journey.")] = 10_000,
-    journey: Annotated[str, typer.Option(help="The journey to run.")] = "welcome",
-    concurrency: Annotated[int, typer.Option(min=1, max=1024, help="Customers in flight at once.")] = 64,
-    failure_rate: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Share of calls the stand-in answers 503.")
-    ] = 0.02,
+    examples: Path | None, customers: int, journey: str, concurrency: int, failure_rate: float, as_json: bool
 ) -> None:
-    """Run a sample journey for many customers against a stand-in API on loopback, then summarise."""
+    """Run a sample journey for many customers against a stand-in API on loopback, then summarise.
+    Exit 1 when the examples do not load or a call was not answered."""
+    import asyncio
+
+    from actionrt.bundled import examples_dir
+    from actionrt.demo import run_demo
+    from actionrt.errors import ValidationError
+
+    folder = examples if examples is not None else examples_dir()
+    try:
+        if as_json:
+            report = asyncio.run(
+                run_demo(
+                    folder,
+                    customers=customers,
+                    journey_id=journey,
+                    concurrency=concurrency,
+                    failure_rate=failure_rate,
+                )
+            )
+        else:
+            report = _run_with_progress(folder, customers, journey, concurrency, failure_rate)
+    except ValidationError as exc:
+        if as_json:
+            print_json({"ok": False, "problems": [problem_json(p) for p in exc.problems]})
+            raise SystemExit(1) from None
+        fail(*(str(p) for p in exc.problems))
+    if as_json:
+        print_json(report_json(report))
+    else:
+        print_report(report)
+    answered = all(status.startswith("http_2") for status in report.statuses)
+    raise SystemExit(0 if answered else 1)
+
+
+def _run_with_progress(
+    folder: Path, customers: int, journey: str, concurrency: int, failure_rate: float
+) -> DemoReport:
+    import asyncio
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from actionrt.demo import load_demo_registry, run_demo
+    from actionrt.errors import ValidationError
+
+    # Checked before the progress bar is drawn: a broken folder is one line, not an empty bar.
+    registry = load_demo_registry(folder, "http://127.0.0.1:9")
+    if journey not in registry.journeys:
+        known = ", ".join(sorted(registry.journeys)) or "none"
+        raise ValidationError.single(str(folder), "", f"no journey {journey!r} (known: {known})")
     with Progress(
         TextColumn("[bold]customers"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
-        transient=False,
+        console=Console(highlight=False),
     ) as progress:
         task = progress.add_task("customers", total=customers)
-        try:
-            report = asyncio.run(
-                run_demo(
-                    examples,
-                    customers=customers,
-                    journey_id=journey,
-                    concurrency=concurrency,
-                    failure_rate=failure_rate,
-                    progress=lambda n: progress.advance(task, n),
-                )
+        return asyncio.run(
+            run_demo(
+                folder,
+                customers=customers,
+                journey_id=journey,
+                concurrency=concurrency,
+                failure_rate=failure_rate,
+                progress=lambda n: progress.advance(task, n),
             )
-        except ValidationError as exc:
-            progress.stop()
-            for problem in exc.problems:
-                err.print(str(problem), markup=False)
-            raise typer.Exit(1) from None
-    print_report(report)
+        )
+
+
+def report_json(report: DemoReport) -> dict[str, object]:
+    """The summary of a demo run as JSON (camelCase, as the API)."""
+    return {
+        "customers": report.customers,
+        "calls": report.calls,
+        "seconds": round(report.seconds, 6),
+        "callsPerSecond": round(report.calls_per_second, 1),
+        "statuses": dict(sorted(report.statuses.items())),
+        "retries": report.retries,
+        "latencyP50": round(report.percentile(0.5), 6),
+        "latencyP99": round(report.percentile(0.99), 6),
+        "tokenRequests": report.token_requests,
+        "branches": dict(sorted(report.branches.items())),
+    }
 
 
 def print_report(report: DemoReport) -> None:
     """The summary table of a demo run."""
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"{report.customers} customers, {report.calls} calls", title_justify="left")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -75,4 +151,4 @@ def print_report(report: DemoReport) -> None:
     table.add_row("token requests", f"{report.token_requests:,}")
     for branch, count in sorted(report.branches.items()):
         table.add_row(f"journey {branch}", f"{count:,}")
-    console.print(table)
+    Console(highlight=False).print(table)

@@ -2,38 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
-from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-from rich.console import Console
+import click
 
-from actionrt.cli.app import app
-from actionrt.cli.definition_commands import PrivateOpt
-from actionrt.definition import Action
-from actionrt.errors import UnknownActionError, ValidationError
-from actionrt.registry import Registry
-from actionrt.results import InvocationResult
-from actionrt.runtime import Runtime
+from actionrt.cli.app import (
+    PATH,
+    allow_private_network_option,
+    app,
+    fail,
+    json_option,
+    load_registry,
+    print_json,
+)
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from actionrt.definition import Action
+    from actionrt.results import InvocationResult
 
-PairsOpt = list[str] | None
 
-
-def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, Any]:
+def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
     """`NAME=VALUE` options to a dict of strings: the runtime's coercion types them (`"12"`
     becomes 12 for an integer field)."""
     values: dict[str, Any] = {}
-    for pair in pairs or []:
+    for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint=option)
+            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint=option)
         values[name] = value
     return values
 
@@ -50,70 +47,90 @@ def read_lists(params: dict[str, Any], action: Action) -> dict[str, Any]:
             params[name] = json.loads(value)
         except json.JSONDecodeError as exc:
             message = f'{name} is a {variable.type.value}: write it as JSON, e.g. ["a"] ({exc.msg})'
-            raise typer.BadParameter(message, param_hint="--param") from None
+            raise click.BadParameter(message, param_hint="--param") from None
     return params
 
 
-@app.command()
+@app.command(short_help="Call one action for real.")
+@click.argument("name")
+@click.argument("path", type=PATH)
+@click.option(
+    "--param",
+    "-p",
+    "params",
+    metavar="FIELD=VALUE",
+    multiple=True,
+    help="A variable payload field by its dotted path (repeatable).",
+)
+@click.option(
+    "--header", "-H", "headers", metavar="NAME=VALUE", multiple=True, help="A variable header (repeatable)."
+)
+@click.option(
+    "--query",
+    "-q",
+    "queries",
+    metavar="NAME=VALUE",
+    multiple=True,
+    help="A variable query parameter (repeatable).",
+)
+@click.option(
+    "--path", "dynamic_path", metavar="REST", help="The dynamic part of the path, when the action has one."
+)
+@click.option(
+    "--timeout", type=click.FloatRange(1, 30), metavar="SECONDS", help="1 to 30 (default: the action's)."
+)
+@json_option
+@allow_private_network_option
 def invoke(
-    name: Annotated[str, typer.Argument(help="The action's name.")],
-    path: Annotated[Path, typer.Argument(help="An action file or a directory of actions.")],
-    param: Annotated[
-        PairsOpt,
-        typer.Option("--param", "-p", help="A variable payload field: dotted.path=value (repeatable)."),
-    ] = None,
-    header: Annotated[
-        PairsOpt, typer.Option("--header", "-H", help="A variable header: name=value (repeatable).")
-    ] = None,
-    query: Annotated[
-        PairsOpt, typer.Option("--query", "-q", help="A variable query parameter: name=value (repeatable).")
-    ] = None,
-    dynamic_path: Annotated[
-        str | None, typer.Option("--path", help="The dynamic part of the path, when the action has one.")
-    ] = None,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Seconds, 1 to 30 (default: the action's).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    allow_private_network: PrivateOpt = False,
+    name: str,
+    path: Path,
+    params: tuple[str, ...],
+    headers: tuple[str, ...],
+    queries: tuple[str, ...],
+    dynamic_path: str | None,
+    timeout: float | None,
+    as_json: bool,
+    allow_private_network: bool,
 ) -> None:
-    """Call one action for real and print the result (exit 0 only when it is ok)."""
-    params = parse_pairs(param, "--param")
-    headers = parse_pairs(header, "--header")
-    queries = parse_pairs(query, "--query")
+    """Call action NAME (from the file or folder PATH) for real and print the result; exit 0
+    only when it is ok. Only NAME's own secrets need to be set."""
+    values = parse_pairs(params, "--param")
+    header_values = parse_pairs(headers, "--header")
+    query_values = parse_pairs(queries, "--query")
+    registry = load_registry([path], allow_private_network)
+    action = registry.get(name)
+    if action is None:
+        fail(f"unknown action {name!r} (known: {', '.join(sorted(registry.actions)) or 'none'})")
+    values = read_lists(values, action)
+    from actionrt.errors import ValidationError
+    from actionrt.runtime import Runtime
+
     try:
-        # The folder is validated whole, but only the named action's file is wired: the secrets
-        # of the other actions need not be set to call this one.
-        registry = Registry.from_path(path, allow_private_network=allow_private_network)
-        action = registry.get(name)
-        if action is None:
-            raise UnknownActionError(name, list(registry.actions))
         runtime = Runtime.from_path(action.source, allow_private_network=allow_private_network or None)
     except ValidationError as exc:
-        for problem in exc.problems:
-            err.print(str(problem), markup=False)
-        raise typer.Exit(2) from None
-    except UnknownActionError as exc:
-        err.print(str(exc), markup=False)
-        raise typer.Exit(2) from None
-    params = read_lists(params, action)
+        fail(*(str(p) for p in exc.problems))
 
     async def call() -> InvocationResult:
         async with runtime:
             return await runtime.invoke(
-                name, params, headers=headers, query=queries, path=dynamic_path, timeout=timeout
+                name, values, headers=header_values, query=query_values, path=dynamic_path, timeout=timeout
             )
+
+    import asyncio
 
     result = asyncio.run(call())
     if as_json:
-        sys.stdout.write(json.dumps(asdict(result), indent=2, default=str) + "\n")
+        print_json(result.as_json())
     else:
         print_result(result)
-    raise typer.Exit(0 if result.ok else 1)
+    raise SystemExit(0 if result.ok else 1)
 
 
 def print_result(result: InvocationResult) -> None:
     """The result for a person: the status line, then the body or the error."""
+    from rich.console import Console
+
+    out = Console(highlight=False, soft_wrap=True)
     colour = "green" if result.ok else "red"
     out.print(
         f"[{colour}]{result.status}[/{colour}]  {result.method} {result.endpoint}  "

@@ -3,18 +3,12 @@ failed and why) and `actionrt new-connector` (scaffold a connector plugin distri
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-from rich.console import Console
+import click
 
-from actionrt.cli.app import app
-from actionrt.plugins import Plugins
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+from actionrt.cli.app import EXIT_USAGE, PATH, app, fail, json_option, print_json
 
 _KIND_TITLES = {
     "connectors": "connectors",
@@ -26,12 +20,13 @@ _KIND_TITLES = {
 }
 
 
-@app.command("plugins")
-def plugins_command(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a plugin failed to load.")] = False,
-) -> None:
+@app.command("plugins", short_help="List the loaded plugins.")
+@json_option
+@click.option("--strict", is_flag=True, help="Exit 1 when a plugin failed to load.")
+def plugins_command(as_json: bool, strict: bool) -> None:
     """List the loaded plugins: versions, what each contributes, and what failed and why."""
+    from actionrt.plugins import Plugins
+
     plugins = Plugins.load()
     report = plugins.report()
     descriptions = {name: str(getattr(c, "description", "") or "") for name, c in plugins.connectors.items()}
@@ -40,14 +35,17 @@ def plugins_command(
             plugin["connectors"] = {
                 name: descriptions.get(name, "") for name in plugin["contributes"].get("connectors", [])
             }
-        out.print(json.dumps(report, indent=2), markup=False)
+        print_json(report)
     else:
         _print_report(report, descriptions)
     if strict and report["failures"]:
-        raise typer.Exit(1)
+        raise SystemExit(1)
 
 
 def _print_report(report: dict[str, Any], descriptions: dict[str, str]) -> None:
+    from rich.console import Console
+
+    out = Console(highlight=False, soft_wrap=True)
     autoload = "on" if report["autoload"] else "off (ACTIONRT_DISABLE_PLUGIN_AUTOLOAD)"
     count = len(report["plugins"])
     out.print(f"{count} plugin{'' if count == 1 else 's'} loaded; entry points: {autoload}", markup=False)
@@ -74,35 +72,36 @@ def _print_report(report: dict[str, Any], descriptions: dict[str, str]) -> None:
         out.print(f"\ndisabled by ACTIONRT_DISABLE_PLUGINS: {', '.join(report['disabled'])}", markup=False)
 
 
-@app.command("new-connector")
-def new_connector(
-    name: Annotated[str, typer.Argument(help="Short name, e.g. acme: makes actionrt-acme with acme.send.")],
-    directory: Annotated[
-        Path, typer.Option("--dir", help="Where to create actionrt-NAME/ (default: here).")
-    ] = Path("."),
-) -> None:
-    """Scaffold a connector plugin distribution whose tests pass as generated."""
+@app.command("new-connector", short_help="Scaffold a connector plugin.")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    type=PATH,
+    default=Path("."),
+    metavar="DIR",
+    help="Where to create actionrt-NAME/ (default: here).",
+)
+def new_connector(name: str, directory: Path) -> None:
+    """Scaffold a connector plugin distribution NAME (e.g. acme: makes actionrt-acme with the
+    connector acme.send) whose tests pass as generated."""
     from actionrt.scaffold import ConnectorProject, check_name, local_actionrt, write
 
     if "_" in name and check_name(name.replace("_", "-")) is None:
         # Package names treat `_` and `-` alike (PEP 503); the distribution is written with `-`.
         name = name.replace("_", "-")
-        out.print(f"using the name {name} (distribution names use '-')", markup=False)
+        click.echo(f"using the name {name} (distribution names use '-')")
     problem = check_name(name)
     if problem is not None:
-        err.print(f"invalid name {name!r}: {problem}", markup=False)
-        raise typer.Exit(2)
+        click.echo(f"invalid name {name!r}: {problem}", err=True)
+        raise SystemExit(EXIT_USAGE)
     source = local_actionrt()
     project = ConnectorProject(name, *(source or (None, False)))
     try:
         root = write(project, directory)
     except FileExistsError as exc:
-        err.print(str(exc), markup=False)
-        raise typer.Exit(1) from None
-    out.print(f"created {root} with the connector {project.connector}", markup=False)
+        fail(str(exc))
+    click.echo(f"created {root} with the connector {project.connector}")
     if project.actionrt_source is not None:
-        out.print(
-            f"actionrt comes from {project.actionrt_source} here: pyproject.toml points uv at it",
-            markup=False,
-        )
-    out.print(f"next: cd {root} && uv sync && uv run pytest", markup=False)
+        click.echo(f"actionrt comes from {project.actionrt_source} here: pyproject.toml points uv at it")
+    click.echo(f"next: cd {root} && uv sync && uv run pytest")

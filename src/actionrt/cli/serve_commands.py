@@ -3,67 +3,122 @@
 from __future__ import annotations
 
 import os
-import sys
+import socket
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
-from actionrt.cli.app import app
-from actionrt.loops import best_loop_name
-from actionrt.service.security import TOKEN_ENV, is_loopback
+from actionrt.cli.app import EXIT_USAGE, PATH, app, fail
 
 DEFAULT_STORE = Path(".actionrt") / "store.db"
 
 
-@app.command()
+@app.command(short_help="Serve the HTTP API and the console.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDRESS",
+    help="Address to bind; beyond loopback needs ACTIONRT_API_TOKEN.",
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8700, show_default=True, help="Port to listen on."
+)
+@click.option(
+    "--store",
+    type=PATH,
+    default=DEFAULT_STORE,
+    show_default=True,
+    metavar="FILE",
+    help="The SQLite store (created on first start).",
+)
+@click.option(
+    "--examples",
+    type=PATH,
+    metavar="DIR",
+    help="Actions and journeys imported on the store's first start "
+    "(default: the examples shipped with actionrt).",
+)
+@click.option("--no-examples", is_flag=True, help="Start with an empty store.")
+@click.option(
+    "--allow-private-network",
+    is_flag=True,
+    envvar="ACTIONRT_ALLOW_PRIVATE_NETWORK",
+    help="Let actions call loopback and private addresses on any port (local development).",
+)
 def serve(
-    host: Annotated[
-        str, typer.Option(help="Address to bind; beyond loopback needs ACTIONRT_API_TOKEN.")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700,
-    store: Annotated[Path, typer.Option(help="The SQLite store (created on first start).")] = DEFAULT_STORE,
-    examples: Annotated[
-        Path | None,
-        typer.Option(help="Actions and journeys imported on the store's first start (default: ./examples)."),
-    ] = None,
-    no_examples: Annotated[bool, typer.Option("--no-examples", help="Start with an empty store.")] = False,
-    allow_private_network: Annotated[
-        bool,
-        typer.Option(
-            "--allow-private-network",
-            envvar="ACTIONRT_ALLOW_PRIVATE_NETWORK",
-            help="Let actions call loopback and private addresses on any port (local development).",
-        ),
-    ] = False,
+    host: str, port: int, store: Path, examples: Path | None, no_examples: bool, allow_private_network: bool
 ) -> None:
-    """Serve the HTTP API and the console (Actions, Add, the configuration pane)."""
-    import uvicorn
+    """Serve the HTTP API and the console (Actions, Add, the configuration pane). Every
+    problem with the options is one line, reported before anything starts."""
+    from importlib.util import find_spec
 
-    from actionrt.service.app import create_app
-    from actionrt.service.vault import SecretKeyError
+    missing = [name for name in ("starlette", "uvicorn", "multipart") if find_spec(name) is None]
+    if missing:
+        fail(f"actionrt serve needs {', '.join(missing)}: pip install 'actionrt[service]'")
+    from actionrt.service.security import TOKEN_ENV, is_loopback
 
     loopback = is_loopback(host)
     token = os.environ.get(TOKEN_ENV) or None
     if not loopback and token is None:
-        typer.echo(f"refusing to serve on {host}: set {TOKEN_ENV} (checked as a bearer token)", err=True)
-        raise typer.Exit(2)
-    if examples is None and not no_examples and Path("examples").is_dir():
-        examples = Path("examples")
+        click.echo(f"refusing to serve on {host}: set {TOKEN_ENV} (checked as a bearer token)", err=True)
+        raise SystemExit(EXIT_USAGE)
+    if no_examples:
+        examples = None
+    elif examples is None:
+        from actionrt.bundled import examples_dir
+
+        examples = examples_dir()
+    elif not examples.is_dir():
+        fail(f"--examples {examples}: no such directory")
+    listener = bind(host, port)
+
+    import uvicorn
+
+    from actionrt.loops import best_loop_name
+    from actionrt.service.app import create_app
+    from actionrt.service.vault import SecretKeyError
+
     try:
         application = create_app(
             store,
-            examples=None if no_examples else examples,
+            examples=examples,
             allow_private_network=allow_private_network,
             api_token=token,
             loopback_only=loopback,
         )
     except SecretKeyError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+        listener.close()
+        click.echo(str(exc), err=True)
+        raise SystemExit(EXIT_USAGE) from None
+    except OSError as exc:
+        listener.close()
+        fail(f"--store {store}: {exc.strerror or exc}")
+    bound_port = listener.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"actionrt service on http://{shown}:{port}/ (console: /console/actions, API: /openapi.json)")
-    typer.echo(f"store: {store}", file=sys.stderr)
-    uvicorn.run(
-        application, host=host, port=port, log_level="info", server_header=False, loop=best_loop_name()
+    click.echo(
+        f"actionrt service on http://{shown}:{bound_port}/ (console: /console/actions, API: /openapi.json)"
     )
+    click.echo(f"store: {store}", err=True)
+    config = uvicorn.Config(application, log_level="info", server_header=False, loop=best_loop_name())
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the banner so a busy port is one line, not a banner
+    followed by a traceback."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        fail(f"--host {host}: {exc.strerror}")
+    family, kind, proto, _, address = infos[0]
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+        listener.listen(2048)
+    except OSError as exc:
+        listener.close()
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    listener.set_inheritable(True)
+    return listener
