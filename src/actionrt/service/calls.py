@@ -104,6 +104,8 @@ class Calls:
             limits=self.limits,
             transport=self.transport,
             auth_context=auth_context or self.auth_context,
+            # The service answers a call whose secrets are not set with 422 naming each one.
+            require_secrets=True,
         )
 
     def _single(self, action: Action) -> Registry:
