@@ -40,14 +40,18 @@ def test_install_best_loop_makes_new_loops_uvloop(restored_policy: None) -> None
 
 def test_serve_runs_uvicorn_on_the_best_loop(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import uvicorn
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from actionrt.cli import app
 
     seen: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+
+    def run(server: uvicorn.Server, sockets: object = None) -> None:
+        seen["loop"] = server.config.loop
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ACTIONRT_SECRET_KEY", Fernet.generate_key().decode())
-    result = CliRunner().invoke(app, ["serve", "--no-examples", "--store", "store.db"])
+    result = CliRunner().invoke(app, ["serve", "--no-examples", "--store", "store.db", "--port", "0"])
     assert result.exit_code == 0, result.output
     assert seen["loop"] == "uvloop"
