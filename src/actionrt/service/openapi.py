@@ -417,6 +417,22 @@ def openapi_document() -> dict[str, Any]:
         "/healthz": {
             "get": _op("Health check", {"200": _json({"type": "object"})}),
         },
+        "/metrics": {
+            "get": _op(
+                "Prometheus metrics of the calls (text format; docs/observability.md)",
+                {"200": {"description": "The Prometheus text format", "content": {"text/plain": {}}}},
+            ),
+        },
+        "/actions/{name}/calls/{callId}": {
+            "parameters": [
+                NAME,
+                {"name": "callId", "in": "path", "required": True, "schema": {"type": "string"}},
+            ],
+            "get": _op(
+                "One recent call's details: each attempt's request and answer, credentials masked",
+                {"200": _json({"type": "object"}), "404": NOT_FOUND},
+            ),
+        },
     }
     return {
         "openapi": "3.1.0",
