@@ -74,7 +74,7 @@ async def test_calls_count_exactly_by_action_and_status(server: Partner, tmp_pat
     assert value(found, "actionrt_call_duration_seconds_count", action="ok") == 4
     assert value(found, "actionrt_call_duration_seconds_bucket", action="missing", le="+Inf") == 2
     # every request was answered: nothing left in flight for the partner's host
-    assert value(found, "actionrt_in_flight_requests", host="127.0.0.1") == 0
+    assert found[("actionrt_in_flight_calls", (("host", "127.0.0.1"),))] == 0
     # no label carries a URL path or a customer value
     labels = {v for (_, pairs) in found for (_, v) in pairs}
     assert not any("/" in label or "@" in label for label in labels)

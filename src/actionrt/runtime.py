@@ -795,27 +795,21 @@ class Runtime:
             log.exception("action %s failed unexpectedly", name)
             result = engine.unexpected(exc)
             raise UnknownActionError(name, list(self._engines))
-        call = self._call(engine, params, headers, query, path, timeout)
         watch = self._watch
-        result = await (call if watch is None else watch.call(self._watches[name], call))
+        watched = self._watches[name] if watch is not None else None
+        state = watch.begin(watched) if watch is not None and watched is not None else None
+        result: InvocationResult | None = None
+        try:
+            result = await engine.call(params, headers, query, path, timeout)
+        except Exception as exc:  # a bug must not take the journey down: report it
+            log.exception("action %s failed unexpectedly", name)
+            result = engine.unexpected(exc)
+        finally:
+            if watch is not None and watched is not None:
+                watch.end(watched, state, result)
         if self.event_sinks:
             self.emit_event(result)
         return result
-
-    async def _call(
-        self,
-        engine: _ActionEngine,
-        params: Mapping[str, Any] | None,
-        headers: Mapping[str, Any] | None,
-        query: Mapping[str, Any] | None,
-        path: str | None,
-        timeout: float | None,
-    ) -> InvocationResult:
-        try:
-            return await engine.call(params, headers, query, path, timeout)
-        except Exception as exc:  # a bug must not take the journey down: report it
-            log.exception("action %s failed unexpectedly", engine.name)
-            return engine.unexpected(exc)
 
     def emit_event(self, result: InvocationResult) -> None:
         """Send `result`'s step event to the sinks. `invoke` does it for every call; a caller

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Coroutine
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -44,28 +44,39 @@ _ids = itertools.count(1)
 class ActionWatch:
     """One action as its observers see it, resolved when the runtime is built."""
 
-    __slots__ = ("host", "in_flight", "masking", "metrics", "name", "port")
+    __slots__ = ("host", "masking", "metrics", "name", "port")
 
     def __init__(self, action: Action, metrics: Metrics | None, recorder: CallRecorder | None) -> None:
         parts = urlsplit(action.definition.endpoint.url)
         self.name = action.name
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.metrics = metrics.action(action.name) if metrics is not None else None
-        self.in_flight = metrics.in_flight.labels(self.host) if metrics is not None else None
+        self.metrics = metrics.action(action.name, self.host) if metrics is not None else None
         self.masking = Masking(action, recorder.record_bodies) if recorder is not None else None
 
 
 class _Call:
-    """One call in progress."""
+    """One call in progress that is traced or recorded (the attempts need to know it)."""
 
-    __slots__ = ("action", "call_id", "first_sent_ns", "requests", "sent", "started", "tracer")
+    __slots__ = (
+        "action",
+        "attached",
+        "first_sent_ns",
+        "requests",
+        "sent",
+        "span",
+        "started",
+        "token",
+        "tracer",
+    )
 
     def __init__(self, action: ActionWatch, tracer: Tracer | None, detailed: bool) -> None:
         self.action = action
         self.tracer = tracer
+        self.span: Span | None = None
+        self.attached: object = None
+        self.token: Token[_Call | None] = _current.set(self)
         self.started = _perf()
-        self.call_id = ""
         self.first_sent_ns = 0
         self.sent = 0
         self.requests: list[AttemptRecord] | None = [] if detailed else None
@@ -95,33 +106,43 @@ class CallWatch:
     def action(self, action: Action) -> ActionWatch:
         return ActionWatch(action, self.metrics, self.recorder)
 
-    async def call(
-        self, action: ActionWatch, call: Coroutine[Any, Any, InvocationResult]
-    ) -> InvocationResult:
-        """Await `call` (the whole call of `action`) and tell the observers about it."""
+    def begin(self, action: ActionWatch) -> _Call | None:
+        """A call of `action` starts; when it is traced or recorded, its state (and its span
+        becomes the current one). Hand the answer to `end`."""
+        metrics = action.metrics
+        if metrics is not None:
+            metrics.started()
         tracer = tracing.active_tracer()
-        recorder = self.recorder
-        state = _Call(action, tracer, recorder is not None)
-        token = _current.set(state)
-        span: Span | None = None
+        if tracer is None and self.recorder is None:
+            return None  # nothing needs to follow the attempts
+        state = _Call(action, tracer, self.recorder is not None)  # now the current call
         if tracer is not None:
-            span, attached = tracing.start_call(tracer, action.name)
-        result: InvocationResult | None = None
-        try:
-            result = await call
-        finally:
-            _current.reset(token)
+            state.span, state.attached = tracing.start_call(tracer, action.name)
+        return state
+
+    def end(self, action: ActionWatch, state: _Call | None, result: InvocationResult | None) -> None:
+        """The call `begin` started has its result (None: it was cancelled)."""
+        span = None
+        if state is not None:
+            _current.reset(state.token)
+            span = state.span
             if span is not None:
+                tracer = state.tracer
                 if tracer is not None and result is not None and result.queued_seconds > 0.0:
                     ended = state.first_sent_ns or tracing.now_ns()
                     tracing.record_throttle(tracer, result.queued_seconds, ended)
-                tracing.end_call(span, attached, result)
+                tracing.end_call(span, state.attached, result)
         metrics = action.metrics
+        if result is None:
+            if metrics is not None:
+                metrics.cancelled()
+            return
         if metrics is not None:
             metrics.finished(result.status, result.elapsed, result.attempts, result.queued_seconds)
+        recorder = self.recorder
         logged = CALL_LOG.isEnabledFor(_INFO)
         if logged or recorder is not None:
-            call_id = state.call_id = f"{_ID_PREFIX}{next(_ids):08x}"
+            call_id = f"{_ID_PREFIX}{next(_ids):08x}"
             _last_call_id.set(call_id)
             trace_id = tracing.trace_id(span) if span is not None else None
             if logged:
@@ -134,19 +155,35 @@ class CallWatch:
                     trace_id,
                     result.error_code,
                 )
-            if recorder is not None:
-                recorder.add(_details(state, result, trace_id, recorder.record_bodies))
+            if recorder is not None and state is not None:
+                recorder.add(_details(call_id, state, result, trace_id, recorder.record_bodies))
+
+    async def call(
+        self, action: ActionWatch, call: Coroutine[Any, Any, InvocationResult]
+    ) -> InvocationResult:
+        """Await `call` (the whole call of `action`) between `begin` and `end`."""
+        state = self.begin(action)
+        result: InvocationResult | None = None
+        try:
+            result = await call
+        finally:
+            self.end(action, state, result)
         return result
 
     def attempts(self, send: Send) -> Send:
-        """`send` wrapped: each request counts in flight for its host, is a client span when
-        tracing (its `traceparent` sent), and is recorded when call details are on."""
+        """`send` wrapped: each request of a call is a client span when tracing (its
+        `traceparent` sent), and is recorded when call details are on."""
         propagate = self.propagate
 
-        async def watched(request: HttpRequest) -> HttpResponse:
+        def watched(request: HttpRequest) -> Coroutine[Any, Any, HttpResponse]:
+            # A plain function: a call nobody traces or records awaits `send` itself, with no
+            # frame of ours in between.
             state = _current.get()
-            if state is None:  # a request outside a call (a plugin's own use of the transport)
-                return await send(request)
+            if state is None:
+                return send(request)
+            return observed(state, request)
+
+        async def observed(state: _Call, request: HttpRequest) -> HttpResponse:
             action = state.action
             tracer = state.tracer
             span: Span | None = None
@@ -166,30 +203,24 @@ class CallWatch:
                 )
             record: AttemptRecord | None = None
             requests = state.requests
+            masking = action.masking
             started = _perf()
-            if requests is not None and action.masking is not None:
-                record = start_attempt(action.masking, state.sent, started - state.started, request)
+            if requests is not None and masking is not None:
+                record = start_attempt(masking, state.sent, started - state.started, request)
                 requests.append(record)
-            gauge = action.in_flight
-            if gauge is not None:
-                gauge.inc()
             try:
                 response = await send(request)
             except BaseException as exc:
                 kind = _failure_kind(exc)
-                if gauge is not None:
-                    gauge.dec()
                 if span is not None:
                     tracing.end_attempt(span, None, kind)
                 if record is not None:
                     record.failed(kind, _perf() - started)
                 raise
-            if gauge is not None:
-                gauge.dec()
             if span is not None:
                 tracing.end_attempt(span, response.status, None)
-            if record is not None and action.masking is not None:
-                record.answered(action.masking, response, _perf() - started)
+            if record is not None and masking is not None:
+                record.answered(masking, response, _perf() - started)
             return response
 
         return watched
@@ -228,9 +259,11 @@ def _span_url(url: str) -> str:
     return url if cut < 0 else url[:cut]
 
 
-def _details(state: _Call, result: InvocationResult, trace_id: str | None, bodies: bool) -> CallDetails:
+def _details(
+    call_id: str, state: _Call, result: InvocationResult, trace_id: str | None, bodies: bool
+) -> CallDetails:
     return CallDetails(
-        state.call_id,
+        call_id,
         result.action,
         time.time(),
         result.status,
