@@ -49,7 +49,9 @@ class CannedTransport:
 
 
 def write_action(folder: Path) -> None:
-    sample = {"customer": {"email": "a@example.com", "points": 1, "tier": "x", "balance": 1.5, "optin": False}}
+    sample = {
+        "customer": {"email": "a@example.com", "points": 1, "tier": "x", "balance": 1.5, "optin": False}
+    }
     document = {
         "name": "loyaltyUpdate",
         "endpoint": {"url": "https://api.example.com/v1/loyalty", "method": "POST"},
