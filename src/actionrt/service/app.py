@@ -18,6 +18,7 @@ from starlette.routing import Route
 from actionrt.guard import ALLOW_PRIVATE_NETWORK_ENV
 from actionrt.http import Transport
 from actionrt.observability import CONTENT_TYPE, CallRecorder, render_metrics
+from actionrt.observability.timeline import WINDOWS, Timeline
 from actionrt.service.api import Api
 from actionrt.service.calls import Calls
 from actionrt.service.catalog import Catalog
@@ -72,12 +73,14 @@ def create_app(
     )
     catalog.load(Path(examples) if examples is not None else None)
     recorder = CallRecorder(record_bodies=record_bodies)
+    timeline = Timeline()
     calls = Calls(
         catalog,
         store,
         transport=transport,
         metrics=metrics if metrics is not None else True,
         recorder=recorder,
+        event_sinks=(timeline,),
     )
     state = ServiceState(store, catalog, Rules(store, calls.limits), calls, api_token is not None)
     policy = SecurityPolicy(api_token, loopback_only)
@@ -96,6 +99,13 @@ def create_app(
             return JSONResponse({"error": f"no recent call {call_id} of action {name}"}, 404)
         return JSONResponse(details.as_json())
 
+    async def monitoring_route(request: Request) -> Response:
+        window = request.query_params.get("window", "hour")
+        action = request.query_params.get("action") or None
+        if window not in WINDOWS:
+            return JSONResponse({"error": f"window: must be one of {', '.join(WINDOWS)}"}, 422)
+        return JSONResponse(timeline.series("day" if window == "day" else "hour", action))
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await calls.open()
@@ -110,6 +120,7 @@ def create_app(
             Route("/openapi.json", openapi_route, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),
             Route("/actions/{name}/calls/{callId}", call_details_route, methods=["GET"]),
+            Route("/monitoring/calls", monitoring_route, methods=["GET"]),
             *Api(state).routes(),
             *Console(state, policy).routes(),
         ],
@@ -119,4 +130,5 @@ def create_app(
     )
     app.state.service = state
     app.state.recorder = recorder
+    app.state.timeline = timeline
     return app

@@ -5,7 +5,7 @@ by every action; each action gets a `Runtime` built from its current definition.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,7 @@ from actionrt.auth.base import AuthCheck
 from actionrt.auth.context import AuthContext
 from actionrt.definition import Action
 from actionrt.errors import ValidationError
+from actionrt.events import EventSink
 from actionrt.guard import DestinationPolicy
 from actionrt.http import DEFAULT_MAX_BODY, Transport
 from actionrt.limits import Limits
@@ -66,10 +67,12 @@ class Calls:
         limits: Limits | None = None,
         metrics: bool | CollectorRegistry = True,
         recorder: CallRecorder | None = None,
+        event_sinks: Sequence[EventSink] = (),
     ) -> None:
         self.catalog = catalog
         self.metrics = metrics
         self.recorder = recorder
+        self.event_sinks = tuple(event_sinks)
         self.store = store
         self.policy = DestinationPolicy(catalog.allow_private_network)
         self.limits = limits if limits is not None else Limits()
@@ -117,6 +120,7 @@ class Calls:
             require_secrets=True,
             metrics=self.metrics,
             recorder=self.recorder,
+            event_sinks=self.event_sinks,
         )
 
     def _single(self, action: Action) -> Registry:

@@ -423,6 +423,17 @@ def openapi_document() -> dict[str, Any]:
                 {"200": {"description": "The Prometheus text format", "content": {"text/plain": {}}}},
             ),
         },
+        "/monitoring/calls": {
+            "parameters": [
+                {"name": "window", "in": "query", "schema": {"enum": ["hour", "day"]}},
+                {"name": "action", "in": "query", "schema": {"type": "string"}},
+            ],
+            "get": _op(
+                "Calls per step by status, latency p50/p95/p99, errors, capped and throttled: the last "
+                "hour by minute or the last day by 15 minutes (the Monitoring page's data)",
+                {"200": _json({"type": "object"}), "422": PROBLEMS},
+            ),
+        },
         "/actions/{name}/calls/{callId}": {
             "parameters": [
                 NAME,
