@@ -105,9 +105,11 @@ def main(out: Path) -> None:
         burst(service.url, partner_url, {"loyaltyUpdate": ("/ok", 40), "crmLookup": ("/missing", 7)})
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = browser.new_page(viewport={"width": 1400, "height": 1220})
             page.goto(f"{service.url}/console/monitoring")
             page.wait_for_selector("body[data-monitoring-loaded]")
+            page.locator("#recent-calls tbody tr", has_text="crmLookup").first.click()
+            page.wait_for_selector("#call-details:not([hidden])")
             page.screenshot(path=str(out / "monitoring.png"))
             browser.close()
     finally:

@@ -1,5 +1,6 @@
 """The Monitoring page in a real browser (Debian's Chromium driven by Playwright), after a burst
-of calls: the numbers the charts are drawn from; and the `Timeline` behind it on a fake clock."""
+of calls: the numbers the charts are drawn from, and a recent call's details; and the
+`Timeline` behind it on a fake clock."""
 
 from __future__ import annotations
 
@@ -66,6 +67,18 @@ def test_monitoring_draws_the_burst_overall_and_per_action(page: Page, tmp_path:
         page.select_option("#mon-action", "lookup")
         page.wait_for_selector("body[data-monitoring-loaded='2']")
         assert totals(chart(page, "calls-chart")) == {"http_404": 3}
+        # recent calls of that action; a click shows what went out and what came back
+        rows = page.locator("#recent-calls tbody tr[data-call-id]")
+        page.wait_for_function(
+            "document.querySelectorAll('#recent-calls tbody tr[data-call-id]').length === 3"
+        )
+        assert set(rows.all_inner_texts()) == {t for t in rows.all_inner_texts() if "lookup\thttp_404" in t}
+        rows.first.click()
+        page.wait_for_selector("#call-details:not([hidden])")
+        details = page.inner_text("#call-details")
+        assert "lookup: http_404, 1 attempt(s)" in details
+        assert f"POST {partner_url}/missing" in details and "answered 404" in details
+        assert "bodies are not recorded" in details
         page.select_option("#mon-window", "day")
         page.wait_for_selector("body[data-monitoring-loaded='3']")
         day = chart(page, "calls-chart")

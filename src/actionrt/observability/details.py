@@ -201,6 +201,18 @@ class CallDetails:
     bodies_recorded: bool
     requests: list[AttemptRecord] = field(default_factory=list)
 
+    def summary(self) -> dict[str, Any]:
+        """The call without its requests (a row of a list of recent calls)."""
+        return {
+            "callId": self.call_id,
+            "action": self.action,
+            "time": self.time,
+            "status": self.status,
+            "ok": self.ok,
+            "attempts": self.attempts,
+            "elapsed": round(self.elapsed, 6),
+        }
+
     def as_json(self) -> dict[str, Any]:
         requests = self.requests
         # An attempt followed by another was retried because of its own outcome.
@@ -255,7 +267,12 @@ class CallRecorder:
                     return details
         return None
 
-    def recent(self, action: str) -> list[CallDetails]:
-        """The kept calls of `action`, newest first."""
+    def recent(self, action: str | None = None, limit: int | None = None) -> list[CallDetails]:
+        """The kept calls of `action` (None: of every action), newest first."""
         with self._lock:
-            return list(reversed(self._calls.get(action, ())))
+            if action is not None:
+                found = list(self._calls.get(action, ()))
+            else:
+                found = [details for kept in self._calls.values() for details in kept]
+        found.sort(key=lambda details: details.time, reverse=True)
+        return found[:limit] if limit is not None else found

@@ -106,6 +106,13 @@ def create_app(
             return JSONResponse({"error": f"window: must be one of {', '.join(WINDOWS)}"}, 422)
         return JSONResponse(timeline.series("day" if window == "day" else "hour", action))
 
+    async def recent_calls_route(request: Request) -> Response:
+        action = request.query_params.get("action") or None
+        limit = request.query_params.get("limit", "50")
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+            return JSONResponse({"error": "limit: must be a whole number from 1 to 1000"}, 422)
+        return JSONResponse({"calls": [d.summary() for d in recorder.recent(action, int(limit))]})
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await calls.open()
@@ -121,6 +128,7 @@ def create_app(
             Route("/metrics", metrics_route, methods=["GET"]),
             Route("/actions/{name}/calls/{callId}", call_details_route, methods=["GET"]),
             Route("/monitoring/calls", monitoring_route, methods=["GET"]),
+            Route("/monitoring/recent", recent_calls_route, methods=["GET"]),
             *Api(state).routes(),
             *Console(state, policy).routes(),
         ],

@@ -434,6 +434,20 @@ def openapi_document() -> dict[str, Any]:
                 {"200": _json({"type": "object"}), "422": PROBLEMS},
             ),
         },
+        "/monitoring/recent": {
+            "parameters": [
+                {"name": "action", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                },
+            ],
+            "get": _op(
+                "The last calls kept with details (newest first, 50 by default): callId, action, status",
+                {"200": _json({"type": "object"}), "422": PROBLEMS},
+            ),
+        },
         "/actions/{name}/calls/{callId}": {
             "parameters": [
                 NAME,
