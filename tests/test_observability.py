@@ -346,3 +346,67 @@ def _result(action: str, status: str, *, queued: float = 0.0) -> InvocationResul
     return InvocationResult(
         action, status, True, 200, None, None, 1, None, None, None, None, None, 0.01, queued, "", "POST"
     )
+
+
+async def test_counts_outlive_a_dropped_runtime(server: Partner, tmp_path: Path) -> None:
+    import gc
+
+    standard_actions(tmp_path, server.url)
+    registry = CollectorRegistry()
+    for _ in range(3):  # as the service does for each test request: a runtime per call
+        async with runtime(tmp_path, metrics=registry) as rt:
+            await rt.invoke("ok", {"email": "a@example.com"})
+        del rt
+        gc.collect()
+    collector = metrics_for(registry).calls
+    assert len(collector._live) == 0 and len(collector._retired) == 4  # one per action, not per runtime
+    found = samples(registry)
+    assert value(found, "actionrt_calls_total", action="ok", status="http_200") == 3
+    assert value(found, "actionrt_call_duration_seconds_count", action="ok") == 3
+
+
+async def test_in_flight_counts_a_call_until_it_ends_or_is_cancelled(tmp_path: Path) -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    arrived = asyncio.Event()
+    release = asyncio.Event()
+
+    async def held(request: web.Request) -> web.Response:
+        arrived.set()
+        await release.wait()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/held", held)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    write_action(tmp_path, "held", f"http://127.0.0.1:{port}/held")
+    registry = CollectorRegistry()
+
+    def in_flight() -> float:
+        return samples(registry)[("actionrt_in_flight_calls", (("host", "127.0.0.1"),))]
+
+    try:
+        async with runtime(tmp_path, metrics=registry) as rt:
+            call = asyncio.create_task(rt.invoke("held", {"email": "a@example.com"}))
+            await arrived.wait()
+            assert in_flight() == 1
+            release.set()
+            assert (await call).ok and in_flight() == 0
+            arrived.clear()
+            release.clear()
+            cancelled = asyncio.create_task(rt.invoke("held", {"email": "a@example.com"}))
+            await arrived.wait()
+            cancelled.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await cancelled
+            assert in_flight() == 0
+            release.set()
+    finally:
+        await runner.cleanup()
+    assert value(samples(registry), "actionrt_calls_total", action="held", status="http_200") == 1

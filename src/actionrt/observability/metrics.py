@@ -108,15 +108,32 @@ class CallCollector(Collector):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # Kept for the process's life: counters must not go down when a runtime is dropped
-        # (the service rebuilds an action's runtime when its definition changes).
-        self._stats: list[CallStats] = []
+        self._live: set[CallStats] = set()
+        # What dropped runtimes counted, per (action, host): counters must not go down when a
+        # runtime goes (the service builds one per test request), nor the list grow with them.
+        self._retired: dict[tuple[str, str], CallStats] = {}
 
-    def stats(self, action: str, host: str) -> CallStats:
+    def stats(self, action: str, host: str, owner: object) -> CallStats:
+        """New figures for `owner` (a runtime's view of one action), folded into the retired
+        ones when `owner` is garbage-collected."""
         found = CallStats(action, host)
         with self._lock:
-            self._stats.append(found)
+            self._live.add(found)
+        weakref.finalize(owner, self._retire, found)
         return found
+
+    def _retire(self, stats: CallStats) -> None:
+        with self._lock:
+            self._live.discard(stats)
+            kept = self._retired.get((stats.action, stats.host))
+            if kept is None:
+                kept = self._retired[stats.action, stats.host] = CallStats(stats.action, stats.host)
+            for status, count in stats.by_status.items():
+                kept.by_status[status] = kept.by_status.get(status, 0) + count
+            kept.attempts += stats.attempts
+            kept.buckets = [a + b for a, b in zip(kept.buckets, stats.buckets, strict=True)]
+            kept.sum += stats.sum
+            kept.in_flight += stats.in_flight
 
     def describe(self) -> Iterator[Metric]:
         return self._families(empty=True)
@@ -145,7 +162,7 @@ class CallCollector(Collector):
         )
         if not empty:
             with self._lock:
-                shards = list(self._stats)
+                shards = [*self._live, *self._retired.values()]
             by_status: dict[tuple[str, str], int] = {}
             sent: dict[str, int] = {}
             histograms: dict[str, tuple[list[int], float]] = {}
@@ -177,11 +194,11 @@ class CallCollector(Collector):
 class ActionMetrics:
     """One runtime's figures for one action: a call's bookkeeping is a few additions."""
 
-    __slots__ = ("capped", "name", "stats", "throttle_wait", "throttled")
+    __slots__ = ("__weakref__", "capped", "name", "stats", "throttle_wait", "throttled")
 
     def __init__(self, metrics: Metrics, name: str, host: str) -> None:
         self.name = name
-        self.stats = metrics.calls.stats(name, host)
+        self.stats = metrics.calls.stats(name, host, self)
         self.capped = metrics.capped.labels(name)
         self.throttled = metrics.throttled.labels(name)
         self.throttle_wait = metrics.throttle_wait
