@@ -101,10 +101,11 @@ class CallCollector(Collector):
     cost per call: six updates, each taking a lock; timed with timeit on the 2-core machine of
     bench/observability.py, ~2.4 µs a call (counter, histogram and counter 1.7 µs, the gauge up
     and down 0.7 µs), against ~0.4 µs for the additions here — and the whole budget is 3 µs.
-    Here each runtime's action writes its own `CallStats` with plain additions, without a lock: a runtime runs its calls on one event
-    loop thread, so nothing else writes them; a scrape reads them from another thread with
-    copies the GIL makes whole (`dict(...)`, `list(...)`) and adds the runtimes up. The
-    exposition is the library's: `collect()` yields its metric families.
+    Here each runtime's action writes its own `CallStats` with plain additions, without a
+    lock: a runtime runs its calls on one event loop thread, so nothing else writes them; a
+    scrape reads them from another thread with copies the GIL makes whole (`dict(...)`,
+    `list(...)`) and adds the runtimes up. The exposition is the library's: `collect()`
+    yields its metric families.
     """
 
     def __init__(self) -> None:
