@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from auth_server import TokenServer, token_server
 from observability_support import FAST_BACKOFF, SENTINEL, Partner, partner, standard_actions, write_action
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -21,6 +22,8 @@ from actionrt.observability import CallRecorder, CallWatch, JsonLogFormatter
 from actionrt.observability.tracing import active_tracer
 from actionrt.results import InvocationResult
 from actionrt.runtime import Runtime
+
+__all__ = ["token_server"]  # fixture, used by parameter name
 
 
 def _reset_global_provider() -> None:
@@ -208,3 +211,35 @@ async def test_without_an_sdk_nothing_is_traced_or_sent(server: Partner, tmp_pat
     async with runtime(tmp_path) as rt:
         await rt.invoke("ok", {"email": "a@example.com"})
     assert "traceparent" not in server.seen[0]["headers"]
+
+
+async def test_a_token_request_is_a_span_of_the_call_that_needed_it(
+    spans: InMemorySpanExporter, token_server: TokenServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EPS", "my-client-secret")
+    write_action(
+        tmp_path,
+        "withToken",
+        f"{token_server.base_url}/resource",
+        auth={
+            "type": "customAuthorization",
+            "endpoint": f"{token_server.base_url}/oauth2/token",
+            "method": "POST",
+            "headers": {"Authorization": "Basic EncodeBase64(my-client-id:{{ secrets.EPS }})"},
+            "body": {
+                "bodyType": "form",
+                "bodyParams": {"grant_type": "password", "username": "user", "password": "pass"},
+            },
+            "tokenInResponse": "json://access_token",
+        },
+    )
+    async with runtime(tmp_path) as rt:
+        assert (await rt.invoke("withToken", {"email": "a@example.com"})).ok
+        assert (await rt.invoke("withToken", {"email": "a@example.com"})).ok  # the cached token
+    found = by_name(spans)
+    first, _second = sorted(found["actionrt.invoke"], key=lambda span: span.start_time or 0)
+    (token,) = found["actionrt.token"]  # one request for the two calls
+    assert token.attributes == {"actionrt.auth.scheme": "customAuthorization"}
+    assert token.parent is not None and token.parent.span_id == first.context.span_id
+    exported = json.dumps([dict(s.attributes or {}) for s in spans.get_finished_spans()])
+    assert "my-client-secret" not in exported and "pw-1" not in exported
