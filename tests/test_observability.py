@@ -410,3 +410,20 @@ async def test_in_flight_counts_a_call_until_it_ends_or_is_cancelled(tmp_path: P
     finally:
         await runner.cleanup()
     assert value(samples(registry), "actionrt_calls_total", action="held", status="http_200") == 1
+
+
+async def test_calls_of_an_action_awaiting_its_secret_count_too(
+    server: Partner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OBS_LATER", raising=False)
+    auth = {"type": "apiKey", "name": "x-key", "value": "{{ secrets.OBS_LATER }}"}
+    write_action(tmp_path, "later", f"{server.url}/ok", auth=auth)
+    registry = CollectorRegistry()
+    async with runtime(tmp_path, metrics=registry) as rt:
+        waiting = await rt.invoke("later", {"email": "a@example.com"})
+        monkeypatch.setenv("OBS_LATER", "k-1")
+        ready = await rt.invoke("later", {"email": "a@example.com"})
+    assert (waiting.status, ready.status) == ("internalError", "http_200")
+    found = samples(registry)
+    assert value(found, "actionrt_calls_total", action="later", status="internalError") == 1
+    assert value(found, "actionrt_calls_total", action="later", status="http_200") == 1

@@ -7,6 +7,7 @@ import importlib
 import io
 import json
 import logging
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,15 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from observability_support import Partner, partner
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
-from typer.testing import CliRunner
 
 from actionrt.cli import app as cli
+from actionrt.cli import serve_commands
 from actionrt.observability import uvicorn_log_config
 from actionrt.observability.logs import log_call
 from actionrt.service.app import create_app
@@ -97,14 +99,21 @@ async def test_call_details_route(server: Partner, tmp_path: Path) -> None:
 
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """What `serve` hands to uvicorn, instead of serving."""
+    """What `serve` hands to uvicorn, instead of serving (nothing listens)."""
     seen: dict[str, Any] = {}
+    real_bind = serve_commands.bind
 
-    def run(application: Any, **options: Any) -> None:
-        seen["app"] = application
-        seen.update(options)
+    def bind(host: str, port: int) -> socket.socket:
+        return real_bind("127.0.0.1", 0)
 
-    monkeypatch.setattr(uvicorn, "run", run)
+    def run(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        seen["app"] = server.config.app
+        seen["log_config"] = server.config.log_config
+        for listener in sockets:
+            listener.close()
+
+    monkeypatch.setattr(serve_commands, "bind", bind)
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.delenv("ACTIONRT_API_TOKEN", raising=False)
     return seen
 

@@ -620,7 +620,8 @@ class Runtime:
                 problems += exc.problems
         if problems:
             raise ValidationError(problems)
-        self._watches = {name: self._watch.action(registry.actions[name]) for name in self._engines}
+        # Every loaded action, those awaiting their secrets included (their calls count too).
+        self._watches = {name: self._watch.action(action) for name, action in registry.actions.items()}
 
     @classmethod
     def from_path(
@@ -782,31 +783,28 @@ class Runtime:
         """Call action `name` once (with its retries); never raises for what happens to the
         call. `UnknownActionError` when no action has that name."""
         engine = self._engines.get(name)
-        if engine is None:
-            wired = self._wire_awaiting(name)
-            if isinstance(wired, InvocationResult):
-                if self.event_sinks:
-                    self.emit_event(wired)
-                return wired
-            engine = wired
-        try:
-            result = await engine.call(params, headers, query, path, timeout)
-        except Exception as exc:  # a bug must not take the journey down: report it
-            log.exception("action %s failed unexpectedly", name)
-            result = engine.unexpected(exc)
-            raise UnknownActionError(name, list(self._engines))
         watch = self._watch
-        watched = self._watches[name] if watch is not None else None
+        watched = self._watches.get(name) if watch is not None else None
         state = watch.begin(watched) if watch is not None and watched is not None else None
         result: InvocationResult | None = None
         try:
-            result = await engine.call(params, headers, query, path, timeout)
-        except Exception as exc:  # a bug must not take the journey down: report it
-            log.exception("action %s failed unexpectedly", name)
-            result = engine.unexpected(exc)
+            if engine is None:
+                wired = self._wire_awaiting(name)
+                if isinstance(wired, InvocationResult):
+                    result = wired
+                    return self._emitted(result)
+                engine = wired
+            try:
+                result = await engine.call(params, headers, query, path, timeout)
+            except Exception as exc:  # a bug must not take the journey down: report it
+                log.exception("action %s failed unexpectedly", name)
+                result = engine.unexpected(exc)
         finally:
             if watch is not None and watched is not None:
                 watch.end(watched, state, result)
+        return self._emitted(result)
+
+    def _emitted(self, result: InvocationResult) -> InvocationResult:
         if self.event_sinks:
             self.emit_event(result)
         return result
