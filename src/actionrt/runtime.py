@@ -42,6 +42,7 @@ from actionrt.http import (
     TransportError,
 )
 from actionrt.limits import CappingRule, EndpointLimiter, Limits
+from actionrt.observability import CallRecorder, CallWatch, metrics_for
 from actionrt.plugins import Plugins
 from actionrt.prepare import CallBuilder, InputError, PreparedCall
 from actionrt.registry import Registry
@@ -68,6 +69,8 @@ from actionrt.retry import (
 from actionrt.secrets import MissingSecretError, SecretProvider, SecretResolver, missing_secrets
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from actionrt.expressions import ExpressionEnvironment
 
 __all__ = ["MAX_TIMEOUT", "MIN_TIMEOUT", "Runtime", "default_transport"]
@@ -287,9 +290,10 @@ class _ActionEngine:
     ) -> Coroutine[Any, Any, HttpResponse]:
         """One attempt through the transport, holding the connection gates of the rules with
         `maxHttpConnections` when the endpoint has any; its latency is recorded either way."""
+        send = self.runtime._send  # the transport's, seen by the runtime's observers
         if limiter.max_connections is None:
-            return _timed_send(self.runtime.transport.send, request, limiter, deadline)
-        return self.runtime._connections.send(self.runtime.transport.send, request, limiter, deadline)
+            return _timed_send(send, request, limiter, deadline)
+        return self.runtime._connections.send(send, request, limiter, deadline)
 
     def _unauthorized(self, call: _Call, request: HttpRequest) -> bool:
         """After a 401: whether one more try follows. A token is dropped and fetched again once
@@ -555,6 +559,9 @@ class Runtime:
         backoff: Backoff | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         require_secrets: bool = False,
+        metrics: bool | CollectorRegistry = True,
+        trace_propagation: bool = True,
+        recorder: CallRecorder | None = None,
     ) -> None:
         """Wire a runtime over an already loaded registry; what is not given gets the defaults
         `from_path` documents (the policy follows the registry's `allow_private_network`)."""
@@ -576,6 +583,13 @@ class Runtime:
         )
         self.event_sinks: tuple[EventSink, ...] = (*event_sinks, *registry.plugins.event_sinks)
         self._backoff = backoff or Backoff()
+        self._watch: CallWatch | None = CallWatch(
+            metrics=None if metrics is False else metrics_for(None if metrics is True else metrics),
+            recorder=recorder,
+            propagate=trace_propagation,
+        )
+        self._send = self._watch.attempts(self.transport.send)
+        self.auth_context.observe_token = self._watch.token_request
         self._connections = _ConnectionGates(self.limits)
         self._deadlines = Deadlines()
         self._engines: dict[str, _ActionEngine] = {}
@@ -606,6 +620,8 @@ class Runtime:
                 problems += exc.problems
         if problems:
             raise ValidationError(problems)
+        # Every loaded action, those awaiting their secrets included (their calls count too).
+        self._watches = {name: self._watch.action(action) for name, action in registry.actions.items()}
 
     @classmethod
     def from_path(
@@ -624,6 +640,9 @@ class Runtime:
         limits: Limits | None = None,
         backoff: Backoff | None = None,
         require_secrets: bool = False,
+        metrics: bool | CollectorRegistry = True,
+        trace_propagation: bool = True,
+        recorder: CallRecorder | None = None,
     ) -> Runtime:
         """Load the actions under `path` (a file or a directory) and wire the runtime.
 
@@ -635,6 +654,10 @@ class Runtime:
         fails only the calls of the actions that read it (`internalError` naming it, nothing
         sent); `require_secrets=True` makes it a load problem too, for engines that want every
         action ready at start.
+        `metrics`: count calls in prometheus_client's default registry (True), in the given
+        registry, or not at all (False). `trace_propagation=False` keeps the W3C `traceparent`
+        off outgoing requests (spans are still made when an OpenTelemetry SDK is configured).
+        `recorder` keeps the details of recent calls (docs/observability.md).
         """
         if policy is None:
             policy = DestinationPolicy(allow_private_network)
@@ -658,6 +681,9 @@ class Runtime:
             backoff=backoff,
             max_body=max_body,
             require_secrets=require_secrets,
+            metrics=metrics,
+            trace_propagation=trace_propagation,
+            recorder=recorder,
         )
 
     def _engine(self, action: Action) -> _ActionEngine:
@@ -757,18 +783,28 @@ class Runtime:
         """Call action `name` once (with its retries); never raises for what happens to the
         call. `UnknownActionError` when no action has that name."""
         engine = self._engines.get(name)
-        if engine is None:
-            wired = self._wire_awaiting(name)
-            if isinstance(wired, InvocationResult):
-                if self.event_sinks:
-                    self.emit_event(wired)
-                return wired
-            engine = wired
+        watch = self._watch
+        watched = self._watches.get(name) if watch is not None else None
+        state = watch.begin(watched) if watch is not None and watched is not None else None
+        result: InvocationResult | None = None
         try:
-            result = await engine.call(params, headers, query, path, timeout)
-        except Exception as exc:  # a bug must not take the journey down: report it
-            log.exception("action %s failed unexpectedly", name)
-            result = engine.unexpected(exc)
+            if engine is None:
+                wired = self._wire_awaiting(name)
+                if isinstance(wired, InvocationResult):
+                    result = wired
+                    return self._emitted(result)
+                engine = wired
+            try:
+                result = await engine.call(params, headers, query, path, timeout)
+            except Exception as exc:  # a bug must not take the journey down: report it
+                log.exception("action %s failed unexpectedly", name)
+                result = engine.unexpected(exc)
+        finally:
+            if watch is not None and watched is not None:
+                watch.end(watched, state, result)
+        return self._emitted(result)
+
+    def _emitted(self, result: InvocationResult) -> InvocationResult:
         if self.event_sinks:
             self.emit_event(result)
         return result

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +101,8 @@ class AuthContext:
         self.token_timeout = token_timeout
         self._http = http
         self._owns_http = http is None
+        # Set by the runtime: awaits one token request, counting it and tracing it.
+        self.observe_token: Callable[[str, Coroutine[Any, Any, Any]], Awaitable[Any]] | None = None
 
     @property
     def http(self) -> httpx.AsyncClient:

@@ -280,6 +280,13 @@ class TokenAuthenticator(ABC):
         return self._cache.entry(credentials_key(self.scheme, material))
 
     async def _fetch_checked(self) -> FetchedToken:
+        observe = self._context.observe_token
+        if observe is None:
+            return await self._fetch_reported()
+        fetched: FetchedToken = await observe(self.scheme, self._fetch_reported())
+        return fetched
+
+    async def _fetch_reported(self) -> FetchedToken:
         try:
             return await self.fetch()
         except MissingSecretError as exc:

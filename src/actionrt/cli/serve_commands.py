@@ -46,11 +46,30 @@ DEFAULT_STORE = Path(".actionrt") / "store.db"
     envvar="ACTIONRT_ALLOW_PRIVATE_NETWORK",
     help="Let actions call loopback and private addresses on any port (local development).",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines (one per call, and uvicorn's) as text or as one JSON object per line.",
+)
+@click.option(
+    "--record-bodies",
+    is_flag=True,
+    help="Keep request and response bodies in call details (they hold customer data).",
+)
 def serve(
-    host: str, port: int, store: Path, examples: Path | None, no_examples: bool, allow_private_network: bool
+    host: str,
+    port: int,
+    store: Path,
+    examples: Path | None,
+    no_examples: bool,
+    allow_private_network: bool,
+    log_format: str,
+    record_bodies: bool,
 ) -> None:
-    """Serve the HTTP API and the console (Actions, Add, the configuration pane). Every
-    problem with the options is one line, reported before anything starts."""
+    """Serve the HTTP API and the console (Actions, Add, the configuration pane, Monitoring)
+    and /metrics. Every problem with the options is one line, reported before anything starts."""
     from importlib.util import find_spec
 
     missing = [name for name in ("starlette", "uvicorn", "multipart") if find_spec(name) is None]
@@ -76,6 +95,7 @@ def serve(
     import uvicorn
 
     from actionrt.loops import best_loop_name
+    from actionrt.observability import uvicorn_log_config
     from actionrt.service.app import create_app
     from actionrt.service.vault import SecretKeyError
 
@@ -86,6 +106,7 @@ def serve(
             allow_private_network=allow_private_network,
             api_token=token,
             loopback_only=loopback,
+            record_bodies=record_bodies,
         )
     except SecretKeyError as exc:
         listener.close()
@@ -100,7 +121,13 @@ def serve(
         f"actionrt service on http://{shown}:{bound_port}/ (console: /console/actions, API: /openapi.json)"
     )
     click.echo(f"store: {store}", err=True)
-    config = uvicorn.Config(application, log_level="info", server_header=False, loop=best_loop_name())
+    config = uvicorn.Config(
+        application,
+        log_config=uvicorn_log_config(log_format),
+        log_level="info",
+        server_header=False,
+        loop=best_loop_name(),
+    )
     uvicorn.Server(config).run(sockets=[listener])
 
 

@@ -7,15 +7,18 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from actionrt.guard import ALLOW_PRIVATE_NETWORK_ENV
 from actionrt.http import Transport
+from actionrt.observability import CONTENT_TYPE, CallRecorder, render_metrics
+from actionrt.observability.timeline import WINDOWS, Timeline
 from actionrt.service.api import Api
 from actionrt.service.calls import Calls
 from actionrt.service.catalog import Catalog
@@ -26,6 +29,9 @@ from actionrt.service.security import TOKEN_ENV, SecurityMiddleware, SecurityPol
 from actionrt.service.state import ServiceState
 from actionrt.service.store import Store
 from actionrt.service.vault import Vault, load_key
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 MAX_BODY = 1 << 20  # 1 MiB: an action document or a test request is far smaller
 
@@ -40,6 +46,8 @@ def create_app(
     secret_key: bytes | None = None,
     transport: Transport | None = None,
     entry_points: bool | None = None,
+    metrics: CollectorRegistry | None = None,
+    record_bodies: bool = False,
 ) -> Starlette:
     """The service over the store at `store_path` (created if missing).
 
@@ -48,6 +56,8 @@ def create_app(
     `ACTIONRT_API_TOKEN`; without one the service must stay `loopback_only`. `secret_key`: the
     Fernet key sealing secrets (default: `ACTIONRT_SECRET_KEY`, else a development key kept
     beside the store, for loopback only). `transport` replaces the HTTP transport (tests).
+    `metrics`: the registry calls count in and `/metrics` renders (default: prometheus_client's
+    global one). `record_bodies`: call details keep request and response bodies.
     """
     if api_token is None:
         api_token = os.environ.get(TOKEN_ENV) or None
@@ -62,13 +72,46 @@ def create_app(
         store, Vault(key), allow_private_network=allow_private_network, entry_points=entry_points
     )
     catalog.load(Path(examples) if examples is not None else None)
-    calls = Calls(catalog, store, transport=transport)
+    recorder = CallRecorder(record_bodies=record_bodies)
+    timeline = Timeline()
+    calls = Calls(
+        catalog,
+        store,
+        transport=transport,
+        metrics=metrics if metrics is not None else True,
+        recorder=recorder,
+        event_sinks=(timeline,),
+    )
     state = ServiceState(store, catalog, Rules(store, calls.limits), calls, api_token is not None)
     policy = SecurityPolicy(api_token, loopback_only)
     openapi = openapi_json()
 
     async def openapi_route(request: Request) -> Response:
         return Response(openapi, media_type="application/json")
+
+    async def metrics_route(request: Request) -> Response:
+        return Response(render_metrics(metrics), media_type=CONTENT_TYPE)
+
+    async def call_details_route(request: Request) -> Response:
+        name, call_id = request.path_params["name"], request.path_params["callId"]
+        details = recorder.get(name, call_id)
+        if details is None:
+            return JSONResponse({"error": f"no recent call {call_id} of action {name}"}, 404)
+        return JSONResponse(details.as_json())
+
+    async def monitoring_route(request: Request) -> Response:
+        window = request.query_params.get("window", "hour")
+        action = request.query_params.get("action") or None
+        if window not in WINDOWS:
+            return JSONResponse({"error": f"window: must be one of {', '.join(WINDOWS)}"}, 422)
+        return JSONResponse(timeline.series("day" if window == "day" else "hour", action))
+
+    async def recent_calls_route(request: Request) -> Response:
+        action = request.query_params.get("action") or None
+        limit = request.query_params.get("limit", "50")
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+            return JSONResponse({"error": "limit: must be a whole number from 1 to 1000"}, 422)
+        return JSONResponse({"calls": [d.summary() for d in recorder.recent(action, int(limit))]})
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -82,6 +125,10 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/openapi.json", openapi_route, methods=["GET"]),
+            Route("/metrics", metrics_route, methods=["GET"]),
+            Route("/actions/{name}/calls/{callId}", call_details_route, methods=["GET"]),
+            Route("/monitoring/calls", monitoring_route, methods=["GET"]),
+            Route("/monitoring/recent", recent_calls_route, methods=["GET"]),
             *Api(state).routes(),
             *Console(state, policy).routes(),
         ],
@@ -90,4 +137,6 @@ def create_app(
         max_body_size=MAX_BODY,
     )
     app.state.service = state
+    app.state.recorder = recorder
+    app.state.timeline = timeline
     return app

@@ -5,17 +5,19 @@ by every action; each action gets a `Runtime` built from its current definition.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actionrt.auth.base import AuthCheck
 from actionrt.auth.context import AuthContext
 from actionrt.definition import Action
 from actionrt.errors import ValidationError
+from actionrt.events import EventSink
 from actionrt.guard import DestinationPolicy
 from actionrt.http import DEFAULT_MAX_BODY, Transport
 from actionrt.limits import Limits
+from actionrt.observability import CallRecorder
 from actionrt.payload import FieldSpec, FieldType, infer_fields
 from actionrt.registry import Registry
 from actionrt.results import InvocationResult
@@ -23,6 +25,10 @@ from actionrt.runtime import Runtime, default_transport
 from actionrt.secrets import SecretResolver
 from actionrt.service.catalog import Catalog
 from actionrt.service.store import CallRow, Store
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
 from actionrt.service.vault import (
     REFERENCE_KEY,
     document_secret_slots,
@@ -59,8 +65,14 @@ class Calls:
         *,
         transport: Transport | None = None,
         limits: Limits | None = None,
+        metrics: bool | CollectorRegistry = True,
+        recorder: CallRecorder | None = None,
+        event_sinks: Sequence[EventSink] = (),
     ) -> None:
         self.catalog = catalog
+        self.metrics = metrics
+        self.recorder = recorder
+        self.event_sinks = tuple(event_sinks)
         self.store = store
         self.policy = DestinationPolicy(catalog.allow_private_network)
         self.limits = limits if limits is not None else Limits()
@@ -106,6 +118,9 @@ class Calls:
             auth_context=auth_context or self.auth_context,
             # The service answers a call whose secrets are not set with 422 naming each one.
             require_secrets=True,
+            metrics=self.metrics,
+            recorder=self.recorder,
+            event_sinks=self.event_sinks,
         )
 
     def _single(self, action: Action) -> Registry:

@@ -103,6 +103,7 @@ class Console:
             Route("/console/actions/{name}", self.edit_action, methods=["GET"]),
             Route("/console/journeys", self.journeys, methods=["GET"]),
             Route("/console/limits", self.limits, methods=["GET"]),
+            Route("/console/monitoring", self.monitoring, methods=["GET"]),
             Route("/console/login", self.login_page, methods=["GET"]),
             Route("/console/login", self.login, methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
@@ -131,6 +132,10 @@ class Console:
 
     async def actions(self, request: Request) -> Response:
         return self.render(request, "actions.html", actions=self._summaries(), pane=None)
+
+    async def monitoring(self, request: Request) -> Response:
+        names = sorted(self.state.catalog.registry.actions)
+        return self.render(request, "monitoring.html", section="monitoring", actions=names)
 
     async def new_action(self, request: Request) -> Response:
         return self.render(request, "actions.html", actions=self._summaries(), pane=self._pane(None))

@@ -417,6 +417,47 @@ def openapi_document() -> dict[str, Any]:
         "/healthz": {
             "get": _op("Health check", {"200": _json({"type": "object"})}),
         },
+        "/metrics": {
+            "get": _op(
+                "Prometheus metrics of the calls (text format; docs/observability.md)",
+                {"200": {"description": "The Prometheus text format", "content": {"text/plain": {}}}},
+            ),
+        },
+        "/monitoring/calls": {
+            "parameters": [
+                {"name": "window", "in": "query", "schema": {"enum": ["hour", "day"]}},
+                {"name": "action", "in": "query", "schema": {"type": "string"}},
+            ],
+            "get": _op(
+                "Calls per step by status, latency p50/p95/p99, errors, capped and throttled: the last "
+                "hour by minute or the last day by 15 minutes (the Monitoring page's data)",
+                {"200": _json({"type": "object"}), "422": PROBLEMS},
+            ),
+        },
+        "/monitoring/recent": {
+            "parameters": [
+                {"name": "action", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                },
+            ],
+            "get": _op(
+                "The last calls kept with details (newest first, 50 by default): callId, action, status",
+                {"200": _json({"type": "object"}), "422": PROBLEMS},
+            ),
+        },
+        "/actions/{name}/calls/{callId}": {
+            "parameters": [
+                NAME,
+                {"name": "callId", "in": "path", "required": True, "schema": {"type": "string"}},
+            ],
+            "get": _op(
+                "One recent call's details: each attempt's request and answer, credentials masked",
+                {"200": _json({"type": "object"}), "404": NOT_FOUND},
+            ),
+        },
     }
     return {
         "openapi": "3.1.0",

@@ -1,0 +1,140 @@
+"""The Monitoring page in a real browser (Debian's Chromium driven by Playwright), after a burst
+of calls: the numbers the charts are drawn from, and a recent call's details; and the
+`Timeline` behind it on a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from observability_console import CHROMIUM, CHROMIUM_ARGS, burst, start_partner, start_service
+from playwright.sync_api import Page, sync_playwright
+
+from actionrt.observability.timeline import Timeline
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        yield page
+        browser.close()
+        assert errors == [], errors  # no JavaScript error
+
+
+def chart(page: Page, canvas: str) -> dict[str, Any]:
+    """What a chart draws: its labels and datasets, read from Chart.js itself."""
+    data: dict[str, Any] = page.evaluate(
+        """(id) => { const c = Chart.getChart(id);
+                     return {labels: c.data.labels,
+                             datasets: c.data.datasets.map(d => ({label: d.label, data: d.data}))}; }""",
+        canvas,
+    )
+    return data
+
+
+def totals(drawn: dict[str, Any]) -> dict[str, float]:
+    return {d["label"]: sum(v for v in d["data"] if v is not None) for d in drawn["datasets"]}
+
+
+def test_monitoring_draws_the_burst_overall_and_per_action(page: Page, tmp_path: Path) -> None:
+    partner = start_partner()
+    service = start_service(tmp_path)
+    try:
+        partner_url = f"http://127.0.0.1:{partner.server_address[1]}"
+        burst(service.url, partner_url, {"notify": ("/ok", 6), "lookup": ("/missing", 3)})
+        page.goto(f"{service.url}/console/monitoring")
+        page.wait_for_selector("body[data-monitoring-loaded='1']")
+        calls = chart(page, "calls-chart")
+        assert len(calls["labels"]) == 60  # the last hour, one bar a minute
+        assert totals(calls) == {"http_200": 6, "http_404": 3}
+        assert chart(page, "errors-chart") == {
+            "labels": ["http/404"],
+            "datasets": [{"label": "calls", "data": [3]}],
+        }
+        assert totals(chart(page, "limits-chart")) == {"capped": 0, "throttled": 0}
+        latency = chart(page, "latency-chart")
+        assert [d["label"] for d in latency["datasets"]] == ["p50", "p95", "p99"]
+        assert all(totals(latency)[name] > 0 for name in ("p50", "p95", "p99"))
+        assert page.inner_text("#mon-total") == "9" and page.inner_text("#mon-failed") == "3"
+
+        page.select_option("#mon-action", "lookup")
+        page.wait_for_selector("body[data-monitoring-loaded='2']")
+        assert totals(chart(page, "calls-chart")) == {"http_404": 3}
+        # recent calls of that action; a click shows what went out and what came back
+        rows = page.locator("#recent-calls tbody tr[data-call-id]")
+        page.wait_for_function(
+            "document.querySelectorAll('#recent-calls tbody tr[data-call-id]').length === 3"
+        )
+        assert set(rows.all_inner_texts()) == {t for t in rows.all_inner_texts() if "lookup\thttp_404" in t}
+        rows.first.click()
+        page.wait_for_selector("#call-details:not([hidden])")
+        details = page.inner_text("#call-details")
+        assert "lookup: http_404, 1 attempt(s)" in details
+        assert f"POST {partner_url}/missing" in details and "answered 404" in details
+        assert "bodies are not recorded" in details
+        page.select_option("#mon-window", "day")
+        page.wait_for_selector("body[data-monitoring-loaded='3']")
+        day = chart(page, "calls-chart")
+        assert len(day["labels"]) == 96 and totals(day) == {"http_404": 3}
+        with httpx.Client(base_url=service.url) as client:
+            assert client.get("/monitoring/calls?window=week").status_code == 422
+    finally:
+        service.stop()
+        partner.shutdown()
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def event(status: str, elapsed: float, *, queued: float = 0.0, action: str = "a") -> dict[str, Any]:
+    ok = status.startswith("http_2")
+    code = None if ok else status.removeprefix("http_")
+    error_class = None if ok else ("http" if status.startswith("http_") else "capping")
+    return {
+        "action": action,
+        "status": status,
+        "ok": ok,
+        "errorClass": error_class,
+        "errorCode": code,
+        "elapsed": elapsed,
+        "queuedSeconds": queued,
+    }
+
+
+def test_the_timeline_steps_quantiles_and_forgets_after_a_day() -> None:
+    clock = Clock(1_800_000_000.0)
+    timeline = Timeline(clock=clock)
+    for elapsed in (0.010, 0.020, 0.030, 0.040, 1.0):
+        timeline.emit(event("http_200", elapsed))
+    timeline.emit(event("capped", 0.0))
+    timeline.emit(event("http_200", 0.01, queued=0.5, action="b"))
+    clock.now += 120  # two minutes later
+    timeline.emit(event("http_503", 0.2))
+    hour = timeline.series("hour", "a")
+    assert hour["calls"]["http_200"][-3] == 5 and hour["calls"]["http_503"][-1] == 1
+    assert hour["capped"][-3] == 1 and hour["errors"] == {"capping/capped": 1, "http/503": 1}
+    p50, p99 = hour["latency"]["p50"][-3], hour["latency"]["p99"][-3]
+    assert 0.020 <= p50 <= 0.020 * 1.25 and 1.0 <= p99 <= 1.25  # within one bucket above
+    assert hour["latency"]["p50"][-2] is None  # no call that minute
+    overall = timeline.series("hour")
+    assert overall["total"] == 8 and overall["throttled"][-3] == 1
+    day = timeline.series("day")
+    assert len(day["times"]) == 96 and day["step"] == 900 and day["total"] == 8
+    clock.now += 25 * 3600
+    timeline.emit(event("http_200", 0.01))
+    assert timeline.series("day", "a")["total"] == 1
+    assert len(timeline._minutes["a"]) == 1  # the day-old minutes are forgotten, not only hidden
+    with pytest.raises(ValueError, match="window must be one of hour, day"):
+        timeline.series("week")  # type: ignore[arg-type]

@@ -1,0 +1,160 @@
+"""`actionrt serve`'s observability: `GET /metrics`, `GET /actions/{name}/calls/{callId}`, and
+the `--log-format` / `--record-bodies` options."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from click.testing import CliRunner
+from cryptography.fernet import Fernet
+from observability_support import Partner, partner
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
+
+from actionrt.cli import app as cli
+from actionrt.cli import serve_commands
+from actionrt.observability import uvicorn_log_config
+from actionrt.observability.logs import log_call
+from actionrt.service.app import create_app
+
+
+def document(name: str, url: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "endpoint": {"url": url, "method": "POST"},
+        "request": {"sample": {"email": "ada@example.com"}, "variables": {"email": {"label": "Email"}}},
+    }
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Partner]:
+    async with partner() as running:
+        yield running
+
+
+async def service(tmp_path: Path, registry: CollectorRegistry, **options: Any) -> Starlette:
+    return create_app(
+        tmp_path / "store.db",
+        allow_private_network=True,
+        secret_key=Fernet.generate_key(),
+        entry_points=False,
+        metrics=registry,
+        **options,
+    )
+
+
+def client(application: Starlette) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://127.0.0.1:8700")
+
+
+async def test_metrics_route_counts_the_services_calls(server: Partner, tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    application = await service(tmp_path, registry)
+    async with client(application) as http:
+        for name, path in (("notify", "/ok"), ("lookup", "/missing")):
+            assert (await http.post("/actions", json=document(name, server.url + path))).status_code == 201
+        for _ in range(3):
+            await http.post("/actions/notify/invoke", json={"params": {"email": "a@example.com"}})
+        await http.post("/actions/lookup/invoke", json={"params": {"email": "a@example.com"}})
+        answer = await http.get("/metrics")
+    await application.state.service.calls.aclose()
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain; version=")
+    counts = {
+        (s.labels["action"], s.labels["status"]): s.value
+        for family in text_string_to_metric_families(answer.text)
+        if family.name == "actionrt_calls"
+        for s in family.samples
+        if s.name == "actionrt_calls_total"
+    }
+    assert counts == {("notify", "http_200"): 3, ("lookup", "http_404"): 1}
+
+
+async def test_call_details_route(server: Partner, tmp_path: Path) -> None:
+    application = await service(tmp_path, CollectorRegistry(), record_bodies=True)
+    async with client(application) as http:
+        await http.post("/actions", json=document("notify", server.url + "/flaky"))
+        await http.post("/actions/notify/invoke", json={"params": {"email": "customer-ada@example.com"}})
+        (recent,) = application.state.recorder.recent("notify")
+        answer = await http.get(f"/actions/notify/calls/{recent.call_id}")
+        missing = await http.get("/actions/notify/calls/0000")
+    await application.state.service.calls.aclose()
+    assert answer.status_code == 200
+    shown = answer.json()
+    assert shown["callId"] == recent.call_id and shown["attempts"] == 2 and shown["bodiesRecorded"] is True
+    assert [r["response"]["status"] for r in shown["requests"]] == [503, 200]
+    assert json.loads(shown["requests"][0]["request"]["body"]) == {"email": "customer-ada@example.com"}
+    assert missing.status_code == 404 and "0000" in missing.json()["error"]
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What `serve` hands to uvicorn, instead of serving (nothing listens)."""
+    seen: dict[str, Any] = {}
+    real_bind = serve_commands.bind
+
+    def bind(host: str, port: int) -> socket.socket:
+        return real_bind("127.0.0.1", 0)
+
+    def run(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        seen["app"] = server.config.app
+        seen["log_config"] = server.config.log_config
+        for listener in sockets:
+            listener.close()
+
+    monkeypatch.setattr(serve_commands, "bind", bind)
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    monkeypatch.delenv("ACTIONRT_API_TOKEN", raising=False)
+    return seen
+
+
+def test_serve_takes_the_log_format_and_record_bodies(tmp_path: Path, started: dict[str, Any]) -> None:
+    arguments = ["serve", "--store", str(tmp_path / "store.db"), "--no-examples"]
+    result = CliRunner().invoke(cli, [*arguments, "--log-format", "json", "--record-bodies"])
+    assert result.exit_code == 0, result.output
+    formatter = started["log_config"]["formatters"]["default"]
+    assert formatter == {"()": "actionrt.observability.logs.JsonLogFormatter"}
+    assert started["app"].state.recorder.record_bodies is True
+    plain = CliRunner().invoke(cli, arguments)
+    assert plain.exit_code == 0 and "format" in started["log_config"]["formatters"]["default"]
+    assert started["app"].state.recorder.record_bodies is False
+    wrong = CliRunner().invoke(cli, [*arguments, "--log-format", "xml"])
+    assert wrong.exit_code == 2 and "xml" in wrong.output
+
+
+def test_json_log_config_writes_call_lines_as_json() -> None:
+    config = uvicorn_log_config("json")
+    assert config["loggers"]["actionrt"] == {"handlers": ["default"], "level": "INFO", "propagate": False}
+    module, _, name = config["formatters"]["default"]["()"].rpartition(".")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(getattr(importlib.import_module(module), name)())
+    logger = logging.getLogger("actionrt.calls")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        log_call("notify", "http_200", 1, 0.0123, "c-1", None, None)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    line = json.loads(stream.getvalue())
+    assert line["message"] == "notify http_200 attempts=1 12.3 ms call=c-1"
+    assert (line["action"], line["status"], line["durationMs"], line["callId"]) == (
+        "notify",
+        "http_200",
+        12.3,
+        "c-1",
+    )
+    with pytest.raises(ValueError, match="log format must be one of text, json"):
+        uvicorn_log_config("xml")
