@@ -72,7 +72,7 @@ async def test_one_password_grant_token_serves_the_message_sends(
             "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
         },
         form={
-            "scope": "cn mail givenname uid employeeNumber",
+            "scope": "cn mail sn givenname uid employeeNumber",
             "grant_type": "password",
             "username": "api-user",
             "password": "p@ss word",

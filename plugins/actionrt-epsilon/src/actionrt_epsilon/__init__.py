@@ -22,7 +22,10 @@ HOSTS = {
     "us": ("https://api-public.epsilon.com", "https://api.harmony.epsilon.com"),
     "eu": ("https://api-public.eu.epsilon.com", "https://api.harmony.eu.epsilon.com"),
 }
-DEFAULT_SCOPE = "cn mail givenname uid employeeNumber"
+# The scope Epsilon's public clients send to /Epsilon/oauth2/access_token (the PHP, Java, .NET and
+# Node integrations on GitHub all send `'scope' => 'cn mail sn givenname uid employeeNumber'`);
+# Epsilon's API reference is not public, and reference.md's example omits `sn` (the surname).
+DEFAULT_SCOPE = "cn mail sn givenname uid employeeNumber"
 
 
 class EpsilonSettings(ConnectorSettings):
