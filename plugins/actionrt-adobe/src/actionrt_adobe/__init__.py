@@ -18,6 +18,8 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from actionrt import hookimpl
 from actionrt.connectors import Connector, ConnectorSettings, TemplateConnector
 
+ACTIONRT_PLUGIN_API = ">=1.0,<2"
+"""The actionrt plugin API versions this plugin supports."""
 __all__ = ["AdobeStreaming", "register_connectors"]
 
 COLLECTION_URL = "https://dcs.adobedc.net/collection/{inlet}"

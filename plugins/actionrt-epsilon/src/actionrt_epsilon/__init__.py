@@ -15,6 +15,8 @@ from typing import Any, Literal
 from actionrt import hookimpl
 from actionrt.connectors import Connector, ConnectorSettings, TemplateConnector
 
+ACTIONRT_PLUGIN_API = ">=1.0,<2"
+"""The actionrt plugin API versions this plugin supports."""
 __all__ = ["EpsilonMessage", "register_connectors"]
 
 # Harmony's public hosts per region: the token service, and the messaging API.
