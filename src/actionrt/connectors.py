@@ -128,7 +128,8 @@ class ResponseClassifier(Protocol):
     or a `Verdict` saying the answer is a *failure*, whether and when to retry it, and the
     provider's code and message. So a `200 {"ok": false}` body can be a failure, a `400` that
     the API documents as transient can be retried, and a rate limit can ask for a later retry.
-    A classifier that raises is logged (once per action) and the answer judged by its status.
+    The older bool answers are still read (True: retry now; False: never). A classifier that
+    raises is logged (once per action) and the answer judged by its status.
     """
 
     def classify_response(self, response: HttpResponse) -> ClassifierAnswer: ...

@@ -79,6 +79,8 @@ class RuntimeFactory:
         autoload: bool = False,
         **options: Any,
     ) -> Runtime:
+        """A `Runtime` for `actions` with only `plugins` (all installed ones with `autoload`),
+        `secrets` as its `env` provider, instant retries; other options go to `Runtime.from_path`."""
         import httpx
 
         from actionrt.guard import DestinationPolicy
