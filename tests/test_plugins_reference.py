@@ -23,7 +23,13 @@ PAGE = ROOT / "docs" / "plugins" / "api.md"
 SECTIONS: list[tuple[str, list[str]]] = [
     (
         "Versions and hooks",
-        ["actionrt.PLUGIN_API", "actionrt.plugins.PLUGIN_API_ATTRIBUTE", "actionrt.hookimpl"],
+        [
+            "actionrt.PLUGIN_API",
+            "actionrt.plugins.PLUGIN_API_ATTRIBUTE",
+            "actionrt.hookimpl",
+            "actionrt.hookspecs.Register",
+            "actionrt.hookspecs.RegisterNamed",
+        ],
     ),
     (
         "Connectors",
