@@ -278,7 +278,7 @@ def test_graph_errors_decide_the_retry(answer: Any, verdict: Verdict | None) -> 
     assert Messenger().classify_response(answer) == verdict
 
 
-@pytest.mark.parametrize("code", [4, 17, 32, 613, 80004])
+@pytest.mark.parametrize("code", [4, 17, 32, 341, 613, 80004])
 def test_rate_limits_retry_later_even_when_marked_transient(code: int) -> None:
     # "until enough time has passed for the call count to drop below the limit": a rolling hour.
     body = {"error": {"message": "Calls exceeded", "code": code, "is_transient": True}}

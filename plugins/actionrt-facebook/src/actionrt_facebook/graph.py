@@ -19,11 +19,11 @@ from actionrt.http import HttpResponse
 GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v21.0"
 
-# Graph's rate-limit codes: 4 application, 17 user, 32 page, 613 "calls within one hour exceeded",
-# 80001-80014 business-use-case limits. https://developers.facebook.com/docs/graph-api/overview/rate-limiting/
+# Graph's rate-limit codes: 4 application, 17 user, 32 page, 341 application limit, 613 "calls
+# within one hour exceeded", 80001-80014 business-use-case limits. https://developers.facebook.com/docs/graph-api/overview/rate-limiting/
 # "the API will return an error code until enough time has passed for the call count to drop below
 # the limit" — in a rolling one-hour window: retrying within the call only spends more quota.
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, *range(80001, 80015)})
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, *range(80001, 80015)})
 # Temporary errors worth retrying at once: 1 unknown/temporary, 2 service unavailable,
 # 1200 Messenger temporary send failure (https://developers.facebook.com/docs/graph-api/guides/error-handling/).
 TRANSIENT_CODES = frozenset({1, 2, 1200})
