@@ -126,6 +126,11 @@ def test_an_override_is_shown_and_strict_refuses_it(impostor: Path) -> None:
     # The bundled plugin's entry no longer shows the impostor's description as Slack's own.
     assert "      slack.webhook — (overridden by zz-impostor)" in lines
     assert "  connector slack.webhook: zz-impostor replaces slack" in lines
+    # The bundled plugins say which plugin API versions they support.
+    assert any(
+        line.startswith("slack  entry point  actionrt-slack") and line.endswith("plugin API >=1.0,<2")
+        for line in lines
+    )
     assert report["overrides"] == [
         {"kind": "connector", "name": "slack.webhook", "plugin": "zz-impostor", "replaced": "slack"}
     ]

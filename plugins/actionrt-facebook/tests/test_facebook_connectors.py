@@ -280,7 +280,8 @@ def test_graph_errors_decide_the_retry(answer: Any, verdict: Verdict | None) -> 
 
 @pytest.mark.parametrize("code", [4, 17, 32, 341, 613, 80004])
 def test_rate_limits_retry_later_even_when_marked_transient(code: int) -> None:
-    # "until enough time has passed for the call count to drop below the limit": a rolling hour.
+    # https://developers.facebook.com/docs/graph-api/overview/rate-limiting/ : "the API will return
+    # an error code until enough time has passed for the call count to drop below the limit".
     body = {"error": {"message": "Calls exceeded", "code": code, "is_transient": True}}
     verdict = Conversions().classify_response(http_response(400, json=body))
     assert verdict == Verdict.retry_later(3600, f"graph:{code}", "Calls exceeded")

@@ -169,6 +169,7 @@ def test_a_fixed_channel_leaves_only_the_text_variable() -> None:
             http_response(200, json={"ok": False, "error": "service_unavailable"}),
             Verdict.retry_now("slack:service_unavailable"),
         ),
+        # https://api.slack.com/methods/chat.postMessage#errors, internal_error and fatal_error:
         # "It's possible some aspect of the operation succeeded before the error was raised."
         (
             http_response(200, json={"ok": False, "error": "internal_error"}),
