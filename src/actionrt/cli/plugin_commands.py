@@ -52,9 +52,9 @@ def plugins_command(as_json: bool, strict: bool) -> None:
 def _print_report(
     report: dict[str, Any], descriptions: dict[str, str], replaced: dict[tuple[str, str], str]
 ) -> None:
-    from actionrt.plugins import KIND_KEYS
-
     from rich.console import Console
+
+    from actionrt.plugins import KIND_KEYS
 
     out = Console(highlight=False, soft_wrap=True)
     autoload = "on" if report["autoload"] else "off (ACTIONRT_DISABLE_PLUGIN_AUTOLOAD)"
