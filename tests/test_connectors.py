@@ -14,7 +14,10 @@ from actionrt.connectors import (
     RequestShaper,
     ResponseClassifier,
     TemplateConnector,
+    Verdict,
     call_path_hooks,
+    call_path_problems,
+    encode_form,
     merge_action,
 )
 from actionrt.errors import ValidationError
@@ -157,9 +160,144 @@ def test_call_path_hooks_are_the_bound_methods_or_none() -> None:
     assert hooks.shape_request is not None and hooks.classify_response is not None
     hooks.shape_request(request, {})
     assert request.headers == {"X-Signature": "sig"}
-    assert hooks.classify_response(HttpResponse(409, {}, b"", request.url)) is True
+    # The older bool answers still work: True retries now, False is final.
+    assert hooks.classify_response(HttpResponse(409, {}, b"", request.url)) == Verdict.retry_now()
+    assert hooks.classify_response(HttpResponse(400, {}, b"", request.url)) == Verdict.do_not_retry()
     assert isinstance(connector, RequestShaper) and isinstance(connector, ResponseClassifier)
 
     assert call_path_hooks(Crm()) is NO_HOOKS
     assert call_path_hooks(None) is NO_HOOKS
     assert not isinstance(Crm(), RequestShaper)
+
+
+# -- verdicts ---------------------------------------------------------------------------------
+
+
+def test_a_verdict_says_retry_now_later_or_never_with_the_providers_reason() -> None:
+    assert Verdict.retry_now("acme:busy", "try again") == Verdict("now", "acme:busy", "try again")
+    assert Verdict.do_not_retry("acme:gone").retry == "never"
+    later = Verdict.retry_later(90, "acme:quota")
+    assert (later.retry, later.after, later.code) == ("later", 90.0, "acme:quota")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("later",), "goes with retry='later'"),
+        (("now", None, None, 5.0), "goes with retry='later'"),
+        (("later", None, None, -1.0), ">= 0"),
+        (("soon",), "now, later or never"),
+    ],
+)
+def test_a_malformed_verdict_is_refused_where_it_is_built(args: tuple[Any, ...], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Verdict(*args)
+
+
+class Broken(Crm):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def classify_response(self, response: HttpResponse) -> Verdict | None:
+        self.calls += 1
+        raise KeyError("error")
+
+
+def test_a_classifier_that_raises_is_logged_once_per_action_and_the_status_decides(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    connector = Broken()
+    classify = call_path_hooks(connector).classify_response
+    assert classify is not None
+    answer = HttpResponse(200, {}, b"{}", "https://eu.crm.example.com/v2/contacts")
+
+    with caplog.at_level("WARNING", logger="actionrt.connectors"):
+        assert [classify(answer), classify(answer), classify(answer)] == [None, None, None]
+
+    assert connector.calls == 3
+    (record,) = caplog.records
+    assert "crm.upsert: classify_response failed (KeyError" in record.getMessage()
+    # Another action using the same connector logs its own first failure.
+    other = call_path_hooks(connector).classify_response
+    assert other is not None
+    with caplog.at_level("WARNING", logger="actionrt.connectors"):
+        other(answer)
+    assert len(caplog.records) == 2
+
+
+def test_a_classifier_answering_something_else_is_judged_by_the_status() -> None:
+    class Chatty(Crm):
+        def classify_response(self, response: HttpResponse) -> Any:
+            return "retry please"
+
+    classify = call_path_hooks(Chatty()).classify_response
+    assert classify is not None
+    assert classify(HttpResponse(500, {}, b"", "https://x.example.com/")) is None
+
+
+# -- call-path methods checked at registration ------------------------------------------------
+
+
+def test_misspelt_or_misshapen_call_path_methods_are_named() -> None:
+    class Typos(Crm):
+        def clasify_response(self, response: HttpResponse) -> bool:
+            return True
+
+        def shape_requests(self, request: HttpRequest, params: Mapping[str, Any]) -> None:
+            pass
+
+        def classify_error(self, response: HttpResponse) -> None:  # a helper: not a typo
+            pass
+
+    class WrongShape(Crm):
+        def shape_request(self, request: HttpRequest) -> None:  # type: ignore[override]
+            pass
+
+    assert call_path_problems(Typos()) == [
+        "method 'clasify_response' would never be called: did you mean 'classify_response'?",
+        "method 'shape_requests' would never be called: did you mean 'shape_request'?",
+    ]
+    assert call_path_problems(WrongShape()) == ["shape_request must take 2 arguments"]
+    assert call_path_problems(Signing()) == []
+
+
+# -- form-encoded bodies ----------------------------------------------------------------------
+
+
+def test_a_form_body_keeps_repeated_keys_and_brackets_nested_fields() -> None:
+    body = b'{"To": "+15558675310", "MediaUrl": ["https://a.example/1.png", "https://a.example/2.png"],'
+    body += b' "metadata": {"plan": "pro"}, "Flag": true, "Skip": null, "Count": 2}'
+    assert encode_form(body) == (
+        b"To=%2B15558675310&MediaUrl=https%3A%2F%2Fa.example%2F1.png&MediaUrl=https%3A%2F%2Fa.example%2F2.png"
+        b"&metadata%5Bplan%5D=pro&Flag=true&Count=2"
+    )
+
+
+@pytest.mark.parametrize(("body", "message"), [(b"[1, 2]", "an object of fields"), (b'{"a": [[1]]}', "a:")])
+def test_a_body_that_cannot_be_a_form_is_refused(body: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        encode_form(body)
+
+
+class FormCrm(Crm):
+    body_encoding = "form"
+
+    def shape_request(self, request: HttpRequest, params: Mapping[str, Any]) -> None:
+        request.headers["X-Seen"] = request.content.decode() if request.content else ""
+
+
+def test_a_form_connector_is_shaped_as_json_then_sent_as_a_form() -> None:
+    shape = call_path_hooks(FormCrm()).shape_request
+    assert shape is not None
+    request = HttpRequest(
+        "POST",
+        "https://eu.crm.example.com/v2/contacts",
+        {"Content-Type": "application/json"},
+        b'{"email": "a@b.c"}',
+    )
+    shape(request, {})
+    assert request.headers == {
+        "X-Seen": '{"email": "a@b.c"}',
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    assert request.content == b"email=a%40b.c"

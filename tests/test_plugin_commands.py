@@ -62,6 +62,8 @@ def test_json_lists_versions_contributions_and_failures(site: Path) -> None:
         "hooks": ["register_connectors", "register_expression_functions"],
         "contributes": {"connectors": ["demo.send"], "filters": ["demo_upper"]},
         "connectors": {"demo.send": "Send a demo message"},
+        "pluginApi": None,
+        "warnings": [],
     }
     assert {
         "name": "demo-bad",
@@ -85,6 +87,53 @@ def test_the_table_says_the_same_for_people(site: Path) -> None:
 
 def test_strict_fails_when_a_plugin_failed(site: Path) -> None:
     assert runner.invoke(app, ["plugins", "--strict"]).exit_code == 1
+
+
+@pytest.fixture
+def impostor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A distribution `impostor 0.1` replacing slack.webhook on purpose, and trying `basic` without."""
+    folder = tmp_path / "impostor-site"
+    folder.mkdir()
+    (folder / "impostor_plugin.py").write_text(
+        "from actionrt import hookimpl\n"
+        "class Conn:\n"
+        "    name = 'slack.webhook'\n"
+        "    description = 'Not Slack at all'\n"
+        "    def expand(self, action):\n"
+        "        return action\n"
+        "@hookimpl\n"
+        "def register_connectors(register):\n"
+        "    register(Conn(), override=True)\n"
+    )
+    info = folder / "impostor-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: impostor\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[actionrt]\nzz-impostor = impostor_plugin\n")
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.delenv("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.delenv("ACTIONRT_DISABLE_PLUGINS", raising=False)
+    yield folder
+    sys.modules.pop("impostor_plugin", None)
+
+
+def test_an_override_is_shown_and_strict_refuses_it(impostor: Path) -> None:
+    shown = runner.invoke(app, ["plugins"])
+    strict = runner.invoke(app, ["plugins", "--strict"])
+    report = json.loads(runner.invoke(app, ["plugins", "--json"]).output)
+
+    assert shown.exit_code == 0 and strict.exit_code == 1
+    lines = shown.output.splitlines()
+    # The bundled plugin's entry no longer shows the impostor's description as Slack's own.
+    assert "      slack.webhook — (overridden by zz-impostor)" in lines
+    assert "  connector slack.webhook: zz-impostor replaces slack" in lines
+    # The bundled plugins say which plugin API versions they support.
+    assert any(
+        line.startswith("slack  entry point  actionrt-slack") and line.endswith("plugin API >=1.0,<2")
+        for line in lines
+    )
+    assert report["overrides"] == [
+        {"kind": "connector", "name": "slack.webhook", "plugin": "zz-impostor", "replaced": "slack"}
+    ]
 
 
 def test_disabled_plugins_are_listed_and_not_loaded(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:

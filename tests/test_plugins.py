@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
+import actionrt
 from actionrt import hookimpl
 from actionrt.auth.base import AuthScheme
 from actionrt.auth.models import BearerConfig
-from actionrt.plugins import PluginError, Plugins
+from actionrt.hookspecs import hookspec
+from actionrt.plugins import PluginError, Plugins, make_plugin_manager
 
 
 class Echo:
@@ -162,30 +164,162 @@ def test_registering_the_wrong_thing_is_a_reported_failure() -> None:
     assert "magic" not in plugins.schemes
 
 
-def test_a_misspelt_hook_is_reported_and_the_plugin_skipped() -> None:
+def test_a_misspelt_hook_costs_that_hook_only_and_suggests_the_right_name() -> None:
     class Typo:
         @hookimpl
         def register_connector(self, register: Callable[[Any], None]) -> None:  # no "s"
             register(Echo())
 
+        @hookimpl
+        def register_secret_providers(self, register: Callable[[Any], None]) -> None:
+            register(Vault())
+
     plugins = Plugins.load([Typo()], entry_points=False)
 
     (failure,) = plugins.failures
-    assert failure.error.startswith("implements unknown hook(s) register_connector (known hooks: ")
-    assert "register_connectors" in failure.error
-    assert "Typo" not in plugins.info
+    assert failure.error == (
+        "implements unknown hook register_connector (did you mean register_connectors?); it is ignored"
+    )
+    assert "vault" in plugins.secret_providers  # the valid hook still loaded
+    assert plugins.info["Typo"].hooks == ["register_secret_providers"]
+    assert "echo" not in plugins.connectors
 
 
-def test_a_later_plugin_replaces_a_same_named_contribution() -> None:
-    class Override:
+def test_an_unknown_hook_with_no_close_name_lists_the_known_ones() -> None:
+    class Stray:
+        @hookimpl
+        def on_every_call(self) -> None:
+            pass
+
+    (failure,) = Plugins.load([Stray()], entry_points=False).failures
+    assert failure.error.startswith("implements unknown hook on_every_call (known hooks: actionrt_shutdown, ")
+
+
+class ImpostorWebhook(Echo):
+    description = "not Slack's"
+
+
+def test_a_plugin_cannot_take_an_existing_name_without_saying_so() -> None:
+    class Impostor:
         @hookimpl
         def register_auth_schemes(self, register: Callable[[AuthScheme], None]) -> None:
-            register(AuthScheme("bearer", BearerConfig, lambda config, context: None, "test double"))  # type: ignore[arg-type,return-value]
+            register(AuthScheme("basic", BearerConfig, lambda config, context: None, "impostor"))  # type: ignore[arg-type,return-value]
+
+        @hookimpl
+        def register_connectors(self, register: Callable[[Any], None]) -> None:
+            register(ImpostorWebhook("echo"))
+            register(Echo("impostor.own"))
+
+    plugins = Plugins.load([EverythingPlugin(), Impostor()], entry_points=False)
+
+    assert plugins.schemes["basic"].description == "HTTP Basic: username and password."
+    assert plugins.connectors["echo"].description == "Echo connector used by the tests"
+    assert "impostor.own" in plugins.connectors  # its own names are fine
+    assert [f.error for f in plugins.failures] == [
+        "authScheme 'basic' is already registered by actionrt.auth.builtin; kept that one "
+        "(register(..., override=True) replaces it on purpose)",
+        "connector 'echo' is already registered by EverythingPlugin; kept that one "
+        "(register(..., override=True) replaces it on purpose)",
+    ]
+    assert plugins.overrides == []
+
+
+def test_an_explicit_override_replaces_the_name_and_is_reported() -> None:
+    class Override:
+        @hookimpl
+        def register_auth_schemes(self, register: Callable[..., None]) -> None:
+            double = AuthScheme("bearer", BearerConfig, lambda config, context: None, "test double")  # type: ignore[arg-type,return-value]
+            register(double, override=True)
 
     plugins = Plugins.load([Override()], entry_points=False)
 
     assert plugins.schemes["bearer"].description == "test double"
     assert plugins.failures == []
+    assert plugins.report()["overrides"] == [
+        {"kind": "authScheme", "name": "bearer", "plugin": "Override", "replaced": "actionrt.auth.builtin"}
+    ]
+
+
+class Clasify(Echo):
+    def clasify_response(self, response: Any) -> bool:
+        return True
+
+
+def test_a_connector_with_a_misspelt_call_path_method_is_refused_when_registered() -> None:
+    class Sloppy:
+        @hookimpl
+        def register_connectors(self, register: Callable[[Any], None]) -> None:
+            register(Clasify("sloppy.send"))
+            register(Echo("sloppy.other"))
+
+    plugins = Plugins.load([Sloppy()], entry_points=False)
+
+    assert "sloppy.send" not in plugins.connectors and "sloppy.other" in plugins.connectors
+    (failure,) = plugins.failures
+    assert failure.error == (
+        "connector 'sloppy.send' refused: method 'clasify_response' would never be called: "
+        "did you mean 'classify_response'?"
+    )
+
+
+class FuturePlugin:
+    ACTIONRT_PLUGIN_API = ">=2.0,<3"
+
+    @hookimpl
+    def register_connectors(self, register: Callable[[Any], None]) -> None:
+        register(Echo("future.send"))
+
+
+class CurrentPlugin(FuturePlugin):
+    ACTIONRT_PLUGIN_API = ">=1.0,<2"
+
+
+def test_a_plugin_outside_the_api_range_it_declares_is_refused_clearly() -> None:
+    assert actionrt.PLUGIN_API == (1, 0)
+    plugins = Plugins.load([FuturePlugin(), CurrentPlugin()], entry_points=False)
+
+    (failure,) = plugins.failures
+    assert (failure.name, failure.error) == (
+        "FuturePlugin",
+        "supports plugin API >=2.0,<3; this actionrt provides plugin API 1.0",
+    )
+    assert list(plugins.connectors) == ["future.send"]  # CurrentPlugin's
+    assert plugins.info["CurrentPlugin"].api == ">=1.0,<2"
+
+
+@pytest.mark.parametrize(
+    ("declared", "message"),
+    [(2, "must be a version specifier string"), ("one or two", "is not a version specifier")],
+)
+def test_a_malformed_api_declaration_is_refused(declared: object, message: str) -> None:
+    class Odd(FuturePlugin):
+        ACTIONRT_PLUGIN_API = declared
+
+    (failure,) = Plugins.load([Odd()], entry_points=False).failures
+    assert message in failure.error
+
+
+class DeprecatingSpecs:
+    """A later release's specifications: one hook deprecated through pluggy's warn_on_impl."""
+
+    @hookspec(warn_on_impl=DeprecationWarning("register_widgets is deprecated: use register_connectors"))
+    def register_widgets(self, register: Callable[[Any], None]) -> None:
+        """Register widgets."""
+
+
+def test_a_deprecated_hook_warns_through_pluggys_warn_on_impl_and_still_loads() -> None:
+    class Old:
+        @hookimpl
+        def register_widgets(self, register: Callable[[Any], None]) -> None:
+            pass
+
+    manager = make_plugin_manager()
+    manager.add_hookspecs(DeprecatingSpecs)
+    plugins = Plugins.load([Old()], entry_points=False, manager=manager)
+
+    assert plugins.failures == []
+    assert plugins.info["Old"].warnings == ["register_widgets is deprecated: use register_connectors"]
+    assert plugins.report()["plugins"][-1]["warnings"] == plugins.info["Old"].warnings
 
 
 async def test_startup_awaits_what_plugins_return_and_shutdown_survives_errors() -> None:

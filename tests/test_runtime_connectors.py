@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 import actionrt.runtime
 from actionrt import hookimpl
-from actionrt.connectors import CallPathHooks, ConnectorSettings, TemplateConnector
+from actionrt.connectors import CallPathHooks, ConnectorSettings, TemplateConnector, Verdict
 from actionrt.http import HttpRequest, HttpResponse
 from actionrt.testing import RuntimeFactory, assert_request_sent
 
@@ -54,12 +54,12 @@ async def test_slack_ok_false_channel_not_found_is_a_final_failure_despite_http_
 
     assert route.call_count == 1  # not retried
     assert (result.status, result.ok, result.http_status) == ("http_200", False, 200)
-    assert (result.error_class, result.error_code) == ("http", "200")
+    assert (result.error_class, result.error_code) == ("http", "slack:channel_not_found")
     assert result.error_response == {"ok": False, "error": "channel_not_found"}
     assert result.response is None
-    assert (
-        result.error
-        == "the endpoint answered 200 with a failure, as the slack.postMessage connector reads it"
+    assert result.error == (
+        "the endpoint answered 200 with a failure, as the slack.postMessage connector reads it: "
+        "slack:channel_not_found"
     )
     assert result.as_journey_fields()["jo_status_code"] == "http_200"
     assert result.as_event()["ok"] is False
@@ -71,7 +71,7 @@ async def test_slack_ratelimited_is_retried_until_it_posts(
     route = actionrt_respx.post(POST_MESSAGE).mock(
         side_effect=[
             slack_answer(False, "ratelimited"),
-            slack_answer(False, "internal_error"),
+            slack_answer(False, "service_unavailable"),
             httpx.Response(200, json={"ok": True, "channel": "C1H9RESGL", "ts": "1.2"}),
         ]
     )
@@ -84,8 +84,23 @@ async def test_slack_ratelimited_is_retried_until_it_posts(
     assert (result.status, result.ok, result.attempts) == ("http_200", True, 3)
     assert result.response == {"ok": True, "channel": "C1H9RESGL", "ts": "1.2"}
     assert result.error_response is None
-    # The first failure is kept for reports: an HTTP 200 that was not a success.
-    assert (result.origin_error_class, result.origin_error_code) == ("http", "200")
+    # The first failure is kept for reports: an HTTP 200 that was not a success, and Slack's code.
+    assert (result.origin_error_class, result.origin_error_code) == ("http", "slack:ratelimited")
+
+
+async def test_slack_internal_error_is_not_retried_as_the_message_may_have_posted(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    # chat.postMessage: "It's possible some aspect of the operation succeeded before the error
+    # was raised" (https://api.slack.com/methods/chat.postMessage#errors).
+    route = actionrt_respx.post(POST_MESSAGE).mock(return_value=slack_answer(False, "internal_error"))
+    runtime = actionrt_runtime_factory(NOTIFY, plugins=[actionrt_slack], secrets=SLACK_SECRETS)
+
+    async with runtime:
+        result = await runtime.invoke("notifySales", params={"text": "Hello"})
+
+    assert (route.call_count, result.ok, result.error_code) == (1, False, "slack:internal_error")
+    assert result.retry_after is None
 
 
 async def test_slack_ratelimited_every_time_ends_a_failure_after_the_retries(
@@ -170,7 +185,7 @@ async def test_facebook_conversions_sends_customer_information_sha256_hashed(
     user = shaped["user_data"]
     assert user["em"] == sha256("person@example.com")
     assert user["ph"] == sha256("448444124653")
-    assert user["external_id"] == sha256("customer-42")
+    assert user["external_id"] == sha256("Customer-42")  # ids are case-sensitive: not lower-cased
     # Not customer information: sent as given.
     assert user["client_ip_address"] == "203.0.113.7"
     assert shaped["event_id"] == "order-1001"
@@ -197,12 +212,35 @@ def graph_error(code: int, status: int = 400) -> httpx.Response:
     return httpx.Response(status, json=body)
 
 
-async def test_a_graph_rate_limit_answered_as_400_is_retried(
+async def test_a_graph_rate_limit_is_not_hammered_but_handed_back_with_its_wait(
     actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
 ) -> None:
-    # The default policy never retries a 400; Graph's code 4 (application rate limit) says to.
+    # Graph's code 4 (application rate limit) lasts "until enough time has passed" in a rolling
+    # hour: one attempt, then the result says when to try again (the usage header: 19 minutes).
+    usage = {
+        "1234567890": [{"type": "ads_insights", "call_count": 100, "estimated_time_to_regain_access": 19}]
+    }
+    answer = graph_error(4)
+    answer.headers["X-Business-Use-Case-Usage"] = json.dumps(usage)
+    route = actionrt_respx.post(EVENTS_URL).mock(return_value=answer)
+    runtime = actionrt_runtime_factory(PURCHASE, plugins=[actionrt_facebook], secrets={"FB_TOKEN": "EAAt"})
+
+    async with runtime:
+        result = await runtime.invoke("purchase", params={"data": [event()]})
+
+    assert (route.call_count, result.ok, result.attempts) == (1, False, 1)
+    assert (result.status, result.error_code, result.retry_after) == ("http_400", "graph:4", 19 * 60)
+    assert result.provider_message == "m"
+    assert result.as_journey_fields()["retryAfter"] == 19 * 60
+    assert result.as_event()["errorCode"] == "graph:4"
+
+
+async def test_a_transient_graph_error_is_retried_at_once(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    # The default policy never retries a 400; Graph's code 2 (service unavailable) says to.
     route = actionrt_respx.post(EVENTS_URL).mock(
-        side_effect=[graph_error(4), httpx.Response(200, json={"events_received": 1})]
+        side_effect=[graph_error(2), httpx.Response(200, json={"events_received": 1})]
     )
     runtime = actionrt_runtime_factory(PURCHASE, plugins=[actionrt_facebook], secrets={"FB_TOKEN": "EAAt"})
 
@@ -210,7 +248,7 @@ async def test_a_graph_rate_limit_answered_as_400_is_retried(
         result = await runtime.invoke("purchase", params={"data": [event()]})
 
     assert (route.call_count, result.ok, result.attempts) == (2, True, 2)
-    assert (result.origin_error_class, result.origin_error_code) == ("http", "400")
+    assert (result.origin_error_class, result.origin_error_code) == ("http", "graph:2")
 
 
 async def test_a_final_graph_error_is_not_retried_even_under_the_reference_policy(
@@ -232,10 +270,11 @@ async def test_a_final_graph_error_is_not_retried_even_under_the_reference_polic
         "http_400",
         False,
         "http",
-        "400",
+        "graph:100",
     )
-    assert result.error == "the endpoint answered 400"
+    assert result.error == "the endpoint answered 400: graph:100"
     assert result.error_response["error"]["code"] == 100
+    assert result.retry_after is None
 
 
 # -- Firebase: FCM's error codes decide the retry ------------------------------------------------
@@ -275,15 +314,30 @@ def fcm_error(status: int, state: str, code: str | None = None) -> httpx.Respons
 
 
 @pytest.mark.parametrize(
-    ("answers", "sent", "status", "ok"),
+    ("answers", "sent", "status", "ok", "code", "retry_after"),
     [
         # UNREGISTERED: the device token is gone; never retried.
-        ([fcm_error(404, "NOT_FOUND", "UNREGISTERED")], 1, "http_404", False),
+        ([fcm_error(404, "NOT_FOUND", "UNREGISTERED")], 1, "http_404", False, "fcm:UNREGISTERED", None),
         # INVALID_ARGUMENT is final even where the reference policy would retry a 400.
-        ([fcm_error(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT")], 1, "http_400", False),
-        # UNAVAILABLE is retried, and so is QUOTA_EXCEEDED (a 429 with its Retry-After).
-        ([fcm_error(503, "UNAVAILABLE", "UNAVAILABLE"), fcm_sent()], 2, "http_200", True),
-        ([fcm_error(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"), fcm_sent()], 2, "http_200", True),
+        (
+            [fcm_error(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT")],
+            1,
+            "http_400",
+            False,
+            "fcm:INVALID_ARGUMENT",
+            None,
+        ),
+        # UNAVAILABLE is retried at once.
+        ([fcm_error(503, "UNAVAILABLE", "UNAVAILABLE"), fcm_sent()], 2, "http_200", True, None, None),
+        # QUOTA_EXCEEDED: "a minimum initial delay of 1 minute", past any call's deadline: handed back.
+        (
+            [fcm_error(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"), fcm_sent()],
+            1,
+            "http_429",
+            False,
+            "fcm:QUOTA_EXCEEDED",
+            60,
+        ),
     ],
 )
 async def test_fcm_error_codes_decide_the_retry(
@@ -294,6 +348,8 @@ async def test_fcm_error_codes_decide_the_retry(
     sent: int,
     status: str,
     ok: bool,
+    code: str | None,
+    retry_after: float | None,
 ) -> None:
     actionrt_respx.post(TOKEN_URI).respond(200, json={"access_token": "ya29.t", "expires_in": 3599})
     route = actionrt_respx.post(SEND_URL).mock(side_effect=answers)
@@ -317,6 +373,7 @@ async def test_fcm_error_codes_decide_the_retry(
         result = await runtime.invoke("orderShipped", params=params)
 
     assert (route.call_count, result.status, result.ok) == (sent, status, ok)
+    assert (result.error_code, result.retry_after) == (code, retry_after)
     assert_request_sent(actionrt_respx, url=SEND_URL, headers={"Authorization": "Bearer ya29.t"})
 
 
@@ -336,7 +393,7 @@ class Echo(TemplateConnector):
     def __init__(
         self,
         shape: Callable[[HttpRequest, Mapping[str, Any]], None] | None = None,
-        classify: Callable[[HttpResponse], bool | None] = lambda response: None,
+        classify: Callable[[HttpResponse], Verdict | bool | None] = lambda response: None,
     ) -> None:
         self._shape = shape
         self._classify = classify
@@ -353,7 +410,7 @@ class Echo(TemplateConnector):
         if self._shape is not None:
             self._shape(request, params)
 
-    def classify_response(self, response: HttpResponse) -> bool | None:
+    def classify_response(self, response: HttpResponse) -> Verdict | bool | None:
         self.classified.append(response.status)
         return self._classify(response)
 
@@ -516,3 +573,66 @@ async def test_a_shaper_may_change_the_path_but_not_the_host(
     assert not elsewhere.called
     assert (other_host.status, other_host.error_code) == ("internalError", "destinationRefused")
     assert other_host.error == "the test.echo connector moved the request to another host"
+
+
+async def test_a_classifier_that_raises_leaves_an_accepted_answer_accepted(
+    actionrt_runtime_factory: RuntimeFactory,
+    actionrt_respx: respx.MockRouter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A broken classifier must not turn a 200 the provider took into internalError: the journey
+    # would resend a message that was delivered.
+    def broken(response: HttpResponse) -> bool | None:
+        raise KeyError("ok")
+
+    route = actionrt_respx.post("https://api.example.com/echo").respond(200, json={"id": "m-1"})
+    runtime = actionrt_runtime_factory(ECHO, plugins=[EchoPlugin(Echo(classify=broken))])
+
+    with caplog.at_level("WARNING", logger="actionrt.connectors"):
+        async with runtime:
+            first = await runtime.invoke("echo", params={"text": "x"})
+            second = await runtime.invoke("echo", params={"text": "y"})
+
+    assert (first.status, first.ok, first.http_status, first.response) == (
+        "http_200",
+        True,
+        200,
+        {"id": "m-1"},
+    )
+    assert second.ok and route.call_count == 2
+    assert [r.getMessage() for r in caplog.records if "classify_response failed" in r.getMessage()] == [
+        "connector test.echo: classify_response failed (KeyError: 'ok'); "
+        "its answers are judged by their status alone"
+    ]
+
+
+async def test_a_retry_later_that_fits_the_deadline_is_waited_for_within_the_call(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    answers = iter([Verdict.retry_later(0, "echo:busy", "come back"), None])
+    route = actionrt_respx.post("https://api.example.com/echo").mock(
+        side_effect=[httpx.Response(503, json={}), httpx.Response(200, json={"id": "m-1"})]
+    )
+    runtime = actionrt_runtime_factory(ECHO, plugins=[EchoPlugin(Echo(classify=lambda r: next(answers)))])
+
+    async with runtime:
+        result = await runtime.invoke("echo", params={"text": "x"})
+
+    assert (route.call_count, result.ok, result.retry_after) == (2, True, None)
+    assert (result.origin_error_class, result.origin_error_code) == ("http", "echo:busy")
+
+
+async def test_a_retry_later_past_the_deadline_ends_the_call_with_the_wait(
+    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+) -> None:
+    verdict = Verdict.retry_later(120, "echo:quota", "daily quota")
+    route = actionrt_respx.post("https://api.example.com/echo").respond(429, json={"error": "quota"})
+    runtime = actionrt_runtime_factory(ECHO, plugins=[EchoPlugin(Echo(classify=lambda r: verdict))])
+
+    async with runtime:
+        result = await runtime.invoke("echo", params={"text": "x"})
+
+    assert (route.call_count, result.status, result.error_code) == (1, "http_429", "echo:quota")
+    assert (result.retry_after, result.provider_message) == (120, "daily quota")
+    assert result.error == "the endpoint answered 429: echo:quota (Retry-After asks 120 s, past the deadline)"
+    assert result.as_event()["retryAfter"] == 120

@@ -23,6 +23,19 @@ def actionrt_command(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
+def run_generated_tests(root: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    env.pop("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_the_generated_project_passes_its_own_tests(tmp_path: Path) -> None:
     created = actionrt_command("new-connector", "acme-crm", "--dir", str(tmp_path), cwd=tmp_path)
     assert created.returncode == 0, created.stderr
@@ -36,18 +49,30 @@ def test_the_generated_project_passes_its_own_tests(tmp_path: Path) -> None:
         "tests/test_actionrt_acme_crm.py",
     ]
 
-    env = {**os.environ, "PYTHONPATH": str(root / "src")}
-    env.pop("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", None)
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = run_generated_tests(root)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "4 passed" in run.stdout
+
+
+def test_the_form_encoded_variant_passes_its_own_tests(tmp_path: Path) -> None:
+    created = actionrt_command("new-connector", "acme-sms", "--form", "--dir", str(tmp_path), cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    root = tmp_path / "actionrt-acme-sms"
+    module = (root / "src/actionrt_acme_sms/__init__.py").read_text()
+    tests = (root / "tests/test_actionrt_acme_sms.py").read_text()
+    assert 'body_encoding = "form"' in module
+    assert 'form={"to": "ada@example.com", "text": "Hi"}' in tests
+
+    run = run_generated_tests(root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "4 passed" in run.stdout
+
+
+def test_every_generated_python_file_compiles_in_both_variants() -> None:
+    for project in (ConnectorProject("acme"), ConnectorProject("acme-form", form=True)):
+        for relative, text in render(project).items():
+            if relative.endswith(".py"):
+                compile(text, relative, "exec")
 
 
 def test_the_generated_pyproject_declares_the_entry_point() -> None:

@@ -18,7 +18,14 @@ import respx
 
 from actionrt import hookimpl
 from actionrt.connectors import ConnectorSettings, TemplateConnector
-from actionrt.testing import DictSecrets, RuntimeFactory, assert_request_sent, http_response, replay
+from actionrt.testing import (
+    DictSecrets,
+    RuntimeFactory,
+    assert_request_sent,
+    form_fields,
+    http_response,
+    replay,
+)
 
 
 class PingSettings(ConnectorSettings):
@@ -151,6 +158,8 @@ def test_assert_request_sent_matches_on_every_part_given(actionrt_respx: respx.M
     assert_request_sent(actionrt_respx, form={"grant_type": "password", "username": "ada"})
     with pytest.raises(AssertionError):
         assert_request_sent(actionrt_respx, url="https://api.example.com/a", json={"k": [1]})
+    with pytest.raises(AssertionError):  # a field too many is a different form
+        assert_request_sent(actionrt_respx, form={"grant_type": "password"})
     with pytest.raises(AssertionError):
         assert_request_sent(actionrt_respx, method="GET")
 
@@ -248,3 +257,35 @@ def test_http_response_is_what_classify_response_receives() -> None:
 def test_dict_secrets_is_a_secret_provider() -> None:
     secrets = DictSecrets({"A": "1"}, name="vault")
     assert (secrets.name, secrets.get("A"), secrets.get("B")) == ("vault", "1", None)
+
+
+def test_a_form_assertion_keeps_repeated_fields_in_order(actionrt_respx: respx.MockRouter) -> None:
+    actionrt_respx.route(host="api.example.com").respond(201)
+    _send(
+        actionrt_respx,
+        method="POST",
+        url="https://api.example.com/Messages.json",
+        content=b"To=%2B15558675310&MediaUrl=https%3A%2F%2Fa.example%2F1.png&MediaUrl=https%3A%2F%2Fa.example%2F2.png",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    both = ["https://a.example/1.png", "https://a.example/2.png"]
+
+    assert_request_sent(actionrt_respx, form={"To": "+15558675310", "MediaUrl": both})
+    assert form_fields(actionrt_respx.calls.last.request.content)["MediaUrl"] == both
+    with pytest.raises(AssertionError):  # one MediaUrl was dropped, or the order changed
+        assert_request_sent(actionrt_respx, form={"To": "+15558675310", "MediaUrl": both[1]})
+    with pytest.raises(AssertionError):
+        assert_request_sent(actionrt_respx, form={"To": "+15558675310", "MediaUrl": both[::-1]})
+
+
+def test_a_json_body_is_not_a_form_even_with_the_same_fields(actionrt_respx: respx.MockRouter) -> None:
+    actionrt_respx.route(host="api.example.com").respond(201)
+    _send(
+        actionrt_respx,
+        method="POST",
+        url="https://api.example.com/x",
+        content=b"a=1",
+        headers={"Content-Type": "text/plain"},
+    )
+    with pytest.raises(AssertionError):
+        assert_request_sent(actionrt_respx, form={"a": "1"})

@@ -11,11 +11,15 @@ from actionrt.errors import (
 )
 from actionrt.hookspecs import hookimpl
 
+PLUGIN_API = (1, 0)
+"""The plugin API version (major, minor); see actionrt.plugins and docs/plugins/api.md."""
+
 if TYPE_CHECKING:  # the real names for type checkers; loaded lazily at run time (below)
     from actionrt.results import InvocationResult
     from actionrt.runtime import Runtime
 
 __all__ = [
+    "PLUGIN_API",
     "ActionrtError",
     "EditRefusedError",
     "InvocationResult",

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from actionrt.errors import Problem, ValidationError
-from actionrt.hookspecs import hookimpl
+from actionrt.hookspecs import Register, hookimpl
 from actionrt.journey import ActionNode, Branch
 from actionrt.journeys import is_journey
 from actionrt.loader import iter_definition_files, read_document
@@ -40,8 +40,8 @@ class DemoSecrets:
     """A plugin giving the examples' secrets their demo values (the stand-in accepts any)."""
 
     @hookimpl
-    def register_secret_providers(self, register: Callable[[SecretProvider], None]) -> None:
-        register(MappingSecrets(DEMO_SECRETS))
+    def register_secret_providers(self, register: Register[SecretProvider]) -> None:
+        register(MappingSecrets(DEMO_SECRETS), override=True)  # the demo replaces `env` on purpose
 
 
 @dataclass

@@ -5,25 +5,35 @@ tests never share state. Built-in features register through the same hooks as th
 Plugins come from three places, in this order: the built-ins, the `actionrt` entry-point group
 (unless `ACTIONRT_DISABLE_PLUGIN_AUTOLOAD=1`; names in `ACTIONRT_DISABLE_PLUGINS=a,b` are
 skipped), then plugin objects passed in by the caller. A plugin that fails to import, to register
-or inside one of its hooks is reported in `failures` and skipped, never fatal.
+or inside one of its hooks is reported in `failures` and skipped, never fatal; a misspelt hook
+costs only that hook. A name belongs to the plugin that registered it first: another plugin
+replaces it only with `register(thing, override=True)`, which the report lists under `overrides`.
+A plugin may declare the plugin API versions it supports (`ACTIONRT_PLUGIN_API = ">=1.0,<2"`)
+and is refused, with the reason, outside them.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import logging
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
+from types import ModuleType
 from typing import Any
 
 import pluggy
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
 
+import actionrt
 from actionrt import hookspecs
 from actionrt.auth.base import AuthScheme
-from actionrt.connectors import Connector
+from actionrt.connectors import Connector, call_path_problems
 from actionrt.errors import ActionrtError
 from actionrt.events import EventSink
 from actionrt.secrets import EnvironmentSecrets, SecretProvider
@@ -34,6 +44,13 @@ ENTRY_POINT_GROUP = "actionrt"
 BUILTIN_PLUGINS = ("actionrt.auth.builtin",)
 DISABLE_PLUGINS_ENV = "ACTIONRT_DISABLE_PLUGINS"
 DISABLE_AUTOLOAD_ENV = "ACTIONRT_DISABLE_PLUGIN_AUTOLOAD"
+
+PLUGIN_API = actionrt.PLUGIN_API
+"""The plugin API version, (major, minor): a minor release only adds (hooks, optional methods,
+fields); a major one may remove or change what plugins use."""
+PLUGIN_API_ATTRIBUTE = "ACTIONRT_PLUGIN_API"
+"""The plugin module's (or object's) declaration of the API versions it supports: a version
+specifier string, e.g. `">=1.0,<2"`. A plugin that declares none is assumed compatible."""
 
 # The registration hooks, in the order they are asked, with the kind of thing each contributes.
 REGISTRATION_HOOKS = (
@@ -68,6 +85,16 @@ class PluginFailure:
     version: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A contribution that replaced another plugin's under the same name (`override=True`)."""
+
+    kind: str
+    name: str
+    plugin: str
+    replaced: str
+
+
 @dataclass(slots=True)
 class PluginInfo:
     """A loaded plugin: where it came from, its distribution, and what it contributed."""
@@ -79,6 +106,8 @@ class PluginInfo:
     version: str | None = None
     hooks: list[str] = field(default_factory=list)
     contributions: list[Contribution] = field(default_factory=list)
+    api: str | None = None  # the plugin API versions it declared, e.g. ">=1.0,<2"
+    warnings: list[str] = field(default_factory=list)  # deprecations it uses
 
 
 def _blocked_names() -> frozenset[str]:
@@ -122,15 +151,23 @@ class Plugins:
     failures: list[PluginFailure] = field(default_factory=list)
     info: dict[str, PluginInfo] = field(default_factory=dict)
     disabled: list[str] = field(default_factory=list)
+    overrides: list[Override] = field(default_factory=list)
     autoload: bool = True
 
     @classmethod
-    def load(cls, extra: Iterable[object] = (), *, entry_points: bool | None = None) -> Plugins:
+    def load(
+        cls,
+        extra: Iterable[object] = (),
+        *,
+        entry_points: bool | None = None,
+        manager: pluggy.PluginManager | None = None,
+    ) -> Plugins:
         """Built-ins, then entry-point plugins (unless disabled), then the `extra` plugin objects.
 
         `entry_points=None` follows `ACTIONRT_DISABLE_PLUGIN_AUTOLOAD`; True or False overrides it.
+        `manager` replaces `make_plugin_manager()` (tests of hook specifications).
         """
-        plugins = cls(make_plugin_manager())
+        plugins = cls(manager or make_plugin_manager())
         for module_name in BUILTIN_PLUGINS:
             plugins._register(
                 importlib.import_module(module_name), module_name, "builtin", *_own_distribution()
@@ -186,29 +223,34 @@ class Plugins:
         distribution: str | None = None,
         version: str | None = None,
     ) -> None:
-        try:
-            self.manager.register(plugin, name=name)
-        except Exception as exc:  # pluggy's PluginValidationError, or a duplicate registration
-            error = f"cannot register: {_one_line(exc)}"
+        def fail(error: str) -> None:
             self.failures.append(PluginFailure(name, error, distribution, version))
+            log.warning("plugin %s: %s", name, error)
+
+        declared = getattr(plugin, PLUGIN_API_ATTRIBUTE, None)
+        refusal = api_refusal(declared)
+        if refusal is not None:
+            fail(refusal)
             return
-        unknown = sorted(
-            caller.name for caller in self.manager.get_hookcallers(plugin) or () if not caller.has_spec()
-        )
-        if unknown:
-            self.manager.unregister(plugin)
-            known = ", ".join(sorted(n for n in dir(self.manager.hook) if not n.startswith("_")))
-            self.failures.append(
-                PluginFailure(
-                    name,
-                    f"implements unknown hook(s) {', '.join(unknown)} (known hooks: {known})",
-                    distribution,
-                    version,
-                )
-            )
-            return
-        hooks = sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or ())
-        self.info[name] = PluginInfo(name, origin, _module_of(plugin), distribution, version, hooks)
+        manager = self.manager
+        dropped_before = len(getattr(manager, "dropped", ()))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                manager.register(plugin, name=name)
+            except Exception as exc:  # pluggy's PluginValidationError, or a duplicate registration
+                fail(f"cannot register: {_one_line(exc)}")
+                return
+        # A misspelt hook costs that hook only (see _PluginManager.parse_hookimpl_opts).
+        for hook in getattr(manager, "dropped", [])[dropped_before:]:
+            fail(f"implements unknown hook {hook}{_did_you_mean(hook, _hook_names(manager))}; it is ignored")
+        hooks = sorted(caller.name for caller in manager.get_hookcallers(plugin) or ())
+        info = PluginInfo(name, origin, _module_of(plugin), distribution, version, hooks)
+        info.api = declared if isinstance(declared, str) else None
+        for warning in caught:  # pluggy's warn_on_impl: a deprecated hook is implemented
+            info.warnings.append(str(warning.message))
+            log.warning("plugin %s: %s", name, warning.message)
+        self.info[name] = info
 
     def _free_name(self, base: str) -> str:
         name, n = base, 1
@@ -230,11 +272,11 @@ class Plugins:
 
     def _ask(self, hook_name: str, impl: Any) -> None:
         plugin_name: str = impl.plugin_name
-        collected: list[tuple[str, str, object]] = []
+        collected: list[tuple[str, str, object, bool]] = []
 
         def collect(kind: str) -> Callable[..., None]:
-            def register(*args: Any) -> None:
-                collected.append((kind, *_checked(kind, args)))
+            def register(*args: Any, override: bool = False) -> None:
+                collected.append((kind, *_checked(kind, args), override))
 
             return register
 
@@ -256,10 +298,10 @@ class Plugins:
         except Exception as exc:  # one plugin's broken hook costs only its own contributions
             self._fail(plugin_name, f"{hook_name} failed: {_one_line(exc)}")
             return
-        for kind, name, thing in collected:
-            self._add(plugin_name, kind, name, thing)
+        for kind, name, thing, override in collected:
+            self._add(plugin_name, kind, name, thing, override)
 
-    def _add(self, plugin_name: str, kind: str, name: str, thing: Any) -> None:
+    def _add(self, plugin_name: str, kind: str, name: str, thing: Any, override: bool = False) -> None:
         targets: dict[str, dict[str, Any]] = {
             "authScheme": self.schemes,
             "connector": self.connectors,
@@ -268,12 +310,26 @@ class Plugins:
             "secretProvider": self.secret_providers,
         }
         target = targets.get(kind)
+        if kind == "connector":
+            problems = call_path_problems(thing)
+            if problems:
+                self._fail(plugin_name, f"connector {name!r} refused: {'; '.join(problems)}")
+                return
         if target is None:
             self.event_sinks.append(thing)
+        elif name in target:
+            previous = self._contributor(kind, name)
+            if not override:
+                self._fail(
+                    plugin_name,
+                    f"{kind} {name!r} is already registered by {previous}; kept that one "
+                    f"(register(..., override=True) replaces it on purpose)",
+                )
+                return
+            log.warning("%s %r from plugin %s overrides the one from %s", kind, name, plugin_name, previous)
+            self.overrides.append(Override(kind, name, plugin_name, previous))
+            target[name] = thing
         else:
-            if name in target:
-                previous = self._contributor(kind, name)
-                log.info("%s %r from plugin %s replaces the one from %s", kind, name, plugin_name, previous)
             target[name] = thing
         info = self.info.get(plugin_name)
         if info is not None:
@@ -337,10 +393,15 @@ class Plugins:
                 for f in self.failures
             ],
             "disabled": sorted(self.disabled),
+            "overrides": [
+                {"kind": o.kind, "name": o.name, "plugin": o.plugin, "replaced": o.replaced}
+                for o in self.overrides
+            ],
+            "pluginApi": ".".join(map(str, PLUGIN_API)),
         }
 
 
-_KIND_KEYS = {
+KIND_KEYS = {
     "authScheme": "authSchemes",
     "connector": "connectors",
     "function": "functions",
@@ -353,7 +414,7 @@ _KIND_KEYS = {
 def _describe(info: PluginInfo) -> dict[str, Any]:
     contributes: dict[str, list[str]] = {}
     for item in info.contributions:
-        contributes.setdefault(_KIND_KEYS[item.kind], []).append(item.name)
+        contributes.setdefault(KIND_KEYS[item.kind], []).append(item.name)
     return {
         "name": info.name,
         "origin": info.origin,
@@ -362,6 +423,8 @@ def _describe(info: PluginInfo) -> dict[str, Any]:
         "version": info.version,
         "hooks": info.hooks,
         "contributes": contributes,
+        "pluginApi": info.api,
+        "warnings": info.warnings,
     }
 
 
@@ -398,8 +461,50 @@ def _own_distribution() -> tuple[str | None, str | None]:
         return "actionrt", None
 
 
-def make_plugin_manager() -> pluggy.PluginManager:
-    """A fresh plugin manager with actionrt's hook specifications."""
-    manager = pluggy.PluginManager(hookspecs.PROJECT)
-    manager.add_hookspecs(hookspecs)
+def api_refusal(declared: object) -> str | None:
+    """Why a plugin declaring `declared` (its `ACTIONRT_PLUGIN_API`) cannot load, or None."""
+    if declared is None:
+        return None
+    provided = ".".join(map(str, PLUGIN_API))
+    if not isinstance(declared, str):
+        return f"{PLUGIN_API_ATTRIBUTE} must be a version specifier string like '>=1.0,<2', not {declared!r}"
+    try:
+        supported = SpecifierSet(declared)
+    except InvalidSpecifier:
+        return f"{PLUGIN_API_ATTRIBUTE} {declared!r} is not a version specifier (e.g. '>=1.0,<2')"
+    if Version(provided) not in supported:
+        return f"supports plugin API {declared}; this actionrt provides plugin API {provided}"
+    return None
+
+
+def _hook_names(manager: pluggy.PluginManager) -> list[str]:
+    return sorted(name for name in vars(manager.hook) if not name.startswith("_"))
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]}?)" if close else f" (known hooks: {', '.join(known)})"
+
+
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, but a hook implementation with no specification (a misspelt hook name)
+    is left out and remembered in `dropped` instead of failing the plugin's registration
+    checks: the plugin's other hooks still load."""
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        self.dropped: list[str] = []
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is not None and getattr(self.hook, name, None) is None:
+            self.dropped.append(name)
+            return None
+        return opts
+
+
+def make_plugin_manager(specs: ModuleType | type = hookspecs) -> pluggy.PluginManager:
+    """A fresh plugin manager with actionrt's hook specifications (or `specs`, for tests)."""
+    manager = _PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(specs)
     return manager

@@ -56,6 +56,10 @@ class InvocationResult:
     when a retry later ended differently (first `http` `500`, finally `timeout`). `elapsed` is
     in seconds and includes time queued by throttling. `endpoint` is the action's static URL
     (never the dynamic path or the query, which may hold personal data or a key).
+    When the action's connector read the answer, `error_code` is the provider's own code
+    (`fcm:UNREGISTERED`, `graph:613`) and `provider_message` its message; `retry_after` is set
+    (seconds) when the provider asked for a later retry that did not fit the call's deadline, so
+    the caller can reschedule the call rather than resend it at once.
     """
 
     action: str
@@ -74,6 +78,8 @@ class InvocationResult:
     queued_seconds: float
     endpoint: str
     method: str
+    provider_message: str | None = None
+    retry_after: float | None = None
 
     def as_journey_fields(self) -> dict[str, Any]:
         """The fields a journey reads after the node: the response's fields (when it is an
@@ -82,6 +88,8 @@ class InvocationResult:
         fields: dict[str, Any] = dict(response) if isinstance(response, dict) else {}
         fields["jo_status_code"] = self.status
         fields["errorResponse"] = self.error_response
+        if self.retry_after is not None:
+            fields["retryAfter"] = self.retry_after
         return fields
 
     def as_json(self) -> dict[str, Any]:
@@ -124,4 +132,5 @@ class InvocationResult:
             "queuedSeconds": round(self.queued_seconds, 6),
             "endpoint": self.endpoint,
             "method": self.method,
+            "retryAfter": self.retry_after,
         }

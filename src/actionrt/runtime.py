@@ -25,7 +25,7 @@ from actionrt.auth.base import AuthenticationError, Authenticator
 from actionrt.auth.context import AuthContext
 from actionrt.auth.mtls import ClientCertificateError, client_ssl_context
 from actionrt.auth.tokens import TokenAuthenticator
-from actionrt.connectors import NO_HOOKS, call_path_hooks
+from actionrt.connectors import NO_HOOKS, Verdict, call_path_hooks
 from actionrt.deadlines import Deadline, Deadlines
 from actionrt.definition import Action
 from actionrt.errors import Problem, UnknownActionError, ValidationError
@@ -225,17 +225,18 @@ class _ActionEngine:
                 if response.status == 401 and self._unauthorized(call, request):
                     wait = 0.0  # one more try with a new token: an attempt, not a retry
                 else:
-                    # None: judge by the status; True/False: a failure, retried or not.
+                    # None: judge by the status; a Verdict: a failure, retried now, later
+                    # (after the wait it asks for) or never, with the provider's code.
                     verdict = self.classify(response) if self.classify is not None else None
                     status = response.status
                     if verdict is None and 200 <= status < 300:
                         return self._answered(call, response, verdict)
-                    call.failed("http", str(status))
-                    retry_after = response.headers.get("retry-after")
-                    outcome = answer_outcome(self.retry, status, retry_after, verdict, _wall())
+                    call.failed("http", verdict.code if verdict is not None and verdict.code else str(status))
+                    outcome = _outcome(self.retry, response, verdict)
                     wait = self._decide(call, outcome, deadline)
                     if isinstance(wait, Stop):
-                        return self._answered(call, response, verdict, wait.reason)
+                        later = outcome.retry_after if outcome.retryable else None
+                        return self._answered(call, response, verdict, wait.reason, later)
             if wait > 0:
                 await asyncio.sleep(wait)
             admission = await limiter.admit()  # every retry counts against capping
@@ -323,10 +324,15 @@ class _ActionEngine:
     # -- the result: every call ends in `_finish` ----------------------------------------------
 
     def _answered(
-        self, call: _Call, response: HttpResponse, verdict: bool | None, stopped: str = ""
+        self,
+        call: _Call,
+        response: HttpResponse,
+        verdict: Verdict | None,
+        stopped: str = "",
+        retry_after: float | None = None,
     ) -> InvocationResult:
         """The result of the last answer: a success, or an HTTP failure (`stopped`: why a
-        retryable one was not retried)."""
+        retryable one was not retried; `retry_after`: the wait it asked for, for the caller)."""
         status = response.status
         body, is_json = parse_json_body(response.content)
         if verdict is None and 200 <= status < 300:
@@ -339,18 +345,25 @@ class _ActionEngine:
                 http_status=status,
                 response=body,
             )
-        note = f" ({stopped})" if stopped else ""
+        note = ""
         if verdict is not None and 200 <= status < 300:
-            note = f" with a failure, as the {self.connector} connector reads it{note}"
+            note = f" with a failure, as the {self.connector} connector reads it"
+        code = verdict.code if verdict is not None and verdict.code else None
+        if code is not None:
+            note += f": {code}"
+        if stopped:
+            note += f" ({stopped})"
         return self._finish(
             call,
             http_status_code(status),
             error=f"the endpoint answered {status}{note}",
             error_class="http",
-            error_code=str(status),
+            error_code=code or str(status),
             http_status=status,
             error_response=body,
             ok=False,
+            provider_message=verdict.message if verdict is not None else None,
+            retry_after=retry_after,
         )
 
     def _failed(self, call: _Call, failure: TransportError, stopped: str) -> InvocationResult:
@@ -375,6 +388,8 @@ class _ActionEngine:
         response: Any = None,
         error_response: Any = None,
         ok: bool | None = None,
+        provider_message: str | None = None,
+        retry_after: float | None = None,
     ) -> InvocationResult:
         """The one place a call's result is made. `ok` defaults to "a 2xx answer" (a connector
         may call a 2xx answer a failure); the origin is kept only when it differs from the end."""
@@ -398,6 +413,8 @@ class _ActionEngine:
             call.queued,
             self.endpoint,
             self.method,
+            provider_message,
+            retry_after,
         )
 
     def unexpected(self, exc: Exception) -> InvocationResult:
@@ -406,6 +423,16 @@ class _ActionEngine:
         return self._finish(
             _Call(_perf()), INTERNAL_ERROR, error=error, error_class="error", error_code="unexpected"
         )
+
+
+def _outcome(policy: RetryPolicy, response: HttpResponse, verdict: Verdict | None) -> Outcome:
+    """A failed answer's `Outcome`: the connector's verdict when it gave one (`later`: the wait it
+    asks for), else the policy's reading of the status and `Retry-After`."""
+    retry_after = response.headers.get("retry-after")
+    if verdict is not None and verdict.retry == "later":
+        return Outcome(True, verdict.after)
+    retryable = None if verdict is None else verdict.retry == "now"
+    return answer_outcome(policy, response.status, retry_after, retryable, _wall())
 
 
 class _Call:

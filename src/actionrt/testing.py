@@ -10,6 +10,7 @@ Fixtures:
                               DNS, and no entry-point plugins unless asked for.
 Helpers:
     assert_request_sent(router, method=, url=, params=, headers=, json=, form=)  -> httpx.Request
+    form_fields(content)              an urlencoded body as {field: [values]}, repeated keys kept
     replay(router, "recorded.yaml")   answer requests with responses recorded in a file
     http_response(status, json=..., text=..., headers=...)  an `HttpResponse` for unit tests
     DictSecrets({"NAME": "value"})    a secret provider backed by a dict
@@ -38,6 +39,7 @@ __all__ = [
     "DictSecrets",
     "RuntimeFactory",
     "assert_request_sent",
+    "form_fields",
     "http_response",
     "replay",
 ]
@@ -77,6 +79,8 @@ class RuntimeFactory:
         autoload: bool = False,
         **options: Any,
     ) -> Runtime:
+        """A `Runtime` for `actions` with only `plugins` (all installed ones with `autoload`),
+        `secrets` as its `env` provider, instant retries; other options go to `Runtime.from_path`."""
         import httpx
 
         from actionrt.guard import DestinationPolicy
@@ -167,13 +171,15 @@ def assert_request_sent(
     params: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
     json: Any = None,
-    form: Mapping[str, str] | None = None,
+    form: Mapping[str, str | Sequence[str]] | None = None,
 ) -> httpx.Request:
     """The first request the router saw that matches everything given, else AssertionError.
 
     `url` is compared without the query string (unless it has one); `params` and `headers` must
     be present with these values (header names case-insensitive; others may be present too);
-    `json` must equal the parsed body; `form` must equal the urlencoded body.
+    `json` must equal the parsed body; `form` must equal the urlencoded body, field by field: a
+    repeated field is given as a list of its values in order (`{"MediaUrl": ["a", "b"]}`), and a
+    form body must say `Content-Type: application/x-www-form-urlencoded`.
     """
     sent: list[httpx.Request] = [call.request for call in router.calls]
     for request in sent:
@@ -189,7 +195,7 @@ def assert_request_sent(
             continue
         if json is not None and _body_json(request) != json:
             continue
-        if form is not None and dict(parse_qsl(request.content.decode("utf-8"))) != dict(form):
+        if form is not None and not _form_matches(request, form):
             continue
         return request
     wanted = {
@@ -206,6 +212,22 @@ def assert_request_sent(
     }
     listing = "\n".join(_describe(r, headers or {}) for r in sent) or "  (no request was sent)"
     raise AssertionError(f"no request matches {wanted}; requests sent:\n{listing}")
+
+
+def form_fields(content: bytes) -> dict[str, list[str]]:
+    """An urlencoded body as {field: [values in order]}: repeated fields keep every value."""
+    fields: dict[str, list[str]] = {}
+    for name, value in parse_qsl(content.decode("utf-8"), keep_blank_values=True):
+        fields.setdefault(name, []).append(value)
+    return fields
+
+
+def _form_matches(request: httpx.Request, form: Mapping[str, str | Sequence[str]]) -> bool:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return False
+    wanted = {name: [value] if isinstance(value, str) else list(value) for name, value in form.items()}
+    return form_fields(request.content) == wanted
 
 
 # -- replaying recorded responses -----------------------------------------------------------------

@@ -118,7 +118,7 @@ def test_an_unauthenticated_inlet_with_synchronous_validation_and_an_own_record(
     action = actionrt_adobe.AdobeStreaming().expand(
         streaming_action(
             authenticated=False,
-            synchronousValidation=True,
+            syncValidation=True,
             clientId=None,
             clientSecret=None,
             entity={"_acme": {"loyalty": {"points": 10}}, "_id": "x"},
@@ -127,8 +127,15 @@ def test_an_unauthenticated_inlet_with_synchronous_validation_and_an_own_record(
     )
     assert action["authentication"] == {"type": "none"}
     assert "headers" not in action["endpoint"]
-    assert action["endpoint"]["queryParameters"] == [{"name": "synchronousValidation", "value": "true"}]
+    # Adobe: "pass in the optional query parameter syncValidation=true"
+    # (https://experienceleague.adobe.com/en/docs/experience-platform/ingestion/quality/streaming-validation)
+    assert action["endpoint"]["queryParameters"] == [{"name": "syncValidation", "value": "true"}]
     assert action["request"]["variables"] == {"body.xdmEntity._acme.loyalty.points": {"label": "Points"}}
+
+
+def test_the_older_setting_name_still_asks_for_sync_validation() -> None:
+    action = actionrt_adobe.AdobeStreaming().expand(streaming_action(synchronousValidation=True))
+    assert action["endpoint"]["queryParameters"] == [{"name": "syncValidation", "value": "true"}]
 
 
 @pytest.mark.parametrize(

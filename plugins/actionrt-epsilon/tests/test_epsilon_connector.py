@@ -71,8 +71,9 @@ async def test_one_password_grant_token_serves_the_message_sends(
             "Authorization": f"Basic {basic}",
             "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
         },
+        # The scope Epsilon's public clients send (`sn` included): Epsilon publishes no API reference.
         form={
-            "scope": "cn mail givenname uid employeeNumber",
+            "scope": "cn mail sn givenname uid employeeNumber",
             "grant_type": "password",
             "username": "api-user",
             "password": "p@ss word",

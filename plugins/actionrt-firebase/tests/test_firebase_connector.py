@@ -21,6 +21,7 @@ import respx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from actionrt.connectors import Verdict
 from actionrt.errors import ValidationError
 from actionrt.plugins import Plugins
 from actionrt.registry import Registry
@@ -218,20 +219,47 @@ def fcm_error(status: int, code: str, with_detail: bool = True) -> Any:
     return http_response(status, json={"error": error})
 
 
+# FCM's documented error body (https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode).
+UNREGISTERED_BODY = {
+    "error": {
+        "code": 404,
+        "message": "Requested entity was not found.",
+        "status": "NOT_FOUND",
+        "details": [
+            {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED"}
+        ],
+    }
+}
+
+
 @pytest.mark.parametrize(
     ("answer", "verdict"),
     [
         (http_response(200, json={"name": "projects/p/messages/1"}), None),
-        (fcm_error(404, "UNREGISTERED"), False),
-        (fcm_error(400, "INVALID_ARGUMENT"), False),
-        (fcm_error(403, "SENDER_ID_MISMATCH"), False),
-        (fcm_error(429, "QUOTA_EXCEEDED"), True),
-        (fcm_error(503, "UNAVAILABLE"), True),
-        (fcm_error(500, "INTERNAL"), True),
-        (fcm_error(503, "UNAVAILABLE", with_detail=False), True),  # status only
+        (
+            http_response(404, json=UNREGISTERED_BODY),
+            Verdict.do_not_retry("fcm:UNREGISTERED", "Requested entity was not found."),
+        ),
+        (fcm_error(400, "INVALID_ARGUMENT"), Verdict.do_not_retry("fcm:INVALID_ARGUMENT", "...")),
+        (fcm_error(403, "SENDER_ID_MISMATCH"), Verdict.do_not_retry("fcm:SENDER_ID_MISMATCH", "...")),
+        # "exponential backoff with a minimum initial delay of 1 minute"
+        (fcm_error(429, "QUOTA_EXCEEDED"), Verdict.retry_later(60, "fcm:QUOTA_EXCEEDED", "...")),
+        (fcm_error(503, "UNAVAILABLE"), Verdict.retry_now("fcm:UNAVAILABLE", "...")),
+        (fcm_error(500, "INTERNAL"), Verdict.retry_now("fcm:INTERNAL", "...")),
+        (fcm_error(503, "UNAVAILABLE", with_detail=False), Verdict.retry_now("fcm:UNAVAILABLE", "...")),
         (fcm_error(401, "UNAUTHENTICATED", with_detail=False), None),  # the engine refreshes the token
         (http_response(502, text="bad gateway"), None),
     ],
 )
-def test_fcm_error_codes_decide_the_retry(answer: Any, verdict: bool | None) -> None:
-    assert actionrt_firebase.Fcm().classify_response(answer) is verdict
+def test_fcm_error_codes_decide_the_retry(answer: Any, verdict: Verdict | None) -> None:
+    assert actionrt_firebase.Fcm().classify_response(answer) == verdict
+
+
+def test_quota_exceeded_waits_at_least_a_minute_or_longer_when_fcm_asks() -> None:
+    quota = fcm_error(429, "QUOTA_EXCEEDED")
+    quota.headers = {"retry-after": "5"}
+    longer = fcm_error(429, "QUOTA_EXCEEDED")
+    longer.headers = {"retry-after": "300"}
+    fcm = actionrt_firebase.Fcm()
+    assert fcm.classify_response(quota) == Verdict.retry_later(60, "fcm:QUOTA_EXCEEDED", "...")
+    assert fcm.classify_response(longer) == Verdict.retry_later(300, "fcm:QUOTA_EXCEEDED", "...")

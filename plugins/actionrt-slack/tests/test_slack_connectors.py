@@ -12,6 +12,7 @@ import httpx
 import pytest
 import respx
 
+from actionrt.connectors import Verdict
 from actionrt.errors import ValidationError
 from actionrt.plugins import Plugins
 from actionrt.registry import Registry
@@ -143,18 +144,48 @@ def test_a_fixed_channel_leaves_only_the_text_variable() -> None:
     ("answer", "verdict"),
     [
         (http_response(200, json={"ok": True, "ts": "1"}), None),
-        (http_response(200, json={"ok": False, "error": "channel_not_found"}), False),
-        (http_response(200, json={"ok": False, "error": "invalid_auth"}), False),
-        (http_response(200, json={"ok": False, "error": "not_in_channel"}), False),
-        (http_response(200, json={"ok": False, "error": "ratelimited"}), True),
-        (http_response(200, json={"ok": False, "error": "internal_error"}), True),
+        (
+            http_response(200, json={"ok": False, "error": "channel_not_found"}),
+            Verdict.do_not_retry("slack:channel_not_found"),
+        ),
+        (
+            http_response(200, json={"ok": False, "error": "invalid_auth"}),
+            Verdict.do_not_retry("slack:invalid_auth"),
+        ),
+        (
+            http_response(200, json={"ok": False, "error": "not_in_channel"}),
+            Verdict.do_not_retry("slack:not_in_channel"),
+        ),
+        # "Refer to the Retry-After header for when to retry the request."
+        (
+            http_response(200, json={"ok": False, "error": "ratelimited"}, headers={"Retry-After": "30"}),
+            Verdict.retry_later(30, "slack:ratelimited"),
+        ),
+        (
+            http_response(200, json={"ok": False, "error": "ratelimited"}),
+            Verdict.retry_now("slack:ratelimited"),
+        ),
+        (
+            http_response(200, json={"ok": False, "error": "service_unavailable"}),
+            Verdict.retry_now("slack:service_unavailable"),
+        ),
+        # https://api.slack.com/methods/chat.postMessage#errors, internal_error and fatal_error:
+        # "It's possible some aspect of the operation succeeded before the error was raised."
+        (
+            http_response(200, json={"ok": False, "error": "internal_error"}),
+            Verdict.do_not_retry("slack:internal_error"),
+        ),
+        (
+            http_response(200, json={"ok": False, "error": "fatal_error"}),
+            Verdict.do_not_retry("slack:fatal_error"),
+        ),
         # 429 carries Retry-After: the engine's default policy retries it and honours the header.
         (http_response(429, json={"ok": False, "error": "ratelimited"}, headers={"Retry-After": "3"}), None),
         (http_response(500, text="oops"), None),
     ],
 )
-def test_post_message_classifies_slack_answers(answer: object, verdict: bool | None) -> None:
-    assert actionrt_slack.SlackPostMessage().classify_response(answer) is verdict  # type: ignore[arg-type]
+def test_post_message_classifies_slack_answers(answer: object, verdict: Verdict | None) -> None:
+    assert actionrt_slack.SlackPostMessage().classify_response(answer) == verdict  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -198,14 +229,14 @@ async def test_webhook_errors_are_retried_only_when_slack_says_it_may_help(
     ("answer", "verdict"),
     [
         (http_response(200, text="ok"), None),
-        (http_response(400, text="invalid_payload"), False),
-        (http_response(410, text="channel_is_archived"), False),
+        (http_response(400, text="invalid_payload"), Verdict.do_not_retry("slack:invalid_payload")),
+        (http_response(410, text="channel_is_archived"), Verdict.do_not_retry("slack:channel_is_archived")),
         (http_response(429, text="rate_limited", headers={"Retry-After": "1"}), None),
         (http_response(500, text="rollup_error"), None),
     ],
 )
-def test_webhook_classifies_slack_answers(answer: object, verdict: bool | None) -> None:
-    assert actionrt_slack.SlackWebhook().classify_response(answer) is verdict  # type: ignore[arg-type]
+def test_webhook_classifies_slack_answers(answer: object, verdict: Verdict | None) -> None:
+    assert actionrt_slack.SlackWebhook().classify_response(answer) == verdict  # type: ignore[arg-type]
 
 
 def test_the_plugin_registers_its_connectors_and_scheme() -> None:

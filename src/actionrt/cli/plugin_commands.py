@@ -22,28 +22,39 @@ _KIND_TITLES = {
 
 @app.command("plugins", short_help="List the loaded plugins.")
 @json_option
-@click.option("--strict", is_flag=True, help="Exit 1 when a plugin failed to load.")
+@click.option(
+    "--strict", is_flag=True, help="Exit 1 when a plugin failed to load or overrides another's name."
+)
 def plugins_command(as_json: bool, strict: bool) -> None:
-    """List the loaded plugins: versions, what each contributes, and what failed and why."""
+    """List the loaded plugins: versions, what each contributes, overrides, and what failed and why."""
     from actionrt.plugins import Plugins
 
     plugins = Plugins.load()
     report = plugins.report()
     descriptions = {name: str(getattr(c, "description", "") or "") for name, c in plugins.connectors.items()}
+    # A replaced connector's description is the replacement's: say so under the original plugin.
+    replaced = {
+        (o["replaced"], o["name"]): o["plugin"] for o in report["overrides"] if o["kind"] == "connector"
+    }
     if as_json:
         for plugin in report["plugins"]:
             plugin["connectors"] = {
-                name: descriptions.get(name, "") for name in plugin["contributes"].get("connectors", [])
+                name: descriptions.get(name, "") if (plugin["name"], name) not in replaced else ""
+                for name in plugin["contributes"].get("connectors", [])
             }
         print_json(report)
     else:
-        _print_report(report, descriptions)
-    if strict and report["failures"]:
+        _print_report(report, descriptions, replaced)
+    if strict and (report["failures"] or report["overrides"]):
         raise SystemExit(1)
 
 
-def _print_report(report: dict[str, Any], descriptions: dict[str, str]) -> None:
+def _print_report(
+    report: dict[str, Any], descriptions: dict[str, str], replaced: dict[tuple[str, str], str]
+) -> None:
     from rich.console import Console
+
+    from actionrt.plugins import KIND_KEYS
 
     out = Console(highlight=False, soft_wrap=True)
     autoload = "on" if report["autoload"] else "off (ACTIONRT_DISABLE_PLUGIN_AUTOLOAD)"
@@ -51,17 +62,33 @@ def _print_report(report: dict[str, Any], descriptions: dict[str, str]) -> None:
     out.print(f"{count} plugin{'' if count == 1 else 's'} loaded; entry points: {autoload}", markup=False)
     for plugin in report["plugins"]:
         version = " ".join(v for v in (plugin["distribution"], plugin["version"]) if v) or "-"
-        out.print(f"\n[bold]{plugin['name']}[/bold]  {plugin['origin']}  {version}  ({plugin['module']})")
+        api = f"  plugin API {plugin['pluginApi']}" if plugin["pluginApi"] else ""
+        out.print(
+            f"\n[bold]{plugin['name']}[/bold]  {plugin['origin']}  {version}  ({plugin['module']}){api}"
+        )
         if not plugin["contributes"]:
             out.print("    contributes nothing", markup=False)
         for kind, names in plugin["contributes"].items():
             if kind == "connectors":
                 out.print("    connectors:", markup=False)
                 for name in names:
-                    description = descriptions.get(name)
+                    if (plugin["name"], name) in replaced:
+                        description = f"(overridden by {replaced[plugin['name'], name]})"
+                    else:
+                        description = descriptions.get(name) or ""
                     out.print(f"      {name}" + (f" — {description}" if description else ""), markup=False)
             else:
                 out.print(f"    {_KIND_TITLES.get(kind, kind)}: {', '.join(names)}", markup=False)
+    for plugin in report["plugins"]:
+        for warning in plugin["warnings"]:
+            out.print(f"\n{plugin['name']}: {warning}", markup=False)
+    if report["overrides"]:
+        out.print(
+            f"\n[bold yellow]{len(report['overrides'])} overridden[/bold yellow] (--strict refuses these)"
+        )
+        for item in report["overrides"]:
+            kind = _KIND_TITLES.get(KIND_KEYS[item["kind"]], item["kind"]).rstrip("s")
+            out.print(f"  {kind} {item['name']}: {item['plugin']} replaces {item['replaced']}", markup=False)
     if report["failures"]:
         out.print(f"\n[bold red]{len(report['failures'])} failed[/bold red]")
         for failure in report["failures"]:
@@ -82,7 +109,8 @@ def _print_report(report: dict[str, Any], descriptions: dict[str, str]) -> None:
     metavar="DIR",
     help="Where to create actionrt-NAME/ (default: here).",
 )
-def new_connector(name: str, directory: Path) -> None:
+@click.option("--form", is_flag=True, help="The API takes form-encoded bodies (Twilio, Stripe...), not JSON.")
+def new_connector(name: str, directory: Path, form: bool) -> None:
     """Scaffold a connector plugin distribution NAME (e.g. acme: makes actionrt-acme with the
     connector acme.send) whose tests pass as generated."""
     from actionrt.scaffold import ConnectorProject, check_name, local_actionrt, write
@@ -96,7 +124,8 @@ def new_connector(name: str, directory: Path) -> None:
         click.echo(f"invalid name {name!r}: {problem}", err=True)
         raise SystemExit(EXIT_USAGE)
     source = local_actionrt()
-    project = ConnectorProject(name, *(source or (None, False)))
+    source_path, editable = source or (None, False)
+    project = ConnectorProject(name, source_path, editable, form=form)
     try:
         root = write(project, directory)
     except FileExistsError as exc:

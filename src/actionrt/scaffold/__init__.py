@@ -35,6 +35,8 @@ class ConnectorProject:
     # source, so `uv sync` in the new project finds it. Not part of the built distribution.
     actionrt_source: Path | None = None
     actionrt_editable: bool = False
+    # The API takes form-encoded bodies (`application/x-www-form-urlencoded`) rather than JSON.
+    form: bool = False
 
     @property
     def distribution(self) -> str:
@@ -62,6 +64,12 @@ class ConnectorProject:
             "action_name": self.name.replace("-", "_")[:25] + "_send",
             "secret": self.name.replace("-", "_").upper() + "_TOKEN",
             "uv_sources": self._uv_sources(),
+            "body_encoding": '\n    body_encoding = "form"  # the sample is written as JSON, sent as a form'
+            if self.form
+            else "",
+            "sent_body": 'form={"to": "ada@example.com", "text": "Hi"}'
+            if self.form
+            else 'json={"to": "ada@example.com", "text": "Hi"}',
         }
 
     def _uv_sources(self) -> str:

@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from actionrt import hookimpl
 from actionrt.connectors import Connector, ConnectorSettings, TemplateConnector
 
+ACTIONRT_PLUGIN_API = ">=1.0,<2"
+"""The actionrt plugin API versions this plugin supports."""
 __all__ = ["AdobeStreaming", "register_connectors"]
 
 COLLECTION_URL = "https://dcs.adobedc.net/collection/{inlet}"
@@ -57,8 +59,11 @@ class StreamingSettings(ConnectorSettings):
     clientSecret: str | None = None
     scope: str = DEFAULT_SCOPE
     imsEndpoint: str = IMS_TOKEN_URL
-    synchronousValidation: bool = False
-    """Ask the inlet to validate the record before answering (development)."""
+    syncValidation: bool = Field(
+        default=False, validation_alias=AliasChoices("syncValidation", "synchronousValidation")
+    )
+    """Ask the inlet to validate the record before answering (development). Adobe's current
+    parameter name; `synchronousValidation`, the older name, is still read as a setting."""
     entity: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_ENTITY))
     """The example XDM record (`xdmEntity`)."""
     variables: dict[str, Any] | None = None
@@ -112,8 +117,10 @@ class AdobeStreaming(TemplateConnector):
             "url": COLLECTION_URL.format(inlet=settings.inletId),
             "method": "POST",
         }
-        if settings.synchronousValidation:
-            endpoint["queryParameters"] = [{"name": "synchronousValidation", "value": "true"}]
+        if settings.syncValidation:
+            # "you must pass in the optional query parameter syncValidation=true when making your
+            # API call" (https://experienceleague.adobe.com/en/docs/experience-platform/ingestion/quality/streaming-validation)
+            endpoint["queryParameters"] = [{"name": "syncValidation", "value": "true"}]
         authentication: dict[str, Any] = {"type": "none"}
         if settings.authenticated:
             endpoint["headers"] = [

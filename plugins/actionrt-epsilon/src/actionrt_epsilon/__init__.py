@@ -15,6 +15,8 @@ from typing import Any, Literal
 from actionrt import hookimpl
 from actionrt.connectors import Connector, ConnectorSettings, TemplateConnector
 
+ACTIONRT_PLUGIN_API = ">=1.0,<2"
+"""The actionrt plugin API versions this plugin supports."""
 __all__ = ["EpsilonMessage", "register_connectors"]
 
 # Harmony's public hosts per region: the token service, and the messaging API.
@@ -22,7 +24,10 @@ HOSTS = {
     "us": ("https://api-public.epsilon.com", "https://api.harmony.epsilon.com"),
     "eu": ("https://api-public.eu.epsilon.com", "https://api.harmony.eu.epsilon.com"),
 }
-DEFAULT_SCOPE = "cn mail givenname uid employeeNumber"
+# The scope Epsilon's public clients send to /Epsilon/oauth2/access_token (the PHP, Java, .NET and
+# Node integrations on GitHub all send `'scope' => 'cn mail sn givenname uid employeeNumber'`);
+# Epsilon's API reference is not public, and reference.md's example omits `sn` (the surname).
+DEFAULT_SCOPE = "cn mail sn givenname uid employeeNumber"
 
 
 class EpsilonSettings(ConnectorSettings):

@@ -10,6 +10,8 @@ from actionrt.connectors import Connector
 from actionrt_facebook.conversions import Conversions, hash_value
 from actionrt_facebook.messenger import Messenger
 
+ACTIONRT_PLUGIN_API = ">=1.0,<2"
+"""The actionrt plugin API versions this plugin supports."""
 __all__ = ["Conversions", "Messenger", "hash_value", "register_connectors"]
 
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import model_validator
 
-from actionrt.connectors import TemplateConnector
+from actionrt.connectors import TemplateConnector, Verdict
 from actionrt.http import HttpResponse
 from actionrt_facebook.graph import GRAPH_URL, GraphSettings, access_token_auth, classify_graph_error
 
@@ -76,5 +76,5 @@ class Messenger(TemplateConnector):
             },
         }
 
-    def classify_response(self, response: HttpResponse) -> bool | None:
+    def classify_response(self, response: HttpResponse) -> Verdict | None:
         return classify_graph_error(response)

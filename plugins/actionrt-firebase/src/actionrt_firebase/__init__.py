@@ -11,6 +11,8 @@ from actionrt.connectors import Connector
 from actionrt_firebase.fcm import Fcm, fcm_error_code
 from actionrt_firebase.service_account import SCHEME, signed_assertion
 
+ACTIONRT_PLUGIN_API = ">=1.0,<2"
+"""The actionrt plugin API versions this plugin supports."""
 __all__ = ["Fcm", "fcm_error_code", "register_auth_schemes", "register_connectors", "signed_assertion"]
 
 

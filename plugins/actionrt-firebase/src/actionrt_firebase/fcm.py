@@ -2,26 +2,34 @@
 
 The body is `{"message": {token | topic | condition, notification, data, android, apns, webpush}}`;
 `data` values are strings only (the template types every data variable `string`, and the engine
-turns numbers into strings). `classify_response` reads FCM's error codes: UNREGISTERED,
-INVALID_ARGUMENT, SENDER_ID_MISMATCH and THIRD_PARTY_AUTH_ERROR are final; UNAVAILABLE, INTERNAL
-and QUOTA_EXCEEDED are retried (with the answer's Retry-After when it has one).
+turns numbers into strings). `classify_response` reads FCM's error codes
+(https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode): UNREGISTERED, INVALID_ARGUMENT,
+SENDER_ID_MISMATCH and THIRD_PARTY_AUTH_ERROR are final; UNAVAILABLE and INTERNAL are retried
+(with the answer's Retry-After when it has one); QUOTA_EXCEEDED asks for a retry a minute later.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from actionrt.connectors import ConnectorSettings, TemplateConnector, error_object
+from actionrt.connectors import ConnectorSettings, TemplateConnector, Verdict, error_object
 from actionrt.http import HttpResponse
+from actionrt.retry import retry_after_seconds
 from actionrt_firebase.service_account import FIREBASE_MESSAGING_SCOPE
 
 FCM_URL = "https://fcm.googleapis.com/v1/projects/{project}/messages:send"
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 
-RETRIED = frozenset({"UNAVAILABLE", "INTERNAL", "QUOTA_EXCEEDED"})
+# UNAVAILABLE: "retry using exponential backoff ... honor the Retry-After header"; INTERNAL: "retry
+# the request following the same requirements as UNAVAILABLE" (FCM ErrorCode reference).
+RETRIED = frozenset({"UNAVAILABLE", "INTERNAL"})
+# QUOTA_EXCEEDED: "retry using exponential backoff with a minimum initial delay of 1 minute".
+QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+QUOTA_MINIMUM_DELAY = 60.0
 NOT_RETRIED = frozenset({"UNREGISTERED", "INVALID_ARGUMENT", "SENDER_ID_MISMATCH", "THIRD_PARTY_AUTH_ERROR"})
 
 # FCM reserves these data keys (and any starting with "google" or "gcm").
@@ -134,13 +142,20 @@ class Fcm(TemplateConnector):
             },
         }
 
-    def classify_response(self, response: HttpResponse) -> bool | None:
+    def classify_response(self, response: HttpResponse) -> Verdict | None:
         """FCM's error code decides; None (the default policy) when the answer has none."""
         code = fcm_error_code(response)
+        if code is None:
+            return None
+        error = error_object(response) or {}
+        message = error.get("message") if isinstance(error.get("message"), str) else None
+        if code == QUOTA_EXCEEDED:
+            asked = retry_after_seconds(response.headers.get("retry-after"), time.time()) or 0.0
+            return Verdict.retry_later(max(QUOTA_MINIMUM_DELAY, asked), f"fcm:{code}", message)
         if code in RETRIED:
-            return True
+            return Verdict.retry_now(f"fcm:{code}", message)
         if code in NOT_RETRIED:
-            return False
+            return Verdict.do_not_retry(f"fcm:{code}", message)
         return None
 
 

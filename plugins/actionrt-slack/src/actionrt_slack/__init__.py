@@ -11,6 +11,8 @@ from actionrt.connectors import Connector
 from actionrt_slack.connectors import SlackPostMessage, SlackWebhook
 from actionrt_slack.webhook_auth import SCHEME
 
+ACTIONRT_PLUGIN_API = ">=1.0,<2"
+"""The actionrt plugin API versions this plugin supports."""
 __all__ = ["SlackPostMessage", "SlackWebhook", "register_auth_schemes", "register_connectors"]
 
 

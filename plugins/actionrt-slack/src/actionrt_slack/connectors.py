@@ -3,19 +3,21 @@
 Incoming webhooks answer `200 ok` as plain text and report errors with HTTP statuses; their 400
 and 410 are final even under the reference retry rule. `chat.postMessage` answers HTTP 200 even
 when it failed, with `{"ok": false, "error": "..."}`: `classify_response` turns those into
-failures, retried only for Slack's transient errors (rate limits, internal errors); a 429 keeps
-its `Retry-After`.
+failures with Slack's code (`slack:channel_not_found`), retried only where Slack says a retry is
+safe; a rate limit keeps its `Retry-After`.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from pydantic import field_validator
 
-from actionrt.connectors import ConnectorSettings, TemplateConnector
+from actionrt.connectors import ConnectorSettings, TemplateConnector, Verdict
 from actionrt.http import HttpResponse
+from actionrt.retry import retry_after_seconds
 from actionrt.secrets import SECRET_REF
 
 WEBHOOK_PREFIX = "https://hooks.slack.com/services/"
@@ -25,11 +27,13 @@ POST_MESSAGE_URL = "https://slack.com/api/chat.postMessage"
 # (https://api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks).
 WEBHOOK_FINAL_STATUSES = frozenset({400, 410})
 
-# chat.postMessage `error` codes worth another try; every other `ok: false` is final
-# (channel_not_found, not_in_channel, invalid_auth, msg_too_long, ...).
-TRANSIENT_ERRORS = frozenset(
-    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-)
+# chat.postMessage `error` codes (https://api.slack.com/methods/chat.postMessage#errors) worth
+# another try; every other `ok: false` is final (channel_not_found, not_in_channel, invalid_auth...).
+# Not `internal_error` nor `fatal_error`: "It's possible some aspect of the operation succeeded
+# before the error was raised" — a retry could post the message twice.
+TRANSIENT_ERRORS = frozenset({"service_unavailable", "request_timeout"})
+# "The request has been ratelimited. Refer to the Retry-After header for when to retry the request."
+RATE_LIMITED_ERRORS = frozenset({"ratelimited", "rate_limited"})
 
 
 def _is_secret_reference(text: str) -> bool:
@@ -75,11 +79,14 @@ class SlackWebhook(TemplateConnector):
             },
         }
 
-    def classify_response(self, response: HttpResponse) -> bool | None:
+    def classify_response(self, response: HttpResponse) -> Verdict | None:
         """400 (`invalid_payload`, `user_not_found`) and 410 (`channel_is_archived`,
         `no_active_hooks`) are final whatever the retry policy: the same request can't succeed.
         Everything else (429 with Retry-After, 5xx `rollup_error`): the engine's policy."""
-        return False if response.status in WEBHOOK_FINAL_STATUSES else None
+        if response.status not in WEBHOOK_FINAL_STATUSES:
+            return None
+        text = response.content.decode("utf-8", "replace").strip()
+        return Verdict.do_not_retry(f"slack:{text}" if text.isidentifier() else None, None)
 
 
 class PostMessageSettings(ConnectorSettings):
@@ -120,7 +127,7 @@ class SlackPostMessage(TemplateConnector):
             "errorResponse": {"sample": {"ok": False, "error": "channel_not_found"}},
         }
 
-    def classify_response(self, response: HttpResponse) -> bool | None:
+    def classify_response(self, response: HttpResponse) -> Verdict | None:
         """`ok: false` is a failure: retried for transient errors only. Anything else: default."""
         if response.status != 200 or not response.content.startswith(b"{"):
             return None  # 429 and 5xx: the default policy (with Retry-After) fits
@@ -130,4 +137,11 @@ class SlackPostMessage(TemplateConnector):
             return None
         if not isinstance(body, dict) or body.get("ok") is not False:
             return None
-        return body.get("error") in TRANSIENT_ERRORS
+        error = body.get("error")
+        code = f"slack:{error}" if isinstance(error, str) else None
+        if error in RATE_LIMITED_ERRORS:
+            asked = retry_after_seconds(response.headers.get("retry-after"), time.time())
+            return Verdict.retry_now(code) if asked is None else Verdict.retry_later(asked, code)
+        if error in TRANSIENT_ERRORS:
+            return Verdict.retry_now(code)
+        return Verdict.do_not_retry(code)
