@@ -427,3 +427,24 @@ async def test_calls_of_an_action_awaiting_its_secret_count_too(
     found = samples(registry)
     assert value(found, "actionrt_calls_total", action="later", status="internalError") == 1
     assert value(found, "actionrt_calls_total", action="later", status="http_200") == 1
+
+
+def test_details_mask_what_a_url_may_carry(tmp_path: Path) -> None:
+    from actionrt.observability.details import Masking
+
+    write_action(
+        tmp_path,
+        "shop",
+        "https://api.example.com/v1/orders",
+        query=[{"name": "locale", "value": "fr"}, {"name": "email", "variable": True, "label": "Email"}],
+        dynamic=True,
+    )
+    action = Runtime.from_path(tmp_path).registry.actions["shop"]
+    metadata, bodies = Masking(action, record_bodies=False), Masking(action, record_bodies=True)
+    sent = "https://api.example.com/v1/orders/ada-42?locale=fr&email=ada%40example.com&sig=abc"
+    assert metadata.url(sent) == "https://api.example.com/v1/orders/***?locale=fr&email=***&sig=***"
+    assert (
+        bodies.url(sent)
+        == "https://api.example.com/v1/orders/ada-42?locale=fr&email=ada%40example.com&sig=***"
+    )
+    assert metadata.url("https://api.example.com/v1/orders") == "https://api.example.com/v1/orders"

@@ -59,7 +59,7 @@ class Masking:
 
     def __init__(self, action: Action, record_bodies: bool) -> None:
         endpoint = action.definition.endpoint
-        self.endpoint = endpoint.url
+        self.endpoint = endpoint.url  # never with a query (the definition refuses one)
         self.record_bodies = record_bodies
         self.headers = _PROTOCOL_HEADERS | _constants(endpoint.headers)
         self.query = _constants(endpoint.queryParameters)
