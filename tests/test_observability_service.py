@@ -84,8 +84,11 @@ async def test_call_details_route(server: Partner, tmp_path: Path) -> None:
     application = await service(tmp_path, CollectorRegistry(), record_bodies=True)
     async with client(application) as http:
         await http.post("/actions", json=document("notify", server.url + "/flaky"))
-        await http.post("/actions/notify/invoke", json={"params": {"email": "customer-ada@example.com"}})
+        invoked = await http.post(
+            "/actions/notify/invoke", json={"params": {"email": "customer-ada@example.com"}}
+        )
         (recent,) = application.state.recorder.recent("notify")
+        assert invoked.json()["callId"] == recent.call_id  # the answer names its details
         answer = await http.get(f"/actions/notify/calls/{recent.call_id}")
         missing = await http.get("/actions/notify/calls/0000")
     await application.state.service.calls.aclose()

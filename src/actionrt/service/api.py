@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from actionrt.definition import action_json_schema, pydantic_problems
 from actionrt.errors import ActionrtError, EditRefusedError, Problem, ValidationError
+from actionrt.observability import last_call_id
 from actionrt.payload import FieldSpec, FieldType, infer_fields, resolve_variable
 from actionrt.service.calls import CallInput, result_payload
 from actionrt.service.catalog import NameTakenError, NotFoundError, refused_payload
@@ -207,14 +208,14 @@ class Api:
     async def invoke(self, request: Request) -> Response:
         body = parse_body(CallBody, await read_json(request, default={}))
         result = await self.state.calls.invoke(request.path_params["name"], body.call())
-        return JSONResponse(result_payload(result))
+        return JSONResponse({**result_payload(result), "callId": last_call_id()})
 
     async def test_request(self, request: Request) -> Response:
         body = parse_body(TestBody, await read_json(request, default={}))
         result, structure = await self.state.calls.test(
             request.path_params["name"], body.call(), body.credentials
         )
-        payload = result_payload(result)
+        payload = {**result_payload(result), "callId": last_call_id()}
         payload["structure"] = {
             "ok": result.ok and not structure,
             "problems": [{"path": p.path, "message": p.message} for p in structure],

@@ -167,6 +167,10 @@ def _schemas() -> dict[str, Any]:
                     "errorCode": {"type": ["string", "null"]},
                     "elapsed": {"type": "number"},
                     "journeyFields": {"type": "object"},
+                    "callId": {
+                        "type": ["string", "null"],
+                        "description": "Its details: GET /actions/{name}/calls/{callId} (while kept)",
+                    },
                 },
             },
             "TestResult": {
