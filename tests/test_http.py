@@ -34,10 +34,10 @@ from actionrt.http import (
     InvalidRequestError,
     NetworkError,
     TooManyRedirectsError,
-    _Hop,
     check_header_fields,
     follow_redirect,
 )
+from actionrt.http.redirects import Hop as _Hop
 
 API = "https://api.example.com"
 
@@ -515,7 +515,8 @@ async def test_http1_decodes_gzip_and_caps_what_it_inflates(raw: Raw, http1: Htt
     "response",
     [
         b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n" + b"x" * 0x1000,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + (b"10\r\n" + b"x" * 16 + b"\r\n") * 100,
         b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 1500,
     ],
 )

@@ -1,0 +1,87 @@
+"""Our own small request/response types, the `Transport` seam and the transport defaults."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+DEFAULT_MAX_BODY = 1 << 20
+"""Response bodies larger than this (bytes) end the call with `BodyTooLargeError`."""
+
+MAX_REDIRECTS = 5
+DEFAULT_CONNECTION_LIMIT = 400
+"""Open connections per host; the reference caps `maxHttpConnections` at 400 too."""
+DEFAULT_TOTAL_CONNECTION_LIMIT = 4000
+"""Open connections per transport, all hosts together (file descriptors are finite)."""
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    """One request as actionrt builds it; auth schemes may add headers or query parameters.
+
+    `ssl_context` carries per-action TLS settings (a client certificate for mutual TLS);
+    None means the transport's default context (verified, TLS 1.2 or later).
+
+    The transport reports progress on the request itself: `written` turns True when its bytes
+    go to the endpoint (so it may have been acted on), and `waiting_for` says what a send is
+    waiting for before that ("a connection to api.example.com: 400 in use"), or None.
+    """
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    content: bytes | None = None
+    ssl_context: ssl.SSLContext | None = None
+    written: bool = False
+    waiting_for: str | None = None
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    """One answer: status, headers, the body read up to the size cap.
+
+    `headers` is case-insensitive (look names up in lower case); `url` is the final URL after
+    redirects.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    url: str
+
+
+class Transport(Protocol):
+    """Carries one request and returns its answer, or raises a `TransportError`.
+
+    Redirects are followed by the transport (each target re-checked by the destination
+    policy); the body is read up to `max_body` bytes. Time limits are the caller's business:
+    the engine cancels a send that outlives the call's deadline.
+    """
+
+    async def send(self, request: HttpRequest) -> HttpResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+class UrlPolicy(Protocol):
+    """The part of `actionrt.guard.DestinationPolicy` a transport needs for redirects."""
+
+    def check_url(self, url: str) -> None:
+        """Raise `DestinationRefusedError` when `url` may not be called."""
+
+
+class DestinationCheck(UrlPolicy, Protocol):
+    """What a transport that resolves names itself needs of `actionrt.guard.DestinationPolicy`."""
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """The allowed addresses of `host`; raises `DestinationRefusedError` when none is."""
+        ...
+
+
+def default_ssl_context() -> ssl.SSLContext:
+    """Verified TLS, 1.3 preferred with fallback to 1.2 (reference §2)."""
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
