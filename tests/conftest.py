@@ -26,6 +26,8 @@ ON_EVERY_LOOP = {
     "test_limits_e2e.py",
     "test_auth_runtime.py",
     "test_auth_mtls.py",
+    "test_http_hostile.py",
+    "test_http_pool.py",
 }
 
 

@@ -120,6 +120,8 @@ class ConnectionPools:
         connection.idle_since = now
         host.idle.append(connection)
         host.wake_one()
+        if self._total_waiters:  # a call of another host may close it to make room
+            _wake_one(self._total_waiters)
 
     async def wait(self, host: HostPool) -> None:
         """Until a connection of `host` comes back or closes; or, when the host has room but
