@@ -17,7 +17,7 @@ from actionrt.http.errors import (
 )
 from actionrt.http.headers import FRAMED_CONTROL, invalid_header
 from actionrt.http.pool import ConnectionPools, HostPool, PoolLimits
-from actionrt.http.protocol import Answer, Http1Connection, ProtocolError, StaleConnection
+from actionrt.http.protocol import Answer, Http1Connection, _ProtocolError, _StaleConnection
 from actionrt.http.redirects import REDIRECT_STATUSES, Hop, follow_redirect, host_of
 from actionrt.http.types import (
     DEFAULT_CONNECTION_LIMIT,
@@ -179,7 +179,7 @@ class Http1Transport:
                 if not answer.done():
                     request.written = True
                 return await answer
-            except StaleConnection as exc:
+            except _StaleConnection as exc:
                 connection.close()
                 if connection.exchanges > 1 and not fresh_only:
                     continue  # a kept-alive connection the server had closed: once more, fresh
@@ -187,7 +187,7 @@ class Http1Transport:
             except BodyTooLargeError:
                 connection.close()
                 raise
-            except ProtocolError as exc:
+            except _ProtocolError as exc:
                 connection.close()
                 raise NetworkError(f"{host_of(url)}: {exc}") from None
             except BaseException:

@@ -28,15 +28,15 @@ _MAX_PENDING = MAX_HEAD - _FEED
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
-class ProtocolError(Exception):
+class _ProtocolError(Exception):
     """The server broke HTTP/1.1 framing."""
 
 
-class StaleConnection(ProtocolError):
+class _StaleConnection(_ProtocolError):
     """A connection died before a single byte of the answer: safe to try a fresh one once."""
 
 
-class _Unsolicited(ProtocolError):
+class _Unsolicited(_ProtocolError):
     """Bytes after the answer was complete: a second answer, or a body where none may be."""
 
 
@@ -92,14 +92,14 @@ class Http1Connection(asyncio.Protocol):
                     self._feed(view[start : start + _FEED])
         except httptools.HttpParserError as exc:
             cause = exc.__context__
-            if isinstance(cause, (ProtocolError, BodyTooLargeError)):
+            if isinstance(cause, (_ProtocolError, BodyTooLargeError)):
                 self._fail(cause)
             else:
-                self._fail(ProtocolError(f"broken framing ({exc})"))
-        except (ProtocolError, BodyTooLargeError) as exc:
+                self._fail(_ProtocolError(f"broken framing ({exc})"))
+        except (_ProtocolError, BodyTooLargeError) as exc:
             self._fail(exc)
         except Exception as exc:  # a bug here must fail this call, not hang it to its deadline
-            self._fail(ProtocolError(f"unreadable answer ({type(exc).__name__})"))
+            self._fail(_ProtocolError(f"unreadable answer ({type(exc).__name__})"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -111,15 +111,15 @@ class Http1Connection(asyncio.Protocol):
         if self._until_close and exc is None:
             try:
                 self._finish()
-            except (ProtocolError, BodyTooLargeError) as failure:
+            except (_ProtocolError, BodyTooLargeError) as failure:
                 waiter.set_exception(failure)
             return
         if exc is not None and not self._received:
-            error: Exception = StaleConnection(str(exc))
+            error: Exception = _StaleConnection(str(exc))
         elif not self._received:
-            error = StaleConnection("closed before answering")
+            error = _StaleConnection("closed before answering")
         else:
-            error = ProtocolError("closed the connection in the middle of the answer")
+            error = _ProtocolError("closed the connection in the middle of the answer")
         waiter.set_exception(error)
 
     # -- one exchange -------------------------------------------------------------------------
@@ -132,7 +132,7 @@ class Http1Connection(asyncio.Protocol):
         if self.closed or transport.is_closing():
             # The server hung up before we wrote: a write now would vanish and leave the
             # waiter pending until the deadline.
-            waiter.set_exception(StaleConnection("closed before the request was sent"))
+            waiter.set_exception(_StaleConnection("closed before the request was sent"))
             return waiter
         self._parser = httptools.HttpResponseParser(self)
         self._head_only = head_only
@@ -186,7 +186,7 @@ class Http1Connection(asyncio.Protocol):
             # No field, chunk or body came out of these bytes: one line is still growing.
             self._pending += len(data)
             if self._pending > _MAX_PENDING:
-                raise ProtocolError("a line of the answer is longer than 48 KiB")
+                raise _ProtocolError("a line of the answer is longer than 48 KiB")
 
     # -- parser callbacks (httptools) -------------------------------------------------------
 
@@ -198,7 +198,7 @@ class Http1Connection(asyncio.Protocol):
         self._events += 1
         self._head_size += len(name) + len(value) + 4
         if self._head_size > MAX_HEAD:
-            raise ProtocolError("answer head and trailers larger than 64 KiB")
+            raise _ProtocolError("answer head and trailers larger than 64 KiB")
         if self._status:  # a trailer: counted, not kept
             return
         key = name.decode("latin-1").lower()
@@ -213,7 +213,7 @@ class Http1Connection(asyncio.Protocol):
         status = parser.get_status_code()
         if status < 200:
             if status == 101:
-                raise ProtocolError("unexpected protocol switch")
+                raise _ProtocolError("unexpected protocol switch")
             self._headers = {}
             self._interim = True  # 100 Continue, 103 Early Hints: the real answer follows
             return
@@ -296,12 +296,12 @@ def decode(body: bytes, coding: str, max_body: int) -> bytes:
         try:
             plain = inflater.decompress(rest, max_body + 1 - size)
         except zlib.error as exc:
-            raise ProtocolError(f"cannot decode {coding} body") from exc
+            raise _ProtocolError(f"cannot decode {coding} body") from exc
         size += len(plain)
         if size > max_body or inflater.unconsumed_tail:
             raise BodyTooLargeError(f"response body exceeds {max_body} bytes once decoded")
         if not inflater.eof:
-            raise ProtocolError(f"{coding} body cut short")
+            raise _ProtocolError(f"{coding} body cut short")
         parts.append(plain)
         rest = inflater.unused_data
         if wbits != 16 + zlib.MAX_WBITS:
