@@ -93,7 +93,7 @@ async def test_the_total_limit_holds_across_hosts(slow: RawServer, fast: RawServ
     waiting = asyncio.create_task(transport.send(request))
     try:
         await until(lambda: len(slow.requests) == 2 and request.waiting_for is not None, "both slots taken")
-        assert request.waiting_for == "no connection slot free: 2 open to all hosts"
+        assert request.waiting_for == "no connection slot free (2 open to all hosts)"
         assert not request.written and fast.connections == 0
         slow.release.set()
         async with asyncio.timeout(NO_HANG):
@@ -112,7 +112,7 @@ async def test_a_call_waiting_for_a_connection_says_so_and_is_not_written(slow: 
     second = asyncio.create_task(transport.send(request))
     try:
         await until(lambda: request.waiting_for is not None, "the second call waits")
-        assert request.waiting_for == f"no connection free to 127.0.0.1:{slow.port}: 1 in use"
+        assert request.waiting_for == f"no connection free to 127.0.0.1:{slow.port} (1 in use)"
         assert not request.written
         second.cancel()
         slow.release.set()

@@ -92,7 +92,8 @@ async def test_network_errors_are_retried_then_succeed(runtime: Runtime) -> None
         side_effect=[httpx.ConnectError("refused"), httpx.ReadError("reset"), httpx.Response(200, json={})]
     )
     result = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"}, path="ada")
-    assert result.ok and result.attempts == 3
+    # A refused connection sent nothing: two requests were written, the reset one and the last.
+    assert result.ok and result.attempts == 2 and result.sent
     assert (result.origin_error_class, result.origin_error_code) == ("error", "connect")
 
 

@@ -11,6 +11,7 @@ from typing import Any, Final, Literal
 __all__ = [
     "CAPPED",
     "INTERNAL_ERROR",
+    "NOT_SENT",
     "TIMEDOUT",
     "ErrorClass",
     "InvocationResult",
@@ -19,6 +20,9 @@ __all__ = [
 ]
 
 TIMEDOUT: Final = "timedout"
+NOT_SENT: Final = "notSent"
+"""The error code of a `timedout` call that sent nothing: it waited (for a connection, a
+throttling departure, a token) until its deadline. Safe to send again."""
 CAPPED: Final = "capped"
 INTERNAL_ERROR: Final = "internalError"
 
@@ -54,8 +58,10 @@ class InvocationResult:
     failure for reports (`http`/`500`, `timeout`/`timedout`, `capping`/`capped`,
     `error`/`connect`...). `origin_error_class`/`origin_error_code` keep the first failure
     when a retry later ended differently (first `http` `500`, finally `timeout`). `elapsed` is
-    in seconds and includes time queued by throttling. `endpoint` is the action's static URL
-    (never the dynamic path or the query, which may hold personal data or a key).
+    in seconds and includes time queued by throttling. `attempts` counts the requests written to
+    the endpoint; `sent` is True when at least one was (a call not sent may be sent again
+    safely). `endpoint` is the action's static URL (never the dynamic path or the query, which
+    may hold personal data or a key).
     When the action's connector read the answer, `error_code` is the provider's own code
     (`fcm:UNREGISTERED`, `graph:613`) and `provider_message` its message; `retry_after` is set
     (seconds) when the provider asked for a later retry that did not fit the call's deadline, so
@@ -81,6 +87,11 @@ class InvocationResult:
     provider_message: str | None = None
     retry_after: float | None = None
 
+    @property
+    def sent(self) -> bool:
+        """Whether at least one request reached the endpoint (so it may have acted on it)."""
+        return self.attempts > 0
+
     def as_journey_fields(self) -> dict[str, Any]:
         """The fields a journey reads after the node: the response's fields (when it is an
         object), `jo_status_code` and `errorResponse`."""
@@ -102,6 +113,7 @@ class InvocationResult:
             "response": self.response,
             "errorResponse": self.error_response,
             "attempts": self.attempts,
+            "sent": self.attempts > 0,
             "error": self.error,
             "errorClass": self.error_class,
             "errorCode": self.error_code,
@@ -123,6 +135,7 @@ class InvocationResult:
             "ok": self.ok,
             "httpStatus": self.http_status,
             "attempts": self.attempts,
+            "sent": self.attempts > 0,
             "errorClass": self.error_class,
             "errorCode": self.error_code,
             "originErrorClass": self.origin_error_class,

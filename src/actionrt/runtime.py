@@ -49,6 +49,7 @@ from actionrt.registry import Registry
 from actionrt.results import (
     CAPPED,
     INTERNAL_ERROR,
+    NOT_SENT,
     TIMEDOUT,
     ErrorClass,
     InvocationResult,
@@ -157,6 +158,12 @@ class _ActionEngine:
             else runtime.limits.endpoint(self.method, definition.endpoint.url)
         )
 
+    @property
+    def reports_writes(self) -> bool:
+        """Whether the transport says when a request is written (`HttpRequest.written`); with
+        one that doesn't, every attempt that reached it counts as sent (it may have been)."""
+        return bool(getattr(self.runtime.transport, "reports_writes", False))
+
     # -- the call: a straight line ---------------------------------------------------------------
 
     async def call(
@@ -194,8 +201,7 @@ class _ActionEngine:
         except TimeoutError:
             if not deadline.expired():
                 raise
-            error = f"no answer within {seconds:g} s (attempt {call.attempts} cancelled)"
-            return self._finish(call, TIMEDOUT, error=error, error_class="timeout", error_code=TIMEDOUT)
+            return self._timed_out(call, seconds)
         except (AuthenticationError, MissingSecretError) as exc:
             # The message names the token endpoint's status, or the missing secret; `http_status`
             # stays the action endpoint's (None: nothing was sent to it on this attempt).
@@ -210,18 +216,21 @@ class _ActionEngine:
         method, url, headers, content = self.method, prepared.url, prepared.headers, prepared.content
         tls, apply = self.ssl_context, self.authenticator.apply
         while True:
-            request = HttpRequest(method, url, headers, content, tls)
+            request = call.request = HttpRequest(method, url, headers, content, tls)
+            call.waiting = "no token yet"
             await apply(request)
-            call.attempts += 1
+            call.waiting = None
             try:
                 response = await self._send(request, limiter, deadline)
             except TransportError as exc:
+                call.sent(request.written if self.reports_writes else exc.sent)
                 call.failed("error", exc.kind)
                 outcome = RETRYABLE if isinstance(exc, ConnectError | NetworkError) else FINAL
                 wait = self._decide(call, outcome, deadline)
                 if isinstance(wait, Stop):
                     return self._failed(call, exc, wait.reason)
             else:
+                call.sent(True)
                 if response.status == 401 and self._unauthorized(call, request):
                     wait = 0.0  # one more try with a new token: an attempt, not a retry
                 else:
@@ -239,7 +248,9 @@ class _ActionEngine:
                         return self._answered(call, response, verdict, wait.reason, later)
             if wait > 0:
                 await asyncio.sleep(wait)
+            call.waiting = "no throttling departure yet"
             admission = await limiter.admit()  # every retry counts against capping
+            call.waiting = None
             call.queued += admission.queued_seconds
             if admission.capped:
                 return self._capped(call, admission.reason)
@@ -373,6 +384,21 @@ class _ActionEngine:
             call, INTERNAL_ERROR, error=f"{failure}{note}", error_class="error", error_code=failure.kind
         )
 
+    def _timed_out(self, call: _Call, seconds: float) -> InvocationResult:
+        """The result of a call its deadline cut: an attempt in flight counts when its request
+        was written; a call that sent nothing says what it waited for, with its own code."""
+        request = call.request
+        if request is not None and (request.written or not self.reports_writes):
+            call.sent(True)
+            error = f"no answer within {seconds:g} s (attempt {call.attempts} cancelled)"
+            return self._finish(call, TIMEDOUT, error=error, error_class="timeout", error_code=TIMEDOUT)
+        waited = (request.waiting_for if request is not None else None) or call.waiting or "not sent yet"
+        if call.attempts == 0:
+            error = f"nothing sent within {seconds:g} s: {waited}"
+            return self._finish(call, TIMEDOUT, error=error, error_class="timeout", error_code=NOT_SENT)
+        error = f"no answer within {seconds:g} s ({call.attempts} sent, then {waited})"
+        return self._finish(call, TIMEDOUT, error=error, error_class="timeout", error_code=TIMEDOUT)
+
     def _capped(self, call: _Call, reason: str) -> InvocationResult:
         return self._finish(call, CAPPED, error=reason, error_class="capping", error_code="capped")
 
@@ -439,15 +465,23 @@ class _Call:
     """One call's running record: when it started, its attempts, its first failure, the time it
     queued, whether its token was refreshed, where its retries stand."""
 
-    __slots__ = ("attempts", "origin", "queued", "refreshed", "retry", "started")
+    __slots__ = ("attempts", "origin", "queued", "refreshed", "request", "retry", "started", "waiting")
 
     def __init__(self, started: float) -> None:
         self.started = started
-        self.attempts = 0
+        self.attempts = 0  # requests written to the endpoint
+        self.request: HttpRequest | None = None  # the attempt in flight, until it is counted
+        self.waiting: str | None = None  # what the call waits for outside the transport
         self.origin: _Failure | None = None
         self.queued = 0.0
         self.refreshed = False
         self.retry: RetryState | None = None
+
+    def sent(self, written: bool) -> None:
+        """The attempt in flight ended: it counts when its request was written."""
+        self.request = None
+        if written:
+            self.attempts += 1
 
     def failed(self, error_class: ErrorClass, error_code: str) -> None:
         """Note a failed attempt: the first one is the call's origin."""
@@ -509,9 +543,11 @@ class _ConnectionGates:
         gates = self.gates(limiter)
         held: list[asyncio.Semaphore] = []
         try:
+            request.waiting_for = "no maxHttpConnections slot free"
             for gate in gates:
                 await gate.acquire()
                 held.append(gate)
+            request.waiting_for = None
             return await _timed_send(send, request, limiter, deadline)
         finally:
             for gate in reversed(held):

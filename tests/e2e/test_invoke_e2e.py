@@ -173,7 +173,7 @@ async def test_connection_refused_is_retried_then_an_internal_error(tmp_path: Pa
         result = await runtime.invoke("loyaltyUpdate", PARAMS)
     assert result.status == "internalError" and result.http_status is None
     assert (result.error_class, result.error_code) == ("error", "connect")
-    assert result.attempts == 4
+    assert result.attempts == 0 and not result.sent  # four connections refused: nothing written
     assert "127.0.0.1" in (result.error or "")
 
 
@@ -389,7 +389,7 @@ async def test_a_control_character_from_a_secret_is_refused_and_nothing_is_sent(
     async with runtime_for(tmp_path, secrets={"vault": _Vault(secret)}) as runtime:
         result = await runtime.invoke("loyaltyUpdate", PARAMS)
     assert result.status == "internalError" and not result.ok
-    assert result.error_code == "invalidRequest" and result.attempts == 1
+    assert result.error_code == "invalidRequest" and result.attempts == 0 and not result.sent
     assert result.error is not None and secret not in result.error and "x-tenant-key" in result.error
     assert server.requests == []
 

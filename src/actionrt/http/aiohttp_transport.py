@@ -40,6 +40,8 @@ class AiohttpTransport:
     share state.
     """
 
+    reports_writes = True  # sets `HttpRequest.written` when the request goes out
+
     def __init__(
         self,
         *,
@@ -165,8 +167,30 @@ async def _headers_sent(
         request.written = True  # from here the endpoint may act on it
 
 
+async def _queued(
+    session: aiohttp.ClientSession,
+    context: SimpleNamespace,
+    params: aiohttp.TraceConnectionQueuedStartParams,
+) -> None:
+    request = context.trace_request_ctx
+    if isinstance(request, HttpRequest):
+        request.waiting_for = f"no connection free to {host_of(request.url)}"
+
+
+async def _dequeued(
+    session: aiohttp.ClientSession,
+    context: SimpleNamespace,
+    params: aiohttp.TraceConnectionQueuedEndParams,
+) -> None:
+    request = context.trace_request_ctx
+    if isinstance(request, HttpRequest):
+        request.waiting_for = f"still connecting to {host_of(request.url)}"
+
+
 _WRITTEN = aiohttp.TraceConfig()
 _WRITTEN.on_request_headers_sent.append(_headers_sent)
+_WRITTEN.on_connection_queued_start.append(_queued)
+_WRITTEN.on_connection_queued_end.append(_dequeued)
 _WRITTEN.freeze()
 
 

@@ -58,6 +58,8 @@ class Http1Transport:
     `limit` is the per-host limit, kept as a shorthand.
     """
 
+    reports_writes = True  # sets `HttpRequest.written` when the request goes out
+
     def __init__(
         self,
         *,
@@ -217,7 +219,7 @@ class Http1Transport:
                 if connection is not None:
                     return connection
             if pools.reserve(host):
-                request.waiting_for = f"a connection to {origin.host_header}"
+                request.waiting_for = f"still connecting to {origin.host_header}"
                 connection = await self._connect(origin, host)
                 request.waiting_for = None
                 return connection

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 
+from actionrt.http.errors import TransportError
 from actionrt.http.headers import check_header_fields
 from actionrt.http.types import HttpRequest, HttpResponse
 
@@ -22,6 +23,8 @@ class MockTransport:
     checked as a real transport checks them; `requests` keeps what was sent, in order.
     """
 
+    reports_writes = True  # sets `HttpRequest.written` when the request goes out
+
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
         self.requests: list[HttpRequest] = []
@@ -29,11 +32,15 @@ class MockTransport:
     async def send(self, request: HttpRequest) -> HttpResponse:
         check_header_fields(request.headers)
         self.requests.append(request)
-        request.written = True
-        answer = self.handler(request)
-        if inspect.isawaitable(answer):
-            return await answer
-        return answer
+        request.written = True  # the handler is the endpoint: it has the request
+        try:
+            answer = self.handler(request)
+            if inspect.isawaitable(answer):
+                return await answer
+            return answer
+        except TransportError as exc:
+            request.written = exc.sent  # a ConnectError played by the handler sent nothing
+            raise
 
     async def aclose(self) -> None:
         return None

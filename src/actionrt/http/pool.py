@@ -139,8 +139,8 @@ class ConnectionPools:
     def waiting_for(self, host: HostPool) -> str:
         """What a call waiting on `host` waits for, in words."""
         if host.open >= host.limit:
-            return f"no connection free to {host.name}: {host.open} in use"
-        return f"no connection slot free: {self.open} open to all hosts"
+            return f"no connection free to {host.name} ({host.open} in use)"
+        return f"no connection slot free ({self.open} open to all hosts)"
 
     def _close_one_idle(self) -> bool:
         oldest: Http1Connection | None = None

@@ -58,6 +58,10 @@ class Transport(Protocol):
     Redirects are followed by the transport (each target re-checked by the destination
     policy); the body is read up to `max_body` bytes. Time limits are the caller's business:
     the engine cancels a send that outlives the call's deadline.
+
+    A transport with `reports_writes = True` sets `HttpRequest.written` when the request goes
+    out; the engine then counts only written requests as attempts. Without it, every request
+    handed to the transport counts (it may have been sent).
     """
 
     async def send(self, request: HttpRequest) -> HttpResponse: ...

@@ -1,0 +1,111 @@
+"""`attempts` counts requests written to the endpoint and `sent` says whether any was: through
+`MockTransport`, the runtime's real seam, with no network but a token endpoint that hangs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from actionrt.guard import DestinationPolicy
+from actionrt.http import ConnectError, HttpRequest, HttpResponse, MockTransport, NetworkError
+from actionrt.results import NOT_SENT
+from actionrt.retry import Backoff
+from actionrt.runtime import Runtime
+
+API = "https://api.example.com"
+
+
+async def public_dns(host: str, port: int) -> list[tuple[str, int]]:
+    return [("93.184.216.34", port)]
+
+
+def runtime_over(folder: Path, transport: MockTransport, **fields: Any) -> Runtime:
+    document: dict[str, Any] = {
+        "name": "notify",
+        "endpoint": {"url": API + "/v1/notify", "method": "POST"},
+        "request": {"sample": {"email": "a@example.com"}, "variables": {"email": {"label": "Email"}}},
+        "timeout": 1,
+        **fields,
+    }
+    (folder / "notify.json").write_text(json.dumps(document))
+    return Runtime.from_path(
+        folder,
+        plugins=(),
+        transport=transport,
+        policy=DestinationPolicy(True, resolver=public_dns),
+        backoff=Backoff(base=0.001, cap=0.002),
+    )
+
+
+async def test_refused_connections_are_not_attempts(tmp_path: Path) -> None:
+    answers = iter([ConnectError("refused"), ConnectError("refused"), None])
+
+    def endpoint(request: HttpRequest) -> HttpResponse:
+        failure = next(answers)
+        if failure is not None:
+            raise failure
+        return HttpResponse(200, {}, b"{}", request.url)
+
+    async with runtime_over(tmp_path, MockTransport(endpoint)) as runtime:
+        result = await runtime.invoke("notify", {"email": "b@example.com"})
+    assert result.ok and result.attempts == 1 and result.sent
+    assert (result.origin_error_class, result.origin_error_code) == ("error", "connect")
+
+
+async def test_a_broken_connection_after_writing_is_an_attempt(tmp_path: Path) -> None:
+    def endpoint(request: HttpRequest) -> HttpResponse:
+        raise NetworkError("reset")
+
+    async with runtime_over(tmp_path, MockTransport(endpoint), retry={"count": 1}) as runtime:
+        result = await runtime.invoke("notify", {"email": "b@example.com"})
+    assert (result.error_code, result.attempts, result.sent) == ("network", 2, True)
+    assert result.as_json()["sent"] is True and result.as_event()["sent"] is True
+
+
+@pytest.fixture
+async def hanging_token_endpoint() -> AsyncIterator[str]:
+    release = asyncio.Event()
+
+    async def token(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.json_response({"access_token": "t"})
+
+    app = web.Application()
+    app.router.add_post("/token", token)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}/token"
+    release.set()
+    await runner.cleanup()
+
+
+async def test_a_call_still_waiting_for_its_token_at_the_deadline_was_not_sent(
+    tmp_path: Path, hanging_token_endpoint: str
+) -> None:
+    transport = MockTransport(lambda request: HttpResponse(200, {}, b"{}", request.url))
+    authentication = {
+        "type": "customAuthorization",
+        "endpoint": hanging_token_endpoint,
+        "method": "POST",
+        "body": {"bodyType": "form", "bodyParams": {"grant_type": "client_credentials"}},
+        "tokenInResponse": "json://access_token",
+        "authorizationType": "bearer",
+    }
+    async with runtime_over(tmp_path, transport, authentication=authentication) as runtime:
+        result = await runtime.invoke("notify", {"email": "b@example.com"})
+    assert (result.status, result.error_code, result.attempts, result.sent) == (
+        "timedout",
+        NOT_SENT,
+        0,
+        False,
+    )
+    assert result.error == "nothing sent within 1 s: no token yet"
+    assert result.as_event()["sent"] is False and transport.requests == []
