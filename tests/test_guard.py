@@ -17,7 +17,7 @@ from actionrt.guard import (
     GuardedResolver,
     check_header,
 )
-from actionrt.http import DestinationRefusedError
+from actionrt.http import DestinationRefusedError, LookupFailedError
 
 # -- addresses ---------------------------------------------------------------------------------
 
@@ -269,11 +269,12 @@ async def test_concurrent_lookups_of_one_host_share_one_query() -> None:
     assert calls == 1
 
 
-async def test_resolution_failure_is_a_refusal_and_not_cached() -> None:
+async def test_resolution_failure_is_a_lookup_failure_and_not_cached() -> None:
     stub = StubResolver({})
     policy = DestinationPolicy(resolver=stub)
     for _ in range(2):
-        with pytest.raises(DestinationRefusedError, match="cannot resolve"):
+        # A connect error (retried), not a refusal: the policy did not say no, DNS did not answer.
+        with pytest.raises(LookupFailedError, match="cannot resolve"):
             await policy.resolve("nowhere.example", 443)
     assert len(stub.calls) == 2
 

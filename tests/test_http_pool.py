@@ -1,14 +1,18 @@
-"""Pools per host: a slow host fills its own pool and waiting line, never another host's."""
+"""Pools per host: a slow host fills its own pool and waiting line, never another host's; and
+connecting: Happy Eyeballs across a host's addresses, a failed lookup as a connect error."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from raw_server import RawServer, raw_server, read_request
 
-from actionrt.http import Http1Transport, HttpRequest, PoolLimits
+from actionrt.guard import DestinationPolicy
+from actionrt.http import ConnectError, Http1Transport, HttpRequest, LookupFailedError, PoolLimits
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
 NO_HANG = 10  # turns a call stuck behind another host into a failure instead of a hang
@@ -122,3 +126,57 @@ async def test_a_call_waiting_for_a_connection_says_so_and_is_not_written(slow: 
         await asyncio.gather(first, second, return_exceptions=True)
         await transport.aclose()
     assert len(slow.requests) == 1
+
+
+# -- connecting: Happy Eyeballs and lookups -------------------------------------------------------
+
+
+@pytest.fixture
+def blackhole(fast: RawServer) -> Iterator[None]:
+    """127.0.0.2 on the fast server's port: a listener whose accept queue is full, so a new
+    connection attempt is never answered (the kernel drops its SYN)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.2", fast.port))
+    listener.listen(0)
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.2", fast.port))
+        fillers.append(filler)
+    yield
+    for filler in fillers:
+        filler.close()
+    listener.close()
+
+
+async def test_an_address_that_never_answers_does_not_hold_up_the_next(
+    fast: RawServer, blackhole: None
+) -> None:
+    async def both(host: str, port: int) -> list[tuple[str, int]]:
+        return [("127.0.0.2", port), ("127.0.0.1", port)]
+
+    policy = DestinationPolicy(allow_private_network=True, resolver=both)
+    transport = Http1Transport(policy=policy)
+    try:
+        async with asyncio.timeout(NO_HANG):
+            answer = await transport.send(HttpRequest("GET", f"http://partner.example:{fast.port}/"))
+    finally:
+        await transport.aclose()
+    assert answer.status == 200 and fast.connections == 1
+
+
+async def test_a_failed_lookup_is_a_connect_error_of_its_own() -> None:
+    async def nowhere(host: str, port: int) -> list[tuple[str, int]]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    transport = Http1Transport(policy=DestinationPolicy(allow_private_network=True, resolver=nowhere))
+    request = HttpRequest("GET", "http://partner.example/")
+    try:
+        with pytest.raises(ConnectError) as caught:
+            await transport.send(request)
+    finally:
+        await transport.aclose()
+    assert isinstance(caught.value, LookupFailedError) and caught.value.kind == "lookupFailed"
+    assert "partner.example" in str(caught.value) and not request.written

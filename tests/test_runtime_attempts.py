@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from actionrt.guard import DestinationPolicy
-from actionrt.http import ConnectError, HttpRequest, HttpResponse, MockTransport, NetworkError
+from actionrt.http import ConnectError, Http1Transport, HttpRequest, HttpResponse, MockTransport, NetworkError
 from actionrt.results import NOT_SENT
 from actionrt.retry import Backoff
 from actionrt.runtime import Runtime
@@ -109,3 +110,35 @@ async def test_a_call_still_waiting_for_its_token_at_the_deadline_was_not_sent(
     )
     assert result.error == "nothing sent within 1 s: no token yet"
     assert result.as_event()["sent"] is False and transport.requests == []
+
+
+async def test_a_failed_lookup_is_retried_and_reported_as_such(tmp_path: Path) -> None:
+    lookups: list[str] = []
+
+    async def nowhere(host: str, port: int) -> list[tuple[str, int]]:
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    policy = DestinationPolicy(True, resolver=nowhere)
+    document = {
+        "name": "notify",
+        "endpoint": {"url": API + "/v1/notify", "method": "POST"},
+        "request": {"sample": {"email": "a@example.com"}, "variables": {"email": {"label": "Email"}}},
+    }
+    (tmp_path / "notify.json").write_text(json.dumps(document))
+    runtime = Runtime.from_path(
+        tmp_path,
+        plugins=(),
+        policy=policy,
+        transport=Http1Transport(policy=policy),
+        backoff=Backoff(base=0.001, cap=0.002),
+    )
+    async with runtime:
+        result = await runtime.invoke("notify", {"email": "b@example.com"})
+    assert (result.status, result.error_code, result.attempts, result.sent) == (
+        "internalError",
+        "lookupFailed",
+        0,
+        False,
+    )
+    assert lookups == ["api.example.com"] * 4  # the first try and three retries

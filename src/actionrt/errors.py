@@ -15,6 +15,7 @@ ActionrtError
  ├── ExpressionError            a journey mapping cannot compile or evaluate
  ├── TransportError             no HTTP answer (actionrt.http)
  │    ├── ConnectError          the connection could not be made
+ │    │    └── LookupFailedError the host's name did not resolve
  │    ├── NetworkError          the connection broke while sending or reading
  │    ├── BodyTooLargeError     the answer is larger than the cap
  │    ├── DestinationRefusedError   the destination policy refused the host or a redirect

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from actionrt.http import DestinationRefusedError
+from actionrt.http import DestinationRefusedError, LookupFailedError
 
 __all__ = [
     "ALLOW_PRIVATE_NETWORK_ENV",
@@ -332,7 +332,7 @@ class DestinationPolicy:
                 infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
                 found = [str(info[4][0]) for info in infos]
         except OSError as exc:
-            raise DestinationRefusedError(f"cannot resolve {host!r}: {exc}") from None
+            raise LookupFailedError(f"cannot resolve {host!r}: {exc.strerror or exc}") from None
         allowed: list[str] = []
         reason: str | None = None
         for address in dict.fromkeys(found):  # unique, in the resolver's order

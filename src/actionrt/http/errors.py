@@ -3,6 +3,7 @@
 ActionrtError
  └── TransportError            no HTTP answer; `kind` is a short stable word for reports
       ├── ConnectError          the connection could not be made (refused, unreachable, TLS)
+      │    └── LookupFailedError     the host's name did not resolve
       ├── NetworkError          the connection broke while sending or reading
       ├── BodyTooLargeError     the answer's body is larger than the cap
       ├── DestinationRefusedError   the destination policy refused a host, address or redirect
@@ -29,6 +30,12 @@ class ConnectError(TransportError):
     """The connection could not be made (refused, unreachable, TLS handshake)."""
 
     kind = "connect"
+
+
+class LookupFailedError(ConnectError):
+    """The host's name did not resolve: retried like a refused connection, reported apart."""
+
+    kind = "lookupFailed"
 
 
 class NetworkError(TransportError):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+import aiohappyeyeballs
 
 from actionrt.http.errors import (
     BodyTooLargeError,
@@ -34,6 +37,26 @@ _ORIGIN = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*)([^#]*)")
 # Written by the transport itself: a caller's copy would duplicate or contradict the framing.
 _TRANSPORT_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _USER_AGENT = "actionrt"
+HAPPY_EYEBALLS_DELAY = 0.25
+"""Seconds before the next address of a host is tried while the last one is still connecting."""
+
+
+def _address_infos(addresses: list[str], port: int) -> list[aiohappyeyeballs.AddrInfoType]:
+    """`getaddrinfo`-shaped entries for addresses the destination policy already allowed."""
+    infos: list[aiohappyeyeballs.AddrInfoType] = []
+    for address in addresses:
+        if ":" in address:
+            infos.append((socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port, 0, 0)))
+        else:
+            infos.append((socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port)))
+    return infos
+
+
+def _reason(exc: OSError) -> str:
+    """A short reason that cannot carry a URL: the TLS or OS error text, else the type."""
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {exc.reason or exc}"
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,33 +254,39 @@ class Http1Transport:
         """A new connection in a slot `reserve` took; the slot is given back if none is made."""
         pools = self._pools
         context = host.key[2]
-        reason = "no address"
         try:
             addresses = [origin.host]
             if self.policy is not None:
                 addresses = await self.policy.resolve(origin.host, origin.port)
             loop = asyncio.get_running_loop()
-            for address in addresses:
-                try:
-                    _, connection = await loop.create_connection(
-                        lambda: pools.connection_for(host),
-                        address,
-                        origin.port,
-                        ssl=context,
-                        server_hostname=origin.host if context is not None else None,
-                    )
-                except OSError as exc:  # refused, unreachable, TLS handshake
-                    reason = exc.strerror or type(exc).__name__
-                    if isinstance(exc, ssl.SSLError):
-                        reason = f"TLS: {exc.reason or exc}"
-                    continue
-                connection.track()  # its slot is freed when it closes
-                return connection
+            try:
+                # Happy Eyeballs (RFC 8305): the next address is tried 250 ms after the last one
+                # started, so an address that never answers costs 250 ms, not the deadline.
+                sock = await aiohappyeyeballs.start_connection(
+                    _address_infos(addresses, origin.port),
+                    happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
+                    interleave=1,
+                )
+            except OSError as exc:  # every address refused or unreachable
+                raise ConnectError(f"cannot connect to {origin.host_header}: {_reason(exc)}") from None
+            try:
+                _, connection = await loop.create_connection(
+                    lambda: pools.connection_for(host),
+                    sock=sock,
+                    ssl=context,
+                    server_hostname=origin.host if context is not None else None,
+                )
+            except OSError as exc:  # the TLS handshake
+                sock.close()
+                raise ConnectError(f"cannot connect to {origin.host_header}: {_reason(exc)}") from None
+            except BaseException:
+                sock.close()
+                raise
         except BaseException:
             pools.release(host)
             raise
-        pools.release(host)
-        raise ConnectError(f"cannot connect to {origin.host_header}: {reason}")
+        connection.track()  # its slot is freed when it closes
+        return connection
 
     async def aclose(self) -> None:
         """Close the idle connections. The transport stays usable, on any event loop: the
