@@ -12,6 +12,7 @@ import concurrent.futures
 import functools
 import inspect
 import logging
+import os
 import ssl
 import threading
 import time
@@ -32,6 +33,7 @@ from actionrt.errors import Problem, UnknownActionError, ValidationError
 from actionrt.events import EventSink
 from actionrt.guard import DestinationPolicy
 from actionrt.http import (
+    CA_BUNDLE_ENV,
     DEFAULT_MAX_BODY,
     ConnectError,
     Http1Transport,
@@ -40,6 +42,8 @@ from actionrt.http import (
     NetworkError,
     Transport,
     TransportError,
+    default_ssl_context,
+    trust_ca_bundle,
 )
 from actionrt.limits import CappingRule, EndpointLimiter, Limits
 from actionrt.observability import CallRecorder, CallWatch, metrics_for
@@ -579,10 +583,13 @@ async def _timed_send(
     return response
 
 
-def default_transport(policy: DestinationPolicy, max_body: int) -> Transport:
+def default_transport(
+    policy: DestinationPolicy, max_body: int, tls: ssl.SSLContext | None = None
+) -> Transport:
     """The transport a Runtime gets when none is given: the lean HTTP/1.1 client, chosen by
-    measurement (bench/README.md). `AiohttpTransport` is the drop-in alternative."""
-    return Http1Transport(policy=policy, max_body=max_body)
+    measurement (bench/README.md). `AiohttpTransport` is the drop-in alternative. `tls` is
+    the default TLS context (its trust store: the system's, plus `ACTIONRT_CA_BUNDLE`)."""
+    return Http1Transport(policy=policy, max_body=max_body, ssl_context=tls)
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -625,16 +632,23 @@ class Runtime:
         metrics: bool | CollectorRegistry = True,
         trace_propagation: bool = True,
         recorder: CallRecorder | None = None,
+        ca_bundle: str | Path | None = None,
     ) -> None:
         """Wire a runtime over an already loaded registry; what is not given gets the defaults
         `from_path` documents (the policy follows the registry's `allow_private_network`)."""
         if policy is None:
             policy = DestinationPolicy(registry.allow_private_network)
+        self.ca_bundle = ca_bundle or os.environ.get(CA_BUNDLE_ENV) or None
+        # The system's CAs plus a private CA's. Built only for a private CA: a context costs
+        # ~60 ms, and the transport makes its default one at its first https call.
+        tls = None
+        if self.ca_bundle is not None and (transport is None or auth_context is None):
+            tls = default_ssl_context(self.ca_bundle)
         self.registry = registry
         self.plugins: Plugins = registry.plugins
         self.policy = policy
         self.limits = limits if limits is not None else Limits()
-        self.transport = transport if transport is not None else default_transport(policy, max_body)
+        self.transport = transport if transport is not None else default_transport(policy, max_body, tls=tls)
         self.auth_context = (
             auth_context
             if auth_context is not None
@@ -642,6 +656,7 @@ class Runtime:
                 SecretResolver(registry.plugins.secret_providers),
                 allow_private_network=policy.allow_private_network,
                 policy=policy,
+                tls=tls,
             )
         )
         self.event_sinks: tuple[EventSink, ...] = (*event_sinks, *registry.plugins.event_sinks)
@@ -706,6 +721,7 @@ class Runtime:
         metrics: bool | CollectorRegistry = True,
         trace_propagation: bool = True,
         recorder: CallRecorder | None = None,
+        ca_bundle: str | Path | None = None,
     ) -> Runtime:
         """Load the actions under `path` (a file or a directory) and wire the runtime.
 
@@ -721,6 +737,8 @@ class Runtime:
         registry, or not at all (False). `trace_propagation=False` keeps the W3C `traceparent`
         off outgoing requests (spans are still made when an OpenTelemetry SDK is configured).
         `recorder` keeps the details of recent calls (docs/observability.md).
+        `ca_bundle` (default: `ACTIONRT_CA_BUNDLE`) is a PEM file of private CAs trusted
+        besides the system's, by action calls and token calls alike.
         """
         if policy is None:
             policy = DestinationPolicy(allow_private_network)
@@ -733,6 +751,9 @@ class Runtime:
             SecretResolver(providers),
             allow_private_network=policy.allow_private_network,
             policy=policy,
+            tls=default_ssl_context(bundle)
+            if (bundle := ca_bundle or os.environ.get(CA_BUNDLE_ENV))
+            else None,
         )
         return cls(
             registry,
@@ -747,6 +768,7 @@ class Runtime:
             metrics=metrics,
             trace_propagation=trace_propagation,
             recorder=recorder,
+            ca_bundle=ca_bundle,
         )
 
     def _engine(self, action: Action) -> _ActionEngine:
@@ -770,7 +792,7 @@ class Runtime:
             CallBuilder(action, secrets),
             authenticator,
             RetryPolicy(definition.retry.count, definition.retry.policy, self._backoff),
-            _client_tls(action, secrets),
+            _client_tls(action, secrets, self.ca_bundle),
             refused,
         )
 
@@ -1017,14 +1039,19 @@ def _missing_secrets(action: Action, secrets: SecretResolver) -> list[Problem]:
     return problems
 
 
-def _client_tls(action: Action, secrets: SecretResolver) -> ssl.SSLContext | None:
-    """The TLS context presenting the action's client certificate (mutual TLS), if it has one."""
+def _client_tls(
+    action: Action, secrets: SecretResolver, ca_bundle: str | Path | None
+) -> ssl.SSLContext | None:
+    """The TLS context presenting the action's client certificate (mutual TLS), if it has one;
+    it trusts the private CA bundle too."""
     certificate = action.definition.endpoint.clientCertificate
     if certificate is None:
         return None
     try:
         password = secrets.resolve(certificate.password) if certificate.password else None
-        return client_ssl_context(certificate.certFile, certificate.keyFile, password)
+        context = client_ssl_context(certificate.certFile, certificate.keyFile, password)
+        trust_ca_bundle(context, ca_bundle)
+        return context
     except MissingSecretError as exc:
         raise ValidationError.single(action.source, "endpoint.clientCertificate.password", str(exc)) from None
     except ClientCertificateError as exc:

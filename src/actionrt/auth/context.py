@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextvars import ContextVar
@@ -17,7 +19,7 @@ import httpx
 from actionrt.auth.base import AuthenticationError
 from actionrt.auth.tokens import TokenCache
 from actionrt.guard import DestinationPolicy
-from actionrt.http import DestinationRefusedError
+from actionrt.http import CA_BUNDLE_ENV, DestinationRefusedError, default_ssl_context
 from actionrt.secrets import SecretProvider, SecretResolver
 
 log = logging.getLogger("actionrt.auth")
@@ -86,6 +88,7 @@ class AuthContext:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         token_timeout: float = TOKEN_TIMEOUT,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.secrets = (
             secret_providers
@@ -103,6 +106,7 @@ class AuthContext:
         self._owns_http = http is None
         # Set by the runtime: awaits one token request, counting it and tracing it.
         self.observe_token: Callable[[str, Coroutine[Any, Any, Any]], Awaitable[Any]] | None = None
+        self.tls = tls  # the trust store of token calls (a private CA's); None: httpx's default
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -110,7 +114,11 @@ class AuthContext:
         if _QUERY_FILTER not in _HTTPX_LOG.filters:
             _HTTPX_LOG.addFilter(_QUERY_FILTER)
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.token_timeout, follow_redirects=False)
+            self._http = httpx.AsyncClient(
+                timeout=self.token_timeout,
+                follow_redirects=False,
+                verify=self.tls or (default_ssl_context() if os.environ.get(CA_BUNDLE_ENV) else True),
+            )
         return self._http
 
     async def aclose(self) -> None:

@@ -58,6 +58,13 @@ DEFAULT_STORE = Path(".actionrt") / "store.db"
     is_flag=True,
     help="Keep request and response bodies in call details (they hold customer data).",
 )
+@click.option(
+    "--ca-bundle",
+    type=PATH,
+    envvar="ACTIONRT_CA_BUNDLE",
+    metavar="FILE",
+    help="PEM file of private CAs trusted besides the system's (action and token calls).",
+)
 def serve(
     host: str,
     port: int,
@@ -67,6 +74,7 @@ def serve(
     allow_private_network: bool,
     log_format: str,
     record_bodies: bool,
+    ca_bundle: Path | None,
 ) -> None:
     """Serve the HTTP API and the console (Actions, Add, the configuration pane, Monitoring)
     and /metrics. Every problem with the options is one line, reported before anything starts."""
@@ -90,6 +98,14 @@ def serve(
         examples = examples_dir()
     elif not examples.is_dir():
         fail(f"--examples {examples}: no such directory")
+    if ca_bundle is not None:
+        from actionrt.http import CA_BUNDLE_ENV, default_ssl_context
+
+        try:
+            default_ssl_context(ca_bundle)
+        except ValueError as exc:
+            fail(f"--ca-bundle: {exc}")
+        os.environ[CA_BUNDLE_ENV] = str(ca_bundle)  # every TLS context of the service reads it
     listener = bind(host, port)
 
     import uvicorn

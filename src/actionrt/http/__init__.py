@@ -32,6 +32,7 @@ from actionrt.http.mock import MockTransport
 from actionrt.http.pool import PoolLimits
 from actionrt.http.redirects import CROSS_ORIGIN_HEADERS, REDIRECT_STATUSES, follow_redirect
 from actionrt.http.types import (
+    CA_BUNDLE_ENV,
     DEFAULT_CONNECTION_LIMIT,
     DEFAULT_MAX_BODY,
     DEFAULT_TOTAL_CONNECTION_LIMIT,
@@ -42,9 +43,11 @@ from actionrt.http.types import (
     Transport,
     UrlPolicy,
     default_ssl_context,
+    trust_ca_bundle,
 )
 
 __all__ = [
+    "CA_BUNDLE_ENV",
     "CROSS_ORIGIN_HEADERS",
     "DEFAULT_CONNECTION_LIMIT",
     "DEFAULT_MAX_BODY",
@@ -73,4 +76,5 @@ __all__ = [
     "check_header_fields",
     "default_ssl_context",
     "follow_redirect",
+    "trust_ca_bundle",
 ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 DEFAULT_MAX_BODY = 1 << 20
@@ -84,8 +86,28 @@ class DestinationCheck(UrlPolicy, Protocol):
         ...
 
 
-def default_ssl_context() -> ssl.SSLContext:
-    """Verified TLS, 1.3 preferred with fallback to 1.2 (reference §2)."""
+CA_BUNDLE_ENV = "ACTIONRT_CA_BUNDLE"
+"""A PEM file of CA certificates trusted in addition to the system's (a private CA)."""
+
+
+def default_ssl_context(ca_bundle: str | Path | None = None) -> ssl.SSLContext:
+    """Verified TLS, 1.3 preferred with fallback to 1.2 (reference §2), trusting the system's
+    CAs plus those of `ca_bundle` (default: the file `ACTIONRT_CA_BUNDLE` names, if set)."""
     context = ssl.create_default_context()
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    trust_ca_bundle(context, ca_bundle)
     return context
+
+
+def trust_ca_bundle(context: ssl.SSLContext, ca_bundle: str | Path | None = None) -> None:
+    """Add the CAs of `ca_bundle` (or of `ACTIONRT_CA_BUNDLE`) to `context`'s trust store;
+    ValueError naming the file when it is not a readable PEM bundle."""
+    bundle = ca_bundle or os.environ.get(CA_BUNDLE_ENV) or None
+    if bundle is None:
+        return
+    try:
+        context.load_verify_locations(cafile=str(bundle))
+    except (OSError, ssl.SSLError) as exc:
+        origin = "" if ca_bundle else f" ({CA_BUNDLE_ENV})"
+        reason = "not a PEM CA bundle" if isinstance(exc, ssl.SSLError) else exc.strerror or str(exc)
+        raise ValueError(f"CA bundle {bundle}{origin}: {reason}") from None
