@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +35,10 @@ def transport_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     """Every end-to-end test runs over both transports: the default and the aiohttp one."""
     kind: str = request.param
 
-    def make(policy: DestinationPolicy, max_body: int) -> Transport:
+    def make(policy: DestinationPolicy, max_body: int, tls: ssl.SSLContext | None = None) -> Transport:
         if kind == "aiohttp":
-            return AiohttpTransport(policy=policy, max_body=max_body)
-        return Http1Transport(policy=policy, max_body=max_body)
+            return AiohttpTransport(policy=policy, max_body=max_body, ssl_context=tls)
+        return Http1Transport(policy=policy, max_body=max_body, ssl_context=tls)
 
     monkeypatch.setattr(actionrt.runtime, "default_transport", make)
     return kind

@@ -28,7 +28,7 @@ class HttpRequest:
 
     The transport reports progress on the request itself: `written` turns True when its bytes
     go to the endpoint (so it may have been acted on), and `waiting_for` says what a send is
-    waiting for before that ("a connection to api.example.com: 400 in use"), or None.
+    waiting for before that ("no connection free to api.example.com (400 in use)"), or None.
     """
 
     method: str
