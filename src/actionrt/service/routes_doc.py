@@ -24,9 +24,9 @@ def route_table(document: dict[str, Any]) -> str:
             if operation is None:
                 continue
             text = (operation.get("description") or operation.get("summary") or "").strip()
-            what = " ".join(text.splitlines()[0].split()) if text else ""
+            what = " ".join(text.split("\n\n")[0].split())  # the first paragraph, on one line
             query = [p["name"] for p in operation.get("parameters", []) if p["in"] == "query"]
-            shown = path + (f"[?{'&'.join(query)}=…]" if query else "")
+            shown = path + ("[?" + "&".join(f"{name}=…" for name in query) + "]" if query else "")
             statuses = ", ".join(sorted(operation["responses"]))
             what = what.replace("|", "\\|")
             rows.append(f"| `{method.upper()} {shown}` | {what} | {statuses} |")
