@@ -97,7 +97,7 @@ async def test_call_details_route(server: Partner, tmp_path: Path) -> None:
     assert shown["callId"] == recent.call_id and shown["attempts"] == 2 and shown["bodiesRecorded"] is True
     assert [r["response"]["status"] for r in shown["requests"]] == [503, 200]
     assert json.loads(shown["requests"][0]["request"]["body"]) == {"email": "customer-ada@example.com"}
-    assert missing.status_code == 404 and "0000" in missing.json()["error"]
+    assert missing.status_code == 404 and "0000" in missing.json()["detail"]
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ ActionrtError
  │    └── NameTakenError        the service: a create or rename to a name another action has
  ├── UnknownActionError         invoke() named an action the runtime does not have
  ├── EditRefusedError           an update the edit rules for actions in live journeys refuse
+ │    └── JourneyEditRefusedError   a change to a live journey other than its name or status
  ├── PluginError                plugins failed to load (with `raise_for_failures`)
  ├── MissingSecretError         a referenced secret has no value
  ├── AuthenticationError        credentials could not be applied (token endpoint, token response)
@@ -24,7 +25,8 @@ ActionrtError
  ├── SecretKeyError             the service has no usable encryption key for secrets
  ├── NotFoundError              the service: no action, journey or rule by that name
  ├── RuleStateError             the service: a rule change its state forbids
- └── BodyError                  the service: a request body that is not usable JSON
+ ├── BodyError                  the service: a request body that is not usable JSON
+ └── StaleWriteError            the service: an If-Match naming another version (412)
 
 Where a builtin meaning fits, the class also derives from it (`ValidationError` is a
 `ValueError`, `UnknownActionError` a `KeyError`, `MissingSecretError` a `LookupError`), so

@@ -26,6 +26,15 @@ from actionrt.plugins import Plugins
 EDITABLE_WHEN_LIVE = frozenset({"name", "description", "endpoint.url", "authentication"})
 
 
+class JourneyEditRefusedError(EditRefusedError):
+    """A change to a live journey other than its name or status (stop it first)."""
+
+    def __init__(self, journey_id: str, refused: list[RefusedChange]) -> None:
+        super().__init__(journey_id, refused)
+        fields = ", ".join(r.field for r in refused)
+        self.args = (f"journey {journey_id!r} is live: stop it to change {fields}",)
+
+
 @dataclass
 class Journey:
     """A loaded journey and the file it came from."""
@@ -237,6 +246,44 @@ class Registry:
         if users:
             raise EditRefusedError(name, [RefusedChange("delete", tuple(j.id for j in users))])
         return self.actions.pop(name)
+
+    def update_journey(self, journey_id: str, raw: Mapping[str, Any], source: str | None = None) -> Journey:
+        """Replace a journey (same id). A live journey keeps its nodes: only its name and status
+        (stopping it: `draft`) may change."""
+        current = self.journeys.get(journey_id)
+        if current is None:
+            raise KeyError(journey_id)
+        document = {"kind": "journey", **raw}
+        if document.get("id") != journey_id:
+            raise ValidationError.single(source or current.source, "id", f"must stay {journey_id!r}")
+        try:
+            definition = JourneyDefinition.model_validate(document)
+        except pydantic.ValidationError as exc:
+            raise ValidationError(pydantic_problems(exc, source or current.source)) from None
+        if current.live:
+            before = current.definition.model_dump(mode="json", exclude={"name", "status"})
+            after = definition.model_dump(mode="json", exclude={"name", "status"})
+            changed = [key for key in sorted(before) if before[key] != after.get(key)]
+            if changed:
+                raise JourneyEditRefusedError(
+                    journey_id, [RefusedChange(key, (journey_id,)) for key in changed]
+                )
+        updated = Journey(definition, source or current.source)
+        self.journeys[journey_id] = updated
+        problems = self.check_journeys([updated])
+        if problems:
+            self.journeys[journey_id] = current
+            raise ValidationError(problems)
+        return updated
+
+    def remove_journey(self, journey_id: str) -> Journey:
+        """Remove a journey that is not live (stop it first)."""
+        current = self.journeys.get(journey_id)
+        if current is None:
+            raise KeyError(journey_id)
+        if current.live:
+            raise JourneyEditRefusedError(journey_id, [RefusedChange("delete", (journey_id,))])
+        return self.journeys.pop(journey_id)
 
     def refused_changes(self, current: Action, updated: Action) -> list[RefusedChange]:
         """The fields an update changes that the journeys using the action forbid."""

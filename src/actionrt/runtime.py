@@ -796,6 +796,29 @@ class Runtime:
             refused,
         )
 
+    # -- actions added, replaced and removed while the runtime runs -----------------------------
+
+    def put_action(self, action: Action) -> None:
+        """Add `action`, or replace the loaded action of that name. Calls already running finish
+        with the definition they started with; the transport, limits (connection gates included)
+        and token cache stay shared. Raises `ValidationError` (nothing changes) when it can't run."""
+        missing = _missing_secrets(action, self.auth_context.secrets)
+        if missing:
+            raise ValidationError(missing)
+        engine = self._engine(action)
+        self.registry.actions[action.name] = action
+        self._engines[action.name] = engine
+        self._awaiting_secrets.pop(action.name, None)
+        if self._watch is not None:  # the masking of call details follows the definition
+            self._watches[action.name] = self._watch.action(action)
+
+    def remove_action(self, name: str) -> None:
+        """Stop taking calls for `name` (calls already running finish); no-op if not loaded."""
+        self._engines.pop(name, None)
+        self._awaiting_secrets.pop(name, None)
+        self._watches.pop(name, None)
+        self.registry.actions.pop(name, None)
+
     # -- the call ------------------------------------------------------------------------------
 
     @property

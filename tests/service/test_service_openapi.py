@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+from service_support import ROOT
 from starlette.routing import Route
+
+from actionrt.service.routes_doc import replace_table, route_table
 
 
 async def test_every_api_route_is_described_and_every_description_is_routed(service) -> None:
@@ -55,3 +58,26 @@ async def test_rule_and_journey_bodies_are_described_field_by_field(service) -> 
     journey = body("/journeys")
     assert set(journey["required"]) == {"id", "name"}  # `kind: journey` may be left out
     assert {"id", "name", "status", "nodes"} <= set(journey["properties"])
+
+
+async def test_the_route_table_of_the_docs_is_the_documents(service) -> None:
+    """docs/service.md lists the routes as the document does (regenerate it with
+    `uv run python -m actionrt.service.routes_doc docs/service.md`)."""
+    document = (await service.client.get("/openapi.json")).json()
+    docs = ROOT / "docs" / "service.md"
+    text = docs.read_text()
+    assert replace_table(text, route_table(document)) == text
+
+
+async def test_every_error_answer_is_documented_as_problem_details(service) -> None:
+    document = (await service.client.get("/openapi.json")).json()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for status, answer in operation["responses"].items():
+                if status.startswith("4"):
+                    assert answer["content"] == {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/ProblemDetails"}
+                        }
+                    }, (method, path, status)
+    assert "HTTPValidationError" not in document["components"]["schemas"]

@@ -80,7 +80,7 @@ def serve(
     and /metrics. Every problem with the options is one line, reported before anything starts."""
     from importlib.util import find_spec
 
-    missing = [name for name in ("starlette", "uvicorn", "multipart") if find_spec(name) is None]
+    missing = [name for name in ("fastapi", "uvicorn", "httptools", "multipart") if find_spec(name) is None]
     if missing:
         fail(f"actionrt serve needs {', '.join(missing)}: pip install 'actionrt[service]'")
     from actionrt.service.security import TOKEN_ENV, is_loopback
@@ -142,6 +142,7 @@ def serve(
         log_config=uvicorn_log_config(log_format),
         log_level="info",
         server_header=False,
+        http="httptools",  # the fast request parser; uvloop below when installed
         loop=best_loop_name(),
     )
     uvicorn.Server(config).run(sockets=[listener])

@@ -1,76 +1,110 @@
 """The JSON API: actions, journeys, calls (invoke, test request, authentication check), payload
-field inference, capping and throttling rules. Every route is described in `openapi.py`.
+field inference, capping and throttling rules. Each route declares its request and response
+models and every status it answers; `/openapi.json` is generated from them.
 
-Errors: 400 unreadable body, 404 unknown name, 409 refused edit or name taken, 415 body that is
-not JSON, 422 invalid input with the wrong field paths. A failed request changes nothing.
+Errors are problem details (`problems.py`): 400 unreadable body, 404 unknown name, 409 refused
+edit or name taken, 412 stale `If-Match`, 415 body that is not JSON, 422 invalid input with the
+wrong field paths. A failed request changes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Awaitable, Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
-from actionrt.definition import action_json_schema, pydantic_problems
-from actionrt.errors import ActionrtError, EditRefusedError, Problem, ValidationError
+from actionrt.definition import ActionDefinition
+from actionrt.errors import ValidationError
+from actionrt.limits.rules import CappingRule, ThrottlingRule
 from actionrt.observability import last_call_id
 from actionrt.payload import FieldSpec, FieldType, infer_fields, resolve_variable
 from actionrt.service.calls import CallInput, result_payload
-from actionrt.service.catalog import NameTakenError, NotFoundError, refused_payload
-from actionrt.service.rules import RuleKind, RuleStateError, rule_payload
+from actionrt.service.catalog import NotFoundError
+from actionrt.service.models import (
+    MAX_DEPTH,
+    ActionDetail,
+    ActionList,
+    AuthCheckOut,
+    CallBody,
+    CallResult,
+    CredentialsBody,
+    DuplicateBody,
+    FieldRows,
+    Health,
+    JourneyBody,
+    JourneyList,
+    JourneyOut,
+    JourneyUsers,
+    ProblemDetails,
+    RecentCalls,
+    RuleList,
+    RuleOut,
+    SampleBody,
+    TestBody,
+    TestResult,
+    ValidationOk,
+    too_deep,
+)
+from actionrt.service.problems import BodyError, StaleWriteError
+from actionrt.service.rules import RuleKind, rule_payload
 from actionrt.service.state import ServiceState, journey_summary
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+# Schemas of the documents the domain validates itself (its messages, connectors, plugins):
+# named in the document's components, generated from the models that check them.
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
+    "ActionDocument": ActionDefinition,
+    "CappingRule": CappingRule,
+    "ThrottlingRule": ThrottlingRule,
+    "CallBody": CallBody,
+}
 
-class BodyError(ActionrtError):
-    """A request body that can't be read as JSON."""
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        super().__init__(message)
-
-
-def problems_payload(problems: list[Problem]) -> dict[str, Any]:
-    return {
-        "error": "invalid input",
-        "problems": [{"path": p.path, "message": p.message} for p in problems],
-    }
+ERRORS = {
+    400: "The body is not valid JSON, or nested too deep",
+    404: "No such action, journey or rule",
+    409: "Refused: fields a live journey pins, a name already taken, an action or journey in use",
+    412: "If-Match names another version: reload and retry",
+    413: "The body is larger than 1 MiB",
+    415: "The body is not application/json",
+    422: "Invalid input: every wrong field path with its message",
+}
 
 
-def api_errors(handler: Endpoint) -> Endpoint:
-    """Turn the domain's exceptions into the API's error answers."""
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers a route declares (problem details; `app.py` sets the media type)."""
+    return {status: {"description": ERRORS[status], "model": ProblemDetails} for status in statuses}
 
-    @wraps(handler)
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except BodyError as exc:
-            return JSONResponse({"error": str(exc)}, exc.status)
-        except NotFoundError as exc:
-            return JSONResponse({"error": str(exc)}, 404)
-        except NameTakenError as exc:
-            return JSONResponse(problems_payload(exc.problems), 409)
-        except ValidationError as exc:
-            return JSONResponse(problems_payload(exc.problems), 422)
-        except EditRefusedError as exc:
-            return JSONResponse(refused_payload(exc), 409)
-        except RuleStateError as exc:
-            return JSONResponse({"error": str(exc)}, 409)
 
-    return wrapped
+def document_body(schema: str, *, required: bool = True) -> dict[str, Any]:
+    """`openapi_extra` of a route whose body is read by the route (the domain validates it):
+    the body's schema by its name in the components."""
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    return {"requestBody": {"required": required, "content": {"application/json": {"schema": ref}}}}
+
+
+BODY_ERRORS = (400, 413, 415, 422)
+SAME_RULE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The same rule exists already", "model": RuleOut}
+}
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="the ETag of the version this change replaces",
+        pattern=r'^\s*(\*|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)\s*$',
+    ),
+]
 
 
 async def read_json(request: Request, *, default: Any = None) -> Any:
-    """The request body as JSON; an empty body is `default`."""
+    """The request body as JSON; an empty body is `default` (required when None)."""
     body = await request.body()
     if not body.strip():
         if default is None:
@@ -80,140 +114,229 @@ async def read_json(request: Request, *, default: Any = None) -> Any:
     if media != "application/json" and not media.endswith("+json"):
         raise BodyError(415, "send the body as application/json")
     try:
-        return json.loads(body)
+        value = json.loads(body)
+    except RecursionError:
+        raise BodyError(400, f"the body is nested deeper than {MAX_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BodyError(400, f"the body is not valid JSON: {exc}") from None
+    check_depth(value)
+    return value
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CallBody(_Body):
-    """The values of one call (invoke, Send test request)."""
-
-    params: dict[str, Any] = Field(default_factory=dict)
-    headers: dict[str, Any] = Field(default_factory=dict)
-    query: dict[str, Any] = Field(default_factory=dict)
-    path: str | None = None
-    timeout: float | None = Field(default=None, ge=1, le=30)
-
-    def call(self) -> CallInput:
-        return CallInput(self.params, self.headers, self.query, self.path, self.timeout)
-
-
-class TestBody(CallBody):
-    """Send test request: the call's values and the credentials re-entered for it."""
-
-    credentials: dict[str, str] = Field(default_factory=dict)
-
-
-class CredentialsBody(_Body):
-    credentials: dict[str, str] = Field(default_factory=dict)
-
-
-class DuplicateBody(_Body):
-    name: str | None = None
-
-
-class SampleBody(_Body):
-    sample: Any
-
-
-def parse_body(model: type[ModelT], raw: Any) -> ModelT:
+async def read_model(request: Request, model: type[ModelT]) -> ModelT:
+    """The body validated as `model` straight from its bytes (an empty body: the defaults)."""
+    body = await request.body()
+    if not body.strip():
+        return model()
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise BodyError(415, "send the body as application/json")
     try:
-        return model.model_validate(raw)
+        return model.model_validate_json(body)
     except pydantic.ValidationError as exc:
-        raise ValidationError(pydantic_problems(exc, "")) from None
+        if any(e["type"] in ("json_invalid", "recursion_loop") for e in exc.errors()):
+            raise BodyError(400, "the body is not valid JSON, or nested too deep") from None
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
 
 
-class Api:
+def model_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
+    """`openapi_extra` of a route that reads its body with `read_model`."""
+    return document_body(model.__name__, required=required)
+
+
+def check_depth(value: Any) -> None:
+    """Refuse (400, naming where) a body nested deeper than MAX_DEPTH."""
+    where = too_deep(value)
+    if where is not None:
+        raise BodyError(400, f"the body is nested deeper than {MAX_DEPTH} levels at {where or 'the root'}")
+
+
+def etag(document: Any) -> str:
+    """A strong ETag of a stored document (its canonical JSON)."""
+    digest = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    return f'"{digest[:20]}"'
+
+
+def check_if_match(if_match: str | None, current: str) -> None:
+    """StaleWriteError unless `If-Match` is absent, `*` or lists the current ETag (strong
+    comparison: weak tags never match, RFC 9110 §13.1.1)."""
+    if if_match is None:
+        return
+    tags = [tag.strip() for tag in if_match.split(",")]
+    if "*" in tags or current in tags:
+        return
+    raise StaleWriteError(f"If-Match {if_match!r} is not the current version {current}")
+
+
+def links(created: str, parameter: str, pointer: str, *operations: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI links from a created resource's answer to the operations on it (clients and
+    schemathesis' stateful phase follow them)."""
+    value = f"$response.body#{pointer}"
+    return {
+        int(created): {
+            "links": {
+                operation: {"operationId": operation, "parameters": {parameter: value}}
+                for operation in operations
+            }
+        }
+    }
+
+
+ACTION_LINKS = links(
+    "201",
+    "name",
+    "/action/name",
+    "get_action",
+    "update_action",
+    "delete_action",
+    "duplicate_action",
+    "action_journeys",
+    "invoke",
+    "test_request",
+    "check_authentication",
+    "recent_calls",
+)
+JOURNEY_LINKS = links(
+    "201",
+    "id",
+    "/journey/id",
+    "get_journey",
+    "update_journey",
+    "publish_journey",
+    "stop_journey",
+    "delete_journey",
+)
+RULE_LINKS = links("201", "uid", "/uid", "get_rule", "deploy_rule", "undeploy_rule", "delete_rule")
+
+
+def build_router(state: ServiceState) -> APIRouter:
     """The API's routes, bound to one service."""
+    # Operation ids are the handlers' names (`invoke`, `update_action`): what a generated client
+    # names its functions.
+    router = APIRouter(generate_unique_id_function=lambda route: route.name)
+    catalog = state.catalog
 
-    def __init__(self, state: ServiceState) -> None:
-        self.state = state
-
-    def routes(self) -> list[BaseRoute]:
-        r = api_errors
-        return [
-            Route("/actions", r(self.list_actions), methods=["GET"]),
-            Route("/actions", r(self.create_action), methods=["POST"]),
-            Route("/actions/validate", r(self.validate_action), methods=["POST"]),
-            Route("/actions/{name}", r(self.get_action), methods=["GET"]),
-            Route("/actions/{name}", r(self.update_action), methods=["PUT"]),
-            Route("/actions/{name}", r(self.delete_action), methods=["DELETE"]),
-            Route("/actions/{name}/duplicate", r(self.duplicate_action), methods=["POST"]),
-            Route("/actions/{name}/journeys", r(self.action_journeys), methods=["GET"]),
-            Route("/actions/{name}/invoke", r(self.invoke), methods=["POST"]),
-            Route("/actions/{name}/test", r(self.test_request), methods=["POST"]),
-            Route("/actions/{name}/check-authentication", r(self.check_authentication), methods=["POST"]),
-            Route("/actions/{name}/calls", r(self.recent_calls), methods=["GET"]),
-            Route("/journeys", r(self.list_journeys), methods=["GET"]),
-            Route("/journeys", r(self.create_journey), methods=["POST"]),
-            Route("/journeys/{id}", r(self.get_journey), methods=["GET"]),
-            Route("/payload/fields", r(self.payload_fields), methods=["POST"]),
-            Route("/limits/rules", r(self.list_rules), methods=["GET"]),
-            Route("/limits/capping", r(self.create_capping), methods=["POST"]),
-            Route("/limits/throttling", r(self.create_throttling), methods=["POST"]),
-            Route("/limits/rules/{uid}", r(self.get_rule), methods=["GET"]),
-            Route("/limits/rules/{uid}", r(self.delete_rule), methods=["DELETE"]),
-            Route("/limits/rules/{uid}/deploy", r(self.deploy_rule), methods=["POST"]),
-            Route("/limits/rules/{uid}/undeploy", r(self.undeploy_rule), methods=["POST"]),
-            Route("/schema/action", r(self.action_schema), methods=["GET"]),
-            Route("/healthz", r(self.health), methods=["GET"]),
-        ]
+    def detail_response(name: str, status: int = 200, **headers: str) -> Response:
+        action = catalog.action(name)
+        detail = state.detail(action)
+        return JSONResponse(detail, status, headers={"etag": etag(detail["action"]), **headers})
 
     # -- actions -------------------------------------------------------------------------------
 
-    async def list_actions(self, request: Request) -> Response:
-        actions = sorted(self.state.catalog.registry.actions.values(), key=lambda a: a.name.lower())
-        return JSONResponse({"actions": [self.state.summary(a) for a in actions]})
+    @router.get("/actions", response_model=ActionList, tags=["actions"])
+    async def list_actions() -> Response:
+        """The actions: name, description, method, host, url, authentication, `usedIn`, `live`."""
+        actions = sorted(catalog.registry.actions.values(), key=lambda a: a.name.lower())
+        return JSONResponse({"actions": [state.summary(a) for a in actions]})
 
-    async def create_action(self, request: Request) -> Response:
-        action = self.state.catalog.create(await read_json(request))
-        return JSONResponse(self.state.detail(action), 201, headers={"location": f"/actions/{action.name}"})
+    @router.post(
+        "/actions",
+        status_code=201,
+        response_model=ActionDetail,
+        responses=ACTION_LINKS | errors(*BODY_ERRORS, 409),
+        openapi_extra=document_body("ActionDocument"),
+        tags=["actions"],
+    )
+    async def create_action(request: Request) -> Response:
+        """Create an action; literal secrets are sealed."""
+        action = catalog.create(await read_json(request))
+        return detail_response(action.name, 201, location=f"/actions/{action.name}")
 
-    async def validate_action(self, request: Request) -> Response:
-        replacing = request.query_params.get("replacing") or None
-        self.state.catalog.validate(await read_json(request), replacing=replacing)
+    @router.post(
+        "/actions/validate",
+        response_model=ValidationOk,
+        responses=errors(*BODY_ERRORS, 404, 409),
+        openapi_extra=document_body("ActionDocument"),
+        tags=["actions"],
+    )
+    async def validate_action(
+        request: Request,
+        replacing: Annotated[str | None, Query(description="check as an update of this action")] = None,
+    ) -> Response:
+        """Check an action as create (or update of `replacing`) would, saving nothing."""
+        catalog.validate(await read_json(request), replacing=replacing or None)
         return JSONResponse({"ok": True, "problems": []})
 
-    async def get_action(self, request: Request) -> Response:
-        action = self.state.catalog.action(request.path_params["name"])
-        return JSONResponse(self.state.detail(action))
+    @router.get("/actions/{name}", response_model=ActionDetail, responses=errors(404), tags=["actions"])
+    async def get_action(name: str) -> Response:
+        """The action as stored (secrets as references), with an `ETag`."""
+        return detail_response(name)
 
-    async def update_action(self, request: Request) -> Response:
-        action = self.state.catalog.update(request.path_params["name"], await read_json(request))
-        return JSONResponse(self.state.detail(action))
+    @router.put(
+        "/actions/{name}",
+        response_model=ActionDetail,
+        responses=errors(*BODY_ERRORS, 404, 409, 412),
+        openapi_extra=document_body("ActionDocument"),
+        tags=["actions"],
+    )
+    async def update_action(name: str, request: Request, if_match: IfMatch = None) -> Response:
+        """Replace an action under the edit rules; a rename updates the journeys."""
+        check_if_match(if_match, etag(catalog.document(name)))
+        document = await read_json(request)
+        await state.calls.journal.flush()  # a rename moves the recent calls too
+        action = catalog.update(name, document)
+        return detail_response(action.name)
 
-    async def delete_action(self, request: Request) -> Response:
-        self.state.catalog.delete(request.path_params["name"])
+    @router.delete("/actions/{name}", status_code=204, responses=errors(404, 409, 412, 422), tags=["actions"])
+    async def delete_action(name: str, if_match: IfMatch = None) -> Response:
+        """Delete an action no journey uses."""
+        check_if_match(if_match, etag(catalog.document(name)))
+        catalog.delete(name)
         return Response(status_code=204)
 
-    async def duplicate_action(self, request: Request) -> Response:
-        body = parse_body(DuplicateBody, await read_json(request, default={}))
-        action = self.state.catalog.duplicate(request.path_params["name"], body.name)
-        return JSONResponse(self.state.detail(action), 201, headers={"location": f"/actions/{action.name}"})
+    @router.post(
+        "/actions/{name}/duplicate",
+        status_code=201,
+        response_model=ActionDetail,
+        responses=ACTION_LINKS | errors(*BODY_ERRORS, 404, 409),
+        tags=["actions"],
+    )
+    async def duplicate_action(name: str, body: DuplicateBody | None = None) -> Response:
+        """Copy an action (and its sealed secrets) as `NAME_copy` or the name given."""
+        action = catalog.duplicate(name, (body or DuplicateBody()).name)
+        return detail_response(action.name, 201, location=f"/actions/{action.name}")
 
-    async def action_journeys(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        self.state.catalog.action(name)
-        users = self.state.catalog.registry.used_in(name)
+    @router.get(
+        "/actions/{name}/journeys", response_model=JourneyUsers, responses=errors(404), tags=["actions"]
+    )
+    async def action_journeys(name: str) -> Response:
+        """Used in: the journeys whose nodes use the action."""
+        catalog.action(name)
+        users = catalog.registry.used_in(name)
         return JSONResponse(
             {"journeys": [journey_summary(j.id, j.definition.name, j.definition.status) for j in users]}
         )
 
     # -- calls ---------------------------------------------------------------------------------
 
-    async def invoke(self, request: Request) -> Response:
-        body = parse_body(CallBody, await read_json(request, default={}))
-        result = await self.state.calls.invoke(request.path_params["name"], body.call())
+    @router.post(
+        "/actions/{name}/invoke",
+        response_model=CallResult,
+        responses=errors(*BODY_ERRORS, 404),
+        openapi_extra=model_body(CallBody, required=False),
+        tags=["calls"],
+    )
+    async def invoke(name: str, request: Request) -> Response:
+        """One call, as a journey node makes it; what happens to the call is in the result."""
+        # The hot path: the body is checked by pydantic's JSON parser in one step, without
+        # FastAPI's body machinery (measured in bench/service.py); errors are the same 422s.
+        call = await read_model(request, CallBody)
+        result = await state.calls.invoke(
+            name, CallInput(call.params, call.headers, call.query, call.path, call.timeout)
+        )
         return JSONResponse({**result_payload(result), "callId": last_call_id()})
 
-    async def test_request(self, request: Request) -> Response:
-        body = parse_body(TestBody, await read_json(request, default={}))
-        result, structure = await self.state.calls.test(
-            request.path_params["name"], body.call(), body.credentials
+    @router.post(
+        "/actions/{name}/test",
+        response_model=TestResult,
+        responses=errors(*BODY_ERRORS, 404),
+        tags=["calls"],
+    )
+    async def test_request(name: str, body: TestBody | None = None) -> Response:
+        """Send test request: a real call with typed-in values and re-entered credentials."""
+        call = body or TestBody()
+        result, structure = await state.calls.test(
+            name, CallInput(call.params, call.headers, call.query, call.path, call.timeout), call.credentials
         )
         payload = {**result_payload(result), "callId": last_call_id()}
         payload["structure"] = {
@@ -222,19 +345,28 @@ class Api:
         }
         return JSONResponse(payload)
 
-    async def check_authentication(self, request: Request) -> Response:
-        body = parse_body(CredentialsBody, await read_json(request, default={}))
-        check = await self.state.calls.check_authentication(request.path_params["name"], body.credentials)
+    @router.post(
+        "/actions/{name}/check-authentication",
+        response_model=AuthCheckOut,
+        responses=errors(*BODY_ERRORS, 404),
+        tags=["calls"],
+    )
+    async def check_authentication(name: str, body: CredentialsBody | None = None) -> Response:
+        """Call only the token endpoint (or say what static credentials would send, masked)."""
+        credentials = (body or CredentialsBody()).credentials
+        check = await state.calls.check_authentication(name, credentials)
         return JSONResponse({"ok": check.ok, "message": check.message})
 
-    async def recent_calls(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        self.state.catalog.action(name)
-        try:
-            limit = max(1, min(500, int(request.query_params.get("limit", "50"))))
-        except ValueError:
-            raise ValidationError.single("", "limit", "must be an integer") from None
-        store = self.state.store
+    @router.get(
+        "/actions/{name}/calls", response_model=RecentCalls, responses=errors(404, 422), tags=["calls"]
+    )
+    async def recent_calls(
+        name: str, limit: Annotated[int, Query(ge=1, le=500, description="newest first")] = 50
+    ) -> Response:
+        """Recent calls of the action, newest first, and counts by status."""
+        catalog.action(name)
+        await state.calls.journal.flush()
+        store = state.store
         calls = [
             {
                 "at": row.at,
@@ -252,36 +384,83 @@ class Api:
 
     # -- journeys ------------------------------------------------------------------------------
 
-    async def list_journeys(self, request: Request) -> Response:
-        journeys = sorted(self.state.catalog.registry.journeys.values(), key=lambda j: j.id)
-        return JSONResponse(
-            {
-                "journeys": [
-                    {
-                        **journey_summary(j.id, j.definition.name, j.definition.status),
-                        "actions": j.definition.actions,
-                    }
-                    for j in journeys
-                ]
-            }
-        )
+    def journey_response(journey_id: str, status: int = 200, **headers: str) -> Response:
+        document = catalog.journey(journey_id).definition.model_dump(mode="json")
+        return JSONResponse({"journey": document}, status, headers={"etag": etag(document), **headers})
 
-    async def create_journey(self, request: Request) -> Response:
-        journey = self.state.catalog.add_journey(await read_json(request))
-        return JSONResponse(
-            {"journey": journey.definition.model_dump(mode="json")},
-            201,
-            headers={"location": f"/journeys/{journey.id}"},
-        )
+    @router.get("/journeys", response_model=JourneyList, tags=["journeys"])
+    async def list_journeys() -> Response:
+        """The journeys with their status and the actions they use."""
+        journeys = sorted(catalog.registry.journeys.values(), key=lambda j: j.id)
+        rows = [
+            {**journey_summary(j.id, j.definition.name, j.definition.status), "actions": j.definition.actions}
+            for j in journeys
+        ]
+        return JSONResponse({"journeys": rows})
 
-    async def get_journey(self, request: Request) -> Response:
-        journey = self.state.catalog.journey(request.path_params["id"])
-        return JSONResponse({"journey": journey.definition.model_dump(mode="json")})
+    @router.post(
+        "/journeys",
+        status_code=201,
+        response_model=JourneyOut,
+        responses=JOURNEY_LINKS | errors(*BODY_ERRORS),
+        tags=["journeys"],
+    )
+    async def create_journey(body: JourneyBody) -> Response:
+        """Add a journey (its nodes must name actions and map their variables)."""
+        journey = catalog.add_journey(body.model_dump(mode="json"))
+        return journey_response(journey.id, 201, location=f"/journeys/{journey.id}")
+
+    @router.get("/journeys/{id}", response_model=JourneyOut, responses=errors(404), tags=["journeys"])
+    async def get_journey(id: str) -> Response:
+        """One journey as stored, with an `ETag`."""
+        return journey_response(id)
+
+    @router.put(
+        "/journeys/{id}",
+        response_model=JourneyOut,
+        responses=errors(*BODY_ERRORS, 404, 409, 412),
+        tags=["journeys"],
+    )
+    async def update_journey(id: str, body: JourneyBody, if_match: IfMatch = None) -> Response:
+        """Replace a journey; a live one may change only its name and status."""
+        check_if_match(if_match, etag(catalog.journey(id).definition.model_dump(mode="json")))
+        catalog.update_journey(id, body.model_dump(mode="json"))
+        return journey_response(id)
+
+    async def set_status(journey_id: str, status: Literal["draft", "live"]) -> Response:
+        document = catalog.journey(journey_id).definition.model_dump(mode="json")
+        catalog.update_journey(journey_id, {**document, "status": status})
+        return journey_response(journey_id)
+
+    @router.post(
+        "/journeys/{id}/publish",
+        response_model=JourneyOut,
+        responses=errors(404, 422),
+        tags=["journeys"],
+    )
+    async def publish_journey(id: str) -> Response:
+        """Make the journey live: its actions' pinned fields become read-only."""
+        return await set_status(id, "live")
+
+    @router.post("/journeys/{id}/stop", response_model=JourneyOut, responses=errors(404), tags=["journeys"])
+    async def stop_journey(id: str) -> Response:
+        """Back to draft: the journey and its actions can be edited again."""
+        return await set_status(id, "draft")
+
+    @router.delete("/journeys/{id}", status_code=204, responses=errors(404, 409, 412, 422), tags=["journeys"])
+    async def delete_journey(id: str, if_match: IfMatch = None) -> Response:
+        """Delete a journey that is not live (stop it first)."""
+        check_if_match(if_match, etag(catalog.journey(id).definition.model_dump(mode="json")))
+        catalog.delete_journey(id)
+        return Response(status_code=204)
 
     # -- payload -------------------------------------------------------------------------------
 
-    async def payload_fields(self, request: Request) -> Response:
-        body = parse_body(SampleBody, await read_json(request))
+    @router.post(
+        "/payload/fields", response_model=FieldRows, responses=errors(*BODY_ERRORS), tags=["actions"]
+    )
+    async def payload_fields(body: SampleBody) -> Response:
+        """The message-parameter table of a sample payload."""
         root, problems = infer_fields(body.sample, source="", where="sample")
         if problems:
             raise ValidationError(problems)
@@ -289,51 +468,86 @@ class Api:
 
     # -- limits --------------------------------------------------------------------------------
 
-    async def list_rules(self, request: Request) -> Response:
-        kind = request.query_params.get("kind")
-        if kind not in (None, "capping", "throttling"):
-            raise ValidationError.single("", "kind", "must be capping or throttling")
-        chosen: RuleKind | None = "capping" if kind == "capping" else "throttling" if kind else None
-        return JSONResponse({"rules": [rule_payload(row) for row in self.state.rules.list(chosen)]})
-
-    async def create_capping(self, request: Request) -> Response:
-        return await self._create_rule("capping", request)
-
-    async def create_throttling(self, request: Request) -> Response:
-        return await self._create_rule("throttling", request)
-
-    async def _create_rule(self, kind: RuleKind, request: Request) -> Response:
-        row, created = self.state.rules.create(kind, await read_json(request))
-        return JSONResponse(rule_payload(row), 201 if created else 200)
-
-    def _rule_uid(self, request: Request) -> str:
-        uid: str = request.path_params["uid"]
+    def rule(uid: str) -> dict[str, Any]:
         try:
-            self.state.rules.get(uid)
+            return rule_payload(state.rules.get(uid))
         except KeyError:
             raise NotFoundError(f"no rule with uid {uid!r}") from None
-        return uid
 
-    async def get_rule(self, request: Request) -> Response:
-        return JSONResponse(rule_payload(self.state.rules.get(self._rule_uid(request))))
+    @router.get("/limits/rules", response_model=RuleList, responses=errors(422), tags=["limits"])
+    async def list_rules(kind: Literal["capping", "throttling"] | None = None) -> Response:
+        """The capping and throttling rules with `uid`, `kind`, `deployed`."""
+        return JSONResponse({"rules": [rule_payload(row) for row in state.rules.list(kind)]})
 
-    async def deploy_rule(self, request: Request) -> Response:
-        return JSONResponse(rule_payload(self.state.rules.deploy(self._rule_uid(request))))
+    async def create_rule(kind: RuleKind, request: Request) -> Response:
+        row, created = state.rules.create(kind, await read_json(request))
+        return JSONResponse(rule_payload(row), 201 if created else 200)
 
-    async def undeploy_rule(self, request: Request) -> Response:
-        return JSONResponse(rule_payload(self.state.rules.undeploy(self._rule_uid(request))))
+    @router.post(
+        "/limits/capping",
+        status_code=201,
+        response_model=RuleOut,
+        responses=SAME_RULE | RULE_LINKS | errors(*BODY_ERRORS),
+        openapi_extra=document_body("CappingRule"),
+        tags=["limits"],
+    )
+    async def create_capping(request: Request) -> Response:
+        """Add a capping rule in its published JSON shape (not yet deployed)."""
+        return await create_rule("capping", request)
 
-    async def delete_rule(self, request: Request) -> Response:
-        self.state.rules.delete(self._rule_uid(request))
+    @router.post(
+        "/limits/throttling",
+        status_code=201,
+        response_model=RuleOut,
+        responses=SAME_RULE | RULE_LINKS | errors(*BODY_ERRORS),
+        openapi_extra=document_body("ThrottlingRule"),
+        tags=["limits"],
+    )
+    async def create_throttling(request: Request) -> Response:
+        """Add a throttling rule in its published JSON shape (not yet deployed)."""
+        return await create_rule("throttling", request)
+
+    @router.get("/limits/rules/{uid}", response_model=RuleOut, responses=errors(404), tags=["limits"])
+    async def get_rule(uid: str) -> Response:
+        """One rule."""
+        return JSONResponse(rule(uid))
+
+    @router.post("/limits/rules/{uid}/deploy", response_model=RuleOut, responses=errors(404), tags=["limits"])
+    async def deploy_rule(uid: str) -> Response:
+        """The rule applies to calls from now on."""
+        rule(uid)
+        return JSONResponse(rule_payload(state.rules.deploy(uid)))
+
+    @router.post(
+        "/limits/rules/{uid}/undeploy", response_model=RuleOut, responses=errors(404), tags=["limits"]
+    )
+    async def undeploy_rule(uid: str) -> Response:
+        """The rule stops applying to calls (its counters go with it)."""
+        rule(uid)
+        return JSONResponse(rule_payload(state.rules.undeploy(uid)))
+
+    @router.delete("/limits/rules/{uid}", status_code=204, responses=errors(404, 409), tags=["limits"])
+    async def delete_rule(uid: str) -> Response:
+        """Delete an undeployed rule."""
+        rule(uid)
+        state.rules.delete(uid)
         return Response(status_code=204)
 
     # -- meta ----------------------------------------------------------------------------------
 
-    async def action_schema(self, request: Request) -> Response:
+    @router.get("/schema/action", response_model=dict[str, Any], tags=["meta"])
+    async def action_schema() -> Response:
+        """The JSON Schema of an action document."""
+        from actionrt.definition import action_json_schema
+
         return JSONResponse(action_json_schema())
 
-    async def health(self, request: Request) -> Response:
-        return JSONResponse({"ok": True, "actions": len(self.state.catalog.registry.actions)})
+    @router.get("/healthz", response_model=Health, tags=["meta"])
+    async def health() -> Response:
+        """Live, with the number of loaded actions."""
+        return JSONResponse({"ok": True, "actions": len(catalog.registry.actions)})
+
+    return router
 
 
 def field_rows(root: FieldSpec) -> list[dict[str, Any]]:

@@ -1,29 +1,31 @@
-"""`create_app(store_path, ...)`: the Starlette application of `actionrt serve` — the JSON API,
-the console, /openapi.json — over one SQLite store."""
+"""`create_app(store_path, ...)`: the FastAPI application of `actionrt serve` — the JSON API,
+the console, /openapi.json generated from the API's routes — over one SQLite store."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from starlette.applications import Starlette
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 
 from actionrt.guard import ALLOW_PRIVATE_NETWORK_ENV
 from actionrt.http import Transport
-from actionrt.observability import CONTENT_TYPE, CallRecorder, render_metrics
-from actionrt.observability.timeline import WINDOWS, Timeline
-from actionrt.service.api import Api
+from actionrt.observability import CallRecorder
+from actionrt.observability.timeline import Timeline
+from actionrt.service import problems
+from actionrt.service.api import DOCUMENT_MODELS, build_router
 from actionrt.service.calls import Calls
 from actionrt.service.catalog import Catalog
 from actionrt.service.console import Console
-from actionrt.service.openapi import openapi_json
+from actionrt.service.monitoring_api import build_monitoring_router
 from actionrt.service.rules import Rules
 from actionrt.service.security import TOKEN_ENV, SecurityMiddleware, SecurityPolicy
 from actionrt.service.state import ServiceState
@@ -48,7 +50,7 @@ def create_app(
     entry_points: bool | None = None,
     metrics: CollectorRegistry | None = None,
     record_bodies: bool = False,
-) -> Starlette:
+) -> FastAPI:
     """The service over the store at `store_path` (created if missing).
 
     `examples`: a directory of action and journey files imported on the store's first start.
@@ -84,37 +86,9 @@ def create_app(
     )
     state = ServiceState(store, catalog, Rules(store, calls.limits), calls, api_token is not None)
     policy = SecurityPolicy(api_token, loopback_only)
-    openapi = openapi_json()
-
-    async def openapi_route(request: Request) -> Response:
-        return Response(openapi, media_type="application/json")
-
-    async def metrics_route(request: Request) -> Response:
-        return Response(render_metrics(metrics), media_type=CONTENT_TYPE)
-
-    async def call_details_route(request: Request) -> Response:
-        name, call_id = request.path_params["name"], request.path_params["callId"]
-        details = recorder.get(name, call_id)
-        if details is None:
-            return JSONResponse({"error": f"no recent call {call_id} of action {name}"}, 404)
-        return JSONResponse(details.as_json())
-
-    async def monitoring_route(request: Request) -> Response:
-        window = request.query_params.get("window", "hour")
-        action = request.query_params.get("action") or None
-        if window not in WINDOWS:
-            return JSONResponse({"error": f"window: must be one of {', '.join(WINDOWS)}"}, 422)
-        return JSONResponse(timeline.series("day" if window == "day" else "hour", action))
-
-    async def recent_calls_route(request: Request) -> Response:
-        action = request.query_params.get("action") or None
-        limit = request.query_params.get("limit", "50")
-        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-            return JSONResponse({"error": "limit: must be a whole number from 1 to 1000"}, 422)
-        return JSONResponse({"calls": [d.summary() for d in recorder.recent(action, int(limit))]})
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await calls.open()
         try:
             yield
@@ -122,21 +96,66 @@ def create_app(
             await calls.aclose()
             store.close()
 
-    app = Starlette(
-        routes=[
-            Route("/openapi.json", openapi_route, methods=["GET"]),
-            Route("/metrics", metrics_route, methods=["GET"]),
-            Route("/actions/{name}/calls/{callId}", call_details_route, methods=["GET"]),
-            Route("/monitoring/calls", monitoring_route, methods=["GET"]),
-            Route("/monitoring/recent", recent_calls_route, methods=["GET"]),
-            *Api(state).routes(),
-            *Console(state, policy).routes(),
-        ],
+    app = FastAPI(
+        title="actionrt service",
+        version=version("actionrt"),
+        summary="Configure, test and invoke custom actions; capping and throttling rules.",
+        routes=Console(state, policy).routes(),
         middleware=[Middleware(SecurityMiddleware, policy=policy)],
         lifespan=lifespan,
         max_body_size=MAX_BODY,
+        docs_url=None,
+        redoc_url=None,
+        separate_input_output_schemas=False,
     )
+    # The API's routes sit in the application's own flat list: Starlette then finds every
+    # method of a path (the `Allow` of a 405) and FastAPI documents exactly these routes. They
+    # come before the console's, invoke first: routes are matched in order, once per request.
+    api = build_router(state).routes + build_monitoring_router(recorder, timeline, metrics).routes
+    hot = [route for route in api if getattr(route, "name", None) == "invoke"]
+    app.router.routes[:0] = hot + [route for route in api if route not in hot]
+    problems.install(app)
+    app.openapi = lambda: _document(app, api)  # type: ignore[method-assign]
     app.state.service = state
     app.state.recorder = recorder
     app.state.timeline = timeline
     return app
+
+
+def _document(app: FastAPI, api: list[BaseRoute]) -> dict[str, Any]:
+    """The OpenAPI document, generated once from the routes: errors as problem details, and
+    the schemas of the documents the domain validates added to the components."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        routes=api,
+        separate_input_output_schemas=False,
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    ref = "#/components/schemas/{model}"
+    for name, model in DOCUMENT_MODELS.items():
+        schema = model.model_json_schema(ref_template=ref, mode="validation", by_alias=True)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
+    declared = {
+        (route.path_format, method.lower()): set(route.responses)
+        for route in api
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    }
+    problem = {"application/problem+json": {"schema": {"$ref": ref.format(model="ProblemDetails")}}}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            answers = operation["responses"]
+            if "422" in answers and 422 not in declared[(path, method)]:
+                del answers["422"]  # FastAPI adds it to every route with parameters
+            for status, answer in answers.items():
+                if status.startswith(("4", "5")):
+                    answer["content"] = problem
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    app.openapi_schema = document
+    return document

@@ -1,6 +1,6 @@
 """Calls made by the service: invoke, Send test request, Check the authentication, and the
-record of recent calls. One transport, destination policy, token context and limits are shared
-by every action; each action gets a `Runtime` built from its current definition."""
+record of recent calls. One `Runtime` serves every action, with one transport, destination
+policy, token context and limits."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from actionrt.results import InvocationResult
 from actionrt.runtime import Runtime, default_transport
 from actionrt.secrets import SecretResolver
 from actionrt.service.catalog import Catalog
+from actionrt.service.journal import CallJournal
 from actionrt.service.store import CallRow, Store
 
 if TYPE_CHECKING:
@@ -56,7 +57,13 @@ class StructureProblem:
 
 
 class Calls:
-    """Runs calls against the catalog's current actions and records each in the store."""
+    """Runs calls against the catalog's current actions and records each in the call journal.
+
+    One `Runtime` serves every action: an action saved while the service runs replaces its
+    engine there (calls already running finish with the definition they started with), so the
+    transport, the limits and each capping rule's `maxHttpConnections` gate are shared by all
+    the actions a rule matches.
+    """
 
     def __init__(
         self,
@@ -74,6 +81,7 @@ class Calls:
         self.recorder = recorder
         self.event_sinks = tuple(event_sinks)
         self.store = store
+        self.journal = CallJournal(store)
         self.policy = DestinationPolicy(catalog.allow_private_network)
         self.limits = limits if limits is not None else Limits()
         self.transport: Transport = (
@@ -83,41 +91,33 @@ class Calls:
         self.auth_context = AuthContext(
             self.secrets, allow_private_network=self.policy.allow_private_network, policy=self.policy
         )
-        # Built on first use of each action and rebuilt when its definition changes; they all
-        # share the transport, limits and token cache above, so rebuilding costs no connection.
-        self._runtimes: dict[str, tuple[Action, Runtime]] = {}
-        self._opened: Runtime | None = None
+        self.runtime = self._runtime_for(Registry(catalog.plugins, self.policy.allow_private_network))
+        catalog.on_change(self._drop_removed)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Open the shared pools once (through a runtime, so plugins see their startup hook)."""
-        if self._opened is None:
-            self._opened = self._runtime_for(
-                Registry(self.catalog.plugins, self.policy.allow_private_network)
-            )
-            await self._opened.open()
+        """Open the shared pools (plugins see their startup hook) and start the journal."""
+        await self.runtime.open()
+        self.journal.start()
 
     async def aclose(self) -> None:
-        """Close the shared transport, token client and limits backend."""
-        if self._opened is not None:
-            await self._opened.aclose()
-            self._opened = None
+        """Write the pending call records; close the transport, token client and limits."""
+        await self.journal.aclose()
+        if self.runtime._opened:
+            await self.runtime.aclose()
         else:
             await self.transport.aclose()
             await self.auth_context.aclose()
             await self.limits.aclose()
-        self._runtimes.clear()
 
-    def _runtime_for(self, registry: Registry, auth_context: AuthContext | None = None) -> Runtime:
+    def _runtime_for(self, registry: Registry) -> Runtime:
         return Runtime(
             registry,
             policy=self.policy,
             limits=self.limits,
             transport=self.transport,
-            auth_context=auth_context or self.auth_context,
-            # The service answers a call whose secrets are not set with 422 naming each one.
-            require_secrets=True,
+            auth_context=self.auth_context,
             metrics=self.metrics,
             recorder=self.recorder,
             event_sinks=self.event_sinks,
@@ -126,23 +126,24 @@ class Calls:
     def _single(self, action: Action) -> Registry:
         return Registry(self.catalog.plugins, self.policy.allow_private_network, {action.name: action}, {})
 
-    def runtime(self, name: str) -> Runtime:
-        """The runtime of the named action's current definition (NotFoundError if none)."""
+    def _drop_removed(self) -> None:
+        current = self.catalog.registry.actions
+        for name in [n for n in self.runtime.actions if n not in current]:
+            self.runtime.remove_action(name)
+
+    def _loaded(self, name: str) -> Runtime:
+        """The runtime with the named action's current definition loaded (NotFoundError if
+        none; ValidationError when it can't run, such as a secret that is not set)."""
         action = self.catalog.action(name)
-        cached = self._runtimes.get(name)
-        if cached is not None and cached[0] is action:
-            return cached[1]
-        for stale in [n for n in self._runtimes if n not in self.catalog.registry.actions]:
-            del self._runtimes[stale]
-        runtime = self._runtime_for(self._single(action))
-        self._runtimes[name] = (action, runtime)
-        return runtime
+        if self.runtime.registry.actions.get(name) is not action:
+            self.runtime.put_action(action)
+        return self.runtime
 
     # -- calls ---------------------------------------------------------------------------------
 
     async def invoke(self, name: str, call: CallInput) -> InvocationResult:
         """One call of a stored action, as a journey makes it; recorded in recent calls."""
-        result = await self.runtime(name).invoke(
+        result = await self._loaded(name).invoke(
             name, call.params, headers=call.headers, query=call.query, path=call.path, timeout=call.timeout
         )
         self._record(result, "invoke")
@@ -159,7 +160,18 @@ class Calls:
         action = self.temporary(name, credentials)
         context = self._fresh_auth_context()
         try:
-            runtime = self._runtime_for(self._single(action), context)
+            # A secret that is not set is a 422 at its field here (the console shows it there).
+            runtime = Runtime(
+                self._single(action),
+                policy=self.policy,
+                limits=self.limits,
+                transport=self.transport,
+                auth_context=context,
+                require_secrets=True,
+                metrics=self.metrics,
+                recorder=self.recorder,
+                event_sinks=self.event_sinks,
+            )
             result = await runtime.invoke(
                 action.name,
                 call.params,
@@ -235,8 +247,7 @@ class Calls:
             result.elapsed,
             result.error,
         )
-        with self.store.transaction() as tx:
-            tx.add_call(row)
+        self.journal.add(row)
 
 
 def result_payload(result: InvocationResult) -> dict[str, Any]:

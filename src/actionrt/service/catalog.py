@@ -264,6 +264,28 @@ class Catalog:
         self._swap(registry, self.documents)
         return journey
 
+    def update_journey(self, journey_id: str, raw: Any) -> Journey:
+        """Replace a journey under the registry's rules (a live one may change only its name
+        and status; publishing checks its nodes against the actions)."""
+        self.journey(journey_id)
+        if not isinstance(raw, Mapping):
+            raise ValidationError.single("", "", "a journey must be a JSON object")
+        registry = self._fork()
+        journey = registry.update_journey(journey_id, raw, SOURCE)
+        with self.store.transaction() as tx:
+            tx.put_journey(journey.id, journey.definition.model_dump(mode="json"))
+        self._swap(registry, self.documents)
+        return journey
+
+    def delete_journey(self, journey_id: str) -> None:
+        """Remove a journey that is not live."""
+        self.journey(journey_id)
+        registry = self._fork()
+        registry.remove_journey(journey_id)
+        with self.store.transaction() as tx:
+            tx.delete_journey(journey_id)
+        self._swap(registry, self.documents)
+
     # -- helpers ---------------------------------------------------------------------------------
 
     def _checked(self, raw: Any) -> dict[str, Any]:

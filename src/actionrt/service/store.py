@@ -93,6 +93,9 @@ class Store:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA foreign_keys = ON")
         self._db.execute("PRAGMA journal_mode = WAL")
+        # WAL with NORMAL: a commit is durable against a crash of the process, and fsyncs only
+        # at checkpoints (a power cut may lose the last commits, never corrupt the file).
+        self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.executescript(SCHEMA)
         self._lock = threading.RLock()
 
@@ -111,6 +114,14 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def add_calls(self, rows: list[CallRow]) -> None:
+        """Append recent-call rows in one transaction; keep the last `RECENT_CALLS_KEPT` of
+        each action they touch."""
+        with self.transaction() as tx:
+            tx.add_calls(rows)
+            for action in {row.action for row in rows}:
+                tx.trim_calls(action)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -197,6 +208,9 @@ class Transaction:
             (journey_id, json.dumps(document), self._now),
         )
 
+    def delete_journey(self, journey_id: str) -> None:
+        self._db.execute("DELETE FROM journeys WHERE id = ?", (journey_id,))
+
     def put_secret(self, secret_id: str, ciphertext: bytes) -> None:
         self._db.execute(
             "INSERT INTO secrets (id, ciphertext, created_at) VALUES (?, ?, ?)",
@@ -222,26 +236,21 @@ class Transaction:
     def delete_rule(self, uid: str) -> None:
         self._db.execute("DELETE FROM limit_rules WHERE uid = ?", (uid,))
 
-    def add_call(self, row: CallRow) -> None:
-        self._db.execute(
+    def add_calls(self, rows: list[CallRow]) -> None:
+        self._db.executemany(
             "INSERT INTO calls (action, at, kind, status, ok, http_status, attempts, elapsed, error) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.action,
-                row.at,
-                row.kind,
-                row.status,
-                int(row.ok),
-                row.http_status,
-                row.attempts,
-                row.elapsed,
-                row.error,
-            ),
+            [
+                (r.action, r.at, r.kind, r.status, int(r.ok), r.http_status, r.attempts, r.elapsed, r.error)
+                for r in rows
+            ],
         )
+
+    def trim_calls(self, action: str) -> None:
         self._db.execute(
             "DELETE FROM calls WHERE action = ? AND id <= "
             "(SELECT id FROM calls WHERE action = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-            (row.action, row.action, RECENT_CALLS_KEPT),
+            (action, action, RECENT_CALLS_KEPT),
         )
 
     def rename_calls(self, old: str, new: str) -> None:

@@ -297,7 +297,7 @@
       status.className = "hint ok";
     } else if (answer.data && answer.data.refused) {
       showRefused(answer.data);
-    } else if (answer.data && answer.data.problems) {
+    } else if (answer.data && answer.data.problems && answer.data.problems.length) {
       const auth = answer.data.problems.filter((p) => p.path.startsWith("authentication"));
       const list = $("#auth-problems");
       list.innerHTML = "";
@@ -443,7 +443,7 @@
     if (answer.ok) {
       fieldRows = answer.data.fields;
       renderFields();
-    } else if (answer.data && answer.data.problems) {
+    } else if (answer.data && answer.data.problems && answer.data.problems.length) {
       slot.hidden = false;
       slot.textContent = answer.data.problems.map((p) => `${p.path.replace(/^sample\.?/, "")}: ${p.message}`).join("\n");
     }
@@ -529,8 +529,8 @@
         return;
       }
       if (answer.data && answer.data.refused) showRefused(answer.data);
-      else if (answer.data && answer.data.problems) showProblems(answer.data.problems);
-      else showProblems([{ path: "", message: (answer.data && answer.data.error) || `error ${answer.status}` }]);
+      else if (answer.data && answer.data.problems && answer.data.problems.length) showProblems(answer.data.problems);
+      else showProblems([{ path: "", message: (answer.data && answer.data.detail) || `error ${answer.status}` }]);
     } finally {
       button.disabled = false;
     }
@@ -541,7 +541,7 @@
     duplicate.addEventListener("click", async () => {
       const answer = await api("POST", `/actions/${encodeURIComponent(currentName)}/duplicate`, {});
       if (answer.ok) window.location.assign("/console/actions/" + encodeURIComponent(answer.data.action.name));
-      else showProblems(answer.data.problems || [{ path: "", message: answer.data.error }]);
+      else showProblems((answer.data.problems && answer.data.problems.length ? answer.data.problems : [{ path: "", message: answer.data.detail }]));
     });
   }
   const remove = $("#delete-action");
@@ -550,7 +550,7 @@
       if (!window.confirm(`Delete ${currentName}?`)) return;
       const answer = await api("DELETE", `/actions/${encodeURIComponent(currentName)}`);
       if (answer.ok) window.location.assign("/console/actions");
-      else showProblems([{ path: "", message: answer.data.error }]);
+      else showProblems([{ path: "", message: answer.data.detail }]);
     });
   }
 

@@ -29,7 +29,7 @@
     const answer = await post(`/limits/${kind.value}`, rule);
     if (answer.ok) { window.location.reload(); return; }
     problems.hidden = false;
-    for (const p of (answer.data && answer.data.problems) || [{ path: "", message: answer.data && answer.data.error }]) {
+    for (const p of (answer.data && answer.data.problems && answer.data.problems.length) || [{ path: "", message: answer.data && answer.data.detail }]) {
       const li = document.createElement("li");
       li.textContent = (p.path ? p.path + ": " : "") + p.message;
       problems.appendChild(li);

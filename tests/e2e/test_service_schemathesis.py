@@ -1,0 +1,125 @@
+"""The service's OpenAPI document against its behaviour: schemathesis with every check, as a
+client generator would use the document, against the service on loopback (uvicorn, the real
+store), the actions' endpoints pointed at a loopback stand-in with private networks allowed."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+from cryptography.fernet import Fernet
+
+from actionrt.guard import DestinationPolicy
+from actionrt.http import Http1Transport, HttpRequest, HttpResponse
+from actionrt.service import create_app
+from actionrt.standin import StandIn
+
+HERE = Path(__file__).parent
+CONFIG = HERE / "schemathesis.toml"
+
+
+@pytest.fixture
+def transport_kind() -> str:
+    """One run: the service's transport is not what this test is about."""
+    return "http1"
+
+
+class ToStandIn:
+    """The service's transport, with every action's call sent to the stand-in (same path and
+    query): the actions schemathesis creates name hosts of their own."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.inner = Http1Transport(policy=DestinationPolicy(allow_private_network=True))
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        parts = urlsplit(request.url)
+        target = self.base_url + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return await self.inner.send(dataclasses.replace(request, url=target))
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class Errors(logging.Handler):
+    """Every error (and traceback) the service logs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+async def service_url(tmp_path: Path) -> AsyncIterator[str]:
+    standin = StandIn()
+    await standin.start()
+    app = create_app(
+        tmp_path / "store.db",
+        allow_private_network=True,
+        secret_key=Fernet.generate_key(),
+        entry_points=False,
+        transport=ToStandIn(standin.base_url),
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # the server's own condition; a failed start ends the task
+        assert not task.done(), "the service did not start"
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    yield url
+    server.should_exit = True
+    await task
+    await standin.stop()
+
+
+async def test_the_document_holds_under_schemathesis_with_every_check(
+    service_url: str, tmp_path: Path
+) -> None:
+    errors = Errors()
+    loggers = [logging.getLogger(name) for name in ("actionrt", "uvicorn", "uvicorn.error")]
+    for logger in loggers:
+        logger.addHandler(errors)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "--config-file",
+            str(CONFIG),
+            "run",
+            f"{service_url}/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            "20",
+            "--seed",
+            "7",
+            "--workers",
+            "2",
+            "--report-dir",
+            str(tmp_path / "report"),
+            cwd=tmp_path,  # its cache goes there, not into the checkout
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=110)
+    finally:
+        for logger in loggers:
+            logger.removeHandler(errors)
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text[-6000:]
+    assert " passed" in text and "failure" not in text.split("SUMMARY")[-1].lower(), text[-3000:]
+    assert errors.records == [], [r.getMessage() for r in errors.records]
