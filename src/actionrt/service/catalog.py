@@ -27,10 +27,10 @@ from actionrt.service.vault import (
     ConsoleSecretsPlugin,
     Vault,
     console_ids,
+    foreign_references,
     new_secret_id,
     seal_authentication,
     seal_parameters,
-    unknown_references,
 )
 
 log = logging.getLogger("actionrt.service")
@@ -183,7 +183,7 @@ class Catalog:
     def validate(self, raw: Any, *, replacing: str | None = None) -> Action:
         """Check an action document as create (or update of `replacing`) would, changing nothing."""
         registry = self._fork()
-        document = self._checked(raw)
+        document = self._checked(raw, replacing)
         if replacing is None:
             return registry.add_action(document, SOURCE)
         self.action(replacing)
@@ -203,7 +203,7 @@ class Catalog:
 
     def update(self, name: str, raw: Any) -> Action:
         current = self.action(name)
-        document = self._checked(raw)
+        document = self._checked(raw, name)
         registry = self._fork()
         registry.parse(document, current.source)
         if document["name"] != name:
@@ -266,11 +266,14 @@ class Catalog:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _checked(self, raw: Any) -> dict[str, Any]:
+    def _checked(self, raw: Any, owner: str | None = None) -> dict[str, Any]:
+        """A copy of `raw`, refused when it references console secrets that are not `owner`'s
+        (the action being replaced; a new action owns none yet)."""
         if not isinstance(raw, Mapping):
             raise ValidationError.single("", "", "an action must be a JSON object")
         document = copy.deepcopy(dict(raw))
-        problems = unknown_references(document, lambda sid: self.store.ciphertext(sid) is not None)
+        owned = console_ids(self.documents.get(owner, {})) if owner is not None else set()
+        problems = foreign_references(document, owned, lambda sid: self.store.ciphertext(sid) is not None)
         if problems:
             raise ValidationError(problems)
         return document
