@@ -8,6 +8,9 @@ import sqlite3
 import pytest
 from service_support import CAPPING, Endpoint, Service, action
 
+# A state-changing request without a body says it is no cross-site form (service/security.py).
+NO_BODY = {"content-type": "application/json"}
+
 
 def problems(response) -> dict[str, str]:
     return {p["path"]: p["message"] for p in response.json()["problems"]}
@@ -74,7 +77,9 @@ async def test_bodies_that_are_not_json_are_refused(service: Service) -> None:
         "/actions", content=b"{nope", headers={"content-type": "application/json"}
     )
     assert not_json.status_code == 400
-    form = await service.client.post("/actions", content=b"name=x", headers={"content-type": "text/plain"})
+    form = await service.client.post(
+        "/actions", content=b"name=x", headers={"content-type": "text/plain", "x-csrf-token": "script"}
+    )
     assert form.status_code == 415
     array = await service.client.post("/actions", json=[1, 2])
     assert array.status_code == 422
@@ -121,7 +126,7 @@ async def test_name_description_url_and_authentication_stay_editable_when_live(s
 
 
 async def test_duplicate_copies_the_action_and_its_sealed_secrets(service: Service) -> None:
-    answer = await service.client.post("/actions/loyaltyUpdate/duplicate")
+    answer = await service.client.post("/actions/loyaltyUpdate/duplicate", headers=NO_BODY)
     assert answer.status_code == 201
     copy = answer.json()
     assert copy["action"]["name"] == "loyaltyUpdate_copy"
@@ -136,7 +141,7 @@ async def test_duplicate_copies_the_action_and_its_sealed_secrets(service: Servi
 
 
 async def test_delete_refuses_an_action_in_use_and_removes_one_that_is_not(service: Service) -> None:
-    used = await service.client.delete("/actions/slackNotify")
+    used = await service.client.delete("/actions/slackNotify", headers=NO_BODY)
     assert used.status_code == 409
     assert used.json()["refused"] == [{"field": "delete", "journeys": ["cartRecovery"]}]
     before = service.state.store.counts()["secrets"]
@@ -144,7 +149,7 @@ async def test_delete_refuses_an_action_in_use_and_removes_one_that_is_not(servi
         "/actions", json=action(authentication={"type": "basic", "username": "u", "password": "pw"})
     )
     assert service.state.store.counts()["secrets"] == before + 1
-    assert (await service.client.delete("/actions/notify")).status_code == 204
+    assert (await service.client.delete("/actions/notify", headers=NO_BODY)).status_code == 204
     assert (await service.client.get("/actions/notify")).status_code == 404
     assert service.state.store.counts()["secrets"] == before  # its secret went with it
 
@@ -548,18 +553,18 @@ async def test_rules_are_created_deployed_undeployed_listed_and_deleted(service:
     uid = rule["uid"]
     limits = service.state.calls.limits
     assert limits.matching("POST", "https://api.example.com/v1/x") == []
-    deployed = await service.client.post(f"/limits/rules/{uid}/deploy")
+    deployed = await service.client.post(f"/limits/rules/{uid}/deploy", headers=NO_BODY)
     assert deployed.json()["deployed"] is True
     assert len(limits.matching("POST", "https://api.example.com/v1/x")) == 1
-    assert (await service.client.delete(f"/limits/rules/{uid}")).status_code == 409
+    assert (await service.client.delete(f"/limits/rules/{uid}", headers=NO_BODY)).status_code == 409
     throttling = {"urlPattern": "https://api.example.com/*", "methods": ["POST"], "maxThroughput": 300}
     await service.client.post("/limits/throttling", json=throttling)
     listed = (await service.client.get("/limits/rules")).json()["rules"]
     assert [(r["kind"], r["deployed"]) for r in listed] == [("capping", True), ("throttling", False)]
     assert len((await service.client.get("/limits/rules?kind=throttling")).json()["rules"]) == 1
-    await service.client.post(f"/limits/rules/{uid}/undeploy")
+    await service.client.post(f"/limits/rules/{uid}/undeploy", headers=NO_BODY)
     assert limits.matching("POST", "https://api.example.com/v1/x") == []
-    assert (await service.client.delete(f"/limits/rules/{uid}")).status_code == 204
+    assert (await service.client.delete(f"/limits/rules/{uid}", headers=NO_BODY)).status_code == 204
     assert (await service.client.get(f"/limits/rules/{uid}")).status_code == 404
 
 
@@ -585,7 +590,7 @@ async def test_invalid_rules_name_their_fields(service: Service) -> None:
 
 async def test_deployed_rules_survive_a_restart(service: Service) -> None:
     uid = (await service.client.post("/limits/capping", json=CAPPING)).json()["uid"]
-    await service.client.post(f"/limits/rules/{uid}/deploy")
+    await service.client.post(f"/limits/rules/{uid}/deploy", headers=NO_BODY)
     restarted = _restart(service)
     assert [(e.uid, e.deployed) for e in restarted.limits.rules()] == [(uid, True)]
 
