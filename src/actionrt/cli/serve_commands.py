@@ -58,6 +58,21 @@ DEFAULT_STORE = Path(".actionrt") / "store.db"
     is_flag=True,
     help="Keep request and response bodies in call details (they hold customer data).",
 )
+@click.option(
+    "--env-secret",
+    "env_secret",
+    multiple=True,
+    metavar="NAME",
+    help="An environment variable actions may read as {{ secrets.NAME }} (repeatable).",
+)
+@click.option(
+    "--env-secret-prefix",
+    "env_secret_prefix",
+    multiple=True,
+    metavar="PREFIX",
+    help="Let actions read every environment variable starting with PREFIX (repeatable). "
+    "Without either option: $ACTIONRT_ENV_SECRETS, else none; ACTIONRT_* never.",
+)
 def serve(
     host: str,
     port: int,
@@ -67,6 +82,8 @@ def serve(
     allow_private_network: bool,
     log_format: str,
     record_bodies: bool,
+    env_secret: tuple[str, ...],
+    env_secret_prefix: tuple[str, ...],
 ) -> None:
     """Serve the HTTP API and the console (Actions, Add, the configuration pane, Monitoring)
     and /metrics. Every problem with the options is one line, reported before anything starts."""
@@ -99,6 +116,7 @@ def serve(
     from actionrt.service.app import create_app
     from actionrt.service.vault import SecretKeyError
 
+    allowed = [*env_secret, *(f"{prefix.rstrip('*')}*" for prefix in env_secret_prefix)]
     try:
         application = create_app(
             store,
@@ -107,8 +125,9 @@ def serve(
             api_token=token,
             loopback_only=loopback,
             record_bodies=record_bodies,
+            env_secrets=allowed or None,
         )
-    except SecretKeyError as exc:
+    except (SecretKeyError, ValueError) as exc:  # no key, or a refused allow-list
         listener.close()
         click.echo(str(exc), err=True)
         raise SystemExit(EXIT_USAGE) from None
