@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from actionrt.limits.admission import ADMITTED, Admission, GateSpec, queue_too_long
-from actionrt.limits.window import SlidingWindow
+from actionrt.limits.window import Pacer, SlidingWindow
 
 __all__ = ["DepartureBoard", "MemoryBackend", "MemoryGate"]
 
@@ -21,6 +21,7 @@ class MemoryBackend:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._windows: dict[str, SlidingWindow] = {}
+        self._pacers: dict[str, Pacer] = {}
         self.departures = DepartureBoard(clock)
 
     def window(self, key: str, limit: int, period: float) -> SlidingWindow:
@@ -29,6 +30,13 @@ class MemoryBackend:
         if window is None or window.limit != limit or window.period != period:
             window = self._windows[key] = SlidingWindow(limit, period)
         return window
+
+    def pacer(self, key: str, rate: int, period: float) -> Pacer:
+        """The pacer of the throttling rule under `key`; a new one if its rate changed."""
+        pacer = self._pacers.get(key)
+        if pacer is None or pacer.rate != rate or pacer.period != period:
+            pacer = self._pacers[key] = Pacer(rate, period)
+        return pacer
 
     def gate(self, spec: GateSpec) -> MemoryGate:
         return MemoryGate(self, spec)
@@ -108,7 +116,7 @@ class MemoryGate:
         self._slow_reason = spec.slow_host.reason
         self._latency = spec.latency
         self._caps = tuple((backend.window(c.key, c.limit, c.period), c.reason) for c in spec.caps)
-        self._throttles = tuple(backend.window(t.key, t.rate, t.period) for t in spec.throttles)
+        self._throttles = tuple(backend.pacer(t.key, t.rate, t.period) for t in spec.throttles)
         self._max_wait = spec.max_queue_wait
         self._sleep = spec.sleep
         self._departures = backend.departures
@@ -139,27 +147,30 @@ class MemoryGate:
         for window, _ in self._caps:
             window.record(now)
 
+    async def _wait(self, until: float, seconds: float) -> None:
+        if self._sleep is None:
+            await self._departures.wait_until(until)
+        else:
+            await self._sleep(seconds)
+
     async def _admit_throttled(self, now: float) -> Admission:
         # Over a cap already: fail at once rather than queue for a refusal.
         refused = self._refusal(now, 0.0)
         if refused is not None:
             return refused
-        # Departure times are handed out in arrival order, so the queue is FIFO by construction.
+        # Departure times are handed out in arrival order, so the queue is FIFO by construction;
+        # each rule's pacer spaces them evenly.
         departure = now
-        for window in self._throttles:
-            free = window.next_free(now)
-            if free > departure:
-                departure = free
+        for pacer in self._throttles:
+            if pacer.free > departure:
+                departure = pacer.free
         wait = departure - now
         if wait > self._max_wait:
             return queue_too_long(wait, self._max_wait)
-        for window in self._throttles:
-            window.record(departure)
+        for pacer in self._throttles:
+            pacer.take(departure)
         if wait > 0:
-            if self._sleep is None:
-                await self._departures.wait_until(departure)
-            else:
-                await self._sleep(wait)
+            await self._wait(departure, wait)
             now = self._clock()
         refused = self._refusal(now, wait)
         if refused is not None:

@@ -60,11 +60,13 @@ return {0, num(now)}
 """
 )
 
-# KEYS: the cap windows (checked, not recorded), then the throttle windows.
+# KEYS: the cap windows (checked, not recorded), then the throttling pacers (hashes).
 # ARGV[1]: member, ARGV[2]: number of cap windows, ARGV[3]: longest wait (µs);
-# then per key: limit, period (µs).
+# then per key: limit (rate), period (µs).
 # Returns {0, wait µs} when a departure was reserved, {i, 0} when cap window i refuses now,
 # {-1, wait µs} when the wait would exceed the longest allowed.
+# A pacer holds the start of its busy run (a, µs) and the departures booked since (n): the next
+# may leave at a + n * period / rate, so departures are evenly spaced, never a burst.
 _RESERVE = (
     _PRELUDE
     + """
@@ -77,18 +79,16 @@ for i = 1, ncaps do
   end
 end
 local departure = now
+local pacers = {}
 for i = ncaps + 1, #KEYS do
-  local key = KEYS[i]
   local rate = tonumber(ARGV[2 * i + 2])
   local period = tonumber(ARGV[2 * i + 3])
-  -- Departures at or before now - period no longer delay anyone.
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', num(now - period))
-  local n = redis.call('ZCARD', key)
-  if n >= rate then
-    local kth = redis.call('ZRANGE', key, n - rate, n - rate, 'WITHSCORES')
-    local free = tonumber(kth[2]) + period
-    if free > departure then departure = free end
-  end
+  local pace = redis.call('HMGET', KEYS[i], 'a', 'n')
+  local a, n = tonumber(pace[1]), tonumber(pace[2])
+  local free = -1
+  if a and n then free = a + math.ceil(n * period / rate) end
+  pacers[i] = {a, n, free}
+  if free > departure then departure = free end
 end
 local wait = departure - now
 if wait > tonumber(ARGV[3]) then
@@ -96,7 +96,12 @@ if wait > tonumber(ARGV[3]) then
 end
 for i = ncaps + 1, #KEYS do
   local period = tonumber(ARGV[2 * i + 3])
-  redis.call('ZADD', KEYS[i], num(departure), ARGV[1])
+  local p = pacers[i]
+  if departure > p[3] then
+    redis.call('HSET', KEYS[i], 'a', num(departure), 'n', 1)
+  else
+    redis.call('HSET', KEYS[i], 'a', num(p[1]), 'n', p[2] + 1)
+  end
   redis.call('PEXPIRE', KEYS[i], math.ceil((wait + period) / 1000) + 1000)
 end
 return {0, num(wait)}
@@ -193,7 +198,7 @@ class RedisGate:
             prefix + spec.slow_host.key,
             [spec.slow_host.limit, _micros(spec.slow_host.period), 0],
         )
-        self._reserve_keys = self._take_keys + [prefix + t.key for t in self._throttles]
+        self._reserve_keys = self._take_keys + [prefix + t.key + ":pace" for t in self._throttles]
         self._reserve_args = [len(self._caps), _micros(spec.max_queue_wait)]
         for cap in self._caps:
             self._reserve_args += [cap.limit, _micros(cap.period)]
