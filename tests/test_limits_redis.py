@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import multiprocessing
+import socket
 import threading
 import time
 import uuid
@@ -287,3 +289,128 @@ def test_four_processes_share_one_cap(prefix: str) -> None:
     assert sorted(decided for _, decided in _Recorder.arrivals) == decisions
     # And the cap was used, not just enforced: about CAP per period over the run.
     assert sent >= CAP * (DURATION / (PERIOD_MS / 1000)) * 0.6
+
+
+# -- Redis down or hung: calls keep their deadline ------------------------------------------------
+
+
+class FlakyRedis:
+    """A loopback port in front of the real Redis. Hung: it accepts connections and never
+    answers. Passing: it forwards bytes both ways, as Redis coming back would."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.passing = False
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> FlakyRedis:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            if not self.passing:
+                await reader.read()  # hold the connection, answer nothing, until the client leaves
+                return
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", 6379)
+
+            async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+                sink.close()
+
+            await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[list[str]]:
+    """A loopback endpoint recording the path of each call it receives."""
+    from aiohttp import web
+
+    received: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        received.append(request.path)
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    received.append(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}")  # type: ignore[union-attr]
+    yield received
+    await runner.cleanup()
+
+
+def runtime_over(tmp_path: Any, base_url: str, backend: RedisBackend) -> Any:
+    from actionrt.runtime import Runtime
+
+    action = {
+        "name": "notify",
+        "endpoint": {"url": f"{base_url}/send", "method": "POST"},
+        "request": {"sample": {"to": "x"}, "variables": {"to": {"label": "To"}}},
+        "timeout": 1,
+    }
+    (tmp_path / "notify.json").write_text(json.dumps(action))
+    limits = Limits(capping_rules=[capping(1000, 60_000, url=f"{base_url}/*")], backend=backend)
+    return Runtime.from_path(tmp_path, allow_private_network=True, limits=limits)
+
+
+async def test_a_hung_redis_fails_calls_within_their_timeout_warns_once_and_calls_flow_again(
+    prefix: str, tmp_path: Any, endpoint: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    base_url = endpoint.pop()
+    flaky = await FlakyRedis().start()
+    backend = RedisBackend(
+        f"redis://127.0.0.1:{flaky.port}/0", prefix=prefix, max_connections=4, max_reconnect_wait=0.2
+    )
+    caplog.set_level(logging.INFO, logger="actionrt")
+    async with runtime_over(tmp_path, base_url, backend) as runtime:
+        # 64 calls, 4 pool connections, a Redis that never answers: each call still ends
+        # within its own 1 s timeout (+100 ms), none reaches the endpoint.
+        async with asyncio.timeout(1.1):
+            results = await asyncio.gather(*(runtime.invoke("notify", {"to": "a"}) for _ in range(64)))
+        assert {(r.status, r.error_code) for r in results} == {("internalError", "limitsUnavailable")}
+        assert "the limits store (Redis at 127.0.0.1:" in results[0].error
+        assert endpoint == []
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and warnings[0].exc_info is None  # one line, no traceback
+        assert "unavailable: no answer within 0.5 s" in warnings[0].getMessage()
+
+        flaky.passing = True  # Redis answers again: no restart needed
+        await asyncio.wait_for(backend.available.wait(), 10)
+        recovered = await runtime.invoke("notify", {"to": "a"})
+        assert recovered.status == "http_200", recovered.error
+        assert endpoint == ["/send"]
+        assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+        assert any("answers again" in r.getMessage() for r in caplog.records)
+    await flaky.stop()
+
+
+async def test_an_unreachable_redis_fails_the_call_at_once_as_limits_unavailable(
+    prefix: str, tmp_path: Any, endpoint: list[str]
+) -> None:
+    base_url = endpoint.pop()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    port = closed.getsockname()[1]
+    backend = RedisBackend(f"redis://:hunter2@127.0.0.1:{port}/0", prefix=prefix)
+    async with runtime_over(tmp_path, base_url, backend) as runtime:
+        result = await runtime.invoke("notify", {"to": "a"})
+    closed.close()
+    assert (result.status, result.error_code) == ("internalError", "limitsUnavailable")
+    assert "hunter2" not in result.error and endpoint == []

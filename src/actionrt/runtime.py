@@ -41,7 +41,7 @@ from actionrt.http import (
     Transport,
     TransportError,
 )
-from actionrt.limits import CappingRule, EndpointLimiter, Limits
+from actionrt.limits import LIMITS_UNAVAILABLE, CappingRule, EndpointLimiter, Limits, LimitsUnavailableError
 from actionrt.observability import CallRecorder, CallWatch, metrics_for
 from actionrt.plugins import Plugins
 from actionrt.prepare import CallBuilder, InputError, PreparedCall
@@ -192,7 +192,10 @@ class _ActionEngine:
         limiter = self.limiter
         if limiter is None:
             limiter = self.limits.endpoint(self.method, prepared.endpoint)
-        admission = await limiter.admit()
+        try:
+            admission = await limiter.admit()
+        except LimitsUnavailableError as exc:  # nothing is sent that the limits could not count
+            return self._unavailable(call, exc)
         call.queued = admission.queued_seconds
         if admission.capped:
             return self._capped(call, admission.reason)
@@ -248,7 +251,10 @@ class _ActionEngine:
                         return self._answered(call, response, verdict, wait.reason, later)
             if wait > 0:
                 await asyncio.sleep(wait)
-            admission = await limiter.admit()  # every retry counts against capping
+            try:
+                admission = await limiter.admit()  # every retry counts against capping
+            except LimitsUnavailableError as exc:
+                return self._unavailable(call, exc)
             call.queued += admission.queued_seconds
             if admission.capped:
                 return self._capped(call, admission.reason)
@@ -384,6 +390,12 @@ class _ActionEngine:
 
     def _capped(self, call: _Call, reason: str) -> InvocationResult:
         return self._finish(call, CAPPED, error=reason, error_class="capping", error_code="capped")
+
+    def _unavailable(self, call: _Call, exc: LimitsUnavailableError) -> InvocationResult:
+        """The limits store did not answer in time: not sent, since it could not be counted."""
+        return self._finish(
+            call, INTERNAL_ERROR, error=str(exc), error_class="error", error_code=LIMITS_UNAVAILABLE
+        )
 
     def _finish(
         self,

@@ -1,31 +1,52 @@
 """The Redis backend: caps and throttling queues shared by every process using one Redis.
 
 Each decision is one Lua script (atomic), on Redis's own clock (`TIME`), over sorted sets of
-call times (µs) that expire on their own. Keys live under a prefix; use one per tenant.
+call times (µs) and pacer hashes that expire on their own. Keys live under a prefix; use one
+per tenant. Every script call is bounded by `timeout`: a Redis that is down or hung makes calls
+fail fast (`LimitsUnavailableError`) with one warning per outage, and a background reconnect
+loop lets them flow again as soon as it answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
+import time
 import uuid
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from actionrt.limits.admission import (
     ADMITTED,
     Admission,
     CapSpec,
     GateSpec,
+    LimitsUnavailableError,
     ThrottleSpec,
     queue_too_long,
 )
 
+log = logging.getLogger("actionrt.limits")
+
 __all__ = ["DEFAULT_REDIS_URL", "RedisBackend", "RedisGate"]
 
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
+DEFAULT_TIMEOUT: Final = 0.5
+"""Seconds a decision may take, waiting for a pool connection included: half the shortest call
+timeout (1 s), so a hung Redis never holds a call past its deadline, even on a busy loop."""
+
+# What "Redis is not answering" looks like; anything else (a script error) is a bug, not an outage.
+_UNAVAILABLE: Final = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 
 # Numbers reach Redis commands through string.format("%.0f"): Lua's own tostring would print
 # 1.7e+15 and lose the microseconds.
@@ -114,7 +135,11 @@ _MICROS: Final = 1_000_000
 class RedisBackend:
     """Counters in Redis, shared by every process that uses the same URL and prefix.
 
-    Each attempt costs one round trip (two when throttled: reserve, then take).
+    Each attempt costs one round trip (two when throttled: reserve, then take), each bounded by
+    `timeout` seconds (socket reads, connecting, and waiting for one of the `max_connections`
+    pooled connections). When Redis does not answer in time, the call is not admitted: it ends
+    `internalError` with error code `limitsUnavailable`; until a background ping (backing off
+    up to `max_reconnect_wait` s) gets an answer, calls fail at once instead of waiting too.
     """
 
     def __init__(
@@ -124,12 +149,25 @@ class RedisBackend:
         prefix: str = "actionrt:limits:",
         max_connections: int = 32,
         client: aioredis.Redis | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_reconnect_wait: float = 5.0,
     ) -> None:
         self.prefix = prefix
+        self.timeout = timeout
+        self.max_reconnect_wait = max_reconnect_wait
+        self.where = _where(url)
         if client is None:
-            # A blocking pool: past `max_connections` decisions wait for a connection instead
-            # of failing, so thousands of concurrent calls share a few connections.
-            pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections)
+            # A blocking pool: past `max_connections` decisions wait for a connection (at most
+            # `timeout`) instead of failing, so thousands of concurrent calls share a few
+            # connections. No retries inside redis-py: the deadline is ours to keep.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url,
+                max_connections=max_connections,
+                timeout=timeout,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
             client = aioredis.Redis(connection_pool=pool)
         self.client: aioredis.Redis = client
         self._take = self.client.register_script(_TAKE)
@@ -137,6 +175,11 @@ class RedisBackend:
         # Members must be unique across processes: a random token per backend and a counter.
         self._token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._counter = itertools.count()
+        self._outage: asyncio.Task[None] | None = None
+        self._outage_reason = ""
+        self.available = asyncio.Event()
+        """Set while Redis answers; cleared during an outage (tests and health checks wait on it)."""
+        self.available.set()
 
     def gate(self, spec: GateSpec) -> RedisGate:
         return RedisGate(self, spec)
@@ -146,16 +189,63 @@ class RedisBackend:
 
     async def take(self, keys: list[str], args: list[Any]) -> tuple[int, int]:
         """Run the take script: (0 if admitted else the 1-based refusing window, Redis time µs)."""
-        refused, now = await self._take(keys=keys, args=[self.member(), *args])
+        refused, now = await self._run(self._take, keys, [self.member(), *args])
         return int(refused), int(now)
 
     async def reserve(self, keys: list[str], args: list[Any]) -> tuple[int, float]:
         """Run the reserve script: (status, wait in seconds)."""
-        status, wait = await self._reserve(keys=keys, args=[self.member(), *args])
+        status, wait = await self._run(self._reserve, keys, [self.member(), *args])
         return int(status), int(wait) / _MICROS
 
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        if self._outage is not None:
+            raise LimitsUnavailableError(self._outage_reason)
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await script(keys=keys, args=args)
+        except _UNAVAILABLE as exc:
+            raise LimitsUnavailableError(self._lost(exc)) from None
+
+    def _lost(self, exc: BaseException) -> str:
+        """Start an outage (once): one warning, then a reconnect loop in the background."""
+        if self._outage is None:
+            what = f"no answer within {self.timeout:g} s" if isinstance(exc, TimeoutError) else str(exc)
+            self._outage_reason = f"the limits store (Redis at {self.where}) is unavailable: {what}"
+            log.warning(
+                "%s; calls end internalError (limitsUnavailable) until it answers again",
+                self._outage_reason,
+            )
+            self.available.clear()
+            self._outage = asyncio.get_running_loop().create_task(self._reconnect(time.monotonic()))
+        return self._outage_reason
+
+    async def _reconnect(self, since: float) -> None:
+        retrying = AsyncRetrying(
+            wait=wait_exponential_jitter(multiplier=0.05, max=self.max_reconnect_wait, jitter=0.05),
+            retry=retry_if_exception_type(_UNAVAILABLE),
+        )
+        async for attempt in retrying:
+            with attempt:
+                async with asyncio.timeout(self.timeout):
+                    await self.client.ping()
+        log.info(
+            "the limits store (Redis at %s) answers again after %.1f s", self.where, time.monotonic() - since
+        )
+        self._outage = None
+        self.available.set()
+
     async def aclose(self) -> None:
+        if self._outage is not None:
+            self._outage.cancel()
+            self._outage = None
         await self.client.aclose()
+
+
+def _where(url: str) -> str:
+    """The URL's host, port and database, never its password."""
+    parts = urlsplit(url)
+    host = parts.hostname or parts.path or "localhost"
+    return f"{host}:{parts.port or 6379}{parts.path if parts.hostname else ''}"
 
 
 def _micros(seconds: float) -> int:
