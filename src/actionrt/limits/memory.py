@@ -8,6 +8,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable
+from typing import Final
 
 from actionrt.limits.admission import ADMITTED, Admission, GateSpec, queue_too_long
 from actionrt.limits.window import Pacer, SlidingWindow
@@ -49,42 +50,87 @@ class DepartureBoard:
     """Wakes queued calls at their departure times in (departure, arrival) order.
 
     One timer for the earliest departure, one clock reading per release: per-call timers
-    could wake two calls a few microseconds apart in the wrong order.
+    could wake two calls a few microseconds apart in the wrong order. A call also waits until
+    its pacers' previous call really left at least `_SPACING` of an interval before: when the
+    loop wakes late (a busy process, a starved CPU), the calls that fell due meanwhile leave one
+    by one again instead of together, so the partner sees no burst. They keep their order.
     """
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._heap: list[tuple[float, int, asyncio.Future[None], tuple[Pacer, ...]]] = []
         self._arrivals = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for = math.inf
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def wait_until(self, departure: float) -> None:
+    async def wait_until(self, departure: float, pacers: tuple[Pacer, ...] = ()) -> None:
         loop = self._loop = asyncio.get_running_loop()
         released = loop.create_future()
-        heapq.heappush(self._heap, (departure, next(self._arrivals), released))
+        heapq.heappush(self._heap, (departure, next(self._arrivals), released, pacers))
+        for pacer in pacers:
+            pacer.waiting += 1
         if departure < self._armed_for:
-            self._arm(loop)
+            self._arm(loop, departure)
         await released
 
-    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        departure = self._heap[0][0]
-        self._armed_for = departure
-        self._timer = loop.call_later(max(0.0, departure - self._clock()), self._release)
+        self._armed_for = when
+        self._timer = loop.call_later(max(0.0, when - self._clock()), self._release)
 
     def _release(self) -> None:
         self._timer, self._armed_for = None, math.inf
         now = self._clock()
         heap = self._heap
+        held: list[tuple[float, int, asyncio.Future[None], tuple[Pacer, ...]]] = []
+        blocked: set[Pacer] = set()  # pacers with a held call: the calls behind it wait too
+        wake = math.inf
         while heap and heap[0][0] <= now:
-            released = heapq.heappop(heap)[2]
-            if not released.done():  # a cancelled call simply leaves the queue
-                released.set_result(None)
-        if heap and self._loop is not None:
-            self._arm(self._loop)
+            entry = heapq.heappop(heap)
+            released, pacers = entry[2], entry[3]
+            if released.done():  # a cancelled call simply leaves the queue
+                for pacer in pacers:
+                    pacer.waiting -= 1
+                continue
+            if blocked.intersection(pacers):
+                held.append(entry)
+                continue
+            ready = ready_at(pacers, now)
+            if ready > now:  # its pacer's previous call left too recently: later, in order
+                held.append(entry)
+                blocked.update(pacers)
+                wake = min(wake, ready)
+                continue
+            released.set_result(None)
+            for pacer in pacers:
+                pacer.waiting -= 1
+                pacer.released = now
+        if heap:
+            wake = min(wake, heap[0][0])
+        for entry in held:  # back with their own departure: the order stays first in, first out
+            heapq.heappush(heap, entry)
+        if wake < math.inf and self._loop is not None:
+            self._arm(self._loop, wake)
+
+
+_SPACING: Final = 0.99
+"""How close to one interval two calls of a pacer may really leave (timer jitter's slack)."""
+
+
+def _queued(pacers: tuple[Pacer, ...]) -> bool:
+    return any(pacer.waiting for pacer in pacers)
+
+
+def ready_at(pacers: tuple[Pacer, ...], now: float) -> float:
+    """The earliest time >= now at which the pacers' previous calls left long enough ago."""
+    ready = now
+    for pacer in pacers:
+        earliest = pacer.released + _SPACING * pacer.period / pacer.rate
+        if earliest > ready:
+            ready = earliest
+    return ready
 
 
 class MemoryGate:
@@ -147,12 +193,6 @@ class MemoryGate:
         for window, _ in self._caps:
             window.record(now)
 
-    async def _wait(self, until: float, seconds: float) -> None:
-        if self._sleep is None:
-            await self._departures.wait_until(until)
-        else:
-            await self._sleep(seconds)
-
     async def _admit_throttled(self, now: float) -> Admission:
         # Over a cap already: fail at once rather than queue for a refusal.
         refused = self._refusal(now, 0.0)
@@ -169,9 +209,17 @@ class MemoryGate:
             return queue_too_long(wait, self._max_wait)
         for pacer in self._throttles:
             pacer.take(departure)
-        if wait > 0:
-            await self._wait(departure, wait)
+        if self._sleep is not None:  # a test's sleep: planned times only
+            if wait > 0:
+                await self._sleep(wait)
+                now = self._clock()
+        elif wait > 0 or _queued(self._throttles) or ready_at(self._throttles, now) > now:
+            # Behind calls still on the board (due, but not yet woken): after them, in order.
+            await self._departures.wait_until(departure, self._throttles)
             now = self._clock()
+        else:
+            for pacer in self._throttles:
+                pacer.released = now
         refused = self._refusal(now, wait)
         if refused is not None:
             return refused

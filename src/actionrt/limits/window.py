@@ -107,7 +107,7 @@ class Pacer:
     into an extra call per window.
     """
 
-    __slots__ = ("_anchor", "_booked", "period", "rate")
+    __slots__ = ("_anchor", "_booked", "period", "rate", "released", "waiting")
 
     def __init__(self, rate: int, period: float) -> None:
         if rate < 1 or period <= 0:
@@ -116,6 +116,10 @@ class Pacer:
         self.period = period
         self._anchor = -float("inf")
         self._booked = 0
+        # When the last call really left, and how many wait on the memory backend's departure
+        # board (which keeps both).
+        self.released = -float("inf")
+        self.waiting = 0
 
     @property
     def free(self) -> float:
