@@ -353,6 +353,34 @@ async def test_the_service_reads_the_environment_variables_the_operator_allows(
     await app.state.service.calls.aclose()
 
 
+async def test_a_stored_action_reading_a_variable_no_longer_allowed_is_skipped_at_load(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from actionrt.service.catalog import Catalog
+    from actionrt.service.store import Store
+
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "CRM_TOKEN")
+    app = make_app(tmp_path, examples=None)
+    async with client_for(app) as client:
+        crm = action(name="crm", authentication={"type": "bearer", "token": "{{ secrets.CRM_TOKEN }}"})
+        assert (await client.post("/actions", json=crm)).status_code == 201
+        assert (await client.post("/actions", json=action(name="plain"))).status_code == 201
+    await app.state.service.calls.aclose()
+    app.state.service.store.close()
+
+    monkeypatch.delenv("ACTIONRT_ENV_SECRETS")  # the operator no longer allows it
+    store = Store(tmp_path / "store.db")
+    catalog = Catalog(store, app.state.service.catalog.vault, entry_points=False)
+    skipped = catalog.load()
+    assert list(catalog.registry.actions) == ["plain"]
+    assert [str(p) for p in skipped] == [
+        "<store>/actions/crm: authentication.token: secret 'CRM_TOKEN' may not be read from the "
+        "environment: the operator allows names with env_secrets=['CRM_TOKEN'] (serve --env-secret "
+        "CRM_TOKEN, or ACTIONRT_ENV_SECRETS=CRM_TOKEN)"
+    ]
+    store.close()
+
+
 # -- calls ------------------------------------------------------------------------------------
 
 
