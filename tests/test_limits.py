@@ -297,3 +297,27 @@ async def test_a_cancelled_queued_call_leaves_the_queue_without_blocking_the_nex
     admission = await second
     assert not admission.capped and 0.005 < admission.queued_seconds <= 0.01
     assert first.cancelled()
+
+
+async def test_calls_that_fell_due_during_a_stall_leave_one_interval_apart_in_order() -> None:
+    # The departure board on a fake clock: the loop's timers run, the clock moves only when told.
+    clock = Clock()
+    clock.now = 0.0
+    limits = make(clock, throttling_rules=[throttling("https://api.partner.test/*", 200)])
+    limiter = limits.endpoint("POST", "https://api.partner.test/send")
+    left: list[int] = []
+
+    async def call(n: int) -> None:
+        assert not (await limiter.admit()).capped
+        left.append(n)
+
+    tasks = [asyncio.create_task(call(n)) for n in range(5)]
+    await tasks[0]  # the first leaves at once; the others are due 5, 10, 15, 20 ms later
+    clock.now = 1.0  # the process stalled for a second: all four are due now
+    await asyncio.wait_for(tasks[1], 5)
+    # Not all four at once: each next one waits for the clock to move on by an interval.
+    for n in (2, 3, 4):
+        assert not tasks[n].done()
+        clock.now += 0.005
+        await asyncio.wait_for(tasks[n], 5)
+    assert left == [0, 1, 2, 3, 4]
