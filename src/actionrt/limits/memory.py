@@ -8,7 +8,6 @@ import itertools
 import math
 import time
 from collections.abc import Callable
-from typing import Final
 
 from actionrt.limits.admission import ADMITTED, Admission, GateSpec, queue_too_long
 from actionrt.limits.window import Pacer, SlidingWindow
@@ -51,7 +50,7 @@ class DepartureBoard:
 
     One timer for the earliest departure, one clock reading per release: per-call timers
     could wake two calls a few microseconds apart in the wrong order. A call also waits until
-    its pacers' previous call really left at least `_SPACING` of an interval before: when the
+    its pacers' previous call really left at least 0.99 of an interval before (`Pacer.gap`): when the
     loop wakes late (a busy process, a starved CPU), the calls that fell due meanwhile leave one
     by one again instead of together, so the partner sees no burst. They keep their order.
     """
@@ -115,19 +114,11 @@ class DepartureBoard:
             self._arm(self._loop, wake)
 
 
-_SPACING: Final = 0.99
-"""How close to one interval two calls of a pacer may really leave (timer jitter's slack)."""
-
-
-def _queued(pacers: tuple[Pacer, ...]) -> bool:
-    return any(pacer.waiting for pacer in pacers)
-
-
 def ready_at(pacers: tuple[Pacer, ...], now: float) -> float:
     """The earliest time >= now at which the pacers' previous calls left long enough ago."""
     ready = now
     for pacer in pacers:
-        earliest = pacer.released + _SPACING * pacer.period / pacer.rate
+        earliest = pacer.released + pacer.gap
         if earliest > ready:
             ready = earliest
     return ready
@@ -201,9 +192,12 @@ class MemoryGate:
         # Departure times are handed out in arrival order, so the queue is FIFO by construction;
         # each rule's pacer spaces them evenly.
         departure = now
+        board = False  # must it go by the departure board (calls waiting there, or too soon)?
         for pacer in self._throttles:
             if pacer.free > departure:
                 departure = pacer.free
+            if pacer.waiting or pacer.released + pacer.gap > now:
+                board = True
         wait = departure - now
         if wait > self._max_wait:
             return queue_too_long(wait, self._max_wait)
@@ -213,7 +207,7 @@ class MemoryGate:
             if wait > 0:
                 await self._sleep(wait)
                 now = self._clock()
-        elif wait > 0 or _queued(self._throttles) or ready_at(self._throttles, now) > now:
+        elif wait > 0 or board:
             # Behind calls still on the board (due, but not yet woken): after them, in order.
             await self._departures.wait_until(departure, self._throttles)
             now = self._clock()

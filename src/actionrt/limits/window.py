@@ -107,23 +107,22 @@ class Pacer:
     into an extra call per window.
     """
 
-    __slots__ = ("_anchor", "_booked", "period", "rate", "released", "waiting")
+    __slots__ = ("_anchor", "_booked", "free", "gap", "period", "rate", "released", "waiting")
 
     def __init__(self, rate: int, period: float) -> None:
         if rate < 1 or period <= 0:
             raise ValueError("a pacer needs rate >= 1 and period > 0")
         self.rate = rate
         self.period = period
+        self.gap = 0.99 * period / rate
+        """How close two calls may really leave (the slack of timers), on the memory backend."""
         self._anchor = -float("inf")
         self._booked = 0
-        # When the last call really left, and how many wait on the memory backend's departure
-        # board (which keeps both).
+        self.free = -float("inf")
+        # When the last call really left (+ `gap`: when the next may), and how many wait on the
+        # memory backend's departure board (which keeps both).
         self.released = -float("inf")
         self.waiting = 0
-
-    @property
-    def free(self) -> float:
-        return self._anchor + self._booked * self.period / self.rate
 
     def take(self, departure: float) -> None:
         """Book a departure at `departure` (>= `free`, which the caller read)."""
@@ -131,6 +130,7 @@ class Pacer:
             self._anchor, self._booked = departure, 1
         else:
             self._booked += 1
+        self.free = self._anchor + self._booked * self.period / self.rate
 
 
 RECENT_CALLS: Final = 100
