@@ -80,6 +80,26 @@ async def test_a_capping_rule_over_redis(backend: RedisBackend) -> None:
     assert "allows 3 calls per 60000 ms" in results[3].reason
 
 
+async def test_the_admissions_of_one_tick_are_one_script_call_and_the_cap_stays_exact(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripts: list[int] = []
+    run = backend._run
+
+    async def counted(script: Any, keys: list[str], args: list[Any]) -> Any:
+        scripts.append(len(keys))
+        return await run(script, keys, args)
+
+    monkeypatch.setattr(backend, "_run", counted)
+    limits = Limits(capping_rules=[capping(20, 60_000)], backend=backend)
+    first = limits.endpoint("POST", "https://api.partner.test/a")
+    second = limits.endpoint("POST", "https://api.partner.test/b")  # same rule, same count
+    results = await asyncio.gather(*(lim.admit() for lim in (first, second) * 25))
+    assert [r.capped for r in results].count(False) == 20  # in order: the first 20 of the tick
+    assert [r.capped for r in results] == [False] * 20 + [True] * 30
+    assert scripts == [50 * 2]  # one call, two windows (host, rule) for each of the 50
+
+
 async def test_two_runtimes_share_one_count(prefix: str) -> None:
     first, second = RedisBackend(REDIS_URL, prefix=prefix), RedisBackend(REDIS_URL, prefix=prefix)
     try:

@@ -56,28 +56,47 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function num(x) return string.format('%.0f', x) end
 """
 
-# KEYS: one per window (a key may repeat: the host key with the slow-host limit).
-# ARGV[1]: member prefix; then per key: limit, period (µs), record (1/0).
-# Returns {0, now µs} when admitted (and recorded), else {index of the refusing window, now µs}.
+# The admissions of one event-loop tick, in one script: each is checked, then recorded, in
+# order, so every decision sees the ones before it (caps stay exact).
+# KEYS: every request's windows, one after the other (a key may repeat: the host key with the
+# slow-host limit). ARGV[1]: the number of requests; then per request: its member, its number
+# of windows, and per window: limit, period (µs), record (1/0).
+# Returns, per request, 0 when admitted (and recorded) or the index of the refusing window,
+# then Redis's time (µs).
 _TAKE = (
     _PRELUDE
     + """
-for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[3 * i - 1])
-  local period = tonumber(ARGV[3 * i])
-  if redis.call('ZCOUNT', key, '(' .. num(now - period), '+inf') >= limit then
-    return {i, num(now)}
+local out = {}
+local k, a = 0, 2
+for r = 1, tonumber(ARGV[1]) do
+  local member, nkeys = ARGV[a], tonumber(ARGV[a + 1])
+  a = a + 2
+  local refused = 0
+  for i = 1, nkeys do
+    local j = a + 3 * (i - 1)
+    local limit, period = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
+    if redis.call('ZCOUNT', KEYS[k + i], '(' .. num(now - period), '+inf') >= limit then
+      refused = i
+      break
+    end
   end
-end
-for i, key in ipairs(KEYS) do
-  if ARGV[3 * i + 1] == '1' then
-    local period = tonumber(ARGV[3 * i])
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', num(now - period))
-    redis.call('ZADD', key, num(now), ARGV[1] .. ':' .. i)
-    redis.call('PEXPIRE', key, math.ceil(period / 1000) + 1000)
+  if refused == 0 then
+    for i = 1, nkeys do
+      local j = a + 3 * (i - 1)
+      if ARGV[j + 2] == '1' then
+        local period = tonumber(ARGV[j + 1])
+        redis.call('ZREMRANGEBYSCORE', KEYS[k + i], '-inf', num(now - period))
+        redis.call('ZADD', KEYS[k + i], num(now), member .. ':' .. i)
+        redis.call('PEXPIRE', KEYS[k + i], math.ceil(period / 1000) + 1000)
+      end
+    end
   end
+  out[#out + 1] = refused
+  out[#out + 1] = num(now)
+  k = k + nkeys
+  a = a + 3 * nkeys
 end
-return {0, num(now)}
+return out
 """
 )
 
@@ -175,6 +194,8 @@ class RedisBackend:
         # Members must be unique across processes: a random token per backend and a counter.
         self._token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._counter = itertools.count()
+        self._batch: list[tuple[list[str], list[Any], asyncio.Future[tuple[int, int]]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
         self._outage: asyncio.Task[None] | None = None
         self._outage_reason = ""
         self.available = asyncio.Event()
@@ -188,9 +209,44 @@ class RedisBackend:
         return f"{self._token}:{next(self._counter)}"
 
     async def take(self, keys: list[str], args: list[Any]) -> tuple[int, int]:
-        """Run the take script: (0 if admitted else the 1-based refusing window, Redis time µs)."""
-        refused, now = await self._run(self._take, keys, [self.member(), *args])
-        return int(refused), int(now)
+        """(0 if admitted else the 1-based refusing window, Redis time µs). The takes of one
+        event-loop tick go to Redis together, in one script call: one round trip and one
+        command's client work for all of them."""
+        if self._outage is not None:
+            raise LimitsUnavailableError(self._outage_reason)
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[tuple[int, int]] = loop.create_future()
+        self._batch.append((keys, args, answer))
+        if len(self._batch) == 1:
+            loop.call_soon(self._send_batch)  # once every take of this tick has joined
+        return await answer
+
+    def _send_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        task = asyncio.get_running_loop().create_task(self._take_batch(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _take_batch(
+        self, batch: list[tuple[list[str], list[Any], asyncio.Future[tuple[int, int]]]]
+    ) -> None:
+        keys: list[str] = []
+        args: list[Any] = [len(batch)]
+        for request_keys, request_args, _ in batch:
+            keys += request_keys
+            args += [self.member(), len(request_keys), *request_args]
+        try:
+            answers = await self._run(self._take, keys, args)
+        except Exception as exc:  # unavailable, or a bug: every caller of the batch gets it
+            for _, _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(
+                        LimitsUnavailableError(str(exc)) if isinstance(exc, LimitsUnavailableError) else exc
+                    )
+            return
+        for index, (_, _, answer) in enumerate(batch):
+            if not answer.done():  # (a caller cancelled meanwhile: its slot stays taken)
+                answer.set_result((int(answers[2 * index]), int(answers[2 * index + 1])))
 
     async def reserve(self, keys: list[str], args: list[Any]) -> tuple[int, float]:
         """Run the reserve script: (status, wait in seconds)."""
