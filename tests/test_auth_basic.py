@@ -14,6 +14,12 @@ from actionrt.plugins import Plugins
 from actionrt.secrets import MappingSecrets, SecretResolver
 
 
+@pytest.fixture(autouse=True)
+def allowed_environment_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment variables these tests' actions read, allowed as an operator would."""
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "API_PASSWORD,KEY,TOKEN,NOPE")
+
+
 def build(plugins: Plugins, block: dict[str, Any]) -> Authenticator:
     scheme = plugins.schemes[block["type"]]
     return scheme.build(scheme.config_model.model_validate(block), AuthContext(policy=None))

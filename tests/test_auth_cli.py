@@ -18,6 +18,12 @@ __all__ = ["token_server"]  # fixture, used by parameter name
 SENTINEL = "Zq-s3ntinel-CLI"
 
 
+@pytest.fixture(autouse=True)
+def allowed_environment_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment variables these tests' actions read, allowed as an operator would."""
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "API_PASSWORD,EPS_SECRET,NOPE")
+
+
 def write_action(directory: Path, authentication: dict[str, Any], name: str = "crmUpdate") -> Path:
     action = {
         "name": name,

@@ -64,6 +64,12 @@ LOGIN_EXAMPLE = {
 }
 
 
+@pytest.fixture(autouse=True)
+def allowed_environment_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment variables these tests' actions read, allowed as an operator would."""
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "LOGIN_SECRET,ID,SECRET")
+
+
 def authenticator(context: AuthContext, **block: Any) -> CustomAuthenticator:
     auth = build_custom(CustomAuthorizationConfig.model_validate(block), context)
     assert isinstance(auth, CustomAuthenticator)

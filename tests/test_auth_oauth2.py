@@ -20,6 +20,12 @@ from actionrt.http import HttpRequest
 __all__ = ["auth_context", "token_server"]  # fixtures, used by parameter name
 
 
+@pytest.fixture(autouse=True)
+def allowed_environment_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment variables these tests' actions read, allowed as an operator would."""
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "OAUTH_SECRET")
+
+
 def authenticator(context: AuthContext, **changes: Any) -> OAuth2ClientCredentialsAuthenticator:
     block = {
         "type": "oauth2ClientCredentials",

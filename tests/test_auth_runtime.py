@@ -16,6 +16,12 @@ from actionrt.runtime import Runtime
 __all__ = ["token_server"]  # fixture, used by parameter name
 
 
+@pytest.fixture(autouse=True)
+def allowed_environment_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment variables these tests' actions read, allowed as an operator would."""
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "EPS")
+
+
 def write_action(directory: Path, server: TokenServer) -> Path:
     action = {
         "name": "loyaltyUpdate",

@@ -276,8 +276,8 @@ def test_show_shows_secret_references_and_masks_written_secrets() -> None:
     crm = json.loads(actionrt("show", "crmContactUpdate", str(EXAMPLES), "--json").stdout)
     epsilon = json.loads(actionrt("show", "epsilonSendEmail", str(EXAMPLES), "--json").stdout)
 
-    assert '"password": "{{ secrets.SMS_PASSWORD }}"' in text.stdout
-    assert crm["authentication"]["token"] == "{{ secrets.CRM_TOKEN }}"
+    assert '"password": "{{ secrets.file:sms_password }}"' in text.stdout
+    assert crm["authentication"]["token"] == "{{ secrets.file:crm_token }}"
     assert epsilon["authentication"]["body"]["bodyParams"]["password"] == "***"  # written in the file
 
 

@@ -423,3 +423,35 @@ def test_the_cloud_metadata_address_is_refused_even_on_private_networks(ip):
         policy.check_url(f"http://{host}/latest/meta-data/")
     policy.check_address("127.0.0.1")  # other private addresses stay allowed
     policy.check_address("169.254.1.1")
+
+
+# Every metadata or credential endpoint a major cloud documents (sources in guard.py).
+METADATA_ENDPOINTS = {
+    "AWS IMDS": "169.254.169.254",
+    "AWS IMDS IPv6": "fd00:ec2::254",
+    "AWS ECS task credentials": "169.254.170.2",
+    "AWS EKS Pod Identity": "169.254.170.23",
+    "AWS EKS Pod Identity IPv6": "fd00:ec2::23",
+    "Azure WireServer (a public address)": "168.63.129.16",
+    "Alibaba Cloud": "100.100.100.200",
+    "Oracle Cloud@Customer": "192.0.0.192",
+    "OpenStack IPv6": "fe80::a9fe:a9fe",
+    "OpenStack IPv6 with a zone": "fe80::a9fe:a9fe%2",
+    "IPv4-mapped ECS": "::ffff:169.254.170.2",
+    "NAT64 of Alibaba": "64:ff9b::100.100.100.200",
+}
+
+
+@pytest.mark.parametrize("allow_private_network", [False, True])
+@pytest.mark.parametrize("ip", METADATA_ENDPOINTS.values(), ids=METADATA_ENDPOINTS.keys())
+def test_every_documented_metadata_endpoint_is_refused_even_on_private_networks(ip, allow_private_network):
+    policy = DestinationPolicy(allow_private_network=allow_private_network)
+    with pytest.raises(DestinationRefusedError, match="cloud metadata"):
+        policy.check_address(ip)
+
+
+def test_addresses_next_to_the_metadata_endpoints_stay_allowed_on_private_networks():
+    policy = DestinationPolicy(allow_private_network=True)
+    for ip in ("169.254.170.3", "100.100.100.201", "fd00:ec2::255", "fe80::a9fe:a9ff"):
+        policy.check_address(ip)
+    DestinationPolicy().check_address("168.63.129.17")  # public, beside Azure's WireServer

@@ -4,6 +4,8 @@ throttling queues, on an injected clock."""
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 from typing import Any
 
 import pytest
@@ -205,9 +207,37 @@ async def test_throttled_calls_queue_in_arrival_order_without_failing() -> None:
         return admission.queued_seconds
 
     waits = await asyncio.gather(*(call(n) for n in range(450)))
-    assert waits == [0.0] * 200 + [1.0] * 200 + [2.0] * 50
+    # Paced: one departure every 5 ms, the first at once: no burst of 200 at each second.
+    assert waits == pytest.approx([n / 200 for n in range(450)], abs=1e-9)
     assert finished == list(range(450))  # first in, first out
-    assert sorted(sleeps.waits) == [1.0] * 200 + [2.0] * 50
+    assert sorted(sleeps.waits) == pytest.approx(waits[1:], abs=1e-9)
+
+
+def in_any_window(times: list[float], period: float) -> int:
+    """The most times in any interval (t - period, t]."""
+    ordered = sorted(times)
+    return max(n - bisect.bisect_right(ordered, t - period) + 1 for n, t in enumerate(ordered))
+
+
+@pytest.mark.parametrize("rate", [200, 333, 5000])
+async def test_no_sliding_second_holds_more_than_the_rate_from_the_first_call_on(rate: int) -> None:
+    # Calls arrive in bursts and trickles; each leaves at arrival + its wait (fake clock).
+    clock = Clock()
+    limits = make(
+        clock, throttling_rules=[throttling("https://api.partner.test/*", rate)], sleep=Sleeps(clock)
+    )
+    limiter = limits.endpoint("POST", "https://api.partner.test/send")
+    departures: list[float] = []
+    for burst, gap in [(3 * rate, 0.0), (1, 2.5), (rate // 2 + 1, 0.3), (2 * rate, 4.0), (5, 0.0)]:
+        clock.now += gap
+        admissions = await asyncio.gather(*(limiter.admit() for _ in range(burst)))
+        departures += [clock.now + a.queued_seconds for a in admissions]
+    # Departures are rebuilt as arrival + wait: allow the last bit of float rounding.
+    assert in_any_window(departures, 1.0 - 1e-9) <= rate
+    assert in_any_window(departures[: rate + 1], 1.0 - 1e-9) <= rate  # the first second too
+    # Evenly: never two departures closer than 1/rate (in arrival order, first in first out).
+    gaps = [b - a for a, b in itertools.pairwise(departures)]
+    assert min(gaps) >= 1 / rate - 1e-9
 
 
 async def test_a_wait_longer_than_the_queue_limit_is_capped() -> None:
@@ -219,10 +249,10 @@ async def test_a_wait_longer_than_the_queue_limit_is_capped() -> None:
         sleep=Sleeps(clock),
     )
     limiter = limits.endpoint("POST", "https://api.partner.test/send")
-    results = await asyncio.gather(*(limiter.admit() for _ in range(401)))
+    results = await asyncio.gather(*(limiter.admit() for _ in range(302)))
     assert [r.capped for r in results].count(True) == 1
-    assert results[-1].capped
-    assert "queue wait (2.0 s) would exceed the limit (1.5 s)" in results[-1].reason
+    assert results[-1].capped  # the 302nd would leave 1.505 s after the first
+    assert "queue wait (1.5 s) would exceed the limit (1.5 s)" in results[-1].reason
 
 
 async def test_capping_and_throttling_on_one_endpoint() -> None:
@@ -259,11 +289,35 @@ async def test_a_cancelled_queued_call_leaves_the_queue_without_blocking_the_nex
     rule = throttling("https://api.partner.test/*", 200)
     limits = Limits(throttling_rules=[rule])
     limiter = limits.endpoint("POST", "https://api.partner.test/send")
-    await asyncio.gather(*(limiter.admit() for _ in range(200)))  # the first second is full
+    assert (await limiter.admit()).queued_seconds == 0.0  # the first leaves at once
     first = asyncio.create_task(limiter.admit())
     second = asyncio.create_task(limiter.admit())
-    await asyncio.sleep(0)  # both reserved a departure about one second from now
+    await asyncio.sleep(0)  # they reserved departures 5 ms and 10 ms from now
     first.cancel()
     admission = await second
-    assert not admission.capped and 0.9 < admission.queued_seconds <= 1.0
+    assert not admission.capped and 0.005 < admission.queued_seconds <= 0.01
     assert first.cancelled()
+
+
+async def test_calls_that_fell_due_during_a_stall_leave_one_interval_apart_in_order() -> None:
+    # The departure board on a fake clock: the loop's timers run, the clock moves only when told.
+    clock = Clock()
+    clock.now = 0.0
+    limits = make(clock, throttling_rules=[throttling("https://api.partner.test/*", 200)])
+    limiter = limits.endpoint("POST", "https://api.partner.test/send")
+    left: list[int] = []
+
+    async def call(n: int) -> None:
+        assert not (await limiter.admit()).capped
+        left.append(n)
+
+    tasks = [asyncio.create_task(call(n)) for n in range(5)]
+    await tasks[0]  # the first leaves at once; the others are due 5, 10, 15, 20 ms later
+    clock.now = 1.0  # the process stalled for a second: all four are due now
+    await asyncio.wait_for(tasks[1], 5)
+    # Not all four at once: each next one waits for the clock to move on by an interval.
+    for n in (2, 3, 4):
+        assert not tasks[n].done()
+        clock.now += 0.005
+        await asyncio.wait_for(tasks[n], 5)
+    assert left == [0, 1, 2, 3, 4]

@@ -148,12 +148,13 @@ async def test_throttled_calls_reach_the_server_in_arrival_order_at_the_rate(
         await asyncio.gather(*(call(n) for n in range(450)))
 
     assert admitted_order == list(range(450))  # first in, first out
-    assert waits[:200] == [0.0] * 200 and all(w > 0 for w in waits[200:])
-    # The sliding window, exactly: call n leaves one second after call n - 200 did.
-    assert all(abs(departures[n] - (departures[n - rate] + 1.0)) < 1e-9 for n in range(rate, 450))
+    assert waits[0] == 0.0 and sum(w > 0 for w in waits) > 400  # most of them queued
+    # Paced: call n leaves at least 1/rate after call n - 1, from the first call on (no burst).
+    assert all(departures[n] - departures[n - 1] >= 1 / rate - 1e-9 for n in range(1, 450))
     decisions = [decided for _, decided in server.calls]
     # Departures are rebuilt as arrival + wait: allow the last bit of float rounding.
     assert max_in_any_window(decisions, 1.0 - 1e-9) <= rate
+    # At the endpoint, a whole second anywhere, the first included, sends' jitter and all.
     arrivals = [arrived for arrived, _ in server.calls]
-    assert max_in_any_window(arrivals, server_window(server.calls, 1.0)) <= rate
+    assert max_in_any_window(arrivals, 1.0) <= rate * 1.05
     assert len(server.calls) == 450  # queued, not failed

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import multiprocessing
+import socket
 import threading
 import time
 import uuid
@@ -78,6 +80,26 @@ async def test_a_capping_rule_over_redis(backend: RedisBackend) -> None:
     assert "allows 3 calls per 60000 ms" in results[3].reason
 
 
+async def test_the_admissions_of_one_tick_are_one_script_call_and_the_cap_stays_exact(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripts: list[int] = []
+    run = backend._run
+
+    async def counted(script: Any, keys: list[str], args: list[Any]) -> Any:
+        scripts.append(len(keys))
+        return await run(script, keys, args)
+
+    monkeypatch.setattr(backend, "_run", counted)
+    limits = Limits(capping_rules=[capping(20, 60_000)], backend=backend)
+    first = limits.endpoint("POST", "https://api.partner.test/a")
+    second = limits.endpoint("POST", "https://api.partner.test/b")  # same rule, same count
+    results = await asyncio.gather(*(lim.admit() for lim in (first, second) * 25))
+    assert [r.capped for r in results].count(False) == 20  # in order: the first 20 of the tick
+    assert [r.capped for r in results] == [False] * 20 + [True] * 30
+    assert scripts == [50 * 2]  # one call, two windows (host, rule) for each of the 50
+
+
 async def test_two_runtimes_share_one_count(prefix: str) -> None:
     first, second = RedisBackend(REDIS_URL, prefix=prefix), RedisBackend(REDIS_URL, prefix=prefix)
     try:
@@ -123,9 +145,11 @@ async def test_keys_expire_on_their_own(backend: RedisBackend, prefix: str) -> N
         await client.aclose()
 
 
-async def test_throttling_over_redis_queues_instead_of_failing(backend: RedisBackend) -> None:
+async def test_throttling_over_redis_paces_departures_evenly_instead_of_failing(
+    backend: RedisBackend,
+) -> None:
     rule = {"urlPattern": "https://api.partner.test/*", "methods": ["POST"], "maxThroughput": 200}
-    limits = Limits(throttling_rules=[rule], backend=backend, sleep=no_sleep, max_queue_wait=1.0)
+    limits = Limits(throttling_rules=[rule], backend=backend, sleep=no_sleep, max_queue_wait=10.0)
     limiter = limits.endpoint("POST", "https://api.partner.test/x")
     # Connections opened and the script loaded before the clock starts (see `elapsed` below).
     await asyncio.gather(*(backend.client.ping() for _ in range(32)))
@@ -134,18 +158,18 @@ async def test_throttling_over_redis_queues_instead_of_failing(backend: RedisBac
     )
     await warm_up.endpoint("POST", "https://warm-up.test/x").admit()
     started = time.monotonic()
-    results = await asyncio.gather(*(limiter.admit() for _ in range(401)))
-    # Redis's clock runs while the 401 decisions are made: a wait is planned from the moment
-    # of its own decision, so it is shorter by up to the time all of them took.
+    results = await asyncio.gather(*(limiter.admit() for _ in range(250)))
+    # Redis's clock runs while the decisions are made: a wait is planned from the moment of
+    # its own decision, so the k-th is k * 5 ms, less up to the time all of them took.
     elapsed = time.monotonic() - started
-    assert elapsed < 1.0  # else the 401st would leave within the limit and this proves nothing
-    waits = sorted(r.queued_seconds for r in results if not r.capped)
-    assert len(waits) == 400
-    assert waits[:200] == [0.0] * 200
-    # The second second's calls leave one second after the first ones did (on Redis's clock).
-    assert all(1.0 - elapsed < w <= 1.0 for w in waits[200:])
-    [refused] = [r for r in results if r.capped]  # it would have left two seconds after them
-    assert "queue wait" in refused.reason and "exceed the limit (1 s)" in refused.reason
+    assert elapsed < 1.0  # else the decisions overlap the departures and this proves little
+    waits = sorted(r.queued_seconds for r in results)
+    assert waits[0] == 0.0 and not any(r.capped for r in results)
+    assert all(k / 200 - elapsed <= w <= k / 200 + 1e-6 for k, w in enumerate(waits))
+    # A caller allowing less queueing than the queue now holds is capped at once.
+    impatient = Limits(throttling_rules=[rule], backend=backend, sleep=no_sleep, max_queue_wait=0.5)
+    refused = await impatient.endpoint("POST", "https://api.partner.test/x").admit()
+    assert refused.capped and "exceed the limit (0.5 s)" in refused.reason
 
 
 # -- four processes, one cap -------------------------------------------------------------------
@@ -285,3 +309,128 @@ def test_four_processes_share_one_cap(prefix: str) -> None:
     assert sorted(decided for _, decided in _Recorder.arrivals) == decisions
     # And the cap was used, not just enforced: about CAP per period over the run.
     assert sent >= CAP * (DURATION / (PERIOD_MS / 1000)) * 0.6
+
+
+# -- Redis down or hung: calls keep their deadline ------------------------------------------------
+
+
+class FlakyRedis:
+    """A loopback port in front of the real Redis. Hung: it accepts connections and never
+    answers. Passing: it forwards bytes both ways, as Redis coming back would."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.passing = False
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> FlakyRedis:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            if not self.passing:
+                await reader.read()  # hold the connection, answer nothing, until the client leaves
+                return
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", 6379)
+
+            async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+                sink.close()
+
+            await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[list[str]]:
+    """A loopback endpoint recording the path of each call it receives."""
+    from aiohttp import web
+
+    received: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        received.append(request.path)
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    received.append(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}")  # type: ignore[union-attr]
+    yield received
+    await runner.cleanup()
+
+
+def runtime_over(tmp_path: Any, base_url: str, backend: RedisBackend) -> Any:
+    from actionrt.runtime import Runtime
+
+    action = {
+        "name": "notify",
+        "endpoint": {"url": f"{base_url}/send", "method": "POST"},
+        "request": {"sample": {"to": "x"}, "variables": {"to": {"label": "To"}}},
+        "timeout": 1,
+    }
+    (tmp_path / "notify.json").write_text(json.dumps(action))
+    limits = Limits(capping_rules=[capping(1000, 60_000, url=f"{base_url}/*")], backend=backend)
+    return Runtime.from_path(tmp_path, allow_private_network=True, limits=limits)
+
+
+async def test_a_hung_redis_fails_calls_within_their_timeout_warns_once_and_calls_flow_again(
+    prefix: str, tmp_path: Any, endpoint: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    base_url = endpoint.pop()
+    flaky = await FlakyRedis().start()
+    backend = RedisBackend(
+        f"redis://127.0.0.1:{flaky.port}/0", prefix=prefix, max_connections=4, max_reconnect_wait=0.2
+    )
+    caplog.set_level(logging.INFO, logger="actionrt")
+    async with runtime_over(tmp_path, base_url, backend) as runtime:
+        # 64 calls, 4 pool connections, a Redis that never answers: each call still ends
+        # within its own 1 s timeout (+100 ms), none reaches the endpoint.
+        async with asyncio.timeout(1.1):
+            results = await asyncio.gather(*(runtime.invoke("notify", {"to": "a"}) for _ in range(64)))
+        assert {(r.status, r.error_code) for r in results} == {("internalError", "limitsUnavailable")}
+        assert "the limits store (Redis at 127.0.0.1:" in results[0].error
+        assert endpoint == []
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and warnings[0].exc_info is None  # one line, no traceback
+        assert "unavailable: no answer within 0.5 s" in warnings[0].getMessage()
+
+        flaky.passing = True  # Redis answers again: no restart needed
+        await asyncio.wait_for(backend.available.wait(), 10)
+        recovered = await runtime.invoke("notify", {"to": "a"})
+        assert recovered.status == "http_200", recovered.error
+        assert endpoint == ["/send"]
+        assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+        assert any("answers again" in r.getMessage() for r in caplog.records)
+    await flaky.stop()
+
+
+async def test_an_unreachable_redis_fails_the_call_at_once_as_limits_unavailable(
+    prefix: str, tmp_path: Any, endpoint: list[str]
+) -> None:
+    base_url = endpoint.pop()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    port = closed.getsockname()[1]
+    backend = RedisBackend(f"redis://:hunter2@127.0.0.1:{port}/0", prefix=prefix)
+    async with runtime_over(tmp_path, base_url, backend) as runtime:
+        result = await runtime.invoke("notify", {"to": "a"})
+    closed.close()
+    assert (result.status, result.error_code) == ("internalError", "limitsUnavailable")
+    assert "hunter2" not in result.error and endpoint == []

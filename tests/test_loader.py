@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from actionrt import ValidationError
-from actionrt.loader import check_shape, parse_document
+from actionrt.loader import MAX_FILE_BYTES, check_shape, parse_document
 from actionrt.registry import Registry
 
 HEAD = 'name: deep\nendpoint: {url: "https://api.example.com/v1", method: POST}\n'
@@ -79,3 +79,38 @@ def test_a_file_named_twice_is_loaded_once(tmp_path, plugins):
     path.write_text("name: a\nendpoint: {url: 'https://api.example.com/v1', method: GET}\n")
     registry = Registry.from_path([tmp_path, path, tmp_path / "." / "a.yaml"], plugins=plugins)
     assert list(registry.actions) == ["a"]
+
+
+def test_a_json_key_written_twice_is_an_error_naming_the_line(tmp_path, plugins):
+    path = tmp_path / "twice.json"
+    path.write_text(
+        '{\n  "name": "twice",\n  "endpoint": {"url": "https://api.example.com/v1", "method": "POST"},\n'
+        '  "headers": {"a": "x, y", "b": {"name": "inner"}},\n  "name": "again"\n}\n'
+    )
+    assert load_problems(path, plugins) == [
+        f"{path}: line 5: invalid JSON: key 'name' written twice in one object"
+    ]
+
+
+def test_a_duplicate_inside_a_nested_json_object_is_found_where_it_is():
+    text = '[1, {"a": {"b": 1,\n"c": [{"d": 2}, {"d": 3,\n\n "d": 4}]}}]'
+    with pytest.raises(ValidationError) as caught:
+        parse_document(text, source="nested.json", json_only=True)
+    assert [str(p) for p in caught.value.problems] == [
+        "nested.json: line 4: invalid JSON: key 'd' written twice in one object"
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_a_file_over_one_mib_is_refused_before_it_is_parsed(tmp_path, plugins, suffix):
+    path = tmp_path / f"huge{suffix}"
+    # Not even valid: the size alone refuses it, so no parser ever saw it.
+    path.write_bytes(b"{" + b" " * MAX_FILE_BYTES)
+    assert load_problems(path, plugins) == [f"{path}: larger than 1 MiB: an action file is far smaller"]
+
+
+def test_a_file_of_exactly_one_mib_is_still_read(tmp_path, plugins):
+    path = tmp_path / "padded.yaml"
+    head = HEAD.encode()
+    path.write_bytes(head + b"#" * (MAX_FILE_BYTES - len(head) - 1) + b"\n")
+    assert list(Registry.from_path(path, plugins=plugins).actions) == ["deep"]

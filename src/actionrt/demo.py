@@ -28,11 +28,11 @@ from actionrt.runtime import Runtime
 from actionrt.secrets import MappingSecrets, SecretProvider
 from actionrt.standin import StandIn
 
-DEMO_SECRETS = {
-    "SMS_USERNAME": "demo",
-    "SMS_PASSWORD": "demo-password",
-    "WEATHER_API_KEY": "demo-key",
-    "CRM_TOKEN": "demo-token",
+DEMO_SECRETS = {  # the examples read these from files (`{{ secrets.file:NAME }}`)
+    "sms_username": "demo",
+    "sms_password": "demo-password",
+    "weather_api_key": "demo-key",
+    "crm_token": "demo-token",
 }
 
 
@@ -41,7 +41,7 @@ class DemoSecrets:
 
     @hookimpl
     def register_secret_providers(self, register: Register[SecretProvider]) -> None:
-        register(MappingSecrets(DEMO_SECRETS), override=True)  # the demo replaces `env` on purpose
+        register(MappingSecrets(DEMO_SECRETS, name="file"), override=True)  # replaces `file` on purpose
 
 
 @dataclass

@@ -22,6 +22,7 @@ ActionrtError
  │    ├── DestinationRefusedError   the destination policy refused the host or a redirect
  │    ├── TooManyRedirectsError     more redirects than allowed
  │    └── InvalidRequestError   a header would break the request's framing
+ ├── LimitsUnavailableError     the shared limits store (Redis) did not answer in time
  ├── SecretKeyError             the service has no usable encryption key for secrets
  ├── NotFoundError              the service: no action, journey or rule by that name
  ├── RuleStateError             the service: a rule change its state forbids

@@ -66,10 +66,41 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 _METADATA: Final = ipaddress.IPv4Address("169.254.169.254")
-# Cloud instance metadata (credentials live there): refused even when private networks are
-# allowed for development, since no action ever has a reason to call it.
-_METADATA_ADDRESSES: Final = frozenset({_METADATA, ipaddress.IPv6Address("fd00:ec2::254")})
+# Cloud metadata and credential endpoints: refused even when private networks are allowed for
+# development (and 168.63.129.16, a public address, always), since no action ever has a reason
+# to call them and they hand out the machine's credentials. Each with the page documenting it.
+_METADATA_ENDPOINTS: Final[dict[_IPAddress, str]] = {
+    # AWS EC2 IMDS, IPv4 and IPv6 (Nitro); also the address of GCP, Azure IMDS, Oracle OCI
+    # IMDS, OpenStack, DigitalOcean and most others:
+    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html
+    # https://cloud.google.com/compute/docs/metadata/querying-metadata
+    # https://learn.microsoft.com/azure/virtual-machines/instance-metadata-service
+    # https://docs.oracle.com/iaas/Content/Compute/Tasks/gettingmetadata.htm
+    _METADATA: "the cloud metadata address (link-local)",
+    ipaddress.IPv6Address("fd00:ec2::254"): "the cloud metadata address of AWS over IPv6",
+    # AWS ECS task metadata and task-role credentials (v2 to v4):
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-metadata-endpoint-v2.html
+    ipaddress.IPv4Address("169.254.170.2"): "a cloud metadata endpoint (AWS ECS task credentials)",
+    # AWS EKS Pod Identity agent, IPv4 and IPv6:
+    # https://docs.aws.amazon.com/eks/latest/userguide/pod-id-agent-setup.html
+    ipaddress.IPv4Address("169.254.170.23"): "a cloud metadata endpoint (AWS EKS Pod Identity)",
+    ipaddress.IPv6Address("fd00:ec2::23"): "a cloud metadata endpoint (AWS EKS Pod Identity)",
+    # Azure WireServer, the host node's fixed virtual IP (a public address):
+    # https://learn.microsoft.com/azure/virtual-network/what-is-ip-address-168-63-129-16
+    ipaddress.IPv4Address("168.63.129.16"): "a cloud metadata endpoint (Azure WireServer)",
+    # Alibaba Cloud ECS instance metadata:
+    # https://www.alibabacloud.com/help/en/ecs/user-guide/overview-of-ecs-instance-metadata
+    ipaddress.IPv4Address("100.100.100.200"): "a cloud metadata endpoint (Alibaba Cloud)",
+    # Oracle Cloud@Customer and Oracle Cloud Classic instance metadata:
+    # https://docs.oracle.com/en/cloud/cloud-at-customer/occ-get-started/retrieve-predefined-instance-metadata.html
+    ipaddress.IPv4Address("192.0.0.192"): "a cloud metadata endpoint (Oracle Cloud)",
+    # OpenStack metadata over IPv6 (the link-local twin of 169.254.169.254):
+    # https://specs.openstack.org/openstack/neutron-specs/specs/ussuri/metadata-add-ipv6-support.html
+    ipaddress.IPv6Address("fe80::a9fe:a9fe"): "a cloud metadata endpoint (OpenStack, IPv6)",
+}
 _CGNAT: Final = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
 _IPV4_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")
@@ -79,8 +110,6 @@ _UNIQUE_LOCAL: Final = ipaddress.IPv6Network("fc00::/7")
 # action calls) and the deprecated IPv6 site-local range, still routed inside some networks.
 _IETF_PROTOCOL: Final = ipaddress.IPv4Network("192.0.0.0/24")
 _SITE_LOCAL: Final = ipaddress.IPv6Network("fec0::/10")
-
-_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def check_header(name: str, value: str) -> None:
@@ -110,12 +139,15 @@ def control_character(value: str) -> str | None:
     return {"\r": "CR", "\n": "LF", "\x00": "NUL"}.get(char, f"control character {char!r}")
 
 
-def _is_metadata(addr: _IPAddress) -> bool:
+def _metadata_endpoint(addr: _IPAddress) -> str | None:
+    """What cloud metadata endpoint `addr` is (or embeds, or names with a zone), or None."""
     if isinstance(addr, ipaddress.IPv6Address):
         embedded = _embedded_ipv4(addr)
         if embedded is not None:
-            return embedded in _METADATA_ADDRESSES
-    return addr in _METADATA_ADDRESSES
+            return _METADATA_ENDPOINTS.get(embedded)
+        if addr.scope_id is not None:
+            addr = ipaddress.IPv6Address(str(addr).partition("%")[0])
+    return _METADATA_ENDPOINTS.get(addr)
 
 
 def _refusal(addr: _IPAddress) -> str | None:
@@ -129,8 +161,9 @@ def _refusal(addr: _IPAddress) -> str | None:
         return "is unspecified"
     if addr.is_loopback:
         return "is loopback"
-    if addr == _METADATA:
-        return "is the cloud metadata address (link-local)"
+    endpoint = _metadata_endpoint(addr)
+    if endpoint is not None:
+        return f"is {endpoint}"
     if addr.is_link_local:
         return "is link-local"
     if addr.is_multicast:
@@ -282,10 +315,9 @@ class DestinationPolicy:
         networks are allowed)."""
         addr = _parse_ip(ip)
         if self.allow_private_network:
-            if addr is not None and _is_metadata(addr):
-                raise DestinationRefusedError(
-                    f"address {ip} is the cloud metadata address, refused even on private networks"
-                )
+            endpoint = _metadata_endpoint(addr) if addr is not None else None
+            if endpoint is not None:
+                raise DestinationRefusedError(f"address {ip} is {endpoint}, refused even on private networks")
             return
         if addr is None:
             raise DestinationRefusedError(f"{ip!r} is not an IP address")

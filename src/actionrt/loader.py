@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Iterable, Iterator
+from json import decoder as json_decoder
+from json import scanner as json_scanner
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ MAX_DEPTH = 64
 """How deeply a document may nest objects and arrays."""
 MAX_VALUES = 100_000
 """How many values a document may hold, counting each use of a YAML alias."""
+MAX_FILE_BYTES = 1 << 20
+"""How large an action or journey file may be (1 MiB): refused before it is parsed."""
 
 
 # yaml-rs (a Rust YAML 1.2 parser) reads an action file about 50 times faster than PyYAML with
@@ -35,7 +39,12 @@ def parse_document(text: str, *, source: str, json_only: bool = False) -> Any:
     """Parse one YAML or JSON document; a syntax error names the source and the line."""
     if json_only:
         try:
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_unique_keys)
+        except _DuplicateKey:
+            key, line = _duplicate_key(text)
+            raise ValidationError.single(
+                source, f"line {line}", f"invalid JSON: key {key!r} written twice in one object"
+            ) from None
         except json.JSONDecodeError as exc:
             raise ValidationError.single(
                 source, f"line {exc.lineno}", f"invalid JSON: {exc.msg} (column {exc.colno})"
@@ -61,6 +70,61 @@ def parse_document(text: str, *, source: str, json_only: bool = False) -> Any:
         ) from None
     except RecursionError:
         raise ValidationError.single(source, "", "invalid YAML: nested too deeply") from None
+
+
+class _DuplicateKey(Exception):
+    """A JSON object names one key twice (found by `_unique_keys`, placed by `_duplicate_key`)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise _DuplicateKey
+    return document
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+class _KeyPlaces(json.JSONDecoder):
+    """Reads valid JSON again, in pure Python, to find where a key is written the second time.
+    Only a refused file pays for it: the C parser with `_unique_keys` reads every other one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parse_object = self._object
+        self.scan_once = json_scanner.py_make_scanner(self)  # type: ignore[attr-defined]
+
+    def _object(self, s_and_end: tuple[str, int], strict: bool, scan_once: Any, *_: Any) -> tuple[Any, int]:
+        text, end = s_and_end
+        seen: set[str] = set()
+        end = _JSON_SPACE.match(text, end).end()  # type: ignore[union-attr]
+        while text[end] != "}":
+            key_at = end
+            key, end = json_decoder.scanstring(text, end + 1, strict)  # type: ignore[attr-defined]
+            if key in seen:
+                raise _DuplicateKeyAt(key, text.count("\n", 0, key_at) + 1)
+            seen.add(key)
+            end = _JSON_SPACE.match(text, end).end() + 1  # type: ignore[union-attr]  # past ':'
+            _, end = scan_once(text, _JSON_SPACE.match(text, end).end())  # type: ignore[union-attr]
+            end = _JSON_SPACE.match(text, end).end()  # type: ignore[union-attr]
+            if text[end] == ",":
+                end = _JSON_SPACE.match(text, end + 1).end()  # type: ignore[union-attr]
+        return None, end + 1
+
+
+class _DuplicateKeyAt(Exception):
+    def __init__(self, key: str, line: int) -> None:
+        self.key, self.line = key, line
+
+
+def _duplicate_key(text: str) -> tuple[str, int]:
+    """The key a JSON text (valid apart from that) writes twice in one object, and its line."""
+    try:
+        _KeyPlaces().scan_once(text, _JSON_SPACE.match(text).end())  # type: ignore[union-attr]
+    except _DuplicateKeyAt as found:
+        return found.key, found.line
+    raise AssertionError("no duplicate key found")  # pragma: no cover - _unique_keys saw one
 
 
 def check_shape(document: Any, *, source: str) -> None:
@@ -96,11 +160,18 @@ def read_document(path: Path) -> Any:
     """Read and parse one file (JSON for `.json`, YAML otherwise)."""
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ValidationError.single(source, "", "not UTF-8 text") from None
+        with path.open("rb") as handle:
+            # At most one byte past the limit is read: a huge file is refused, not loaded.
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ValidationError.single(source, "", f"cannot read: {exc.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        message = f"larger than {MAX_FILE_BYTES // (1 << 20)} MiB: an action file is far smaller"
+        raise ValidationError.single(source, "", message)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError.single(source, "", "not UTF-8 text") from None
     return parse_document(text, source=source, json_only=path.suffix == ".json")
 
 

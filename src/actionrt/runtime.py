@@ -45,7 +45,7 @@ from actionrt.http import (
     default_ssl_context,
     trust_ca_bundle,
 )
-from actionrt.limits import CappingRule, EndpointLimiter, Limits
+from actionrt.limits import LIMITS_UNAVAILABLE, CappingRule, EndpointLimiter, Limits, LimitsUnavailableError
 from actionrt.observability import CallRecorder, CallWatch, metrics_for
 from actionrt.plugins import Plugins
 from actionrt.prepare import CallBuilder, InputError, PreparedCall
@@ -71,7 +71,16 @@ from actionrt.retry import (
     answer_outcome,
     decide,
 )
-from actionrt.secrets import MissingSecretError, SecretProvider, SecretResolver, missing_secrets
+from actionrt.secrets import (
+    DEFAULT_PROVIDER,
+    EnvironmentSecrets,
+    MissingSecret,
+    MissingSecretError,
+    SecretProvider,
+    SecretResolver,
+    missing_secrets,
+    refused_secrets,
+)
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -194,7 +203,10 @@ class _ActionEngine:
         limiter = self.limiter
         if limiter is None:
             limiter = self.limits.endpoint(self.method, prepared.endpoint)
-        admission = await limiter.admit()
+        try:
+            admission = await limiter.admit()
+        except LimitsUnavailableError as exc:  # nothing is sent that the limits could not count
+            return self._unavailable(call, exc)
         call.queued = admission.queued_seconds
         if admission.capped:
             return self._capped(call, admission.reason)
@@ -253,7 +265,10 @@ class _ActionEngine:
             if wait > 0:
                 await asyncio.sleep(wait)
             call.waiting = "no throttling departure yet"
-            admission = await limiter.admit()  # every retry counts against capping
+            try:
+                admission = await limiter.admit()  # every retry counts against capping
+            except LimitsUnavailableError as exc:
+                return self._unavailable(call, exc)
             call.waiting = None
             call.queued += admission.queued_seconds
             if admission.capped:
@@ -405,6 +420,12 @@ class _ActionEngine:
 
     def _capped(self, call: _Call, reason: str) -> InvocationResult:
         return self._finish(call, CAPPED, error=reason, error_class="capping", error_code="capped")
+
+    def _unavailable(self, call: _Call, exc: LimitsUnavailableError) -> InvocationResult:
+        """The limits store did not answer in time: not sent, since it could not be counted."""
+        return self._finish(
+            call, INTERNAL_ERROR, error=str(exc), error_class="error", error_code=LIMITS_UNAVAILABLE
+        )
 
     def _finish(
         self,
@@ -680,6 +701,10 @@ class Runtime:
         self._awaiting_secrets: dict[str, Action] = {}
         problems: list[Problem] = []
         for action in registry.actions.values():
+            refused = _missing_secrets(action, self.auth_context.secrets, refused_secrets)
+            if refused:  # a secret it may never read (the environment's allow-list): refused now
+                problems += refused
+                continue
             missing = _missing_secrets(action, self.auth_context.secrets)
             if missing:  # building it would only report the first one again
                 if require_secrets:
@@ -714,6 +739,7 @@ class Runtime:
         event_sinks: Iterable[EventSink] = (),
         max_body: int = DEFAULT_MAX_BODY,
         secrets: Mapping[str, SecretProvider] | None = None,
+        env_secrets: Iterable[str] | None = None,
         policy: DestinationPolicy | None = None,
         limits: Limits | None = None,
         backoff: Backoff | None = None,
@@ -727,7 +753,9 @@ class Runtime:
 
         `allow_private_network=None` reads `ACTIONRT_ALLOW_PRIVATE_NETWORK`. `capping` and
         `throttling` take the published JSON rule shapes (a list, or a file path). `secrets`
-        adds secret providers by name to the plugins' (the environment is built in). `policy`,
+        adds secret providers by name to the plugins' (the environment is built in).
+        `env_secrets`: the environment variables actions may read, names and `PREFIX*` (default:
+        `$ACTIONRT_ENV_SECRETS`, else none; `ACTIONRT_*` never). `policy`,
         `limits`, `transport` and `backoff` replace the defaults (tests scale the backoff).
         Raises `ValidationError` listing every problem of every file. A secret that is not set
         fails only the calls of the actions that read it (`internalError` naming it, nothing
@@ -747,6 +775,8 @@ class Runtime:
             path, plugins=loaded, allow_private_network=policy.allow_private_network
         )
         providers = {**loaded.secret_providers, **(secrets or {})}
+        if env_secrets is not None:
+            providers[DEFAULT_PROVIDER] = EnvironmentSecrets(env_secrets)
         auth_context = AuthContext(
             SecretResolver(providers),
             allow_private_network=policy.allow_private_network,
@@ -1031,11 +1061,16 @@ class Runtime:
         return loop
 
 
-def _missing_secrets(action: Action, secrets: SecretResolver) -> list[Problem]:
+def _missing_secrets(
+    action: Action,
+    secrets: SecretResolver,
+    find: Callable[[Any, SecretResolver], list[MissingSecret]] = missing_secrets,
+) -> list[Problem]:
     """Each secret the action's authentication block, constant headers, query parameters and
     client-certificate password reference that a checkable provider (the environment, files)
     has no value for now: one problem each, naming the secret, never a value. Secrets of
-    providers that can't be checked in advance are reported at first use."""
+    providers that can't be checked in advance are reported at first use. `find=refused_secrets`:
+    only those no value would make readable."""
     endpoint = action.definition.endpoint
     blocks: list[tuple[str, Any]] = [("authentication", action.definition.authentication)]
     for where, fields in (("headers", endpoint.headers), ("queryParameters", endpoint.queryParameters)):
@@ -1048,17 +1083,10 @@ def _missing_secrets(action: Action, secrets: SecretResolver) -> list[Problem]:
     if certificate is not None and certificate.password is not None:
         blocks.append(("endpoint.clientCertificate.password", certificate.password))
     problems = []
-    providers = secrets.providers
     for prefix, block in blocks:
-        for missing in missing_secrets(block, secrets):
+        for missing in find(block, secrets):
             path = f"{prefix}.{missing.path}" if missing.path else prefix
-            provider = missing.name.partition(":")[0] if ":" in missing.name else ""
-            reason = (
-                f"names an unknown secret provider {provider!r}"
-                if provider and provider not in providers
-                else "is not set"
-            )
-            problems.append(Problem(action.source, path, f"secret {missing.name!r} {reason}"))
+            problems.append(Problem(action.source, path, f"secret {missing.name!r} {missing.reason}"))
     return problems
 
 

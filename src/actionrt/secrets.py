@@ -1,16 +1,17 @@
 """Secrets: `{{ secrets.NAME }}` references and the providers that resolve them.
 
-`{{ secrets.NAME }}` reads the default provider (`env`: the environment variable NAME);
-`{{ secrets.PROVIDER:NAME }}` reads a provider registered through `register_secret_providers`
-(`file` is built in: a file named NAME in `$ACTIONRT_SECRETS_DIR`, default `/run/secrets`).
-A template is compiled once into a function; values are read when that function runs.
+`{{ secrets.NAME }}` reads the default provider (`env`: the environment variable NAME, when the
+operator allows that name); `{{ secrets.PROVIDER:NAME }}` reads a provider registered through
+`register_secret_providers` (`file` is built in: a file named NAME in `$ACTIONRT_SECRETS_DIR`,
+default `/run/secrets`). A template is compiled once into a function; values are read when that
+function runs.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -35,14 +36,75 @@ class SecretProvider(Protocol):
     def get(self, name: str) -> str | None: ...
 
 
+ENV_SECRETS_ENV = "ACTIONRT_ENV_SECRETS"
+"""The default allow-list of the environment provider: names and `PREFIX*`, comma-separated."""
+RESERVED_PREFIX = "ACTIONRT_"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 class EnvironmentSecrets:
-    """Secrets from environment variables of the same name."""
+    """Secrets from environment variables of the same name, but only the names the operator
+    allows: `EnvironmentSecrets(["CRM_TOKEN", "SMS_*"])` reads `CRM_TOKEN` and every variable
+    starting with `SMS_`. Without a list it follows `$ACTIONRT_ENV_SECRETS` (same form,
+    comma-separated), else reads nothing: the process environment also holds credentials no
+    action should see (cloud keys, database URLs). `ACTIONRT_*` (actionrt's own settings and
+    keys) is never readable.
+    """
 
     name = "env"
     checkable = True
 
+    def __init__(self, allowed: Iterable[str] | None = None) -> None:
+        self._fixed = None if allowed is None else _allow_list(list(allowed), "env_secrets")
+        self._configured = ("", _allow_list([], ENV_SECRETS_ENV))
+        self._allowed()  # a malformed $ACTIONRT_ENV_SECRETS is refused now, not at a call
+
+    def _allowed(self) -> tuple[frozenset[str], tuple[str, ...]]:
+        if self._fixed is not None:
+            return self._fixed
+        text = os.environ.get(ENV_SECRETS_ENV, "")
+        if text != self._configured[0]:  # parsed again only when it changes (tests set it)
+            items = [item.strip() for item in text.split(",") if item.strip()]
+            self._configured = (text, _allow_list(items, ENV_SECRETS_ENV))
+        return self._configured[1]
+
+    def refusal(self, name: str) -> str | None:
+        """Why `name` may not be read (None: it may)."""
+        if name.upper().startswith(RESERVED_PREFIX):
+            return f"may not be read: {RESERVED_PREFIX}* variables are actionrt's own settings, never secrets"
+        names, prefixes = self._allowed()
+        if name in names or name.startswith(prefixes):
+            return None
+        return (
+            "may not be read from the environment: the operator allows names with "
+            f"env_secrets=[{name!r}] (serve --env-secret {name}, or {ENV_SECRETS_ENV}={name})"
+        )
+
     def get(self, name: str) -> str | None:
-        return os.environ.get(name)
+        names, prefixes = self._allowed()
+        # An allowed prefix never covers ACTIONRT_* (`_allow_list` refuses such prefixes).
+        if name in names or name.startswith(prefixes):
+            return os.environ.get(name)
+        return None
+
+
+def _allow_list(items: list[str], where: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Names and prefixes (`PREFIX*`) of an allow-list; ValueError naming a bad item."""
+    names: set[str] = set()
+    prefixes: list[str] = []
+    for item in items:
+        is_prefix = item.endswith("*")
+        word = item[:-1] if is_prefix else item
+        if not _ENV_NAME.fullmatch(word):
+            raise ValueError(f"{where}: {item!r} is not an environment variable name, or a non-empty PREFIX*")
+        upper = word.upper()
+        if upper.startswith(RESERVED_PREFIX) or (is_prefix and RESERVED_PREFIX.startswith(upper)):
+            raise ValueError(f"{where}: {item!r} would expose {RESERVED_PREFIX}* variables, never secrets")
+        if is_prefix:
+            prefixes.append(word)
+        else:
+            names.add(word)
+    return frozenset(names), tuple(prefixes)
 
 
 class MappingSecrets:
@@ -105,13 +167,14 @@ class MissingSecretError(ActionrtError, LookupError):
 
 
 class MissingSecret(NamedTuple):
-    """A secret found missing at load time: where it is referenced and its name."""
+    """A secret found missing at load time: where it is referenced, its name, and why."""
 
     path: str  # dotted field path inside the checked block, e.g. `body.bodyParams.password`
     name: str  # `NAME` or `PROVIDER:NAME`
+    reason: str = "is not set"
 
     def __str__(self) -> str:
-        return f"{self.path}: secret {self.name!r} is not set"
+        return f"{self.path}: secret {self.name!r} {self.reason}"
 
 
 def secret_refs(text: str) -> list[SecretRef]:
@@ -147,7 +210,7 @@ class SecretResolver:
             raise MissingSecretError(ref, f"names an unknown secret provider {ref.provider!r}")
         value = provider.get(ref.name)
         if value is None:
-            raise MissingSecretError(ref)
+            raise MissingSecretError(ref, _why_missing(provider, ref.name))
         return value
 
     def compile(self, text: str) -> Callable[[], str]:
@@ -194,18 +257,45 @@ def _constant(text: str) -> Callable[[], str]:
     return lambda: text
 
 
+def refused_secrets(
+    block: Any, providers: Mapping[str, SecretProvider] | SecretResolver | None = None
+) -> list[MissingSecret]:
+    """The secrets referenced in `block` that a provider refuses to read whatever its value
+    (a name outside the environment's allow-list); set or not, never an action's to read."""
+    resolver = providers if isinstance(providers, SecretResolver) else SecretResolver(providers)
+    found: list[MissingSecret] = []
+    for missing in missing_secrets(block, resolver):
+        ref = _ref_of(missing.name)
+        provider = resolver.providers.get(ref.provider)
+        refusal = getattr(provider, "refusal", None)
+        if refusal is not None and refusal(ref.name) is not None:
+            found.append(missing)
+    return found
+
+
+def _ref_of(label: str) -> SecretRef:
+    provider, _, name = label.rpartition(":")
+    return SecretRef(provider or DEFAULT_PROVIDER, name)
+
+
 def missing_secrets(
     block: Any, providers: Mapping[str, SecretProvider] | SecretResolver | None = None
 ) -> list[MissingSecret]:
-    """Secrets referenced anywhere in `block` (a dict, list or string) that are known missing now.
+    """Secrets referenced anywhere in `block` (a dict, list or string) that are known missing now,
+    each with why: not set, not allowed (the environment's allow-list), or an unknown provider.
 
-    Only providers that are `checkable` are asked; a reference to an unknown provider is
-    reported too. Others are checked at first use. Paths are dotted, relative to `block`.
+    Only providers that are `checkable` are asked. Others are checked at first use. Paths are
+    dotted, relative to `block`.
     """
     resolver = providers if isinstance(providers, SecretResolver) else SecretResolver(providers)
     found: list[MissingSecret] = []
     _walk_missing(block, "", resolver.providers, found)
     return found
+
+
+def _why_missing(provider: SecretProvider, name: str) -> str:
+    refusal: Callable[[str], str | None] | None = getattr(provider, "refusal", None)
+    return (refusal(name) if refusal is not None else None) or "is not set"
 
 
 def _walk_missing(
@@ -214,8 +304,11 @@ def _walk_missing(
     if isinstance(value, str):
         for ref in secret_refs(value):
             provider = providers.get(ref.provider)
-            if provider is None or (provider.checkable and provider.get(ref.name) is None):
-                found.append(MissingSecret(path, ref.label))
+            if provider is None:
+                reason = f"names an unknown secret provider {ref.provider!r}"
+                found.append(MissingSecret(path, ref.label, reason))
+            elif provider.checkable and provider.get(ref.name) is None:
+                found.append(MissingSecret(path, ref.label, _why_missing(provider, ref.name)))
     elif isinstance(value, Mapping):
         for key, item in value.items():
             _walk_missing(item, f"{path}.{key}" if path else str(key), providers, found)

@@ -25,6 +25,12 @@ from actionrt.guard import DestinationPolicy
 from actionrt.retry import Backoff
 
 
+@pytest.fixture(autouse=True)
+def allowed_environment_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment variables these tests' actions read, allowed as an operator would."""
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "API_KEY,TENANT_SECRET")
+
+
 async def test_success_sends_the_typed_payload_and_parses_the_answer(
     server: ScriptedServer, tmp_path: Path
 ) -> None:

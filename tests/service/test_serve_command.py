@@ -73,3 +73,18 @@ def test_a_host_name_that_only_starts_with_127_is_not_loopback(
     assert result.exit_code == 2
     assert "ACTIONRT_API_TOKEN" in result.output
     assert "app" not in started
+
+
+def test_serve_lets_actions_read_the_environment_variables_named_by_its_options(
+    tmp_path: Path, started: dict[str, Any]
+) -> None:
+    store = ["--store", str(tmp_path / "store.db"), "--no-examples"]
+    runner = CliRunner()
+    served = runner.invoke(app, ["serve", *store, "--env-secret", "CRM_TOKEN", "--env-secret-prefix", "SMS_"])
+    assert served.exit_code == 0, served.output
+    environment = started["app"].state.service.catalog.plugins.secret_providers["env"]
+    assert environment.refusal("CRM_TOKEN") is None and environment.refusal("SMS_PASSWORD") is None
+    assert environment.refusal("HOME") is not None
+    refused = runner.invoke(app, ["serve", *store, "--env-secret", "ACTIONRT_SECRET_KEY"])
+    assert refused.exit_code == 2
+    assert "'ACTIONRT_SECRET_KEY' would expose ACTIONRT_* variables" in refused.output

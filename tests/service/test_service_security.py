@@ -147,3 +147,59 @@ def test_serving_beyond_loopback_without_a_token_is_refused(tmp_path: Path, monk
     monkeypatch.delenv("ACTIONRT_API_TOKEN", raising=False)
     with pytest.raises(ValueError, match="ACTIONRT_API_TOKEN"):
         make_app(tmp_path, loopback_only=False)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "content_type"),
+    [
+        ("POST", "/actions", b'{"name": "x"}', "text/plain"),  # fetch(..., {mode: "no-cors"})
+        ("POST", "/actions/loyaltyUpdate/duplicate", b"", "application/x-www-form-urlencoded"),
+        ("POST", "/actions/loyaltyUpdate/invoke", b"params=x", "multipart/form-data; boundary=b"),
+        ("DELETE", "/actions/crmContactUpdate", b"", None),
+    ],
+)
+async def test_a_write_with_no_origin_and_no_cookie_needs_a_json_body_or_the_csrf_header(
+    service, method: str, path: str, body: bytes, content_type: str | None
+) -> None:
+    # What a cross-site form (or a browser that leaves Origin out) can send: refused untouched.
+    headers = {"content-type": content_type} if content_type else {}
+    before = (await service.client.get("/actions")).json()
+    forged = await service.client.request(method, path, content=body, headers=headers)
+    assert forged.status_code == 403
+    assert "JSON body" in forged.json()["error"]
+    assert (await service.client.get("/actions")).json() == before
+    # A script says so with a JSON content type, or any X-CSRF-Token (no form can set either).
+    scripted = await service.client.request(method, path, headers={"x-csrf-token": "script"})
+    assert scripted.status_code != 403
+
+
+async def test_over_tls_every_cookie_is_secure_and_over_plain_http_none_needs_to_be(tmp_path: Path) -> None:
+    app = make_app(tmp_path, api_token="t0ken-for-tests", loopback_only=False, examples=None)
+    transport = httpx.ASGITransport(app=app)
+    for scheme, secure in (("https", True), ("http", False)):
+        async with httpx.AsyncClient(transport=transport, base_url=f"{scheme}://127.0.0.1:8700") as browser:
+            login = await browser.get("/console/login")
+            assert ("; Secure" in login.headers["set-cookie"]) is secure
+            signed = await browser.post(
+                "/console/login", data={"csrf_token": csrf_of(login), "token": "t0ken-for-tests"}
+            )
+            session = [c for c in signed.headers.get_list("set-cookie") if c.startswith("actionrt_session=")]
+            assert len(session) == 1 and ("; Secure" in session[0]) is secure
+            assert (await browser.get("/console/actions")).status_code == 200
+    await app.state.service.calls.aclose()
+
+
+async def test_a_new_api_token_signs_every_browser_out(tmp_path: Path) -> None:
+    first = make_app(tmp_path / "a", api_token="first-token", loopback_only=False, examples=None)
+    async with client_for(first) as browser:
+        login = await browser.get("/console/login")
+        await browser.post("/console/login", data={"csrf_token": csrf_of(login), "token": "first-token"})
+        assert (await browser.get("/console/actions")).status_code == 200
+        cookies = dict(browser.cookies)
+    await first.state.service.calls.aclose()
+    rotated = make_app(tmp_path / "b", api_token="second-token", loopback_only=False, examples=None)
+    async with client_for(rotated) as browser:
+        browser.cookies.update(cookies)
+        assert (await browser.get("/console/actions")).status_code == 303
+        assert (await browser.get("/actions")).status_code == 401
+    await rotated.state.service.calls.aclose()

@@ -65,6 +65,21 @@ DEFAULT_STORE = Path(".actionrt") / "store.db"
     metavar="FILE",
     help="PEM file of private CAs trusted besides the system's (action and token calls).",
 )
+@click.option(
+    "--env-secret",
+    "env_secret",
+    multiple=True,
+    metavar="NAME",
+    help="An environment variable actions may read as {{ secrets.NAME }} (repeatable).",
+)
+@click.option(
+    "--env-secret-prefix",
+    "env_secret_prefix",
+    multiple=True,
+    metavar="PREFIX",
+    help="Let actions read every environment variable starting with PREFIX (repeatable). "
+    "Without either option: $ACTIONRT_ENV_SECRETS, else none; ACTIONRT_* never.",
+)
 def serve(
     host: str,
     port: int,
@@ -75,6 +90,8 @@ def serve(
     log_format: str,
     record_bodies: bool,
     ca_bundle: Path | None,
+    env_secret: tuple[str, ...],
+    env_secret_prefix: tuple[str, ...],
 ) -> None:
     """Serve the HTTP API and the console (Actions, Add, the configuration pane, Monitoring)
     and /metrics. Every problem with the options is one line, reported before anything starts."""
@@ -115,6 +132,7 @@ def serve(
     from actionrt.service.app import create_app
     from actionrt.service.vault import SecretKeyError
 
+    allowed = [*env_secret, *(f"{prefix.rstrip('*')}*" for prefix in env_secret_prefix)]
     try:
         application = create_app(
             store,
@@ -123,8 +141,9 @@ def serve(
             api_token=token,
             loopback_only=loopback,
             record_bodies=record_bodies,
+            env_secrets=allowed or None,
         )
-    except SecretKeyError as exc:
+    except (SecretKeyError, ValueError) as exc:  # no key, or a refused allow-list
         listener.close()
         click.echo(str(exc), err=True)
         raise SystemExit(EXIT_USAGE) from None

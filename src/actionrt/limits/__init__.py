@@ -3,7 +3,16 @@ backends in memory (default) or in Redis (shared by several processes)."""
 
 from typing import TYPE_CHECKING
 
-from actionrt.limits.admission import ADMITTED, Admission, CapSpec, Gate, GateSpec, ThrottleSpec
+from actionrt.limits.admission import (
+    ADMITTED,
+    LIMITS_UNAVAILABLE,
+    Admission,
+    CapSpec,
+    Gate,
+    GateSpec,
+    LimitsUnavailableError,
+    ThrottleSpec,
+)
 from actionrt.limits.limiter import (
     DEFAULT_CAP,
     DEFAULT_MAX_QUEUE_WAIT,
@@ -22,7 +31,7 @@ from actionrt.limits.rules import (
     parse_capping_rules,
     parse_throttling_rules,
 )
-from actionrt.limits.window import RECENT_CALLS, LatencyTracker, SlidingWindow
+from actionrt.limits.window import RECENT_CALLS, LatencyTracker, Pacer, SlidingWindow
 
 if TYPE_CHECKING:
     from actionrt.limits.redis_backend import RedisBackend
@@ -31,6 +40,7 @@ __all__ = [
     "ADMITTED",
     "DEFAULT_CAP",
     "DEFAULT_MAX_QUEUE_WAIT",
+    "LIMITS_UNAVAILABLE",
     "RECENT_CALLS",
     "SLOW_HOST_CAP",
     "SLOW_HOST_LATENCY",
@@ -43,7 +53,9 @@ __all__ = [
     "GateSpec",
     "LatencyTracker",
     "Limits",
+    "LimitsUnavailableError",
     "MemoryBackend",
+    "Pacer",
     "RedisBackend",
     "RuleEntry",
     "SlidingWindow",

@@ -7,9 +7,28 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from actionrt.errors import ActionrtError
 from actionrt.limits.window import LatencyTracker
 
-__all__ = ["ADMITTED", "Admission", "CapSpec", "Gate", "GateSpec", "ThrottleSpec"]
+__all__ = [
+    "ADMITTED",
+    "LIMITS_UNAVAILABLE",
+    "Admission",
+    "CapSpec",
+    "Gate",
+    "GateSpec",
+    "LimitsUnavailableError",
+    "ThrottleSpec",
+]
+
+LIMITS_UNAVAILABLE: Final = "limitsUnavailable"
+"""The error code of a call the shared limits backend could not admit (Redis down or hung)."""
+
+
+class LimitsUnavailableError(ActionrtError):
+    """The shared limits backend did not answer within its timeout: the call is not sent (it
+    would not be counted), and ends `internalError` with error code `limitsUnavailable`."""
+
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -40,7 +59,8 @@ class CapSpec:
 
 @dataclass(frozen=True, slots=True)
 class ThrottleSpec:
-    """At most `rate` calls in any second under `key`; the others queue in arrival order."""
+    """At most `rate` calls per `period` under `key`, paced evenly: one departure every
+    `period / rate` seconds; the others queue in arrival order."""
 
     key: str
     rate: int

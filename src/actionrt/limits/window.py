@@ -1,4 +1,5 @@
-"""In-process counting primitives: the exact sliding window and the host latency tracker.
+"""In-process counting primitives: the exact sliding window, the throttling pacer and the host
+latency tracker.
 
 A window stores the times of the calls it admitted in a ring that grows on demand up to its
 limit, so any earlier call is found in O(1) and memory follows the calls actually in the window.
@@ -10,7 +11,7 @@ import statistics
 from collections import deque
 from typing import Final
 
-__all__ = ["RECENT_CALLS", "LatencyTracker", "SlidingWindow"]
+__all__ = ["RECENT_CALLS", "LatencyTracker", "Pacer", "SlidingWindow"]
 
 _INITIAL_CAPACITY: Final = 64
 
@@ -93,6 +94,43 @@ class SlidingWindow:
         self._capacity = min(self.limit, self._capacity * 2)
         self._times = ordered + [0.0] * (self._capacity - len(ordered))
         self._head = 0
+
+
+class Pacer:
+    """Even departures: `rate` per `period`, one every `period / rate` seconds, the first at
+    once (no burst, ever).
+
+    `free` is the earliest time the next departure may have. Any interval (t - period, t] then
+    holds at most `rate` departures wherever t falls, the first second included (a sliding
+    window would let `rate` calls leave together at each edge). A busy run of departures is
+    counted from its first one (`anchor + n * period / rate`), so rounding never accumulates
+    into an extra call per window.
+    """
+
+    __slots__ = ("_anchor", "_booked", "free", "gap", "period", "rate", "released", "waiting")
+
+    def __init__(self, rate: int, period: float) -> None:
+        if rate < 1 or period <= 0:
+            raise ValueError("a pacer needs rate >= 1 and period > 0")
+        self.rate = rate
+        self.period = period
+        self.gap = 0.99 * period / rate
+        """How close two calls may really leave (the slack of timers), on the memory backend."""
+        self._anchor = -float("inf")
+        self._booked = 0
+        self.free = -float("inf")
+        # When the last call really left (+ `gap`: when the next may), and how many wait on the
+        # memory backend's departure board (which keeps both).
+        self.released = -float("inf")
+        self.waiting = 0
+
+    def take(self, departure: float) -> None:
+        """Book a departure at `departure` (>= `free`, which the caller read)."""
+        if departure > self.free:  # idle until now (or held back by another rule): a new run
+            self._anchor, self._booked = departure, 1
+        else:
+            self._booked += 1
+        self.free = self._anchor + self._booked * self.period / self.rate
 
 
 RECENT_CALLS: Final = 100

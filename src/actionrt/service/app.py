@@ -4,7 +4,7 @@ the console, /openapi.json generated from the API's routes — over one SQLite s
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 from pathlib import Path
@@ -50,6 +50,7 @@ def create_app(
     entry_points: bool | None = None,
     metrics: CollectorRegistry | None = None,
     record_bodies: bool = False,
+    env_secrets: Iterable[str] | None = None,
 ) -> FastAPI:
     """The service over the store at `store_path` (created if missing).
 
@@ -60,6 +61,8 @@ def create_app(
     beside the store, for loopback only). `transport` replaces the HTTP transport (tests).
     `metrics`: the registry calls count in and `/metrics` renders (default: prometheus_client's
     global one). `record_bodies`: call details keep request and response bodies.
+    `env_secrets`: the environment variables actions may read, names and `PREFIX*` (default:
+    `$ACTIONRT_ENV_SECRETS`, else none; `ACTIONRT_*` never).
     """
     if api_token is None:
         api_token = os.environ.get(TOKEN_ENV) or None
@@ -71,7 +74,11 @@ def create_app(
     key = secret_key if secret_key is not None else load_key(store_path.parent, allow_generated=loopback_only)
     store = Store(store_path)
     catalog = Catalog(
-        store, Vault(key), allow_private_network=allow_private_network, entry_points=entry_points
+        store,
+        Vault(key),
+        allow_private_network=allow_private_network,
+        entry_points=entry_points,
+        env_secrets=env_secrets,
     )
     catalog.load(Path(examples) if examples is not None else None)
     recorder = CallRecorder(record_bodies=record_bodies)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from actionrt.journeys import is_journey
 from actionrt.loader import iter_definition_files, read_document
 from actionrt.plugins import Plugins
 from actionrt.registry import Journey, Registry
+from actionrt.secrets import DEFAULT_PROVIDER, EnvironmentSecrets, refused_secrets
 from actionrt.service.store import Store, Transaction
 from actionrt.service.vault import (
     PARAMETER_LISTS,
@@ -27,10 +28,10 @@ from actionrt.service.vault import (
     ConsoleSecretsPlugin,
     Vault,
     console_ids,
+    foreign_references,
     new_secret_id,
     seal_authentication,
     seal_parameters,
-    unknown_references,
 )
 
 log = logging.getLogger("actionrt.service")
@@ -61,6 +62,7 @@ class Catalog:
         allow_private_network: bool = False,
         extra_plugins: tuple[object, ...] = (),
         entry_points: bool | None = None,
+        env_secrets: Iterable[str] | None = None,
     ) -> None:
         self.store = store
         self.vault = vault
@@ -68,6 +70,8 @@ class Catalog:
         self.plugins = Plugins.load(
             (ConsoleSecretsPlugin(self.secrets), *extra_plugins), entry_points=entry_points
         )
+        if env_secrets is not None:  # the operator's allow-list (`serve --env-secret`)
+            self.plugins.secret_providers[DEFAULT_PROVIDER] = EnvironmentSecrets(env_secrets)
         self.registry = Registry(self.plugins, allow_private_network)
         self.documents: dict[str, dict[str, Any]] = {}
         self.generation = 0  # moves on every change; the call layer rebuilds its runtime on it
@@ -91,6 +95,8 @@ class Catalog:
         documents = self.store.action_documents()
         for name, document in sorted(documents.items()):
             try:
+                # Saved before the operator's allow-list changed? Skipped, saying why.
+                self._readable(document, f"<store>/actions/{name}")
                 registry.add_action(document, source=f"<store>/actions/{name}")
             except ValidationError as exc:
                 skipped += exc.problems
@@ -183,7 +189,7 @@ class Catalog:
     def validate(self, raw: Any, *, replacing: str | None = None) -> Action:
         """Check an action document as create (or update of `replacing`) would, changing nothing."""
         registry = self._fork()
-        document = self._checked(raw)
+        document = self._checked(raw, replacing)
         if replacing is None:
             return registry.add_action(document, SOURCE)
         self.action(replacing)
@@ -203,7 +209,7 @@ class Catalog:
 
     def update(self, name: str, raw: Any) -> Action:
         current = self.action(name)
-        document = self._checked(raw)
+        document = self._checked(raw, name)
         registry = self._fork()
         registry.parse(document, current.source)
         if document["name"] != name:
@@ -288,11 +294,14 @@ class Catalog:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _checked(self, raw: Any) -> dict[str, Any]:
+    def _checked(self, raw: Any, owner: str | None = None) -> dict[str, Any]:
+        """A copy of `raw`, refused when it references console secrets that are not `owner`'s
+        (the action being replaced; a new action owns none yet)."""
         if not isinstance(raw, Mapping):
             raise ValidationError.single("", "", "an action must be a JSON object")
         document = copy.deepcopy(dict(raw))
-        problems = unknown_references(document, lambda sid: self.store.ciphertext(sid) is not None)
+        owned = console_ids(self.documents.get(owner, {})) if owner is not None else set()
+        problems = foreign_references(document, owned, lambda sid: self.store.ciphertext(sid) is not None)
         if problems:
             raise ValidationError(problems)
         return document
@@ -311,6 +320,7 @@ class Catalog:
         action = registry.parse(raw, source)
         if not isinstance(raw, dict):  # parse refused anything else already
             raise ValidationError.single("", "", "an action must be a JSON object")
+        self._readable(raw, source)
 
         def new_secret(value: str) -> str:
             secret_id = new_secret_id()
@@ -333,6 +343,33 @@ class Catalog:
                 },
             }
         return sealed
+
+    def _readable(self, document: Mapping[str, Any], source: str) -> None:
+        """Refuse a document naming a secret a provider will never give it (an environment
+        variable outside the operator's allow-list, `ACTIONRT_*`), set or not: the places a
+        secret is read are its authentication and its constant header and query values."""
+        blocks: list[tuple[str, Any]] = [("authentication", document.get("authentication"))]
+        endpoint = document.get("endpoint")
+        endpoint = endpoint if isinstance(endpoint, Mapping) else {}
+        for key in PARAMETER_LISTS:
+            items = endpoint.get(key)
+            for index, item in enumerate(items if isinstance(items, list) else []):
+                if isinstance(item, Mapping) and isinstance(item.get("value"), str):
+                    blocks.append((f"endpoint.{key}[{index}].value", item["value"]))
+        certificate = endpoint.get("clientCertificate")
+        if isinstance(certificate, Mapping):
+            blocks.append(("endpoint.clientCertificate.password", certificate.get("password")))
+        problems = [
+            Problem(
+                "" if source == SOURCE else source,
+                f"{where}.{refused.path}" if refused.path else where,
+                f"secret {refused.name!r} {refused.reason}",
+            )
+            for where, block in blocks
+            for refused in refused_secrets(block, self.plugins.secret_providers)
+        ]
+        if problems:
+            raise ValidationError(problems)
 
     def _name_free(self, name: str) -> None:
         if name in self.registry.actions:

@@ -6,8 +6,12 @@ Rules, in order, for each HTTP request:
 2. With an API token configured, every route but the static files, the login page, the health
    check and /openapi.json needs `Authorization: Bearer <token>` or the console session cookie.
 3. A state-changing request (POST, PUT, PATCH, DELETE) not authorised by the bearer token is
-   refused when its Origin is another origin or Sec-Fetch-Site says it came from another site;
-   when it carries the console's cookies it must also repeat the CSRF token in `X-CSRF-Token`.
+   refused when its Origin is another origin or Sec-Fetch-Site says it came from another site.
+   It must also repeat the CSRF token in `X-CSRF-Token` (required when it carries the console's
+   cookies) or, without cookies, send a JSON body: a cross-site form can do neither, with or
+   without an Origin header.
+4. Over TLS every cookie the service sets is `Secure`. The session cookie is derived from the
+   API token, so changing the token signs every browser out.
 """
 
 from __future__ import annotations
@@ -122,10 +126,8 @@ class SecurityMiddleware:
             return
         if method in UNSAFE_METHODS and not by_token:
             reason = _cross_site(headers, host)
-            if reason is None and path not in FORM_POSTS and (CSRF_COOKIE in cookies or by_session):
-                presented = headers.get(CSRF_HEADER, "")
-                if not (presented and hmac.compare_digest(presented, cookies.get(CSRF_COOKIE, ""))):
-                    reason = "missing or wrong CSRF token (X-CSRF-Token)"
+            if reason is None and path not in FORM_POSTS:
+                reason = _csrf_refusal(headers, cookies, by_session)
             if reason is not None:
                 await _refuse(send, 403, reason)
                 return
@@ -137,13 +139,47 @@ class SecurityMiddleware:
         scope.setdefault("state", {})["csrf_token"] = csrf
         scope["state"]["authorised_by"] = "token" if by_token else "session" if by_session else "none"
 
+        secure = scope.get("scheme") == "https"
+
         async def send_with_cookie(message: Message) -> None:
-            if new_cookie and message["type"] == "http.response.start":
-                cookie = f"{CSRF_COOKIE}={csrf}; Path=/; HttpOnly; SameSite=Strict"
-                message.setdefault("headers", []).append((b"set-cookie", cookie.encode("latin-1")))
+            if message["type"] == "http.response.start":
+                if new_cookie:
+                    cookie = f"{CSRF_COOKIE}={csrf}; Path=/; HttpOnly; SameSite=Strict"
+                    message.setdefault("headers", []).append((b"set-cookie", cookie.encode("latin-1")))
+                if secure:
+                    message["headers"] = [_secure_cookie(k, v) for k, v in message.get("headers", [])]
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
+
+
+def _csrf_refusal(headers: dict[str, str], cookies: dict[str, str], by_session: bool) -> str | None:
+    """Why a state-changing request may not be one the user meant, or None. A page of another
+    site can post a form (any cookies included, and not always an Origin) but can neither read
+    the CSRF token nor send a JSON body without the browser asking this service first (CORS)."""
+    presented = headers.get(CSRF_HEADER, "")
+    if CSRF_COOKIE in cookies or by_session:  # a browser of the console: the token must match
+        if presented and hmac.compare_digest(presented, cookies.get(CSRF_COOKIE, "")):
+            return None
+        return "missing or wrong CSRF token (X-CSRF-Token)"
+    # Without cookies (a script): any X-CSRF-Token, or a JSON body, is what no form can send.
+    if presented or _is_json(headers.get("content-type", "")):
+        return None
+    return (
+        "a state-changing request needs a JSON body (Content-Type: application/json) "
+        "or the X-CSRF-Token header"
+    )
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _secure_cookie(name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    if name.lower() == b"set-cookie" and b"secure" not in value.lower().replace(b" ", b"").split(b";"):
+        value += b"; Secure"
+    return name, value
 
 
 def _cross_site(headers: dict[str, str], host: str) -> str | None:

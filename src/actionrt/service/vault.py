@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets as random_tokens
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -276,15 +276,27 @@ def _seal_text(text: str, new_secret: Callable[[str], str]) -> str:
     return reference(new_secret(text))
 
 
-def unknown_references(document: Any, known: Callable[[str], bool], prefix: str = "") -> list[Problem]:
-    """Problems for console references naming secrets the store does not have."""
+def foreign_references(
+    document: Any, owned: Collection[str], known: Callable[[str], bool], prefix: str = ""
+) -> list[Problem]:
+    """Problems for console references an action may not hold: a sealed secret belongs to the
+    action it was typed into (`owned`: the ids its stored document holds), so a reference to
+    another action's secret is refused, as is one to a secret the store does not have."""
     problems: list[Problem] = []
 
     def walk(value: Any, path: str) -> None:
         if isinstance(value, str):
             for match in CONSOLE_REF.finditer(value):
-                if not known(match.group("id")):
-                    problems.append(Problem("", path, f"unknown console secret {match.group('id')!r}"))
+                secret_id = match.group("id")
+                if secret_id in owned:
+                    continue
+                reason = (
+                    f"console secret {secret_id!r} belongs to another action: type the value "
+                    "again to seal a copy for this one"
+                    if known(secret_id)
+                    else f"unknown console secret {secret_id!r}"
+                )
+                problems.append(Problem("", path, reason))
         elif isinstance(value, Mapping):
             for key, item in value.items():
                 walk(item, f"{path}.{key}" if path else str(key))
