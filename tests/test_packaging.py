@@ -61,10 +61,27 @@ def test_built_with_uv_installed_with_pip_it_works_outside_the_repository(tmp_pa
     bin_dir = venv / "bin"
     core = next(w for w in wheels if w.name.startswith("actionrt-"))
     plugins = [w for w in wheels if w is not core]
-    run(bin_dir / "pip", "install", "--quiet", f"{core}[all]", *plugins, cwd=tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()
     actionrt = bin_dir / "actionrt"
+
+    # The core alone embeds: the runtime loads the bundled examples; no CLI, service or Redis.
+    run(bin_dir / "pip", "install", "--quiet", core, cwd=tmp_path)
+    embedded = (
+        "import actionrt, importlib.util as u\n"
+        "from actionrt.bundled import examples_dir\n"
+        "runtime = actionrt.Runtime.from_path(examples_dir() / 'actions')\n"
+        "print(len(runtime.actions), [m for m in ('click', 'rich', 'starlette', 'uvicorn', 'redis')"
+        " if u.find_spec(m)])\n"
+    )
+    assert run(bin_dir / "python", "-c", embedded, cwd=empty).stdout == "7 []\n"
+    bare = subprocess.run([actionrt, "--version"], cwd=empty, capture_output=True, text=True, check=False)
+    assert (bare.returncode, bare.stderr) == (
+        1,
+        "the actionrt command needs click and rich: pip install 'actionrt[cli]'\n",
+    )
+
+    run(bin_dir / "pip", "install", "--quiet", f"{core}[all]", *plugins, cwd=tmp_path)
 
     assert run(actionrt, "--version", cwd=empty).stdout == "actionrt 0.1.0\n"
 
@@ -110,3 +127,9 @@ def serve_and_look(actionrt: Path, folder: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_the_bundled_examples_are_the_repository_s_in_a_checkout() -> None:
+    from actionrt.bundled import examples_dir
+
+    assert examples_dir() == ROOT / "examples"

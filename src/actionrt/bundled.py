@@ -12,12 +12,9 @@ def examples_dir() -> Path:
     """The bundled examples folder (`actions/`, `journeys/`).
 
     An installed wheel carries them as package data (`actionrt/examples`); in a source
-    checkout they are the repository's `examples/`, which the wheel is built from.
+    checkout they are the repository's `examples/`, which the wheel is built from. A broken
+    installation gets the path anyway: the command reading it reports it missing, in one line.
     """
     installed = _PACKAGE / "examples"
-    if installed.is_dir():
-        return installed
     checkout = _PACKAGE.parent.parent / "examples"
-    if checkout.is_dir():
-        return checkout
-    raise FileNotFoundError(f"no bundled examples next to {_PACKAGE} (a broken installation?)")
+    return checkout if not installed.is_dir() and checkout.is_dir() else installed

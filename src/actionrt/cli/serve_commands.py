@@ -109,12 +109,13 @@ def serve(
         raise SystemExit(EXIT_USAGE)
     if no_examples:
         examples = None
-    elif examples is None:
-        from actionrt.bundled import examples_dir
+    else:
+        if examples is None:
+            from actionrt.bundled import examples_dir
 
-        examples = examples_dir()
-    elif not examples.is_dir():
-        fail(f"--examples {examples}: no such directory")
+            examples = examples_dir()
+        if not examples.is_dir():
+            fail(f"--examples {examples}: no such directory")
     if ca_bundle is not None:
         from actionrt.http import CA_BUNDLE_ENV, default_ssl_context
 
