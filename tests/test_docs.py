@@ -207,6 +207,7 @@ def run(block: Block, folder: Path, address: str, session: Session | None = None
         assert "Traceback (most recent call last)" not in result.stderr, f"{block}\n{result.stderr}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_code_block_runs_as_written(page: Path, tmp_path: Path, standin: str) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")

@@ -47,6 +47,7 @@ def run(*argv: str | Path, cwd: Path, timeout: float = 300) -> subprocess.Comple
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)  # builds six distributions and installs them: minutes on a busy machine
 def test_built_with_uv_installed_with_pip_it_works_outside_the_repository(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
