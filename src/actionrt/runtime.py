@@ -712,7 +712,7 @@ class Runtime:
                 else:
                     self._awaiting_secrets[action.name] = action
                     log.warning(
-                        "%s: wired at its first call with its secrets set: %s",
+                        "action %s: its calls fail until set: %s",
                         action.name,
                         "; ".join(str(p) for p in missing),
                     )
