@@ -19,13 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CONNECTORS = [
-    "actionrt-adobe",
-    "actionrt-epsilon",
-    "actionrt-facebook",
-    "actionrt-firebase",
-    "actionrt-slack",
-]
+CONNECTORS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
 EXAMPLE_ACTIONS = {
     "abandonedCartReminder",
     "crmContactUpdate",
