@@ -293,6 +293,15 @@ def test_help_imports_neither_the_runtime_nor_the_http_stack() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
     )
     loaded = set(result.stderr.split())
-    heavy = {"actionrt.runtime", "actionrt.registry", "aiohttp", "httpx", "pydantic", "rich", "jinja2"}
+    heavy = {
+        "actionrt.runtime",
+        "actionrt.registry",
+        "aiohttp",
+        "httpx",
+        "pydantic",
+        "rich",
+        "jinja2",
+        "pluggy",
+    }
     assert "click" in loaded
     assert not heavy & loaded

@@ -9,12 +9,12 @@ from actionrt.errors import (
     UnknownActionError,
     ValidationError,
 )
-from actionrt.hookspecs import hookimpl
 
 PLUGIN_API = (1, 0)
 """The plugin API version (major, minor); see actionrt.plugins and docs/plugins/api.md."""
 
 if TYPE_CHECKING:  # the real names for type checkers; loaded lazily at run time (below)
+    from actionrt.hookspecs import hookimpl
     from actionrt.results import InvocationResult
     from actionrt.runtime import Runtime
 
@@ -30,8 +30,13 @@ __all__ = [
     "hookimpl",
 ]
 
-# The runtime pulls in the HTTP stack: loaded on first use, so `import actionrt` stays cheap.
-_LAZY = {"Runtime": "actionrt.runtime", "InvocationResult": "actionrt.results"}
+# The runtime pulls in the HTTP stack, `hookimpl` pluggy: loaded on first use, so
+# `import actionrt` (and `actionrt --help`) stays cheap.
+_LAZY = {
+    "Runtime": "actionrt.runtime",
+    "InvocationResult": "actionrt.results",
+    "hookimpl": "actionrt.hookspecs",
+}
 
 
 def __getattr__(name: str) -> object:
