@@ -66,7 +66,7 @@ def test_built_with_uv_installed_with_pip_it_works_outside_the_repository(tmp_pa
         "import actionrt, importlib.util as u\n"
         "from actionrt.bundled import examples_dir\n"
         "runtime = actionrt.Runtime.from_path(examples_dir() / 'actions')\n"
-        "print(len(runtime.actions), [m for m in ('click', 'rich', 'starlette', 'uvicorn', 'redis')"
+        "print(len(runtime.actions), [m for m in ('click', 'rich', 'fastapi', 'uvicorn', 'redis')"
         " if u.find_spec(m)])\n"
     )
     assert run(bin_dir / "python", "-c", embedded, cwd=empty).stdout == "7 []\n"
