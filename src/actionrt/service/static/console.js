@@ -17,10 +17,33 @@
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    const response = await fetch(url, init);
+    let response;
+    try {
+      response = await fetch(url, init);
+    } catch (e) {
+      // The service is stopped or the network is down: say so in the page, not only in the
+      // browser's console.
+      return { status: 0, ok: false, data: null, unreachable: true };
+    }
     let data = null;
     try { data = await response.json(); } catch (e) { data = null; }
     return { status: response.status, ok: response.ok, data };
+  }
+
+  const UNREACHABLE = "Could not reach the service: check that it is running and try again.";
+
+  // What went wrong with an answer that has no problems to place at fields.
+  function failure(answer) {
+    if (answer.unreachable) return UNREACHABLE;
+    const data = answer.data || {};
+    return data.detail || data.error || `The service answered with error ${answer.status}.`;
+  }
+
+  // Marks a field's own inputs as invalid for assistive technology too.
+  function markInvalid(element) {
+    const controls = element.matches("input, select, textarea") ? [element]
+      : $$("input, select, textarea", element);
+    controls.forEach((c) => c.setAttribute("aria-invalid", "true"));
   }
 
   // -- the actions list: filter as you type ---------------------------------------------------
@@ -28,9 +51,14 @@
   if (filter) {
     filter.addEventListener("input", () => {
       const text = filter.value.toLowerCase();
-      $$("#actions-table tbody tr[data-name]").forEach((row) => {
+      const rows = $$("#actions-table tbody tr[data-name]");
+      rows.forEach((row) => {
         row.hidden = text && !row.textContent.toLowerCase().includes(text);
       });
+      // A search that matches nothing says so instead of showing an empty table.
+      const none = $("#no-match");
+      none.hidden = !rows.length || rows.some((row) => !row.hidden);
+      $("td", none).textContent = `No action matches "${filter.value}".`;
     });
   }
 
@@ -46,6 +74,7 @@
   function clearErrors() {
     $$(".field-error", form).forEach((p) => { p.hidden = true; p.textContent = ""; });
     $$(".invalid", form).forEach((el) => el.classList.remove("invalid"));
+    $$("[aria-invalid]", form).forEach((el) => el.removeAttribute("aria-invalid"));
     const box = $("#form-error");
     box.hidden = true;
     box.textContent = "";
@@ -73,10 +102,12 @@
     for (const problem of problems) {
       let field = fieldFor(problem.path);
       if (!field) { unplaced.push(problem); continue; }
-      const where = field.dataset.path === problem.path || !problem.path ? "" : problem.path + ": ";
-      // A header or query row's own problems (a variable without a label...) are about its value.
-      if (field.tagName === "TR") field = field.cells[2];
+      const row = field.tagName === "TR";
+      const where = row || field.dataset.path === problem.path || !problem.path ? "" : problem.path + ": ";
+      // A row's own problems (a variable without a label...) are about its value or label cell.
+      if (row) field = [$(".f-value", field), field.cells[2]].find((c) => c && $(".field-error", c)) || field.cells[0];
       field.classList.add("invalid");
+      markInvalid(field);
       const slot = field.querySelector(":scope > .field-error") || field.querySelector(".field-error");
       if (slot) {
         slot.hidden = false;
@@ -92,6 +123,7 @@
     }
     const first = form.querySelector(".invalid");
     if (first) first.scrollIntoView({ block: "center" });
+    else if (unplaced.length) $("#form-error").scrollIntoView({ block: "nearest" });
   }
 
   function showRefused(data) {
@@ -292,7 +324,10 @@
     const url = "/actions/validate" + (mode === "edit" ? "?replacing=" + encodeURIComponent(currentName) : "");
     const answer = await api("POST", url, doc);
     const status = $("#auth-json-status");
-    if (answer.ok) {
+    if (answer.unreachable) {
+      status.textContent = UNREACHABLE;
+      status.className = "hint bad";
+    } else if (answer.ok) {
       status.textContent = "Valid configuration";
       status.className = "hint ok";
     } else if (answer.data && answer.data.refused) {
@@ -416,6 +451,10 @@
       $(".f-type", tr).appendChild(type);
       $(".f-kind", tr).appendChild(kind);
       $(".f-value", tr).appendChild(value);
+      const valueError = document.createElement("p");
+      valueError.className = "field-error";
+      valueError.hidden = true;
+      $(".f-value", tr).appendChild(valueError);
       $(".f-optional", tr).appendChild(optional);
       if (readOnly) kind.disabled = true;
       sync();
@@ -487,6 +526,18 @@
   }
 
   // -- the document Save sends ----------------------------------------------------------------
+  // Mistakes the page can see before asking the service, worded as the pane words them.
+  function localProblems(doc) {
+    const problems = [];
+    const variables = (doc.request && doc.request.variables) || {};
+    for (const [path, variable] of Object.entries(variables)) {
+      if (!variable.label || !variable.label.trim()) {
+        problems.push({ path: `request.variables.${path}.label`, message: "a variable field needs a label" });
+      }
+    }
+    return problems;
+  }
+
   function buildDocument() {
     // Start from the stored document: fields the pane doesn't show (retry, connector...) and,
     // for an action in a live journey, every read-only field are sent back as they were.
@@ -517,6 +568,8 @@
     clearErrors();
     let doc;
     try { doc = buildDocument(); } catch (problem) { showProblems([problem]); return; }
+    const mistakes = readOnly ? [] : localProblems(doc);
+    if (mistakes.length) { showProblems(mistakes); return; }
     const button = $("#save-action");
     button.disabled = true;
     try {
@@ -530,7 +583,7 @@
       }
       if (answer.data && answer.data.refused) showRefused(answer.data);
       else if (answer.data && answer.data.problems && answer.data.problems.length) showProblems(answer.data.problems);
-      else showProblems([{ path: "", message: (answer.data && answer.data.detail) || `error ${answer.status}` }]);
+      else showProblems([{ path: "", message: (answer.unreachable ? "Not saved. " : "") + failure(answer) }]);
     } finally {
       button.disabled = false;
     }
@@ -541,7 +594,8 @@
     duplicate.addEventListener("click", async () => {
       const answer = await api("POST", `/actions/${encodeURIComponent(currentName)}/duplicate`, {});
       if (answer.ok) window.location.assign("/console/actions/" + encodeURIComponent(answer.data.action.name));
-      else showProblems((answer.data.problems && answer.data.problems.length ? answer.data.problems : [{ path: "", message: answer.data.detail }]));
+      else showProblems(answer.data && answer.data.problems && answer.data.problems.length
+        ? answer.data.problems : [{ path: "", message: failure(answer) }]);
     });
   }
   const remove = $("#delete-action");
@@ -550,9 +604,26 @@
       if (!window.confirm(`Delete ${currentName}?`)) return;
       const answer = await api("DELETE", `/actions/${encodeURIComponent(currentName)}`);
       if (answer.ok) window.location.assign("/console/actions");
-      else showProblems([{ path: "", message: answer.data.detail }]);
+      else showProblems([{ path: "", message: failure(answer) }]);
     });
   }
+
+  // -- closing: × and Esc ask before throwing away unsaved edits ------------------------------
+  function formState() {
+    return JSON.stringify($$("input, select, textarea", form).map((el) =>
+      (el.type === "checkbox" ? el.checked : el.value)).concat([JSON.stringify(choices)]));
+  }
+  const savedState = formState();
+  const close = $("#close-pane");
+  function mayClose() {
+    return formState() === savedState || window.confirm("Discard your unsaved changes to this action?");
+  }
+  close.addEventListener("click", (event) => { if (!mayClose()) event.preventDefault(); });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    if (mayClose()) window.location.assign(close.href);
+  });
+  if (mode === "create") nameInput.focus();
 
   // -- test: Send test request, Check the authentication -------------------------------------
   const testForm = $("#test-form");
@@ -584,7 +655,51 @@
     const status = $("#test-status");
     status.textContent = title;
     status.className = "result-status " + (ok ? "ok" : "bad");
-    $("#test-body").textContent = JSON.stringify(payload, null, 2);
+    $("#test-body").textContent = payload === undefined ? "" : JSON.stringify(payload, null, 2);
+  }
+
+  function clearTestErrors() {
+    $$(".field-error", testForm).forEach((p) => { p.hidden = true; p.textContent = ""; });
+    $$(".invalid", testForm).forEach((el) => el.classList.remove("invalid"));
+    $$("[aria-invalid]", testForm).forEach((el) => el.removeAttribute("aria-invalid"));
+  }
+
+  // A required variable left empty is the user's mistake to fix at its input: no call is made.
+  function missingValues() {
+    const missing = $$("[data-test-group][data-required]", testForm).filter((input) => input.value === "");
+    missing.forEach((input) => {
+      const field = input.closest(".field");
+      field.classList.add("invalid");
+      input.setAttribute("aria-invalid", "true");
+      const slot = $(".field-error", field);
+      slot.hidden = false;
+      slot.textContent = "required: give a value to send";
+    });
+    if (missing.length) missing[0].focus();
+    return missing.length;
+  }
+
+  // Runs one call of the test section at a time: its buttons are busy until the answer comes.
+  const testButtons = [$("#send-test"), $("#check-auth")];
+  let busy = false;
+  async function oneAtATime(button, busyText, work) {
+    if (busy) return;
+    busy = true;
+    const text = button.textContent;
+    testButtons.forEach((b) => { b.disabled = true; });
+    button.textContent = busyText;
+    $("#test-section").setAttribute("aria-busy", "true");
+    $("#test-result").hidden = true;
+    $("#test-progress").hidden = false;
+    try {
+      await work();
+    } finally {
+      busy = false;
+      testButtons.forEach((b) => { b.disabled = false; });
+      button.textContent = text;
+      $("#test-section").removeAttribute("aria-busy");
+      $("#test-progress").hidden = true;
+    }
   }
 
   async function refreshCounts() {
@@ -603,8 +718,19 @@
     }
   }
 
-  $("#send-test").addEventListener("click", async () => {
+  $("#send-test").addEventListener("click", () => {
+    if (busy) return;
+    clearTestErrors();
+    if (missingValues()) return;
+    oneAtATime($("#send-test"), "Sending…", sendTest);
+  });
+
+  async function sendTest() {
     const answer = await api("POST", `/actions/${encodeURIComponent(currentName)}/test`, testBody());
+    if (answer.unreachable) {
+      showResult("Not sent: " + UNREACHABLE, false);
+      return;
+    }
     if (!answer.ok) {
       showResult("Not sent", false, answer.data);
       return;
@@ -620,13 +746,14 @@
     showResult(title, r.ok && r.structure.ok, {
       response: r.response, errorResponse: r.errorResponse, error: r.error, structure: r.structure.problems,
     });
-    refreshCounts();
-  });
+    await refreshCounts();
+  }
 
-  $("#check-auth").addEventListener("click", async () => {
+  $("#check-auth").addEventListener("click", () => oneAtATime($("#check-auth"), "Checking…", async () => {
     const body = { credentials: testBody().credentials };
     const answer = await api("POST", `/actions/${encodeURIComponent(currentName)}/check-authentication`, body);
+    if (answer.unreachable) { showResult("Not checked: " + UNREACHABLE, false); return; }
     if (!answer.ok) { showResult("Not checked", false, answer.data); return; }
     showResult(answer.data.ok ? "Authentication OK" : "Authentication failed", answer.data.ok, { message: answer.data.message });
-  });
+  }));
 })();

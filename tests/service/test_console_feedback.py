@@ -1,0 +1,294 @@
+"""The console's feedback in Chromium against a real service: Send test request busy while its
+call runs (one request for a double-click), network failures shown in the page, input mistakes
+at their fields with aria-invalid, closing with unsaved edits, the layout at 1024×768, an empty
+search, and axe-core's check of every page."""
+
+# ruff: noqa: F811  (the browser fixtures are imported from test_service_console)
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from test_service_console import (  # noqa: F401  (fixtures)
+    RunningService,
+    browser,
+    page,
+    recorder,
+    running,
+    start_service,
+)
+
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+WAIT = 10.0  # seconds a thread waits on the browser's request before the test fails
+
+
+@dataclass
+class SlowStandIn:
+    """A loopback partner that holds every request until `release` is set."""
+
+    release: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Event = field(default_factory=threading.Event)
+    bodies: list[Any] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def slow() -> Iterator[SlowStandIn]:
+    stand_in = SlowStandIn()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", "0"))
+            stand_in.bodies.append(json.loads(self.rfile.read(length) or b"null"))
+            stand_in.arrived.set()
+            stand_in.release.wait(WAIT)
+            answer = b'{"messageId": "m-slow"}'
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    stand_in.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=stand_in.server.serve_forever, daemon=True).start()
+    yield stand_in
+    stand_in.release.set()
+    stand_in.server.shutdown()
+
+
+def add_action(url: str, base: str, name: str, **extra: Any) -> None:
+    document = {
+        "name": name,
+        "endpoint": {"url": f"{base}/notes", "method": "POST"},
+        "request": {"sample": {"email": "ada@example.com"}, "variables": {"email": {"label": "Email"}}},
+        **extra,
+    }
+    answer = httpx.post(f"{url}/actions", json=document)
+    assert answer.status_code == 201, answer.text
+
+
+def test_send_test_request_is_busy_while_its_call_runs_and_a_double_click_sends_once(
+    page: Page, running: RunningService, slow: SlowStandIn
+) -> None:
+    add_action(running.url, slow.url, "slowPartner")
+    page.goto(f"{running.url}/console/actions/slowPartner")
+    page.fill('[data-test-group="params"][data-test-key="email"]', "ada@example.com")
+    slow.release.set()
+    page.click("#send-test")
+    expect(page.locator("#test-status")).to_contain_text("http_200")
+
+    slow.release.clear()
+    slow.arrived.clear()
+    page.dblclick("#send-test")
+    assert slow.arrived.wait(WAIT), "the test request never reached the partner"
+    button = page.locator("#send-test")
+    expect(button).to_be_disabled()
+    expect(button).to_have_text("Sending…")
+    expect(page.locator("#check-auth")).to_be_disabled()
+    expect(page.locator("#test-progress")).to_be_visible()
+    expect(page.locator("#test-result")).to_be_hidden()  # the previous result is not left on screen
+    expect(page.locator("#test-section")).to_have_attribute("aria-busy", "true")
+
+    slow.release.set()
+    expect(page.locator("#test-status")).to_contain_text("http_200")
+    expect(button).to_be_enabled()
+    expect(button).to_have_text("Send test request")
+    expect(page.locator("#call-counts")).to_contain_text("http_200 × 2")
+    assert len(slow.bodies) == 2  # one for the first click, one for the double-click
+
+
+def test_a_required_test_variable_left_empty_is_shown_at_its_input_and_makes_no_call(
+    page: Page, running: RunningService, recorder: Any
+) -> None:
+    add_action(running.url, recorder.url, "needsEmail")
+    page.goto(f"{running.url}/console/actions/needsEmail")
+    before = len(recorder.requests)
+    page.click("#send-test")
+    email = page.locator('[data-test-group="params"][data-test-key="email"]')
+    expect(email).to_have_attribute("aria-invalid", "true")
+    expect(email).to_be_focused()
+    expect(page.locator("#test-form .field.invalid .field-error")).to_have_text(
+        "required: give a value to send"
+    )
+    expect(page.locator("#test-result")).to_be_hidden()
+    expect(page.locator("#call-counts")).to_have_text("none yet")
+    assert len(recorder.requests) == before
+
+    email.fill("ada@example.com")
+    page.click("#send-test")
+    expect(page.locator("#test-status")).to_contain_text("http_200")
+    expect(email).not_to_have_attribute("aria-invalid", "true")
+
+
+def test_save_and_send_with_the_service_stopped_show_an_error_in_the_page(
+    browser: Browser, tmp_path: Path
+) -> None:
+    service = start_service(tmp_path)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(f"{service.url}/console/actions/epsilonSendEmail")
+        page.fill("#f-description", "edited while the service is down")
+        service.server.should_exit = True
+        service.thread.join(timeout=WAIT)
+        assert not service.thread.is_alive()
+
+        page.click("#save-action")
+        error = page.locator("#form-error")
+        expect(error).to_be_visible()
+        expect(error).to_have_text(
+            "Not saved. Could not reach the service: check that it is running and try again."
+        )
+        expect(page.locator("#save-action")).to_be_enabled()
+
+        page.fill('[data-test-key="recipient.email"]', "ada@example.com")
+        page.click("#send-test")
+        expect(page.locator("#test-status")).to_have_text(
+            "Not sent: Could not reach the service: check that it is running and try again."
+        )
+        expect(page.locator("#send-test")).to_be_enabled()
+    finally:
+        context.close()
+
+
+def test_an_empty_label_is_shown_at_its_row_with_aria_invalid(page: Page, running: RunningService) -> None:
+    page.goto(f"{running.url}/console/actions/new")
+    page.fill("#f-name", "emptyLabel")
+    page.fill("#f-url", "https://api.example.com/v1/notes")
+    page.fill("#f-sample", json.dumps({"ok": True, "email": "ada@example.com"}))
+    page.dispatch_event("#f-sample", "change")
+    row = page.locator('tr[data-field="email"]')
+    row.locator("select.kind").select_option("variable")
+    row.locator("input.value").fill("")
+
+    page.click("#save-action")
+
+    cell = row.locator("td.f-value")
+    expect(cell.locator(".field-error")).to_have_text("a variable field needs a label")
+    expect(cell).to_have_class(re.compile(r"\binvalid\b"))
+    expect(row.locator("input.value")).to_have_attribute("aria-invalid", "true")
+    expect(row.locator("input.value")).to_be_in_viewport()
+    expect(page.locator("#form-error")).to_be_hidden()
+    assert httpx.get(f"{running.url}/actions/emptyLabel").status_code == 404
+
+    row.locator("input.value").fill("Email")
+    page.click("#save-action")
+    page.wait_for_url("**/console/actions/emptyLabel?saved=1")
+
+
+def test_close_and_escape_ask_before_throwing_away_unsaved_edits(page: Page, running: RunningService) -> None:
+    page.goto(f"{running.url}/console/actions/epsilonSendEmail")
+    page.keyboard.press("Escape")  # nothing edited: closes without asking
+    page.wait_for_url("**/console/actions")
+
+    page.goto(f"{running.url}/console/actions/epsilonSendEmail")
+    page.fill("#f-description", "an edit not saved yet")
+    asked: list[str] = []
+
+    def keep_editing(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", keep_editing)
+    page.keyboard.press("Escape")
+    expect(page.locator("#f-description")).to_have_value("an edit not saved yet")
+    assert asked == ["Discard your unsaved changes to this action?"]
+    assert page.url.endswith("/console/actions/epsilonSendEmail")
+
+    page.once("dialog", keep_editing)
+    page.click("#close-pane")
+    expect(page.locator("#f-description")).to_have_value("an edit not saved yet")
+    assert len(asked) == 2
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#close-pane")
+    page.wait_for_url("**/console/actions")
+    expect(page.locator("#action-pane")).to_have_count(0)
+
+
+def test_after_add_the_focus_is_in_name(page: Page, running: RunningService) -> None:
+    page.goto(f"{running.url}/console/actions")
+    page.click("#add-action")
+    expect(page.locator("#f-name")).to_be_focused()
+
+
+@pytest.mark.parametrize("width, height", [(1024, 768), (1280, 800)])
+def test_the_list_and_the_open_pane_do_not_overlap(
+    browser: Browser, running: RunningService, width: int, height: int
+) -> None:
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(f"{running.url}/console/actions/epsilonSendEmail")
+        pane = page.locator("#action-pane").bounding_box()
+        assert pane is not None
+        shown = page.locator(".list-head > *, #actions-table th, #actions-table td")
+        boxes = [box for box in (shown.nth(i).bounding_box() for i in range(shown.count())) if box]
+        assert boxes, "nothing of the list is shown"
+        for box in boxes:
+            assert box["x"] >= 0 and box["x"] + box["width"] <= pane["x"] + 0.5, (box, pane)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    finally:
+        context.close()
+
+
+def test_a_search_without_a_match_says_so(page: Page, running: RunningService) -> None:
+    page.goto(f"{running.url}/console/actions")
+    page.fill("#action-filter", "no-such-action-zz")
+    expect(page.locator("#no-match")).to_be_visible()
+    expect(page.locator("#no-match")).to_have_text('No action matches "no-such-action-zz".')
+    page.fill("#action-filter", "epsilon")
+    expect(page.locator("#no-match")).to_be_hidden()
+    expect(page.locator('#actions-table tr[data-name="epsilonSendEmail"]')).to_be_visible()
+
+
+def serious_violations(page: Page) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the page as it is."""
+    assert AXE.exists(), "axe-core is missing: run `npm ci --prefix tests/service`"
+    page.add_script_tag(path=str(AXE))
+    violations: list[dict[str, Any]] = page.evaluate(
+        """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations
+            .filter((v) => v.impact === "serious" || v.impact === "critical")
+            .map((v) => ({ id: v.id, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")) }))"""
+    )
+    return violations
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/actions",
+        "/console/actions/epsilonSendEmail",
+        "/console/actions/new",
+        "/console/journeys",
+        "/console/limits",
+        "/console/monitoring",
+    ],
+)
+def test_axe_finds_no_serious_violation(browser: Browser, running: RunningService, path: str) -> None:
+    # The console's CSP allows only its own scripts: the check's context lets axe-core in.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    try:
+        page.goto(running.url + path)
+        assert serious_violations(page) == []
+    finally:
+        context.close()
