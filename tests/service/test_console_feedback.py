@@ -292,3 +292,32 @@ def test_axe_finds_no_serious_violation(browser: Browser, running: RunningServic
         assert serious_violations(page) == []
     finally:
         context.close()
+
+
+def test_a_live_actions_sample_is_byte_identical_after_a_description_edit(
+    page: Page, running: RunningService, recorder: Any
+) -> None:
+    sample = '{"zeta":1,"alpha":2,"mid":{"z":true,"a":null}}'
+    document = {
+        "name": "orderKept",
+        "endpoint": {"url": f"{recorder.url}/notes", "method": "POST"},
+        "request": {"sample": json.loads(sample), "variables": {"zeta": {"label": "Zeta"}}},
+    }
+    assert httpx.post(f"{running.url}/actions", json=document).status_code == 201
+    journey = {
+        "id": "orderKeptLive",
+        "name": "Order kept",
+        "status": "live",
+        "nodes": [{"id": "n", "action": "orderKept", "mappings": {"params": {"zeta": "{{ profile.n }}"}}}],
+    }
+    assert httpx.post(f"{running.url}/journeys", json=journey).status_code == 201
+
+    page.goto(f"{running.url}/console/actions/orderKept")
+    expect(page.locator("#readonly-note")).to_contain_text("Order kept")
+    page.fill("#f-description", "only the description changes")
+    page.click("#save-action")
+    page.wait_for_url("**/console/actions/orderKept?saved=1")
+
+    stored = httpx.get(f"{running.url}/actions/orderKept").json()["action"]
+    assert stored["description"] == "only the description changes"
+    assert json.dumps(stored["request"]["sample"], separators=(",", ":")) == sample

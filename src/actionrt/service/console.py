@@ -93,6 +93,9 @@ class Console:
         self.state = state
         self.policy = policy
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        # A document embedded in a page keeps its keys' order: the pane sends read-only fields
+        # back as they were (a live action's sample must not come back sorted).
+        self.templates.env.policies["json.dumps_kwargs"] = {"sort_keys": False}
 
     def routes(self) -> list[BaseRoute]:
         return [
