@@ -321,3 +321,40 @@ def test_a_live_actions_sample_is_byte_identical_after_a_description_edit(
     stored = httpx.get(f"{running.url}/actions/orderKept").json()["action"]
     assert stored["description"] == "only the description changes"
     assert json.dumps(stored["request"]["sample"], separators=(",", ":")) == sample
+
+
+def test_a_refused_edit_is_told_in_the_panes_words_at_its_fields(
+    page: Page, running: RunningService, recorder: Any
+) -> None:
+    add_action(running.url, recorder.url, "pinnedLater")
+    page.goto(f"{running.url}/console/actions/pinnedLater")
+    expect(page.locator("#f-method")).to_be_enabled()
+    # While the pane is open, a journey using the action goes live.
+    journey = {
+        "id": "pinLive",
+        "name": "Spring campaign",
+        "status": "live",
+        "nodes": [
+            {"id": "n", "action": "pinnedLater", "mappings": {"params": {"email": "{{ profile.email }}"}}}
+        ],
+    }
+    assert httpx.post(f"{running.url}/journeys", json=journey).status_code == 201
+
+    page.select_option("#f-method", "PUT")
+    page.fill("#f-sample", json.dumps({"email": "ada@example.com", "extra": 1}))
+    page.dispatch_event("#f-sample", "change")
+    expect(page.locator('tr[data-field="extra"]')).to_be_visible()
+    page.click("#save-action")
+
+    expect(page.locator("#form-error")).to_have_text(
+        "Not saved: Method and Message parameters can't change while this action is used in the live "
+        "journey “Spring campaign”. Undo those changes, or duplicate the action and change the copy."
+    )
+    method = page.locator('.field[data-path="endpoint.method"]')
+    expect(method).to_have_class(re.compile(r"\binvalid\b"))
+    expect(page.locator("#f-method")).to_have_attribute("aria-invalid", "true")
+    expect(method.locator(".field-error")).to_have_text(
+        "can't change while used in the live journey “Spring campaign”"
+    )
+    expect(page.locator('.field[data-path="request.sample"]')).to_have_class(re.compile(r"\binvalid\b"))
+    assert httpx.get(f"{running.url}/actions/pinnedLater").json()["action"]["endpoint"]["method"] == "POST"

@@ -126,11 +126,50 @@
     else if (unplaced.length) $("#form-error").scrollIntoView({ block: "nearest" });
   }
 
-  function showRefused(data) {
+  // A refused edit in the pane's words: its sections' titles, the journeys' names, each
+  // field highlighted, and the way out (duplicate the action).
+  const PANE_WORDS = {
+    "endpoint.method": ["Method", "endpoint.method"],
+    "endpoint.dynamicPath": ["Dynamic path", "endpoint.dynamicPath"],
+    "endpoint.headers": ["Header fields", "endpoint.headers"],
+    "endpoint.queryParameters": ["Query parameters", "endpoint.queryParameters"],
+    request: ["Message parameters", "request.sample"],
+    response: ["Response example", "response.sample"],
+    errorResponse: ["Error response example", "errorResponse.sample"],
+    timeout: ["Timeout", "timeout"],
+    delete: ["Delete", ""],
+  };
+
+  async function journeyNames() {
+    const answer = await api("GET", "/journeys");
+    const names = {};
+    if (answer.ok) answer.data.journeys.forEach((j) => { names[j.id] = j.name; });
+    return names;
+  }
+
+  function listed(words) {
+    return words.length < 2 ? words.join("") : words.slice(0, -1).join(", ") + " and " + words[words.length - 1];
+  }
+
+  async function showRefused(data) {
+    const names = await journeyNames();
+    const journeys = [...new Set(data.refused.flatMap((r) => r.journeys))].map((id) => `“${names[id] || id}”`);
+    const fields = data.refused.map((r) => (PANE_WORDS[r.field] || [r.field])[0]);
+    const where = `the live journey${journeys.length === 1 ? "" : "s"} ${listed(journeys)}`;
+    for (const r of data.refused) {
+      const target = PANE_WORDS[r.field] ? PANE_WORDS[r.field][1] : r.field;
+      const field = target && fieldFor(target);
+      if (!field) continue;
+      field.classList.add("invalid");
+      markInvalid(field);
+      const slot = $(":scope > .field-error", field);
+      if (slot) { slot.hidden = false; slot.textContent = `can't change while used in ${where}`; }
+    }
     const box = $("#form-error");
     box.hidden = false;
-    box.textContent = "Not saved: " + data.refused
-      .map((r) => `${r.field} can't change while used in ${r.journeys.join(", ")}`).join("; ");
+    box.textContent = `Not saved: ${listed(fields)} can't change while this action is used in ${where}. ` +
+      "Undo those changes, or duplicate the action and change the copy.";
+    box.scrollIntoView({ block: "nearest" });
   }
 
   // -- name rules, shown inline ---------------------------------------------------------------
@@ -581,7 +620,7 @@
         window.location.assign("/console/actions/" + encodeURIComponent(name) + "?saved=1");
         return;
       }
-      if (answer.data && answer.data.refused) showRefused(answer.data);
+      if (answer.data && answer.data.refused) await showRefused(answer.data);
       else if (answer.data && answer.data.problems && answer.data.problems.length) showProblems(answer.data.problems);
       else showProblems([{ path: "", message: (answer.unreachable ? "Not saved. " : "") + failure(answer) }]);
     } finally {
