@@ -358,3 +358,45 @@ def test_a_refused_edit_is_told_in_the_panes_words_at_its_fields(
     )
     expect(page.locator('.field[data-path="request.sample"]')).to_have_class(re.compile(r"\binvalid\b"))
     assert httpx.get(f"{running.url}/actions/pinnedLater").json()["action"]["endpoint"]["method"] == "POST"
+
+
+STORED = "•••••••• stored — type to replace"
+
+
+def test_a_stored_secret_shows_one_way_everywhere_and_is_kept_when_left_empty(
+    page: Page, running: RunningService, recorder: Any
+) -> None:
+    key = "K-live-7781-sealed"
+    document = {
+        "name": "sealedHeader",
+        "endpoint": {
+            "url": f"{recorder.url}/notes",
+            "method": "POST",
+            "headers": [{"name": "x-api-key", "value": key}],
+        },
+        "authentication": {"type": "basic", "username": "ada", "password": "pw-sealed-too"},
+        "request": {"sample": {"note": "hi"}},
+    }
+    assert httpx.post(f"{running.url}/actions", json=document).status_code == 201
+    page.goto(f"{running.url}/console/actions/sealedHeader")
+
+    header_value = page.locator("#headers-table tr.param").nth(0).locator(".p-value")
+    expect(header_value).to_have_value("")
+    expect(header_value).to_have_attribute("type", "password")
+    expect(header_value).to_have_attribute("placeholder", STORED)
+    expect(page.locator("#f-basic-password")).to_have_attribute("placeholder", STORED)
+    assert "secrets.console:" not in page.locator("#action-form").inner_text()
+    test_section = page.locator("#test-section")
+    expect(test_section).not_to_contain_text("endpoint.headers[0].value")
+    expect(test_section).not_to_contain_text("authentication.password")
+    expect(test_section.get_by_label("Header x-api-key")).to_have_attribute(
+        "placeholder", "•••••••• stored — type to replace for this test"
+    )
+
+    page.fill("#f-description", "the key stays")
+    page.click("#save-action")
+    page.wait_for_url("**/console/actions/sealedHeader?saved=1")
+    page.click("#send-test")
+    expect(page.locator("#test-status")).to_contain_text("http_200")
+    assert recorder.requests[-1]["headers"]["x-api-key"] == key
+    assert key not in page.content()

@@ -191,7 +191,8 @@ class Console:
             "used_in": detail["usedIn"],
             "secrets": detail["secrets"],
             "credentials": [
-                *({"key": p, "label": credential_label(p, document), "where": p} for p in detail["secrets"]),
+                # A sealed secret is named in the pane's words, never by its path.
+                *({"key": p, "label": credential_label(p, document), "where": ""} for p in detail["secrets"]),
                 *(
                     {"key": REFERENCE_KEY + label, "label": reference_label(label), "where": reference(label)}
                     for label in detail["references"]

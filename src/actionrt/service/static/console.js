@@ -183,7 +183,10 @@
   checkName();
 
   // -- header and query rows ------------------------------------------------------------------
-  function paramRow(kind, param) {
+  // How every stored secret shows: an empty password input that keeps it unless typed over.
+  const STORED = "•••••••• stored — type to replace";
+
+  function paramRow(kind, param, sealed) {
     const row = document.createElement("tr");
     row.className = "param";
     row.innerHTML = `
@@ -197,10 +200,18 @@
     $(".p-kind", row).value = param.variable ? "variable" : "constant";
     $(".p-value", row).value = (param.variable ? param.label : param.value) || "";
     $(".p-optional", row).checked = !!param.optional;
+    if (sealed) {
+      // The page holds only the sealed value's reference: it is sent back unless typed over.
+      row.dataset.sealed = param.value;
+      $(".p-value", row).value = "";
+    }
     const sync = () => {
       const variable = $(".p-kind", row).value === "variable";
+      const secret = sealed && !variable;
       $(".p-optional", row).disabled = !variable || readOnly;
-      $(".p-value", row).placeholder = variable ? "label shown to the journey author" : "value";
+      $(".p-value", row).type = secret ? "password" : "text";
+      $(".p-value", row).autocomplete = secret ? "new-password" : "off";
+      $(".p-value", row).placeholder = variable ? "label shown to the journey author" : secret ? STORED : "value";
       cellPaths(row);
     };
     $(".p-kind", row).addEventListener("change", sync);
@@ -240,15 +251,17 @@
     });
   }
 
-  function addParam(kind, param) {
+  function addParam(kind, param, sealed = false) {
     const table = kind === "headers" ? "#headers-table" : "#query-table";
-    $(`${table} tbody`).appendChild(paramRow(kind, param));
+    $(`${table} tbody`).appendChild(paramRow(kind, param, sealed));
     renumber(kind);
   }
 
   const endpoint = original.endpoint || {};
-  (endpoint.headers || []).forEach((h) => addParam("headers", h));
-  (endpoint.queryParameters || []).forEach((q) => addParam("query", q));
+  const secrets = new Set(meta.secrets || []);
+  (endpoint.headers || []).forEach((h, i) => addParam("headers", h, secrets.has(`endpoint.headers[${i}].value`)));
+  (endpoint.queryParameters || []).forEach((q, i) =>
+    addParam("query", q, secrets.has(`endpoint.queryParameters[${i}].value`)));
   $("#add-header").addEventListener("click", () => addParam("headers", {}));
   $("#add-query").addEventListener("click", () => addParam("query", {}));
 
@@ -262,7 +275,7 @@
         param.label = $(".p-value", row).value;
         if ($(".p-optional", row).checked) param.optional = true;
       } else {
-        param.value = $(".p-value", row).value;
+        param.value = $(".p-value", row).value || row.dataset.sealed || "";
       }
       return param;
     });
