@@ -400,3 +400,60 @@ def test_a_stored_secret_shows_one_way_everywhere_and_is_kept_when_left_empty(
     expect(page.locator("#test-status")).to_contain_text("http_200")
     assert recorder.requests[-1]["headers"]["x-api-key"] == key
     assert key not in page.content()
+
+
+def test_every_auth_scheme_has_a_form_from_its_schema_with_required_fields_checked(
+    page: Page, running: RunningService
+) -> None:
+    page.goto(f"{running.url}/console/actions/new")
+    page.fill("#f-name", "bearerForm")
+    page.fill("#f-url", "https://api.example.com/v1/notes")
+    page.select_option("#f-auth-type", "bearer")
+    token = page.get_by_label("Token", exact=True)
+    expect(token).to_have_attribute("type", "password")
+    page.click("#save-action")
+    field = page.locator('.field[data-path="authentication.token"]')
+    expect(field.locator(".field-error")).to_have_text("required")
+    expect(token).to_have_attribute("aria-invalid", "true")
+    assert httpx.get(f"{running.url}/actions/bearerForm").status_code == 404
+
+    page.select_option("#f-auth-type", "oauth2ClientCredentials")
+    expect(page.get_by_label("Token endpoint")).to_be_visible()
+    expect(page.get_by_label("Client secret")).to_have_attribute("type", "password")
+    expect(page.locator("#f-auth-clientAuthentication option")).to_have_text(
+        ["(default: header)", "header", "body"]
+    )
+
+    page.select_option("#f-auth-type", "bearer")
+    page.get_by_label("Token", exact=True).fill("tok-typed-once-991")
+    page.click("#save-action")
+    page.wait_for_url("**/console/actions/bearerForm?saved=1")
+    stored = httpx.get(f"{running.url}/actions/bearerForm").json()["action"]["authentication"]
+    assert stored["type"] == "bearer" and "tok-typed-once-991" not in json.dumps(stored)
+    expect(page.locator("#f-auth-token")).to_have_attribute("placeholder", STORED)
+    assert "tok-typed-once-991" not in page.content()
+
+
+def test_a_custom_scheme_form_hides_its_sealed_secrets_and_saves_them_unchanged(
+    page: Page, running: RunningService
+) -> None:
+    page.goto(f"{running.url}/console/actions/epsilonSendEmail")
+    values = page.eval_on_selector_all(
+        "#auth-form-fields input, #auth-form-fields textarea", "els => els.map(e => e.value)"
+    )
+    assert not [v for v in values if "secrets.console:" in v]
+    expect(page.locator("#f-auth-body")).to_have_value(
+        re.compile(r'"password": "•••••••• stored secret \d+"')
+    )
+    expect(page.locator("#f-auth-authorizationType")).to_have_value("bearer")
+    stored = httpx.get(f"{running.url}/actions/epsilonSendEmail").json()["action"]["authentication"]
+    page.fill("#f-description", "auth kept through the form")
+    page.click("#save-action")
+    page.wait_for_url("**/console/actions/epsilonSendEmail?saved=1")
+    after = httpx.get(f"{running.url}/actions/epsilonSendEmail").json()["action"]["authentication"]
+    assert {k: v for k, v in after.items() if k != "authorizationType"} == {
+        k: v for k, v in stored.items() if k != "authorizationType"
+    }
+    assert (
+        after.get("authorizationType", "bearer").lower() == stored.get("authorizationType", "bearer").lower()
+    )

@@ -211,7 +211,16 @@ class Console:
             "sample_json": _pretty(request_spec.get("sample")),
             "response_json": _pretty((document.get("response") or {}).get("sample")),
             "error_response_json": _pretty((document.get("errorResponse") or {}).get("sample")),
-            "meta": {"fieldRows": rows, "readOnly": detail["readOnly"], "secrets": detail["secrets"]},
+            "meta": {
+                "fieldRows": rows,
+                "readOnly": detail["readOnly"],
+                "secrets": detail["secrets"],
+                # Each scheme's form is generated in the page from its configuration's schema.
+                "authSchemas": {
+                    t: s.config_model.model_json_schema()
+                    for t, s in self.state.catalog.plugins.schemes.items()
+                },
+            },
         }
 
     async def journeys(self, request: Request) -> Response:

@@ -283,7 +283,6 @@
 
   // -- authentication -------------------------------------------------------------------------
   const authType = $("#f-auth-type");
-  const authJson = $("#f-auth-json");
   const originalAuth = original.authentication || { type: "none" };
   const CUSTOM_TEMPLATE = {
     type: "customAuthorization",
@@ -294,54 +293,177 @@
     cacheDuration: { duration: 55, timeUnit: "minutes" },
     authorizationType: "bearer",
   };
+  const schemas = meta.authSchemas || {};
 
   function panelFor(type) {
     if (type === "basic" || type === "apiKey" || type === "none") return type;
+    return "form";
+  }
+
+  // -- a form from a scheme's JSON Schema: an input per scalar property, JSON for the rest ----
+  const SCALAR_TYPES = ["string", "integer", "number", "boolean"];
+
+  function variants(property) {
+    return property.anyOf ? property.anyOf.filter((v) => v.type !== "null") : [property];
+  }
+
+  function kindOf(property) {
+    const options = variants(property);
+    if (options.every((v) => v.enum || v.const !== undefined)) return "enum";
+    if (options.length === 1 && SCALAR_TYPES.includes(options[0].type)) return options[0].type;
+    if (options.some((v) => v.type === "string")) return "string";
     return "json";
+  }
+
+  function isSecret(property) {
+    return variants(property).some((v) => v.writeOnly || v.format === "password");
+  }
+
+  function humanized(name, property) {
+    const title = property.title || "";
+    if (title && title.toLowerCase() !== name.toLowerCase()) return title;
+    const words = name.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase();
+    return words[0].toUpperCase() + words.slice(1);
+  }
+
+  let schemeFields = [];
+
+  // A sealed secret inside a JSON field shows as the stored-secret marker, numbered; the page
+  // swaps the reference back in when it reads the field.
+  const SEALED_REF = /\{\{\s*secrets\.console:[A-Za-z0-9_]+\s*\}\}/g;
+  const sealedRefs = [];
+  function masked(text) {
+    return text.replace(SEALED_REF, (ref) => {
+      let index = sealedRefs.indexOf(ref);
+      if (index < 0) index = sealedRefs.push(ref) - 1;
+      return `•••••••• stored secret ${index + 1}`;
+    });
+  }
+  function unmasked(text) {
+    return text.replace(/•••••••• stored secret (\d+)/g, (marker, n) => sealedRefs[Number(n) - 1] || marker);
+  }
+
+  function renderAuthForm(type, values) {
+    const schema = schemas[type] || { properties: {} };
+    const required = new Set(schema.required || []);
+    const box = $("#auth-form-fields");
+    box.innerHTML = "";
+    schemeFields = [];
+    for (const [name, property] of Object.entries(schema.properties || {})) {
+      if (name === "type") continue;
+      const kind = kindOf(property);
+      const id = `f-auth-${name}`;
+      const field = document.createElement("div");
+      field.className = "field";
+      field.dataset.path = `authentication.${name}`;
+      const label = document.createElement("label");
+      label.htmlFor = id;
+      label.textContent = humanized(name, property) + (kind === "json" ? " (JSON)" : "") + " ";
+      if (!required.has(name)) {
+        const optional = document.createElement("span");
+        optional.className = "optional";
+        optional.textContent = "optional";
+        label.appendChild(optional);
+      }
+      field.appendChild(label);
+      let input;
+      const value = values[name];
+      if (kind === "enum") {
+        input = document.createElement("select");
+        const options = variants(property).flatMap((v) => v.enum || [v.const]);
+        if (!required.has(name)) options.unshift("");
+        for (const option of options) {
+          const o = document.createElement("option");
+          o.value = option;
+          o.textContent = option === "" ? `(default${property.default ? ": " + property.default : ""})` : option;
+          input.appendChild(o);
+        }
+        // A stored value spelled another way ("Bearer") selects its option ("bearer").
+        const text = value === undefined || value === null ? "" : String(value);
+        const match = options.find((o) => String(o).toLowerCase() === text.toLowerCase());
+        if (match === undefined) {
+          const o = document.createElement("option");
+          o.value = o.textContent = text;
+          input.appendChild(o);
+        }
+        input.value = match === undefined ? text : String(match);
+      } else if (kind === "boolean") {
+        input = document.createElement("input");
+        input.type = "checkbox";
+        input.checked = value === undefined ? !!property.default : !!value;
+      } else if (kind === "json") {
+        input = document.createElement("textarea");
+        input.className = "code";
+        input.spellcheck = false;
+        input.value = value === undefined || value === null ? "" : masked(JSON.stringify(value, null, 2));
+        input.rows = Math.min(12, Math.max(2, input.value.split("\n").length));
+      } else {
+        input = document.createElement("input");
+        if (kind === "integer" || kind === "number") input.type = "number";
+        if (isSecret(property)) {
+          input.type = "password";
+          input.autocomplete = "new-password";
+          if (typeof value === "string" && value) input.placeholder = STORED;
+        } else {
+          input.value = value === undefined || value === null ? "" : String(value);
+          input.autocomplete = "off";
+        }
+      }
+      input.id = id;
+      field.appendChild(input);
+      if (property.description) {
+        const hint = document.createElement("p");
+        hint.className = "hint";
+        hint.textContent = property.description;
+        field.appendChild(hint);
+      }
+      const slot = document.createElement("p");
+      slot.className = "field-error";
+      slot.hidden = true;
+      field.appendChild(slot);
+      box.appendChild(field);
+      schemeFields.push({ name, kind, input, secret: isSecret(property), required: required.has(name), stored: value });
+    }
+  }
+
+  // The scheme's configuration from its form; mistakes the page can see are thrown at their field.
+  function readSchemeForm(type) {
+    const config = { type };
+    const problems = [];
+    for (const f of schemeFields) {
+      const path = `authentication.${f.name}`;
+      if (f.kind === "boolean") { config[f.name] = f.input.checked; continue; }
+      const text = f.input.value;
+      if (text === "") {
+        if (f.secret && typeof f.stored === "string" && f.stored) config[f.name] = f.stored;
+        else if (f.required) problems.push({ path, message: "required" });
+        continue;
+      }
+      if (f.kind === "json") {
+        try { config[f.name] = JSON.parse(unmasked(text)); } catch (e) { problems.push({ path, message: "Invalid JSON: " + e.message }); }
+      } else if (f.kind === "integer" || f.kind === "number") {
+        config[f.name] = Number(text);
+      } else {
+        config[f.name] = text;
+      }
+    }
+    if (problems.length) throw problems;
+    return config;
   }
 
   function showAuthPanel() {
     const type = authType.value;
     $$(".auth-panel").forEach((p) => { p.hidden = p.dataset.auth !== panelFor(type); });
-    if (panelFor(type) === "json") {
-      let current = null;
-      try { current = JSON.parse(authJson.value); } catch (e) { current = null; }
-      if (!current || current.type !== type) {
-        const start = originalAuth.type === type ? originalAuth
-          : type === "customAuthorization" ? CUSTOM_TEMPLATE : { type };
-        authJson.value = JSON.stringify(start, null, 2);
-      }
-      checkAuthJson();
+    if (panelFor(type) === "form") {
+      const start = originalAuth.type === type ? originalAuth
+        : type === "customAuthorization" ? CUSTOM_TEMPLATE : { type };
+      renderAuthForm(type, start);
+      $("#auth-json-status").textContent = "";
     }
   }
 
-  function checkAuthJson() {
-    const status = $("#auth-json-status");
-    try {
-      const value = JSON.parse(authJson.value);
-      if (typeof value !== "object" || value === null || Array.isArray(value)) {
-        throw new Error("the configuration must be a JSON object");
-      }
-      if (value.type !== authType.value) throw new Error(`"type" must be "${authType.value}"`);
-      status.textContent = "Valid JSON";
-      status.className = "hint ok";
-      return value;
-    } catch (e) {
-      status.textContent = e instanceof SyntaxError ? "Invalid JSON: " + e.message : e.message;
-      status.className = "hint bad";
-      return null;
-    }
-  }
-
-  // The editor grows with its configuration, up to a screenful.
-  function fitAuthJson() {
-    authJson.rows = Math.min(28, Math.max(8, authJson.value.split("\n").length + 1));
-  }
-  authJson.addEventListener("input", fitAuthJson);
-  authType.addEventListener("change", () => { showAuthPanel(); fitAuthJson(); });
-  authJson.addEventListener("input", checkAuthJson);
+  authType.addEventListener("change", showAuthPanel);
   showAuthPanel();
-  fitAuthJson();
 
   // A stored secret is kept when its input is left empty: the page only knows its reference.
   function secretOr(input, key) {
@@ -364,15 +486,13 @@
         location: $("#f-apikey-location").value,
       };
     }
-    const parsed = checkAuthJson();
-    if (parsed === null) throw { path: "authentication", message: $("#auth-json-status").textContent };
-    return parsed;
+    return readSchemeForm(type);
   }
 
   $("#validate-auth").addEventListener("click", async () => {
     clearErrors();
     let doc;
-    try { doc = buildDocument(); } catch (problem) { showProblems([problem]); return; }
+    try { doc = buildDocument(); } catch (problem) { showProblems([].concat(problem)); return; }
     const url = "/actions/validate" + (mode === "edit" ? "?replacing=" + encodeURIComponent(currentName) : "");
     const answer = await api("POST", url, doc);
     const status = $("#auth-json-status");
@@ -619,7 +739,7 @@
     event.preventDefault();
     clearErrors();
     let doc;
-    try { doc = buildDocument(); } catch (problem) { showProblems([problem]); return; }
+    try { doc = buildDocument(); } catch (problem) { showProblems([].concat(problem)); return; }
     const mistakes = readOnly ? [] : localProblems(doc);
     if (mistakes.length) { showProblems(mistakes); return; }
     const button = $("#save-action");
