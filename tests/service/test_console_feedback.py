@@ -279,6 +279,7 @@ def serious_violations(page: Page) -> list[dict[str, Any]]:
         "/console/actions/epsilonSendEmail",
         "/console/actions/new",
         "/console/journeys",
+        "/console/journeys/new",
         "/console/limits",
         "/console/monitoring",
     ],
@@ -457,3 +458,41 @@ def test_a_custom_scheme_form_hides_its_sealed_secrets_and_saves_them_unchanged(
     assert (
         after.get("authorizationType", "bearer").lower() == stored.get("authorizationType", "bearer").lower()
     )
+
+
+def test_a_journey_built_and_published_in_the_browser_is_live(
+    browser: Browser, running: RunningService, recorder: Any
+) -> None:
+    add_action(running.url, recorder.url, "journeyStep")
+    # bypass_csp lets axe-core in; the editor's own scripts are the console's.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{running.url}/console/journeys")
+        page.get_by_role("link", name="New journey").click()
+        page.get_by_label("Name", exact=True).fill("Browser-built welcome")
+        expect(page.locator("#j-id")).to_have_value("Browser-built-welcome")
+        page.get_by_label("Action to add").select_option("journeyStep")
+        page.get_by_role("button", name="Add the action").click()
+        email = page.get_by_label("Email")
+        expect(email).to_be_focused()
+        expect(page.locator(".journey-node label", has_text="Email")).to_contain_text("email")
+        options = page.eval_on_selector_all("#j-expressions option", "os => os.map(o => o.value)")
+        assert "{{ profile.email }}" in options
+        email.fill("{{ profile.email }}")
+        expect(page.locator(".node-preview")).to_have_text('email = "ada@example.com"')
+        assert serious_violations(page) == []
+
+        page.get_by_role("button", name="Publish").click()
+        page.wait_for_url("**/console/journeys?saved=Browser-built-welcome*")
+        expect(page.locator('tr[id="Browser-built-welcome"]')).to_contain_text("live")
+    finally:
+        context.close()
+    assert errors == []
+    listed = {j["id"]: j for j in httpx.get(f"{running.url}/journeys").json()["journeys"]}
+    assert listed["Browser-built-welcome"]["status"] == "live"
+    assert listed["Browser-built-welcome"]["actions"] == ["journeyStep"]
+    journey = httpx.get(f"{running.url}/journeys/Browser-built-welcome").json()["journey"]
+    assert journey["nodes"][0]["mappings"]["params"] == {"email": "{{ profile.email }}"}

@@ -105,6 +105,7 @@ class Console:
             Route("/console/actions/new", self.new_action, methods=["GET"]),
             Route("/console/actions/{name}", self.edit_action, methods=["GET"]),
             Route("/console/journeys", self.journeys, methods=["GET"]),
+            Route("/console/journeys/new", self.new_journey, methods=["GET"]),
             Route("/console/limits", self.limits, methods=["GET"]),
             Route("/console/monitoring", self.monitoring, methods=["GET"]),
             Route("/console/login", self.login_page, methods=["GET"]),
@@ -239,6 +240,18 @@ class Console:
             for j in chosen
         ]
         return self.render(request, "journeys.html", section="journeys", journeys=journeys, action=action)
+
+    async def new_journey(self, request: Request) -> Response:
+        """The journey editor: each action with the variables a node maps."""
+        actions = [
+            {
+                "name": action.name,
+                "description": action.definition.description or "",
+                "variables": self.state.detail(action)["variables"],
+            }
+            for action in sorted(self.state.catalog.registry.actions.values(), key=lambda a: a.name)
+        ]
+        return self.render(request, "journey_editor.html", section="journeys", actions=actions)
 
     async def limits(self, request: Request) -> Response:
         rules = []
