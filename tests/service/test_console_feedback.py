@@ -496,3 +496,24 @@ def test_a_journey_built_and_published_in_the_browser_is_live(
     assert listed["Browser-built-welcome"]["actions"] == ["journeyStep"]
     journey = httpx.get(f"{running.url}/journeys/Browser-built-welcome").json()["journey"]
     assert journey["nodes"][0]["mappings"]["params"] == {"email": "{{ profile.email }}"}
+
+
+def test_a_rule_is_deleted_from_the_rules_page_once_undeployed(page: Page, running: RunningService) -> None:
+    rule = {
+        "url": "https://rules-delete.example.com/v1/*",
+        "methods": ["POST"],
+        "services": {"action": {"maxCallsCount": 10, "periodInMs": 1000}},
+    }
+    created = httpx.post(f"{running.url}/limits/capping", json=rule)
+    assert created.status_code == 201, created.text
+    uid = created.json()["uid"]
+    assert httpx.post(f"{running.url}/limits/rules/{uid}/deploy").status_code == 200
+    page.goto(f"{running.url}/console/limits")
+    row = page.locator(f'tr[data-uid="{uid}"]')
+    expect(row.locator(".rule-delete")).to_be_disabled()  # a deployed rule is undeployed first
+    row.locator(".rule-toggle").click()
+    expect(row.locator(".rule-delete")).to_be_enabled()
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator(".rule-delete").click()
+    expect(row).to_have_count(0)
+    assert httpx.get(f"{running.url}/limits/rules/{uid}").status_code == 404
