@@ -507,7 +507,10 @@ def test_a_rule_is_deleted_from_the_rules_page_once_undeployed(page: Page, runni
     created = httpx.post(f"{running.url}/limits/capping", json=rule)
     assert created.status_code == 201, created.text
     uid = created.json()["uid"]
-    assert httpx.post(f"{running.url}/limits/rules/{uid}/deploy").status_code == 200
+    deployed = httpx.post(
+        f"{running.url}/limits/rules/{uid}/deploy", headers={"content-type": "application/json"}
+    )
+    assert deployed.status_code == 200, deployed.text
     page.goto(f"{running.url}/console/limits")
     row = page.locator(f'tr[data-uid="{uid}"]')
     expect(row.locator(".rule-delete")).to_be_disabled()  # a deployed rule is undeployed first
