@@ -520,3 +520,26 @@ def test_a_rule_is_deleted_from_the_rules_page_once_undeployed(page: Page, runni
     row.locator(".rule-delete").click()
     expect(row).to_have_count(0)
     assert httpx.get(f"{running.url}/limits/rules/{uid}").status_code == 404
+
+
+def test_a_journey_is_published_and_stopped_from_the_journeys_list(
+    page: Page, running: RunningService, recorder: Any
+) -> None:
+    add_action(running.url, recorder.url, "toggledStep")
+    journey = {
+        "id": "toggled",
+        "name": "Toggled journey",
+        "nodes": [
+            {"id": "n", "action": "toggledStep", "mappings": {"params": {"email": "{{ profile.email }}"}}}
+        ],
+    }
+    assert httpx.post(f"{running.url}/journeys", json=journey).status_code == 201
+    page.goto(f"{running.url}/console/journeys")
+    row = page.locator('tr[id="toggled"]')
+    expect(row).to_contain_text("draft")
+    page.get_by_role("button", name="Publish Toggled journey").click()
+    expect(row).to_contain_text("live")
+    assert httpx.get(f"{running.url}/journeys/toggled").json()["journey"]["status"] == "live"
+    page.get_by_role("button", name="Stop Toggled journey").click()
+    expect(row).to_contain_text("draft")
+    assert httpx.get(f"{running.url}/journeys/toggled").json()["journey"]["status"] == "draft"

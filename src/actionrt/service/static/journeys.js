@@ -3,6 +3,34 @@
 // sample profile, then save as a draft or publish.
 "use strict";
 
+// The journeys list: Publish makes a journey live, Stop takes it back to a draft.
+(function () {
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  document.querySelectorAll(".journey-status").forEach((button) => {
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const box = document.getElementById("journeys-error");
+      box.hidden = true;
+      let response = null;
+      try {
+        response = await fetch(`/journeys/${encodeURIComponent(button.dataset.id)}/${button.dataset.do}`, {
+          method: "POST",
+          headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json", Accept: "application/json" },
+        });
+      } catch (e) {
+        response = null;
+      }
+      if (response && response.ok) { window.location.reload(); return; }
+      let data = null;
+      if (response) { try { data = await response.json(); } catch (e) { data = null; } }
+      box.hidden = false;
+      box.textContent = response ? (data && data.detail) || `The service answered with error ${response.status}.`
+        : "Could not reach the service: check that it is running and try again.";
+      button.disabled = false;
+    });
+  });
+})();
+
 (function () {
   const form = document.getElementById("journey-form");
   if (!form) return;
