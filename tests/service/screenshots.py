@@ -82,6 +82,19 @@ def main(out: Path) -> None:
 
         page.goto(f"{running.url}/console/actions/loyaltyUpdate")
         form(page, out / "service-read-only.png")
+
+        page.set_viewport_size({"width": 1400, "height": 900})
+        page.goto(f"{running.url}/console/journeys/new")
+        page.get_by_label("Name", exact=True).fill("Order follow-up")
+        page.get_by_label("Action to add").select_option("orderShipped")
+        page.get_by_role("button", name="Add the action").click()
+        page.get_by_label("Email").fill("{{ profile.email }}")
+        page.get_by_label("Order number").fill("{{ event.orderId }}")
+        page.screenshot(path=str(out / "service-journey-editor.png"))
+
+        page.set_viewport_size({"width": 1024, "height": 768})
+        page.goto(f"{running.url}/console/actions/orderShipped")
+        page.screenshot(path=str(out / "service-narrow.png"))
         browser.close()
     running.server.should_exit = True
     running.thread.join()

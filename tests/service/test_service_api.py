@@ -494,7 +494,7 @@ async def test_credentials_read_from_the_environment_can_be_re_entered_for_a_tes
 
     page = (await service.client.get("/console/actions/notify")).text
     assert 'data-credential="secrets.SVC_PASSWORD_T1"' in page
-    assert "<label>SVC_PASSWORD_T1 (environment) <code>{{ secrets.SVC_PASSWORD_T1 }}</code></label>" in page
+    assert ">SVC_PASSWORD_T1 (environment) <code>{{ secrets.SVC_PASSWORD_T1 }}</code></label>" in page
     assert 'placeholder="{{ secrets.SVC_PASSWORD_T1 }} — type to replace"' in page
 
 

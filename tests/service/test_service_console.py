@@ -202,7 +202,7 @@ def test_an_action_in_a_live_journey_is_read_only_but_its_description_saves(
     page: Page, running: RunningService
 ) -> None:
     page.goto(f"{running.url}/console/actions/epsilonSendEmail")
-    expect(page.locator("#readonly-note")).to_contain_text("welcome")
+    expect(page.locator("#readonly-note")).to_contain_text("Used in a live journey (Welcome series)")
     expect(page.locator("#f-method")).to_be_disabled()
     expect(page.locator("#f-sample")).to_have_attribute("readonly", "")
     expect(page.locator('tr[data-field="sendAt"] select.kind')).to_be_disabled()

@@ -93,6 +93,9 @@ class Console:
         self.state = state
         self.policy = policy
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        # A document embedded in a page keeps its keys' order: the pane sends read-only fields
+        # back as they were (a live action's sample must not come back sorted).
+        self.templates.env.policies["json.dumps_kwargs"] = {"sort_keys": False}
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -102,6 +105,7 @@ class Console:
             Route("/console/actions/new", self.new_action, methods=["GET"]),
             Route("/console/actions/{name}", self.edit_action, methods=["GET"]),
             Route("/console/journeys", self.journeys, methods=["GET"]),
+            Route("/console/journeys/new", self.new_journey, methods=["GET"]),
             Route("/console/limits", self.limits, methods=["GET"]),
             Route("/console/monitoring", self.monitoring, methods=["GET"]),
             Route("/console/login", self.login_page, methods=["GET"]),
@@ -188,7 +192,8 @@ class Console:
             "used_in": detail["usedIn"],
             "secrets": detail["secrets"],
             "credentials": [
-                *({"key": p, "label": credential_label(p, document), "where": p} for p in detail["secrets"]),
+                # A sealed secret is named in the pane's words, never by its path.
+                *({"key": p, "label": credential_label(p, document), "where": ""} for p in detail["secrets"]),
                 *(
                     {"key": REFERENCE_KEY + label, "label": reference_label(label), "where": reference(label)}
                     for label in detail["references"]
@@ -207,7 +212,16 @@ class Console:
             "sample_json": _pretty(request_spec.get("sample")),
             "response_json": _pretty((document.get("response") or {}).get("sample")),
             "error_response_json": _pretty((document.get("errorResponse") or {}).get("sample")),
-            "meta": {"fieldRows": rows, "readOnly": detail["readOnly"], "secrets": detail["secrets"]},
+            "meta": {
+                "fieldRows": rows,
+                "readOnly": detail["readOnly"],
+                "secrets": detail["secrets"],
+                # Each scheme's form is generated in the page from its configuration's schema.
+                "authSchemas": {
+                    t: s.config_model.model_json_schema()
+                    for t, s in self.state.catalog.plugins.schemes.items()
+                },
+            },
         }
 
     async def journeys(self, request: Request) -> Response:
@@ -226,6 +240,18 @@ class Console:
             for j in chosen
         ]
         return self.render(request, "journeys.html", section="journeys", journeys=journeys, action=action)
+
+    async def new_journey(self, request: Request) -> Response:
+        """The journey editor: each action with the variables a node maps."""
+        actions = [
+            {
+                "name": action.name,
+                "description": action.definition.description or "",
+                "variables": self.state.detail(action)["variables"],
+            }
+            for action in sorted(self.state.catalog.registry.actions.values(), key=lambda a: a.name)
+        ]
+        return self.render(request, "journey_editor.html", section="journeys", actions=actions)
 
     async def limits(self, request: Request) -> Response:
         rules = []

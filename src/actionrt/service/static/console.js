@@ -17,10 +17,33 @@
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    const response = await fetch(url, init);
+    let response;
+    try {
+      response = await fetch(url, init);
+    } catch (e) {
+      // The service is stopped or the network is down: say so in the page, not only in the
+      // browser's console.
+      return { status: 0, ok: false, data: null, unreachable: true };
+    }
     let data = null;
     try { data = await response.json(); } catch (e) { data = null; }
     return { status: response.status, ok: response.ok, data };
+  }
+
+  const UNREACHABLE = "Could not reach the service: check that it is running and try again.";
+
+  // What went wrong with an answer that has no problems to place at fields.
+  function failure(answer) {
+    if (answer.unreachable) return UNREACHABLE;
+    const data = answer.data || {};
+    return data.detail || data.error || `The service answered with error ${answer.status}.`;
+  }
+
+  // Marks a field's own inputs as invalid for assistive technology too.
+  function markInvalid(element) {
+    const controls = element.matches("input, select, textarea") ? [element]
+      : $$("input, select, textarea", element);
+    controls.forEach((c) => c.setAttribute("aria-invalid", "true"));
   }
 
   // -- the actions list: filter as you type ---------------------------------------------------
@@ -28,9 +51,14 @@
   if (filter) {
     filter.addEventListener("input", () => {
       const text = filter.value.toLowerCase();
-      $$("#actions-table tbody tr[data-name]").forEach((row) => {
+      const rows = $$("#actions-table tbody tr[data-name]");
+      rows.forEach((row) => {
         row.hidden = text && !row.textContent.toLowerCase().includes(text);
       });
+      // A search that matches nothing says so instead of showing an empty table.
+      const none = $("#no-match");
+      none.hidden = !rows.length || rows.some((row) => !row.hidden);
+      $("td", none).textContent = `No action matches "${filter.value}".`;
     });
   }
 
@@ -46,6 +74,7 @@
   function clearErrors() {
     $$(".field-error", form).forEach((p) => { p.hidden = true; p.textContent = ""; });
     $$(".invalid", form).forEach((el) => el.classList.remove("invalid"));
+    $$("[aria-invalid]", form).forEach((el) => el.removeAttribute("aria-invalid"));
     const box = $("#form-error");
     box.hidden = true;
     box.textContent = "";
@@ -73,10 +102,12 @@
     for (const problem of problems) {
       let field = fieldFor(problem.path);
       if (!field) { unplaced.push(problem); continue; }
-      const where = field.dataset.path === problem.path || !problem.path ? "" : problem.path + ": ";
-      // A header or query row's own problems (a variable without a label...) are about its value.
-      if (field.tagName === "TR") field = field.cells[2];
+      const row = field.tagName === "TR";
+      const where = row || field.dataset.path === problem.path || !problem.path ? "" : problem.path + ": ";
+      // A row's own problems (a variable without a label...) are about its value or label cell.
+      if (row) field = [$(".f-value", field), field.cells[2]].find((c) => c && $(".field-error", c)) || field.cells[0];
       field.classList.add("invalid");
+      markInvalid(field);
       const slot = field.querySelector(":scope > .field-error") || field.querySelector(".field-error");
       if (slot) {
         slot.hidden = false;
@@ -92,13 +123,53 @@
     }
     const first = form.querySelector(".invalid");
     if (first) first.scrollIntoView({ block: "center" });
+    else if (unplaced.length) $("#form-error").scrollIntoView({ block: "nearest" });
   }
 
-  function showRefused(data) {
+  // A refused edit in the pane's words: its sections' titles, the journeys' names, each
+  // field highlighted, and the way out (duplicate the action).
+  const PANE_WORDS = {
+    "endpoint.method": ["Method", "endpoint.method"],
+    "endpoint.dynamicPath": ["Dynamic path", "endpoint.dynamicPath"],
+    "endpoint.headers": ["Header fields", "endpoint.headers"],
+    "endpoint.queryParameters": ["Query parameters", "endpoint.queryParameters"],
+    request: ["Message parameters", "request.sample"],
+    response: ["Response example", "response.sample"],
+    errorResponse: ["Error response example", "errorResponse.sample"],
+    timeout: ["Timeout", "timeout"],
+    delete: ["Delete", ""],
+  };
+
+  async function journeyNames() {
+    const answer = await api("GET", "/journeys");
+    const names = {};
+    if (answer.ok) answer.data.journeys.forEach((j) => { names[j.id] = j.name; });
+    return names;
+  }
+
+  function listed(words) {
+    return words.length < 2 ? words.join("") : words.slice(0, -1).join(", ") + " and " + words[words.length - 1];
+  }
+
+  async function showRefused(data) {
+    const names = await journeyNames();
+    const journeys = [...new Set(data.refused.flatMap((r) => r.journeys))].map((id) => `“${names[id] || id}”`);
+    const fields = data.refused.map((r) => (PANE_WORDS[r.field] || [r.field])[0]);
+    const where = `the live journey${journeys.length === 1 ? "" : "s"} ${listed(journeys)}`;
+    for (const r of data.refused) {
+      const target = PANE_WORDS[r.field] ? PANE_WORDS[r.field][1] : r.field;
+      const field = target && fieldFor(target);
+      if (!field) continue;
+      field.classList.add("invalid");
+      markInvalid(field);
+      const slot = $(":scope > .field-error", field);
+      if (slot) { slot.hidden = false; slot.textContent = `can't change while used in ${where}`; }
+    }
     const box = $("#form-error");
     box.hidden = false;
-    box.textContent = "Not saved: " + data.refused
-      .map((r) => `${r.field} can't change while used in ${r.journeys.join(", ")}`).join("; ");
+    box.textContent = `Not saved: ${listed(fields)} can't change while this action is used in ${where}. ` +
+      "Undo those changes, or duplicate the action and change the copy.";
+    box.scrollIntoView({ block: "nearest" });
   }
 
   // -- name rules, shown inline ---------------------------------------------------------------
@@ -112,7 +183,10 @@
   checkName();
 
   // -- header and query rows ------------------------------------------------------------------
-  function paramRow(kind, param) {
+  // How every stored secret shows: an empty password input that keeps it unless typed over.
+  const STORED = "•••••••• stored — type to replace";
+
+  function paramRow(kind, param, sealed) {
     const row = document.createElement("tr");
     row.className = "param";
     row.innerHTML = `
@@ -126,10 +200,18 @@
     $(".p-kind", row).value = param.variable ? "variable" : "constant";
     $(".p-value", row).value = (param.variable ? param.label : param.value) || "";
     $(".p-optional", row).checked = !!param.optional;
+    if (sealed) {
+      // The page holds only the sealed value's reference: it is sent back unless typed over.
+      row.dataset.sealed = param.value;
+      $(".p-value", row).value = "";
+    }
     const sync = () => {
       const variable = $(".p-kind", row).value === "variable";
+      const secret = sealed && !variable;
       $(".p-optional", row).disabled = !variable || readOnly;
-      $(".p-value", row).placeholder = variable ? "label shown to the journey author" : "value";
+      $(".p-value", row).type = secret ? "password" : "text";
+      $(".p-value", row).autocomplete = secret ? "new-password" : "off";
+      $(".p-value", row).placeholder = variable ? "label shown to the journey author" : secret ? STORED : "value";
       cellPaths(row);
     };
     $(".p-kind", row).addEventListener("change", sync);
@@ -169,15 +251,17 @@
     });
   }
 
-  function addParam(kind, param) {
+  function addParam(kind, param, sealed = false) {
     const table = kind === "headers" ? "#headers-table" : "#query-table";
-    $(`${table} tbody`).appendChild(paramRow(kind, param));
+    $(`${table} tbody`).appendChild(paramRow(kind, param, sealed));
     renumber(kind);
   }
 
   const endpoint = original.endpoint || {};
-  (endpoint.headers || []).forEach((h) => addParam("headers", h));
-  (endpoint.queryParameters || []).forEach((q) => addParam("query", q));
+  const secrets = new Set(meta.secrets || []);
+  (endpoint.headers || []).forEach((h, i) => addParam("headers", h, secrets.has(`endpoint.headers[${i}].value`)));
+  (endpoint.queryParameters || []).forEach((q, i) =>
+    addParam("query", q, secrets.has(`endpoint.queryParameters[${i}].value`)));
   $("#add-header").addEventListener("click", () => addParam("headers", {}));
   $("#add-query").addEventListener("click", () => addParam("query", {}));
 
@@ -191,7 +275,7 @@
         param.label = $(".p-value", row).value;
         if ($(".p-optional", row).checked) param.optional = true;
       } else {
-        param.value = $(".p-value", row).value;
+        param.value = $(".p-value", row).value || row.dataset.sealed || "";
       }
       return param;
     });
@@ -199,7 +283,6 @@
 
   // -- authentication -------------------------------------------------------------------------
   const authType = $("#f-auth-type");
-  const authJson = $("#f-auth-json");
   const originalAuth = original.authentication || { type: "none" };
   const CUSTOM_TEMPLATE = {
     type: "customAuthorization",
@@ -210,54 +293,177 @@
     cacheDuration: { duration: 55, timeUnit: "minutes" },
     authorizationType: "bearer",
   };
+  const schemas = meta.authSchemas || {};
 
   function panelFor(type) {
     if (type === "basic" || type === "apiKey" || type === "none") return type;
+    return "form";
+  }
+
+  // -- a form from a scheme's JSON Schema: an input per scalar property, JSON for the rest ----
+  const SCALAR_TYPES = ["string", "integer", "number", "boolean"];
+
+  function variants(property) {
+    return property.anyOf ? property.anyOf.filter((v) => v.type !== "null") : [property];
+  }
+
+  function kindOf(property) {
+    const options = variants(property);
+    if (options.every((v) => v.enum || v.const !== undefined)) return "enum";
+    if (options.length === 1 && SCALAR_TYPES.includes(options[0].type)) return options[0].type;
+    if (options.some((v) => v.type === "string")) return "string";
     return "json";
+  }
+
+  function isSecret(property) {
+    return variants(property).some((v) => v.writeOnly || v.format === "password");
+  }
+
+  function humanized(name, property) {
+    const title = property.title || "";
+    if (title && title.toLowerCase() !== name.toLowerCase()) return title;
+    const words = name.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase();
+    return words[0].toUpperCase() + words.slice(1);
+  }
+
+  let schemeFields = [];
+
+  // A sealed secret inside a JSON field shows as the stored-secret marker, numbered; the page
+  // swaps the reference back in when it reads the field.
+  const SEALED_REF = /\{\{\s*secrets\.console:[A-Za-z0-9_]+\s*\}\}/g;
+  const sealedRefs = [];
+  function masked(text) {
+    return text.replace(SEALED_REF, (ref) => {
+      let index = sealedRefs.indexOf(ref);
+      if (index < 0) index = sealedRefs.push(ref) - 1;
+      return `•••••••• stored secret ${index + 1}`;
+    });
+  }
+  function unmasked(text) {
+    return text.replace(/•••••••• stored secret (\d+)/g, (marker, n) => sealedRefs[Number(n) - 1] || marker);
+  }
+
+  function renderAuthForm(type, values) {
+    const schema = schemas[type] || { properties: {} };
+    const required = new Set(schema.required || []);
+    const box = $("#auth-form-fields");
+    box.innerHTML = "";
+    schemeFields = [];
+    for (const [name, property] of Object.entries(schema.properties || {})) {
+      if (name === "type") continue;
+      const kind = kindOf(property);
+      const id = `f-auth-${name}`;
+      const field = document.createElement("div");
+      field.className = "field";
+      field.dataset.path = `authentication.${name}`;
+      const label = document.createElement("label");
+      label.htmlFor = id;
+      label.textContent = humanized(name, property) + (kind === "json" ? " (JSON)" : "") + " ";
+      if (!required.has(name)) {
+        const optional = document.createElement("span");
+        optional.className = "optional";
+        optional.textContent = "optional";
+        label.appendChild(optional);
+      }
+      field.appendChild(label);
+      let input;
+      const value = values[name];
+      if (kind === "enum") {
+        input = document.createElement("select");
+        const options = variants(property).flatMap((v) => v.enum || [v.const]);
+        if (!required.has(name)) options.unshift("");
+        for (const option of options) {
+          const o = document.createElement("option");
+          o.value = option;
+          o.textContent = option === "" ? `(default${property.default ? ": " + property.default : ""})` : option;
+          input.appendChild(o);
+        }
+        // A stored value spelled another way ("Bearer") selects its option ("bearer").
+        const text = value === undefined || value === null ? "" : String(value);
+        const match = options.find((o) => String(o).toLowerCase() === text.toLowerCase());
+        if (match === undefined) {
+          const o = document.createElement("option");
+          o.value = o.textContent = text;
+          input.appendChild(o);
+        }
+        input.value = match === undefined ? text : String(match);
+      } else if (kind === "boolean") {
+        input = document.createElement("input");
+        input.type = "checkbox";
+        input.checked = value === undefined ? !!property.default : !!value;
+      } else if (kind === "json") {
+        input = document.createElement("textarea");
+        input.className = "code";
+        input.spellcheck = false;
+        input.value = value === undefined || value === null ? "" : masked(JSON.stringify(value, null, 2));
+        input.rows = Math.min(12, Math.max(2, input.value.split("\n").length));
+      } else {
+        input = document.createElement("input");
+        if (kind === "integer" || kind === "number") input.type = "number";
+        if (isSecret(property)) {
+          input.type = "password";
+          input.autocomplete = "new-password";
+          if (typeof value === "string" && value) input.placeholder = STORED;
+        } else {
+          input.value = value === undefined || value === null ? "" : String(value);
+          input.autocomplete = "off";
+        }
+      }
+      input.id = id;
+      field.appendChild(input);
+      if (property.description) {
+        const hint = document.createElement("p");
+        hint.className = "hint";
+        hint.textContent = property.description;
+        field.appendChild(hint);
+      }
+      const slot = document.createElement("p");
+      slot.className = "field-error";
+      slot.hidden = true;
+      field.appendChild(slot);
+      box.appendChild(field);
+      schemeFields.push({ name, kind, input, secret: isSecret(property), required: required.has(name), stored: value });
+    }
+  }
+
+  // The scheme's configuration from its form; mistakes the page can see are thrown at their field.
+  function readSchemeForm(type) {
+    const config = { type };
+    const problems = [];
+    for (const f of schemeFields) {
+      const path = `authentication.${f.name}`;
+      if (f.kind === "boolean") { config[f.name] = f.input.checked; continue; }
+      const text = f.input.value;
+      if (text === "") {
+        if (f.secret && typeof f.stored === "string" && f.stored) config[f.name] = f.stored;
+        else if (f.required) problems.push({ path, message: "required" });
+        continue;
+      }
+      if (f.kind === "json") {
+        try { config[f.name] = JSON.parse(unmasked(text)); } catch (e) { problems.push({ path, message: "Invalid JSON: " + e.message }); }
+      } else if (f.kind === "integer" || f.kind === "number") {
+        config[f.name] = Number(text);
+      } else {
+        config[f.name] = text;
+      }
+    }
+    if (problems.length) throw problems;
+    return config;
   }
 
   function showAuthPanel() {
     const type = authType.value;
     $$(".auth-panel").forEach((p) => { p.hidden = p.dataset.auth !== panelFor(type); });
-    if (panelFor(type) === "json") {
-      let current = null;
-      try { current = JSON.parse(authJson.value); } catch (e) { current = null; }
-      if (!current || current.type !== type) {
-        const start = originalAuth.type === type ? originalAuth
-          : type === "customAuthorization" ? CUSTOM_TEMPLATE : { type };
-        authJson.value = JSON.stringify(start, null, 2);
-      }
-      checkAuthJson();
+    if (panelFor(type) === "form") {
+      const start = originalAuth.type === type ? originalAuth
+        : type === "customAuthorization" ? CUSTOM_TEMPLATE : { type };
+      renderAuthForm(type, start);
+      $("#auth-json-status").textContent = "";
     }
   }
 
-  function checkAuthJson() {
-    const status = $("#auth-json-status");
-    try {
-      const value = JSON.parse(authJson.value);
-      if (typeof value !== "object" || value === null || Array.isArray(value)) {
-        throw new Error("the configuration must be a JSON object");
-      }
-      if (value.type !== authType.value) throw new Error(`"type" must be "${authType.value}"`);
-      status.textContent = "Valid JSON";
-      status.className = "hint ok";
-      return value;
-    } catch (e) {
-      status.textContent = e instanceof SyntaxError ? "Invalid JSON: " + e.message : e.message;
-      status.className = "hint bad";
-      return null;
-    }
-  }
-
-  // The editor grows with its configuration, up to a screenful.
-  function fitAuthJson() {
-    authJson.rows = Math.min(28, Math.max(8, authJson.value.split("\n").length + 1));
-  }
-  authJson.addEventListener("input", fitAuthJson);
-  authType.addEventListener("change", () => { showAuthPanel(); fitAuthJson(); });
-  authJson.addEventListener("input", checkAuthJson);
+  authType.addEventListener("change", showAuthPanel);
   showAuthPanel();
-  fitAuthJson();
 
   // A stored secret is kept when its input is left empty: the page only knows its reference.
   function secretOr(input, key) {
@@ -280,19 +486,20 @@
         location: $("#f-apikey-location").value,
       };
     }
-    const parsed = checkAuthJson();
-    if (parsed === null) throw { path: "authentication", message: $("#auth-json-status").textContent };
-    return parsed;
+    return readSchemeForm(type);
   }
 
   $("#validate-auth").addEventListener("click", async () => {
     clearErrors();
     let doc;
-    try { doc = buildDocument(); } catch (problem) { showProblems([problem]); return; }
+    try { doc = buildDocument(); } catch (problem) { showProblems([].concat(problem)); return; }
     const url = "/actions/validate" + (mode === "edit" ? "?replacing=" + encodeURIComponent(currentName) : "");
     const answer = await api("POST", url, doc);
     const status = $("#auth-json-status");
-    if (answer.ok) {
+    if (answer.unreachable) {
+      status.textContent = UNREACHABLE;
+      status.className = "hint bad";
+    } else if (answer.ok) {
       status.textContent = "Valid configuration";
       status.className = "hint ok";
     } else if (answer.data && answer.data.refused) {
@@ -416,6 +623,10 @@
       $(".f-type", tr).appendChild(type);
       $(".f-kind", tr).appendChild(kind);
       $(".f-value", tr).appendChild(value);
+      const valueError = document.createElement("p");
+      valueError.className = "field-error";
+      valueError.hidden = true;
+      $(".f-value", tr).appendChild(valueError);
       $(".f-optional", tr).appendChild(optional);
       if (readOnly) kind.disabled = true;
       sync();
@@ -487,6 +698,18 @@
   }
 
   // -- the document Save sends ----------------------------------------------------------------
+  // Mistakes the page can see before asking the service, worded as the pane words them.
+  function localProblems(doc) {
+    const problems = [];
+    const variables = (doc.request && doc.request.variables) || {};
+    for (const [path, variable] of Object.entries(variables)) {
+      if (!variable.label || !variable.label.trim()) {
+        problems.push({ path: `request.variables.${path}.label`, message: "a variable field needs a label" });
+      }
+    }
+    return problems;
+  }
+
   function buildDocument() {
     // Start from the stored document: fields the pane doesn't show (retry, connector...) and,
     // for an action in a live journey, every read-only field are sent back as they were.
@@ -516,7 +739,9 @@
     event.preventDefault();
     clearErrors();
     let doc;
-    try { doc = buildDocument(); } catch (problem) { showProblems([problem]); return; }
+    try { doc = buildDocument(); } catch (problem) { showProblems([].concat(problem)); return; }
+    const mistakes = readOnly ? [] : localProblems(doc);
+    if (mistakes.length) { showProblems(mistakes); return; }
     const button = $("#save-action");
     button.disabled = true;
     try {
@@ -528,9 +753,9 @@
         window.location.assign("/console/actions/" + encodeURIComponent(name) + "?saved=1");
         return;
       }
-      if (answer.data && answer.data.refused) showRefused(answer.data);
+      if (answer.data && answer.data.refused) await showRefused(answer.data);
       else if (answer.data && answer.data.problems && answer.data.problems.length) showProblems(answer.data.problems);
-      else showProblems([{ path: "", message: (answer.data && answer.data.detail) || `error ${answer.status}` }]);
+      else showProblems([{ path: "", message: (answer.unreachable ? "Not saved. " : "") + failure(answer) }]);
     } finally {
       button.disabled = false;
     }
@@ -541,7 +766,8 @@
     duplicate.addEventListener("click", async () => {
       const answer = await api("POST", `/actions/${encodeURIComponent(currentName)}/duplicate`, {});
       if (answer.ok) window.location.assign("/console/actions/" + encodeURIComponent(answer.data.action.name));
-      else showProblems((answer.data.problems && answer.data.problems.length ? answer.data.problems : [{ path: "", message: answer.data.detail }]));
+      else showProblems(answer.data && answer.data.problems && answer.data.problems.length
+        ? answer.data.problems : [{ path: "", message: failure(answer) }]);
     });
   }
   const remove = $("#delete-action");
@@ -550,9 +776,26 @@
       if (!window.confirm(`Delete ${currentName}?`)) return;
       const answer = await api("DELETE", `/actions/${encodeURIComponent(currentName)}`);
       if (answer.ok) window.location.assign("/console/actions");
-      else showProblems([{ path: "", message: answer.data.detail }]);
+      else showProblems([{ path: "", message: failure(answer) }]);
     });
   }
+
+  // -- closing: × and Esc ask before throwing away unsaved edits ------------------------------
+  function formState() {
+    return JSON.stringify($$("input, select, textarea", form).map((el) =>
+      (el.type === "checkbox" ? el.checked : el.value)).concat([JSON.stringify(choices)]));
+  }
+  const savedState = formState();
+  const close = $("#close-pane");
+  function mayClose() {
+    return formState() === savedState || window.confirm("Discard your unsaved changes to this action?");
+  }
+  close.addEventListener("click", (event) => { if (!mayClose()) event.preventDefault(); });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    if (mayClose()) window.location.assign(close.href);
+  });
+  if (mode === "create") nameInput.focus();
 
   // -- test: Send test request, Check the authentication -------------------------------------
   const testForm = $("#test-form");
@@ -584,7 +827,51 @@
     const status = $("#test-status");
     status.textContent = title;
     status.className = "result-status " + (ok ? "ok" : "bad");
-    $("#test-body").textContent = JSON.stringify(payload, null, 2);
+    $("#test-body").textContent = payload === undefined ? "" : JSON.stringify(payload, null, 2);
+  }
+
+  function clearTestErrors() {
+    $$(".field-error", testForm).forEach((p) => { p.hidden = true; p.textContent = ""; });
+    $$(".invalid", testForm).forEach((el) => el.classList.remove("invalid"));
+    $$("[aria-invalid]", testForm).forEach((el) => el.removeAttribute("aria-invalid"));
+  }
+
+  // A required variable left empty is the user's mistake to fix at its input: no call is made.
+  function missingValues() {
+    const missing = $$("[data-test-group][data-required]", testForm).filter((input) => input.value === "");
+    missing.forEach((input) => {
+      const field = input.closest(".field");
+      field.classList.add("invalid");
+      input.setAttribute("aria-invalid", "true");
+      const slot = $(".field-error", field);
+      slot.hidden = false;
+      slot.textContent = "required: give a value to send";
+    });
+    if (missing.length) missing[0].focus();
+    return missing.length;
+  }
+
+  // Runs one call of the test section at a time: its buttons are busy until the answer comes.
+  const testButtons = [$("#send-test"), $("#check-auth")];
+  let busy = false;
+  async function oneAtATime(button, busyText, work) {
+    if (busy) return;
+    busy = true;
+    const text = button.textContent;
+    testButtons.forEach((b) => { b.disabled = true; });
+    button.textContent = busyText;
+    $("#test-section").setAttribute("aria-busy", "true");
+    $("#test-result").hidden = true;
+    $("#test-progress").hidden = false;
+    try {
+      await work();
+    } finally {
+      busy = false;
+      testButtons.forEach((b) => { b.disabled = false; });
+      button.textContent = text;
+      $("#test-section").removeAttribute("aria-busy");
+      $("#test-progress").hidden = true;
+    }
   }
 
   async function refreshCounts() {
@@ -603,8 +890,19 @@
     }
   }
 
-  $("#send-test").addEventListener("click", async () => {
+  $("#send-test").addEventListener("click", () => {
+    if (busy) return;
+    clearTestErrors();
+    if (missingValues()) return;
+    oneAtATime($("#send-test"), "Sending…", sendTest);
+  });
+
+  async function sendTest() {
     const answer = await api("POST", `/actions/${encodeURIComponent(currentName)}/test`, testBody());
+    if (answer.unreachable) {
+      showResult("Not sent: " + UNREACHABLE, false);
+      return;
+    }
     if (!answer.ok) {
       showResult("Not sent", false, answer.data);
       return;
@@ -620,13 +918,14 @@
     showResult(title, r.ok && r.structure.ok, {
       response: r.response, errorResponse: r.errorResponse, error: r.error, structure: r.structure.problems,
     });
-    refreshCounts();
-  });
+    await refreshCounts();
+  }
 
-  $("#check-auth").addEventListener("click", async () => {
+  $("#check-auth").addEventListener("click", () => oneAtATime($("#check-auth"), "Checking…", async () => {
     const body = { credentials: testBody().credentials };
     const answer = await api("POST", `/actions/${encodeURIComponent(currentName)}/check-authentication`, body);
+    if (answer.unreachable) { showResult("Not checked: " + UNREACHABLE, false); return; }
     if (!answer.ok) { showResult("Not checked", false, answer.data); return; }
     showResult(answer.data.ok ? "Authentication OK" : "Authentication failed", answer.data.ok, { message: answer.data.message });
-  });
+  }));
 })();
