@@ -98,6 +98,8 @@ class AiohttpTransport:
         tls: ssl.SSLContext | bool = request.ssl_context or True  # True: the connector's context
         check_header_fields(headers)  # before anything is sent; redirects only drop headers
         for _ in range(MAX_REDIRECTS + 1):
+            # Until aiohttp's trace hooks say otherwise (queued for a connection, headers sent).
+            request.waiting_for = f"still connecting to {host_of(url)}"
             try:
                 async with session.request(
                     method,
