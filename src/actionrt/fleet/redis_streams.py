@@ -57,9 +57,13 @@ def shown_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def connect(url: str) -> aioredis.Redis:
-    """A client for `url` (hiredis parses replies when installed, which it is by default)."""
-    return aioredis.Redis.from_url(url, health_check_interval=30)
+def connect(url: str, max_connections: int = 64) -> aioredis.Redis:
+    """A client for `url` (hiredis parses replies). A blocking pool: past `max_connections`,
+    commands wait for a connection instead of opening more (the Redis is shared)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, health_check_interval=30
+    )
+    return aioredis.Redis(connection_pool=pool)
 
 
 class QueueKeys:

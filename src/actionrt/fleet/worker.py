@@ -149,21 +149,32 @@ class Worker:
             self.config.queue,
             shown_url(self.config.redis_url),
         )
-        loops = [self._read_loop(), self._claim_loop()]
+        loops: list[Callable[[], Awaitable[None]]] = [self._read_loop, self._claim_loop]
         if self.throttle is not None and self.throttle.active:
-            loops.append(self._pace_loop())
+            loops.append(self._pace_loop)
         if self.config.watch:
-            loops += [self._watch_files(), self._watch_signal()]
-        runners = [asyncio.create_task(loop) for loop in loops]
+            loops += [self._watch_files, self._watch_signal]
+        runners = [asyncio.create_task(self._guarded(loop)) for loop in loops]
         try:
             await self.stopping.wait()
+            log.info("worker %s draining: %d call(s) to finish", self.consumer, self._busy)
             await self._drain()
+            log.info("worker %s drained", self.consumer)
         finally:
             for runner in runners:
                 runner.cancel()
             await asyncio.gather(*runners, return_exceptions=True)
             await self.actions.aclose()
             await self.engine.aclose()
+
+    async def _guarded(self, make: Callable[[], Awaitable[None]]) -> None:
+        """Run one of the worker's loops; a bug in it is logged and the loop started again."""
+        while not self.stopping.is_set():
+            try:
+                await make()
+            except Exception:
+                log.exception("worker loop %s failed; starting it again", getattr(make, "__name__", make))
+                await asyncio.sleep(1.0)  # not a synchronisation: a crash loop must not spin
 
     def stop(self) -> None:
         """Stop taking calls; `run` returns once the calls held are finished and stored."""
@@ -342,16 +353,18 @@ class Worker:
         loop = asyncio.get_running_loop()
         while not self.stopping.is_set():
             free = self.config.concurrency - self._busy
-            following: float | None = None
-            if free > 0:
-                self._pacer_wake.clear()
-                due, following = await self._redis(throttle.take, free, _PACE_HORIZON, self.config.claim_idle)
-                for item in due:
-                    self._busy += 1
-                    self._leased.add(item.call_id)
-                    loop.call_later(item.delay, self._spawn, self._serve_due(item))
-                if len(due) == free:
-                    continue
+            if free <= 0:  # every slot is taken: wait for one
+                self._freed.clear()
+                await self._freed.wait()
+                continue
+            self._pacer_wake.clear()
+            due, following = await self._redis(throttle.take, free, _PACE_HORIZON, self.config.claim_idle)
+            for item in due:
+                self._busy += 1
+                self._leased.add(item.call_id)
+                loop.call_later(item.delay, self._spawn, self._serve_due(item))
+            if len(due) == free:
+                continue
             pause = _PACE_IDLE if following is None else min(max(following, 0.001), _PACE_IDLE)
             try:
                 async with asyncio.timeout(pause):
