@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,50 @@ async def test_throttled_calls_wait_in_redis_and_survive_a_restart_of_every_work
     assert all(r is not None and r.status == "http_200" for r in results)
     assert sorted(Counter(endpoint.keys()).values()) == [1] * 600  # none lost, none twice
     assert max(r.queued_seconds for r in results if r is not None) > 0
+
+
+async def test_an_edited_action_file_reaches_every_worker_and_running_calls_finish(
+    tmp_path: Path, endpoint: Endpoint, queue_name: str, redis_client: aioredis.Redis, start_worker: Any
+) -> None:
+    write_action(tmp_path, endpoint.url + "/v1/ping")
+    workers = await asyncio.gather(start_worker(tmp_path), start_worker(tmp_path))
+    async with fleet_queue(queue_name) as queue:
+        endpoint.open.clear()
+        running = await queue.submit("ping", params={"n": 0})
+        await endpoint.until(lambda: endpoint.running == 1)
+        write_action(tmp_path, endpoint.url + "/v2/ping")  # the edit
+        for worker in workers:  # one reloads on the file event, the other on its signal too
+            await worker.wait_for("actions reloaded")
+        endpoint.open.set()
+        first = await queue.result(running, wait=30)
+        ids = await asyncio.gather(*(queue.submit("ping", params={"n": n}) for n in range(1, 21)))
+        results = await asyncio.gather(*(queue.result(i, wait=30) for i in ids))
+    assert first is not None and first.response == {"ok": True, "path": "/v1/ping"}
+    assert {r.response["path"] for r in results if r is not None} == {"/v2/ping"}
+
+
+async def test_health_and_readiness_on_the_metrics_port_and_n_processes(
+    tmp_path: Path, endpoint: Endpoint, queue_name: str, redis_client: aioredis.Redis, start_worker: Any
+) -> None:
+    import aiohttp
+
+    write_action(tmp_path, endpoint.url + "/v1/ping")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    supervisor = await start_worker(tmp_path, "--processes", "2", "--metrics-port", port, ready=False)
+    await supervisor.wait_for("serving", times=2)
+    async with aiohttp.ClientSession() as session:
+        for each in (port, port + 1):
+            async with session.get(f"http://127.0.0.1:{each}/healthz") as live:
+                assert live.status == 200
+            async with session.get(f"http://127.0.0.1:{each}/readyz") as ready:
+                assert ready.status == 200 and (await ready.json()) == {"status": "ready"}
+    async with fleet_queue(queue_name) as queue:
+        ids = await asyncio.gather(*(queue.submit("ping", params={"n": n}) for n in range(20)))
+        assert None not in await asyncio.gather(*(queue.result(i, wait=30) for i in ids))
+    consumers = await redis_client.xinfo_consumers(QueueKeys(queue_name).stream, "workers")
+    assert len(consumers) == 2
+    supervisor.signal(signal.SIGTERM)
+    assert await supervisor.wait() == 0
+    assert supervisor.count("drained") == 2

@@ -154,7 +154,9 @@ class Queue:
                 future.set_result(fresh)
 
     async def result(self, call_id: str, wait: float | None = None) -> InvocationResult | None:
-        """The call's result, or None when it is not done (after waiting up to `wait` s)."""
+        """The call's result, or None when it is not done (after waiting up to `wait` s).
+
+        Waiting costs no polling: one subscription per `Queue` announces stored results."""
         if not wait or wait <= 0:
             return await self.engine.result(call_id)
         return await self.engine.wait(call_id, wait)

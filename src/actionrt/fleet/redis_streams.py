@@ -109,6 +109,7 @@ class RedisStreams:
         self._waiters: dict[str, list[asyncio.Future[InvocationResult]]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._looks: list[str] = []
         self._claim_cursor = "0-0"
 
     def unavailable(self, exc: BaseException) -> QueueUnavailableError:
@@ -150,12 +151,10 @@ class RedisStreams:
             if self._listener is None or self._listener.done():
                 self._subscribed.clear()
                 self._listener = asyncio.create_task(self._listen(), name="actionrt-results")
-            # Subscribed before looking: a result stored after the look is announced to us.
             async with asyncio.timeout(timeout):
+                # Subscribed before looking: a result stored after the look is announced to us.
                 await self._subscribed.wait()
-                found = await self.result(call_id)
-                if found is not None:
-                    return found
+                self._look(call_id)
                 return await future
         except TimeoutError:
             return None
@@ -163,6 +162,22 @@ class RedisStreams:
             waiters.remove(future)
             if not waiters:
                 self._waiters.pop(call_id, None)
+
+    def _look(self, call_id: str) -> None:
+        """Look for the result of `call_id` among those stored: the looks of one event-loop
+        tick share one MGET."""
+        self._looks.append(call_id)
+        if len(self._looks) == 1:
+            asyncio.get_running_loop().create_task(self._look_all())
+
+    async def _look_all(self) -> None:
+        await asyncio.sleep(0)  # let the other waiters of this tick add their call ids
+        looks, self._looks = self._looks, []
+        try:
+            found: list[Any] = await self.client.mget([self.keys.result(c) for c in looks])
+        except REDIS_OUTAGE:
+            return  # the listener resubscribes and looks again once Redis is back
+        self._announce_found(looks, found)
 
     async def _listen(self) -> None:
         """Wake the waiters of each announced result; resubscribe after an outage (and look
@@ -199,10 +214,16 @@ class RedisStreams:
 
     async def _recheck(self) -> None:
         waiting = list(self._waiters)
-        if not waiting:
-            return
-        found: list[Any] = await self.client.mget([self.keys.result(c) for c in waiting])
-        self._announce(json.dumps({c: r.decode() for c, r in zip(waiting, found, strict=True) if r}).encode())
+        if waiting:
+            found: list[Any] = await self.client.mget([self.keys.result(c) for c in waiting])
+            self._announce_found(waiting, found)
+
+    def _announce_found(self, call_ids: Sequence[str], found: Sequence[bytes | None]) -> None:
+        for call_id, raw in zip(call_ids, found, strict=True):
+            if raw is not None:
+                for future in self._waiters.get(call_id, ()):
+                    if not future.done():
+                        future.set_result(decode_result(raw))
 
     # -- the working side -------------------------------------------------------------------
 
