@@ -173,7 +173,9 @@ async def start_worker(queue_name: str) -> AsyncIterator[Callable[..., Any]]:
     """`await start_worker(path, *options)`: a worker on the test's queue, serving once ready."""
     started: list[WorkerProcess] = []
 
-    async def start(*arguments: str | Path, ready: bool = True, queue: str | None = None) -> WorkerProcess:
+    async def start(
+        *arguments: str | Path, ready: bool = True, queue: str | None = None, redis: str = REDIS_URL
+    ) -> WorkerProcess:
         command = [
             sys.executable,
             "-c",
@@ -181,7 +183,7 @@ async def start_worker(queue_name: str) -> AsyncIterator[Callable[..., Any]]:
             "worker",
             *map(str, arguments),
             "--redis",
-            REDIS_URL,
+            redis,
             "--queue",
             queue or queue_name,
             "--allow-private-network",
@@ -205,3 +207,55 @@ async def start_worker(queue_name: str) -> AsyncIterator[Callable[..., Any]]:
         if worker.process.returncode is None:
             worker.signal(signal.SIGKILL)
             await worker.wait()
+
+
+class RedisProxy:
+    """A TCP proxy to the real Redis that can be cut (`down`) and restored (`up`): a Redis
+    outage for the workers behind it, without touching the Redis others share."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.available = True
+        self._pipes: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.available:
+            writer.close()
+            return
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", 6379)
+        self._pipes |= {writer, upstream_writer}
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pump(reader, upstream_writer), pump(upstream_reader, writer))
+        self._pipes -= {writer, upstream_writer}
+
+    def down(self) -> None:
+        self.available = False
+        for pipe in list(self._pipes):
+            pipe.close()
+
+    def up(self) -> None:
+        self.available = True
+
+    async def stop(self) -> None:
+        self.down()
+        if self._server is not None:
+            self._server.close()

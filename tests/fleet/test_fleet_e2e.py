@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from fleet_support import REDIS_URL, Endpoint, write_action
+from fleet_support import REDIS_URL, Endpoint, RedisProxy, write_action
 
 from actionrt.fleet import Queue
 from actionrt.fleet.redis_streams import QueueKeys
@@ -265,3 +265,27 @@ async def test_health_and_readiness_on_the_metrics_port_and_n_processes(
     supervisor.signal(signal.SIGTERM)
     assert await supervisor.wait() == 0
     assert supervisor.count("drained") == 2
+
+
+async def test_workers_ride_out_a_redis_outage_with_one_log_line_and_no_call_lost(
+    tmp_path: Path, endpoint: Endpoint, queue_name: str, redis_client: aioredis.Redis, start_worker: Any
+) -> None:
+    write_action(tmp_path, endpoint.url + "/v1/ping")
+    proxy = RedisProxy()
+    await proxy.start()
+    try:
+        worker = await start_worker(tmp_path, redis=proxy.url)
+        async with fleet_queue(queue_name) as queue:  # the submitter reaches Redis directly
+            before = await asyncio.gather(*(queue.submit("ping", params={"n": n}) for n in range(10)))
+            assert None not in await asyncio.gather(*(queue.result(i, wait=30) for i in before))
+            proxy.down()
+            during = await asyncio.gather(*(queue.submit("ping", params={"n": n}) for n in range(10, 30)))
+            await worker.wait_for("is unreachable")
+            proxy.up()
+            results = await asyncio.gather(*(queue.result(i, wait=60) for i in during))
+    finally:
+        await proxy.stop()
+    assert [(r.status, r.error) for r in results if r is not None and r.status != "http_200"] == []
+    assert None not in results
+    assert sorted(Counter(endpoint.keys()).values()) == [1] * 30
+    assert worker.count("is unreachable") == 1, "\n".join(worker.lines)

@@ -15,6 +15,8 @@ from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -59,9 +61,14 @@ def shown_url(url: str) -> str:
 
 def connect(url: str, max_connections: int = 64) -> aioredis.Redis:
     """A client for `url` (hiredis parses replies). A blocking pool: past `max_connections`,
-    commands wait for a connection instead of opening more (the Redis is shared)."""
+    commands wait for a connection instead of opening more (the Redis is shared). A command
+    that meets a connection broken by an outage is retried on a new one (a few times, briefly:
+    longer outages are the caller's to ride out)."""
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, health_check_interval=30
+        url,
+        max_connections=max_connections,
+        health_check_interval=30,
+        retry=Retry(ExponentialWithJitterBackoff(0.5, 0.02), 4),
     )
     return aioredis.Redis(connection_pool=pool)
 

@@ -27,7 +27,7 @@ from actionrt.errors import UnknownActionError
 from actionrt.fleet.actions import ActionSet, LoadedActions, load_leniently
 from actionrt.fleet.calls import QueuedCall, failed_result
 from actionrt.fleet.engine import Completion, Delivery
-from actionrt.fleet.redis_streams import DEFAULT_RESULT_TTL, REDIS_OUTAGE, RedisStreams, shown_url
+from actionrt.fleet.redis_streams import DEFAULT_RESULT_TTL, REDIS_OUTAGE, RedisStreams, connect, shown_url
 from actionrt.fleet.throttle import DueCall, DurableThrottle
 from actionrt.fleet.tokens import RedisTokenStore
 from actionrt.guard import DestinationPolicy
@@ -115,7 +115,7 @@ class Worker:
         limits = Limits(
             config.capping or (),
             (),
-            backend=RedisBackend(config.redis_url, prefix=config.limits_prefix),
+            backend=RedisBackend(client=connect(config.redis_url, 32), prefix=config.limits_prefix),
             max_queue_wait=config.max_queue_wait,
         )
         return Runtime(registry, policy=policy, limits=limits, auth_context=auth)
@@ -332,18 +332,24 @@ class Worker:
                     )
                 self._pacer_wake.set()
                 return None
-        try:
-            return await runtime.invoke(
-                call.action,
-                call.params,
-                headers=call.headers,
-                query=call.query,
-                path=call.path,
-                timeout=call.timeout,
-                idempotency_key=call.call_id,
-            )
-        except UnknownActionError as exc:
-            return failed_result(call.action, str(exc), code="unknownAction")
+        while True:
+            try:
+                result = await runtime.invoke(
+                    call.action,
+                    call.params,
+                    headers=call.headers,
+                    query=call.query,
+                    path=call.path,
+                    timeout=call.timeout,
+                    idempotency_key=call.call_id,
+                )
+            except UnknownActionError as exc:
+                return failed_result(call.action, str(exc), code="unknownAction")
+            if not _stopped_by_redis(result):
+                return result
+            # The shared limits could not be reached, so nothing was sent: once Redis answers
+            # again the call runs again, rather than ending in an error an outage caused.
+            await self._redis(self.engine.client.ping)
 
     # -- throttled calls ----------------------------------------------------------------------
 
@@ -469,6 +475,14 @@ class Worker:
                 await asyncio.sleep(1.0)  # reconnection backoff
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+_REDIS_FAILURES: Final = frozenset(f"unexpected {error.__name__}" for error in REDIS_OUTAGE)
+
+
+def _stopped_by_redis(result: InvocationResult) -> bool:
+    """A call the runtime stopped, before sending anything, because Redis failed under it."""
+    return result.error_code == "unexpected" and result.attempts == 0 and result.error in _REDIS_FAILURES
 
 
 def _call_id(delivery: Delivery) -> str | None:
