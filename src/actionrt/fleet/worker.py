@@ -97,6 +97,7 @@ class Worker:
         self._pacer_wake = asyncio.Event()
         self._outage = False
         self._reload_lock = asyncio.Lock()
+        self._watching = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- building the runtime ---------------------------------------------------------------
@@ -138,7 +139,13 @@ class Worker:
 
     async def run(self) -> None:
         """Serve until `stop()`, then drain: every call taken gets its result stored."""
-        generation = self.load()
+        watchers: list[Callable[[], Awaitable[None]]] = (
+            [self._watch_files, self._watch_signal] if self.config.watch else []
+        )
+        runners = [asyncio.create_task(self._guarded(loop)) for loop in watchers]
+        if watchers:  # watching before loading: an edit made meanwhile is never missed
+            await self._watching.wait()
+        generation = await asyncio.to_thread(self.load)
         await generation.runtime.open()
         self.actions = ActionSet(generation)
         await self._redis(self.engine.prepare)
@@ -152,9 +159,7 @@ class Worker:
         loops: list[Callable[[], Awaitable[None]]] = [self._read_loop, self._claim_loop]
         if self.throttle is not None and self.throttle.active:
             loops.append(self._pace_loop)
-        if self.config.watch:
-            loops += [self._watch_files, self._watch_signal]
-        runners = [asyncio.create_task(self._guarded(loop)) for loop in loops]
+        runners += [asyncio.create_task(self._guarded(loop)) for loop in loops]
         try:
             await self.stopping.wait()
             log.info("worker %s draining: %d call(s) to finish", self.consumer, self._busy)
@@ -450,7 +455,13 @@ class Worker:
         from watchfiles import awatch
 
         paths = [p for p in self.config.paths if Path(p).exists()]
-        async for _ in awatch(*paths, stop_event=self.stopping, debounce=100, step=20):
+        # `yield_on_timeout`: the first (empty) answer says the watcher is in place.
+        async for changes in awatch(
+            *paths, stop_event=self.stopping, debounce=100, step=20, yield_on_timeout=True, rust_timeout=200
+        ):
+            self._watching.set()
+            if not changes or self.actions is None:
+                continue
             try:
                 await self.reload(announce=True)
             except Exception as exc:  # a path that vanished: keep serving what is loaded
