@@ -16,14 +16,24 @@ from actionrt.cli.app import PATH, allow_private_network_option, app
 
 @app.command()
 @click.argument("paths", nargs=-1, required=True, type=PATH)
-@click.option("--redis", "redis_url", required=True, metavar="URL", help="The fleet's Redis, redis://host:port/db.")
+@click.option(
+    "--redis", "redis_url", required=True, metavar="URL", help="The fleet's Redis, redis://host:port/db."
+)
 @click.option("--queue", default="default", show_default=True, help="The queue to serve.")
 @click.option(
-    "--concurrency", type=click.IntRange(min=1), default=256, show_default=True, help="Calls one process runs at once."
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Calls one process runs at once.",
 )
 @allow_private_network_option
-@click.option("--capping", type=PATH, metavar="FILE", help="Capping rules (JSON), counted in Redis for the fleet.")
-@click.option("--throttling", type=PATH, metavar="FILE", help="Throttling rules (JSON); throttled calls wait in Redis.")
+@click.option(
+    "--capping", type=PATH, metavar="FILE", help="Capping rules (JSON), counted in Redis for the fleet."
+)
+@click.option(
+    "--throttling", type=PATH, metavar="FILE", help="Throttling rules (JSON); throttled calls wait in Redis."
+)
 @click.option(
     "--claim-idle",
     type=click.FloatRange(min=0.1),
@@ -42,9 +52,15 @@ from actionrt.cli.app import PATH, allow_private_network_option, app
     "--metrics-port", type=int, metavar="P", help="Port of /healthz and /readyz (process i of N uses P + i)."
 )
 @click.option(
-    "--processes", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes on this machine."
+    "--processes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes on this machine.",
 )
-@click.option("--watch/--no-watch", default=True, show_default=True, help="Reload the actions when their files change.")
+@click.option(
+    "--watch/--no-watch", default=True, show_default=True, help="Reload the actions when their files change."
+)
 def worker(
     paths: tuple[Path, ...],
     redis_url: str,
