@@ -95,7 +95,16 @@ async def start_workers(folder: Path, redis_url: str, queue: str, count: int) ->
             if process.returncode is not None:
                 sys.exit("a worker did not start")
         workers.append(process)
+        DRAINS.add(asyncio.create_task(drain(process.stderr)))  # its log lines (one per call)
     return workers
+
+
+DRAINS: set[asyncio.Task[None]] = set()
+
+
+async def drain(stream: asyncio.StreamReader) -> None:
+    while await stream.read(65536):
+        pass
 
 
 async def through_queue(folder: Path, redis_url: str, calls: int, count: int) -> dict[str, float]:
