@@ -31,7 +31,7 @@ from actionrt.fleet.redis_streams import DEFAULT_RESULT_TTL, REDIS_OUTAGE, Redis
 from actionrt.fleet.throttle import DueCall, DurableThrottle
 from actionrt.fleet.tokens import RedisTokenStore
 from actionrt.guard import DestinationPolicy
-from actionrt.limits import DEFAULT_MAX_QUEUE_WAIT, Limits
+from actionrt.limits import DEFAULT_MAX_QUEUE_WAIT, LIMITS_UNAVAILABLE, Limits
 from actionrt.limits.admission import queue_too_long
 from actionrt.limits.redis_backend import RedisBackend
 from actionrt.plugins import Plugins
@@ -493,7 +493,11 @@ _REDIS_FAILURES: Final = frozenset(f"unexpected {error.__name__}" for error in R
 
 def _stopped_by_redis(result: InvocationResult) -> bool:
     """A call the runtime stopped, before sending anything, because Redis failed under it."""
-    return result.error_code == "unexpected" and result.attempts == 0 and result.error in _REDIS_FAILURES
+    if result.attempts != 0:
+        return False
+    return result.error_code == LIMITS_UNAVAILABLE or (
+        result.error_code == "unexpected" and result.error in _REDIS_FAILURES
+    )
 
 
 def _call_id(delivery: Delivery) -> str | None:
