@@ -327,6 +327,12 @@ def test_the_idempotency_key_is_new_for_each_call(plugins: Plugins) -> None:
     assert first != second and len(first) == 32
 
 
+def test_a_queued_call_gives_its_own_idempotency_key_each_delivery(plugins: Plugins) -> None:
+    builder = make_builder(plugins, idempotencyKey="Idempotency-Key")
+    assert builder.build(idempotency_key="call-7").headers["Idempotency-Key"] == "call-7"
+    assert builder.build(idempotency_key="call-7").headers["Idempotency-Key"] == "call-7"
+
+
 @pytest.mark.parametrize(
     ("given", "why"),
     [

@@ -14,6 +14,7 @@ PLUGIN_API = (1, 0)
 """The plugin API version (major, minor); see actionrt.plugins and docs/plugins/api.md."""
 
 if TYPE_CHECKING:  # the real names for type checkers; loaded lazily at run time (below)
+    from actionrt.fleet import Queue
     from actionrt.hookspecs import hookimpl
     from actionrt.results import InvocationResult
     from actionrt.runtime import Runtime
@@ -24,6 +25,7 @@ __all__ = [
     "EditRefusedError",
     "InvocationResult",
     "Problem",
+    "Queue",
     "Runtime",
     "UnknownActionError",
     "ValidationError",
@@ -36,6 +38,7 @@ _LAZY = {
     "Runtime": "actionrt.runtime",
     "InvocationResult": "actionrt.results",
     "hookimpl": "actionrt.hookspecs",
+    "Queue": "actionrt.fleet",
 }
 
 

@@ -444,8 +444,12 @@ class CallBuilder:
         headers: Mapping[str, Any] | None = None,
         query: Mapping[str, Any] | None = None,
         path: str | None = None,
+        idempotency_key: str | None = None,
     ) -> PreparedCall:
-        """The request of one call; `InputError` naming the field when an input is unusable."""
+        """The request of one call; `InputError` naming the field when an input is unusable.
+
+        `idempotency_key` is the value of the action's `idempotencyKey` header (a fresh one per
+        call when None): a queue passes one derived from the call, so redeliveries repeat it."""
         if type(params) is not dict and params is not None:  # dicts, the usual case, skip it
             _check_mapping("params", params)
         if type(headers) is not dict and headers is not None:
@@ -496,7 +500,7 @@ class CallBuilder:
             self._add_variable_headers(out, headers or {})
         key_header = self._idempotency_header
         if key_header is not None and key_header not in out:
-            out[key_header] = uuid.uuid4().hex
+            out[key_header] = idempotency_key or uuid.uuid4().hex
         return PreparedCall(url, endpoint, out, content)
 
     def _add_variable_headers(self, out: dict[str, str], given: Mapping[str, Any]) -> None:

@@ -186,12 +186,13 @@ class _ActionEngine:
         query: Mapping[str, Any] | None,
         path: str | None,
         timeout: float | None,
+        idempotency_key: str | None = None,
     ) -> InvocationResult:
         """Prepare, pass the limiter, then the attempts within one deadline; every way out
         is a result made by `_finish`."""
         call = _Call(_perf())
         try:  # bad input is this call's internalError, and nothing is sent
-            prepared = self._prepare(params, headers, query, path)
+            prepared = self._prepare(params, headers, query, path, idempotency_key)
             seconds = self._seconds(timeout)
             if self.shape is not None:
                 prepared = self._shaped(prepared, params)
@@ -282,11 +283,12 @@ class _ActionEngine:
         headers: Mapping[str, Any] | None,
         query: Mapping[str, Any] | None,
         path: str | None,
+        idempotency_key: str | None = None,
     ) -> PreparedCall:
         """The call's URL, headers and body; `InputError` for bad input or a refused endpoint."""
         if self.refused is not None:
             raise InputError("", self.refused, "destinationRefused")
-        return self.builder.build(params, headers, query, path)
+        return self.builder.build(params, headers, query, path, idempotency_key)
 
     def _seconds(self, timeout: float | None) -> float:
         """The call's deadline in seconds: the action's, or the caller's between 1 and 30."""
@@ -917,9 +919,11 @@ class Runtime:
         query: Mapping[str, Any] | None = None,
         path: str | None = None,
         timeout: float | None = None,
+        idempotency_key: str | None = None,
     ) -> InvocationResult:
         """Call action `name` once (with its retries); never raises for what happens to the
-        call. `UnknownActionError` when no action has that name."""
+        call. `UnknownActionError` when no action has that name. `idempotency_key` fills the
+        action's `idempotencyKey` header (default: a fresh value per call)."""
         engine = self._engines.get(name)
         watch = self._watch
         watched = self._watches.get(name) if watch is not None else None
@@ -933,7 +937,7 @@ class Runtime:
                     return self._emitted(result)
                 engine = wired
             try:
-                result = await engine.call(params, headers, query, path, timeout)
+                result = await engine.call(params, headers, query, path, timeout, idempotency_key)
             except Exception as exc:  # a bug must not take the journey down: report it
                 log.exception("action %s failed unexpectedly", name)
                 result = engine.unexpected(exc)

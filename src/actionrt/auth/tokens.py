@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
 import math
@@ -17,7 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import quote
 
 from actionrt.auth.base import AuthCheck, AuthenticationError
@@ -66,10 +67,12 @@ class FetchedToken:
 class TokenEntry:
     """The cached token of one set of credentials, shared by every action using them."""
 
-    __slots__ = ("error", "expires_at", "failures", "key", "refresh", "retry_at", "token")
+    __slots__ = ("error", "expires_at", "failures", "key", "refresh", "rejected", "retry_at", "seal", "token")
 
     def __init__(self, key: str) -> None:
         self.key = key
+        self.seal = b""  # a secret derived from the credentials: seals the token in a shared store
+        self.rejected = ""  # the last token a 401 rejected: a shared store must not hand it back
         self.token = ""
         self.expires_at = -math.inf  # on the cache's clock; the token is valid while now < this
         self.refresh: asyncio.Future[str] | None = None
@@ -81,11 +84,25 @@ class TokenEntry:
         return f"TokenEntry(key={self.key[:12]}…, cached={bool(self.token)})"
 
 
-class TokenCache:
-    """In-process token cache for one Runtime. Single-flight refresh; backoff after failures."""
+class TokenStore(Protocol):
+    """Where tokens are shared beyond one process (the fleet keeps them in Redis, sealed)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    async def fetch(self, entry: TokenEntry, fetch: Callable[[], Awaitable[FetchedToken]]) -> FetchedToken:
+        """The shared token of `entry` (never `entry.rejected`), or `fetch()`'s, stored for
+        the others, with one fetch at a time across every process using the store."""
+        ...
+
+
+class TokenCache:
+    """In-process token cache for one Runtime. Single-flight refresh; backoff after failures.
+
+    With a `store`, a refresh first asks the store, so processes sharing it share tokens."""
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, *, store: TokenStore | None = None
+    ) -> None:
         self.clock = clock
+        self.store = store
         self._entries: dict[str, TokenEntry] = {}
 
     def entry(self, key: str) -> TokenEntry:
@@ -123,7 +140,7 @@ class TokenCache:
     async def _refresh(self, entry: TokenEntry, fetch: Callable[[], Awaitable[FetchedToken]]) -> str:
         started = self.clock()
         try:
-            fetched = await fetch()
+            fetched = await (fetch() if self.store is None else self.store.fetch(entry, fetch))
         except Exception as exc:
             error = (
                 exc
@@ -155,6 +172,7 @@ class TokenCache:
         """Forget the entry's token; with `token`, only if it is still the cached one."""
         if token is not None and token != entry.token:
             return  # already replaced: the 401 came from a call sent with an older token
+        entry.rejected = entry.token or entry.rejected
         entry.token = ""
         entry.expires_at = -math.inf
 
@@ -170,6 +188,13 @@ def credentials_key(scheme: str, material: Any) -> str:
     """A hash naming one set of resolved credentials (never stored or shown in clear)."""
     text = json.dumps([scheme, material], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def credentials_seal(scheme: str, material: Any) -> bytes:
+    """A secret derived from one set of resolved credentials, unlike `credentials_key` not
+    derivable from the key: a shared store seals the token with it."""
+    text = json.dumps([scheme, material], sort_keys=True, separators=(",", ":"), default=str)
+    return hmac.digest(b"actionrt token seal", text.encode("utf-8"), "sha256")
 
 
 def with_query(url: str, piece: str) -> str:
@@ -277,7 +302,10 @@ class TokenAuthenticator(ABC):
             material = self.credentials()
         except MissingSecretError as exc:
             raise AuthenticationError(str(exc)) from None
-        return self._cache.entry(credentials_key(self.scheme, material))
+        entry = self._cache.entry(credentials_key(self.scheme, material))
+        if not entry.seal:
+            entry.seal = credentials_seal(self.scheme, material)
+        return entry
 
     async def _fetch_checked(self) -> FetchedToken:
         observe = self._context.observe_token

@@ -11,6 +11,7 @@ from actionrt.cli import (  # noqa: F401  (each module registers its commands on
     plugin_commands,
     serve_commands,
     standin_commands,
+    worker_commands,
 )
 from actionrt.cli.app import EXIT_FAILED, EXIT_USAGE, app
 

@@ -1,0 +1,186 @@
+"""Calls/s through the fleet's queue (Redis Streams) with 1 and 2 worker processes, beside
+in-process `Runtime.invoke`, one run, against nginx on loopback (see bench/README.md).
+
+    uv run python bench/fleet.py [--calls 20000] [--redis redis://127.0.0.1:6379/0]
+
+End to end: from the first `Queue.submit` to the last `Queue.result`, the submitter in this
+process, the workers in their own (`actionrt worker`), Redis and nginx sharing the machine.
+CPU-µs per call: this process's and the workers' CPU time over the calls; the queue's added
+CPU is that minus the in-process invoke's CPU per call (Redis's own CPU is printed apart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import redis.asyncio as aioredis
+from throughput import bench_action, loopback_nginx
+
+from actionrt.fleet import Queue
+from actionrt.runtime import Runtime
+
+TICKS = os.sysconf("SC_CLK_TCK")
+WINDOW = 2000  # calls submitted and awaited at a time by the submitter
+
+
+def params(i: int) -> dict[str, Any]:
+    return {
+        "customer.email": f"user{i}@example.com",
+        "customer.points": i,
+        "order.id": f"o-{i}",
+        "order.total": i * 1.5,
+        "order.express": bool(i & 1),
+    }
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its threads, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+async def redis_cpu(client: aioredis.Redis) -> float:
+    info = await client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+async def in_process(folder: Path, calls: int) -> tuple[float, float]:
+    runtime = Runtime.from_path(folder, allow_private_network=True)
+    async with runtime:
+        semaphore = asyncio.Semaphore(64)
+
+        async def one(i: int) -> None:
+            async with semaphore:
+                result = await runtime.invoke("loyaltyBench", params(i))
+                if not result.ok:
+                    raise RuntimeError(result.status, result.error)
+
+        await asyncio.gather(*(one(i) for i in range(500)))  # warm-up: pools, token
+        wall, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(one(i) for i in range(calls)))
+        return calls / (time.perf_counter() - wall), (time.process_time() - cpu) / calls * 1e6
+
+
+async def start_workers(folder: Path, redis_url: str, queue: str, count: int) -> list[Any]:
+    workers = []
+    for _ in range(count):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from actionrt.cli import main; main()",
+            "worker",
+            str(folder),
+            "--redis",
+            redis_url,
+            "--queue",
+            queue,
+            "--allow-private-network",
+            "--no-watch",
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert process.stderr is not None
+        while b"serving" not in await process.stderr.readline():
+            if process.returncode is not None:
+                sys.exit("a worker did not start")
+        workers.append(process)
+        DRAINS.add(asyncio.create_task(drain(process.stderr)))  # its log lines (one per call)
+    return workers
+
+
+DRAINS: set[asyncio.Task[None]] = set()
+
+
+async def drain(stream: asyncio.StreamReader) -> None:
+    while await stream.read(65536):
+        pass
+
+
+async def through_queue(folder: Path, redis_url: str, calls: int, count: int) -> dict[str, float]:
+    queue_name = f"bench-{uuid.uuid4().hex[:8]}"
+    workers = await start_workers(folder, redis_url, queue_name, count)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        async with Queue(redis_url, name=queue_name, actions=folder, allow_private_network=True) as queue:
+
+            async def window(start: int, size: int) -> None:
+                ids = await asyncio.gather(
+                    *(queue.submit("loyaltyBench", params(i)) for i in range(start, start + size))
+                )
+                results = await asyncio.gather(*(queue.result(i, wait=60) for i in ids))
+                bad = [r for r in results if r is None or not r.ok]
+                if bad:
+                    raise RuntimeError(f"{len(bad)} calls failed: {bad[0]}")
+
+            await window(0, 500)  # warm-up: pools, token, scripts
+            worker_cpu = sum(process_cpu(w.pid) for w in workers)
+            redis_before = await redis_cpu(client)
+            wall, cpu = time.perf_counter(), time.process_time()
+            # two windows in flight: the submitter keeps the workers fed
+            sizes = [(s, min(WINDOW, calls - s)) for s in range(0, calls, WINDOW)]
+            pending: set[asyncio.Task[None]] = set()
+            for start, size in sizes:
+                if len(pending) >= 2:
+                    _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                pending.add(asyncio.create_task(window(start, size)))
+            await asyncio.gather(*pending)
+            seconds = time.perf_counter() - wall
+            submitter = time.process_time() - cpu
+            worker_cpu = sum(process_cpu(w.pid) for w in workers) - worker_cpu
+            redis_used = await redis_cpu(client) - redis_before
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            await worker.wait()
+        keys = [k async for k in client.scan_iter(match=f"actionrt:{{{queue_name}}}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+    return {
+        "rate": calls / seconds,
+        "submitter_us": submitter / calls * 1e6,
+        "worker_us": worker_cpu / calls * 1e6,
+        "redis_us": redis_used / calls * 1e6,
+    }
+
+
+async def main(calls: int, redis_url: str) -> None:
+    with loopback_nginx() as base:
+        folder = Path(tempfile.mkdtemp(prefix="actionrt-fleet-bench-"))
+        try:
+            (folder / "bench.json").write_text(json.dumps(bench_action(base)))
+            print(f"nginx on {base}; {os.cpu_count()} cores; Python {sys.version.split()[0]}; {calls} calls")
+            rate, invoke_us = await in_process(folder, calls)
+            print(f"in-process invoke, concurrency 64:  {rate:8,.0f} calls/s  {invoke_us:6.0f} CPU-µs/call")
+            for count in (1, 2):
+                m = await through_queue(folder, redis_url, calls, count)
+                total = m["submitter_us"] + m["worker_us"]
+                print(
+                    f"queue, {count} worker process(es):     {m['rate']:8,.0f} calls/s  "
+                    f"{total:6.0f} CPU-µs/call (submitter {m['submitter_us']:.0f}, workers "
+                    f"{m['worker_us']:.0f}; queue's own {total - invoke_us:.0f}; Redis {m['redis_us']:.0f})"
+                )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    args = parser.parse_args()
+    asyncio.run(main(args.calls, args.redis))
