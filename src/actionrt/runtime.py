@@ -46,6 +46,7 @@ from actionrt.http import (
     trust_ca_bundle,
 )
 from actionrt.limits import LIMITS_UNAVAILABLE, CappingRule, EndpointLimiter, Limits, LimitsUnavailableError
+from actionrt.loader import collector_paused
 from actionrt.observability import CallRecorder, CallWatch, metrics_for
 from actionrt.plugins import Plugins
 from actionrt.prepare import CallBuilder, InputError, PreparedCall
@@ -700,27 +701,28 @@ class Runtime:
         # The other actions of the folder serve meanwhile. `require_secrets` refuses the load.
         self._awaiting_secrets: dict[str, Action] = {}
         problems: list[Problem] = []
-        for action in registry.actions.values():
-            refused = _missing_secrets(action, self.auth_context.secrets, refused_secrets)
-            if refused:  # a secret it may never read (the environment's allow-list): refused now
-                problems += refused
-                continue
-            missing = _missing_secrets(action, self.auth_context.secrets)
-            if missing:  # building it would only report the first one again
-                if require_secrets:
-                    problems += missing
-                else:
-                    self._awaiting_secrets[action.name] = action
-                    log.warning(
-                        "%s: wired at its first call with its secrets set: %s",
-                        action.name,
-                        "; ".join(str(p) for p in missing),
-                    )
-                continue
-            try:
-                self._engines[action.name] = self._engine(action)
-            except ValidationError as exc:
-                problems += exc.problems
+        with collector_paused():  # thousands of long-lived engines: see collector_paused
+            for action in registry.actions.values():
+                refused = _missing_secrets(action, self.auth_context.secrets, refused_secrets)
+                if refused:  # a secret it may never read (the environment's allow-list): refused now
+                    problems += refused
+                    continue
+                missing = _missing_secrets(action, self.auth_context.secrets)
+                if missing:  # building it would only report the first one again
+                    if require_secrets:
+                        problems += missing
+                    else:
+                        self._awaiting_secrets[action.name] = action
+                        log.warning(
+                            "%s: wired at its first call with its secrets set: %s",
+                            action.name,
+                            "; ".join(str(p) for p in missing),
+                        )
+                    continue
+                try:
+                    self._engines[action.name] = self._engine(action)
+                except ValidationError as exc:
+                    problems += exc.problems
         if problems:
             raise ValidationError(problems)
         # Every loaded action, those awaiting their secrets included (their calls count too).
