@@ -24,7 +24,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.filters import do_join
 from jinja2.nodes import EvalContext
 from jinja2.parser import Parser
-from jinja2.runtime import Context
+from jinja2.runtime import Context, new_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from actionrt.errors import ActionrtError
@@ -314,16 +314,18 @@ class CompiledExpression:
         """True when the mapping is one `{{ expr }}`: its value keeps its type."""
         return self._kind == "value"
 
-    def evaluate(self, context: Mapping[str, Any]) -> Any:
-        """The value (one `{{ expr }}`), the rendered string, or the literal itself.
+    def evaluate(self, context: Mapping[str, Any] | Scope) -> Any:
+        """The value (one `{{ expr }}`), the rendered string, or the literal itself, over the
+        data `context` (a `Scope` when several mappings read the same data).
 
         Raises ExpressionError naming the problem (undefined name, sandbox refusal, size).
         """
         template = self._template
         if template is None:
             return self.source
+        scope = context if isinstance(context, Scope) else Scope(self._environment, context)
         if self._path is not None:
-            found = _follow(self._path, context)
+            found = _follow(self._path, scope.data)
             if found is not _MISSING:
                 return found
         token = sizes = None
@@ -340,8 +342,8 @@ class CompiledExpression:
             sizes = _sizes.set({})
         try:
             if self._kind == "value":
-                return self._value(template, context)
-            return self._render(template, context)
+                return self._value(template, scope)
+            return self._render(template, scope)
         except ExpressionError:
             raise
         except Exception as exc:
@@ -351,24 +353,52 @@ class CompiledExpression:
                 _loop_budget.reset(token)
                 _sizes.reset(sizes)
 
-    def _value(self, template: Template, context: Mapping[str, Any]) -> Any:
-        ctx = template.new_context(dict(context))
+    def _value(self, template: Template, scope: Scope) -> Any:
+        ctx = scope.jinja_context()
         for _ in template.root_render_func(ctx):
             pass
         value = ctx.vars["result"]
         _fail_on_undefined(value)
         return self._environment.jinja.finalize_output(value)
 
-    def _render(self, template: Template, context: Mapping[str, Any]) -> str:
+    def _render(self, template: Template, scope: Scope) -> str:
         limit = self._environment.max_output_length
         chunks: list[str] = []
         size = 0
-        for chunk in template.root_render_func(template.new_context(dict(context))):
+        for chunk in template.root_render_func(scope.jinja_context()):
             size += len(chunk)
             if size > limit:
                 raise ExpressionError(f"output longer than {limit} characters: {_short(self.source)}")
             chunks.append(chunk)
         return "".join(chunks)
+
+
+class Scope:
+    """The data several mappings evaluate over (a journey node's, for one customer), and the one
+    Jinja context they share, built at the first mapping that needs it.
+
+    A Jinja context merges the environment's globals with the data: building one per mapping
+    cost ~7 µs of a filter mapping's ~13 µs. What one mapping assigns (`{% set %}`) is cleared
+    before the next, so mappings never see each other's names.
+    """
+
+    __slots__ = ("_context", "_environment", "data")
+
+    def __init__(self, environment: ExpressionEnvironment, data: Mapping[str, Any]) -> None:
+        self._environment = environment
+        self.data = data
+        self._context: Context | None = None
+
+    def jinja_context(self) -> Context:
+        """The shared context, emptied of what the previous mapping assigned."""
+        context = self._context
+        if context is None:
+            jinja = self._environment.jinja
+            context = self._context = new_context(jinja, None, {}, dict(self.data), False, jinja.globals)
+        else:
+            context.vars.clear()
+            context.exported_vars.clear()
+        return context
 
 
 class ExpressionEnvironment:
@@ -438,6 +468,10 @@ class ExpressionEnvironment:
     def evaluate(self, source: str, context: Mapping[str, Any]) -> Any:
         """Compile (cached) and evaluate in one step."""
         return self.compile(source).evaluate(context)
+
+    def scope(self, data: Mapping[str, Any]) -> Scope:
+        """A `Scope` over `data` for several mappings to evaluate in."""
+        return Scope(self, data)
 
     def _compile(self, source: str) -> CompiledExpression:
         if not isinstance(source, str):
