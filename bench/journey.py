@@ -23,9 +23,10 @@ from actionrt.http import HttpRequest, HttpResponse
 from actionrt.journey import ActionNode
 from actionrt.runtime import Runtime
 
+URL = "https://api.example.com/v1/loyalty"
 ACTION = {
     "name": "loyaltyNode",
-    "endpoint": {"url": "https://api.example.com/v1/loyalty", "method": "POST"},
+    "endpoint": {"url": URL, "method": "POST"},
     "authentication": {"type": "none"},
     "request": {
         "sample": {"email": "ada@example.com", "name": "Ada", "tier": "gold", "points": 10, "city": "Paris"},
@@ -50,8 +51,14 @@ FILTERS = {
     "points": "{{ event.points | int }}",
     "city": "{{ profile.city | upper }}",
 }
-GIVEN = {"email": "ada@example.com", "name": "Ada Lovelace", "tier": "silver", "points": 1290, "city": "PARIS"}
-ANSWER = HttpResponse(200, {"content-type": "application/json"}, b'{"status":"gold"}', ACTION["endpoint"]["url"])  # type: ignore[index]
+GIVEN = {
+    "email": "ada@example.com",
+    "name": "Ada Lovelace",
+    "tier": "silver",
+    "points": 1290,
+    "city": "PARIS",
+}
+ANSWER = HttpResponse(200, {"content-type": "application/json"}, b'{"status":"gold"}', URL)
 
 
 class Canned:

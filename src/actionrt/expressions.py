@@ -62,9 +62,9 @@ _REMOVED_FILTERS: Final = frozenset(
     {"center", "indent", "wordwrap", "batch", "slice", "pprint", "xmlattr", "filesizeformat"}
 )
 
-# Iterations left in the current evaluation and when its loops must stop (a list, so the loop
-# guard can count it down).
-_loop_budget: ContextVar[list[float]] = ContextVar("actionrt_loop_budget")
+# Iterations left in the current evaluation, when its loops must stop, the seconds allowed and
+# the clock they are read on (a list, so the loop guard can count it down).
+_loop_budget: ContextVar[list[Any]] = ContextVar("actionrt_loop_budget")
 # The printed sizes of the containers measured in the current evaluation of a template with
 # loops, by id (the value is kept too, so an id is never reused while its entry lives).
 _sizes: ContextVar[dict[int, tuple[Any, int]] | None] = ContextVar("actionrt_sizes", default=None)
@@ -269,7 +269,7 @@ def _loop_guard(iterable: Iterable[Any]) -> Iterator[Any]:
             raise SecurityError("the loop iteration budget of this expression is used up")
         # Iterations are counted, but one can be slow (a sort, a comparison of long lists):
         # time is the budget that bounds the evaluation.
-        if time.perf_counter() > budget[1]:
+        if budget[3]() > budget[1]:
             raise SecurityError(f"the loops ran longer than {budget[2]:g} s")
         yield item
 
@@ -335,8 +335,9 @@ class CompiledExpression:
             token = _loop_budget.set(
                 [
                     environment.max_loop_iterations,
-                    time.perf_counter() + environment.max_loop_seconds,
+                    environment.clock() + environment.max_loop_seconds,
                     environment.max_loop_seconds,
+                    environment.clock,
                 ]
             )
             sizes = _sizes.set({})
@@ -416,7 +417,9 @@ class ExpressionEnvironment:
         *,
         max_loop_iterations: int = DEFAULT_MAX_LOOP_ITERATIONS,
         max_loop_seconds: float = DEFAULT_MAX_LOOP_SECONDS,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        self.clock = clock  # what the loops' time budget is measured on (seconds)
         self.max_template_length = max_template_length
         self.max_output_length = max_output_length
         self.max_loop_iterations = max_loop_iterations
