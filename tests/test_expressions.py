@@ -56,6 +56,11 @@ def test_dict_attributes_keep_jinja_meaning(env: ExpressionEnvironment) -> None:
     # `.items` is the dict method for Jinja; the plain-lookup shortcut must not change that.
     assert callable(env.evaluate("{{ profile.items }}", CONTEXT))
     assert env.evaluate("{{ profile['items'].x }}", CONTEXT) == 1
+    # inside a filter expression too (the sandbox's own lookup, not the plain-path shortcut)
+    assert env.evaluate("{{ profile.items is callable }}", CONTEXT) is True
+    assert env.evaluate("{{ profile['items'].x | string }}", CONTEXT) == "1"
+    with pytest.raises(ExpressionError, match="missing"):
+        env.evaluate("{{ profile.missing | upper }}", CONTEXT)
 
 
 @pytest.mark.parametrize(

@@ -70,15 +70,21 @@ _loop_budget: ContextVar[list[Any]] = ContextVar("actionrt_loop_budget")
 _sizes: ContextVar[dict[int, tuple[Any, int]] | None] = ContextVar("actionrt_sizes", default=None)
 
 
+# Type tuples built once: `isinstance(x, A | B)` builds the union at every call (~0.5 µs more).
+_TEXT: Final = (str, bytes)
+_CONTAINERS: Final = (list, tuple, dict, set, frozenset)
+_SEQUENCES: Final = (list, tuple, dict)
+
+
 def _printed_size(value: Any, cap: int) -> int:
     """About how many characters `value` prints as (a lower bound: one per character of a
     string, one per item or number), counting a part shared by reference each time it appears,
     as str() and JSON do. Stops counting once past `cap`."""
-    if isinstance(value, str | bytes):
+    if isinstance(value, _TEXT):
         return len(value)
     if isinstance(value, range):
         return len(value) + 1
-    if not isinstance(value, list | tuple | dict | set | frozenset):
+    if not isinstance(value, _CONTAINERS):
         return 1
     memo = _sizes.get()
     if memo is None:
@@ -93,9 +99,9 @@ def _container_size(value: Any, cap: int, memo: dict[int, tuple[Any, int]]) -> i
     total = 1
     parts = [*value.keys(), *value.values()] if isinstance(value, dict) else value
     for part in parts:
-        if isinstance(part, str | bytes):
+        if isinstance(part, _TEXT):
             total += len(part)
-        elif isinstance(part, list | tuple | dict | set | frozenset):
+        elif isinstance(part, _CONTAINERS):
             total += _container_size(part, cap, memo)
         else:
             total += 1
@@ -118,12 +124,20 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         super().__init__(undefined=StrictUndefined, autoescape=False, finalize=self.finalize_output)
         self.max_output_length = max_output_length
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """`data.key` of a plain dict, straight: what the sandbox's lookup gives (it tries the
+        attribute first, which only a dict method has, then the key), without raising and
+        catching an AttributeError per lookup (~1 µs)."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
     def _check_size(self, value: Any) -> Any:
         limit = self.max_output_length
-        if isinstance(value, list | tuple | dict | set | frozenset):
+        if isinstance(value, _CONTAINERS):
             if _printed_size(value, limit) > limit:
                 raise SecurityError(f"a value longer than {limit} would be built")
-        elif isinstance(value, str | bytes) and len(value) > limit:
+        elif isinstance(value, _TEXT) and len(value) > limit:
             raise SecurityError(f"a value longer than {limit} would be built")
         elif isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
             raise SecurityError(f"an integer over {_MAX_INT_BITS} bits would be built")
@@ -178,9 +192,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
         @functools.wraps(function)  # keeps Jinja's pass_context / pass_eval_context marks
         def checked(*args: Any, **kwargs: Any) -> Any:
-            for arg in (*args[1:], *kwargs.values()):
-                if isinstance(arg, int) and not isinstance(arg, bool) and arg > limit:
-                    raise SecurityError(f"filter {name!r}: argument {arg} is too large")
+            if len(args) > 1 or kwargs:  # most filters take no argument: nothing to build
+                for arg in (*args[1:], *kwargs.values()):
+                    if isinstance(arg, int) and not isinstance(arg, bool) and arg > limit:
+                        raise SecurityError(f"filter {name!r}: argument {arg} is too large")
             return self._check_size(function(*args, **kwargs))
 
         return checked
@@ -563,11 +578,12 @@ def _fail_on_undefined(value: Any, depth: int = 0) -> None:
     expression (e.g. `map(attribute=...)` over a missing or refused attribute)."""
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()
-    if depth < 4 and isinstance(value, list | tuple | dict):
+    if depth < 4 and isinstance(value, _SEQUENCES):
         for item in value.values() if isinstance(value, dict) else value:
             _fail_on_undefined(item, depth + 1)
 
 
+_DICT_ATTRIBUTES: Final = frozenset(dir(dict))
 _Path = tuple[str, tuple[str | int, ...]]
 _MISSING: Final = object()
 
