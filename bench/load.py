@@ -16,7 +16,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import yaml
+import yaml_rs
 
 from actionrt.plugins import Plugins
 from actionrt.registry import Registry
@@ -75,7 +75,7 @@ def main() -> None:
         for i in range(args.count):
             suffix = ".yaml" if i % 2 else ".json"
             document = action(i)
-            text = yaml.safe_dump(document) if suffix == ".yaml" else json.dumps(document)
+            text = yaml_rs.dumps(document) if suffix == ".yaml" else json.dumps(document)
             (folder / f"action_{i}{suffix}").write_text(text)
         timings = []
         for _ in range(args.repeat):

@@ -74,7 +74,7 @@ async def test_failing_token_endpoint_fails_the_call_and_sends_nothing(
     assert {r.status for r in results} == {"internalError"}
     assert results[0].error is not None and "answered 503" in results[0].error
     assert token_server.resource_calls == 0
-    assert token_server.token_requests == 1  # backed off
+    assert token_server.token_requests == 3  # one refresh tried 3 times (503 is transient), then backed off
 
 
 async def test_concurrent_invocations_share_one_token_request(

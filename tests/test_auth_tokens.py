@@ -11,6 +11,7 @@ from actionrt.auth.base import AuthenticationError
 from actionrt.auth.context import AuthContext
 from actionrt.auth.tokens import (
     EXPIRY_MARGIN,
+    TOKEN_ATTEMPTS,
     FetchedToken,
     TokenAuthenticator,
     TokenCache,
@@ -41,6 +42,7 @@ class FakeTokens(TokenAuthenticator):
         self.creds = creds
         self.calls = 0
         self.fail_with: int | None = None
+        self.transient_failures = 0  # the first calls fail with a 503 this many times
         self.lifetime = 300.0
         self.gate: asyncio.Event | None = None
 
@@ -51,6 +53,8 @@ class FakeTokens(TokenAuthenticator):
         self.calls += 1
         if self.gate is not None:
             await self.gate.wait()
+        if self.calls <= self.transient_failures:
+            raise AuthenticationError("token endpoint answered 503", status=503, transient=True)
         if self.fail_with is not None:
             raise AuthenticationError(
                 f"token endpoint {self.endpoint_label} answered {self.fail_with}",
@@ -258,3 +262,56 @@ def test_cache_entries_never_show_their_token() -> None:
     entry = cache.entry("k" * 64)
     entry.token = "very-secret-token"
     assert "very-secret-token" not in repr(entry)
+
+
+class Sleeps:
+    """The waits of the token-request retries, recorded instead of slept."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def retrying_context(clock: Clock, sleeps: Sleeps) -> AuthContext:
+    return AuthContext(policy=None, tokens=TokenCache(clock, sleep=sleeps))
+
+
+async def test_a_transient_token_failure_is_retried_within_the_refresh(
+    retrying_context: AuthContext, sleeps: Sleeps
+) -> None:
+    auth = FakeTokens(retrying_context)
+    auth.transient_failures = 2
+    ok = request()
+    await auth.apply(ok)
+    assert ok.headers["Authorization"] == "Bearer tok-A-3"
+    assert auth.calls == 3
+    assert len(sleeps.waits) == 2 and 0.25 <= sleeps.waits[0] < sleeps.waits[1] <= 0.6
+
+
+async def test_a_final_token_failure_is_not_retried(retrying_context: AuthContext, sleeps: Sleeps) -> None:
+    auth = FakeTokens(retrying_context)
+    auth.fail_with = 401
+    with pytest.raises(AuthenticationError, match="answered 401"):
+        await auth.apply(request())
+    assert (auth.calls, sleeps.waits) == (1, [])
+
+
+async def test_transient_failures_stop_after_the_attempts_then_back_off(
+    retrying_context: AuthContext, sleeps: Sleeps, clock: Clock
+) -> None:
+    auth = FakeTokens(retrying_context)
+    auth.transient_failures = 10
+    with pytest.raises(AuthenticationError, match="answered 503"):
+        await auth.apply(request())
+    assert auth.calls == TOKEN_ATTEMPTS
+    with pytest.raises(AuthenticationError, match=r"next token request in 1\.0 s"):
+        await auth.apply(request())
+    assert auth.calls == TOKEN_ATTEMPTS

@@ -167,3 +167,39 @@ async def test_a_mapping_that_reads_a_dict_method_says_how_to_read_the_key(runti
     assert result.status == "internalError" and not route.called
     assert result.error is not None and result.error.startswith("mapping params.tags: gives a function")
     assert "cart['items']" in result.error
+
+
+async def test_a_nodes_mappings_evaluate_in_one_shared_context(runtime, actionrt_respx):
+    route = actionrt_respx.post(url__startswith=STATUS_URL).mock(
+        return_value=httpx.Response(200, json={"status": "gold"})
+    )
+    jinja = runtime.expressions.jinja
+    built: list[object] = []
+
+    class CountedContext(jinja.context_class):  # type: ignore[misc,name-defined]
+        def __init__(self, *args, **kwargs):
+            built.append(self)
+            super().__init__(*args, **kwargs)
+
+    jinja.context_class = CountedContext
+    filtered = node(
+        runtime,
+        params={"email": "{{ profile.email | upper | lower }}", "points": "{{ event.points | int }}"},
+        headers={"x-request-id": "{{ 'req-' ~ profile.id }}"},
+        query={"locale": "{{ profile.locale | default('en') }}"},
+        path="{{ profile.id | trim }}/status",
+    )
+    assert await filtered.run({**CONTEXT}) is Branch.SUCCESS
+    assert len(built) == 1  # five mappings, one context (each used to build its own)
+    assert json.loads(route.calls.last.request.content) == {"email": "ada@example.com", "points": 42}
+
+
+async def test_what_one_mapping_sets_is_not_seen_by_the_next(runtime, actionrt_respx):
+    actionrt_respx.post(url__startswith=STATUS_URL).mock(return_value=httpx.Response(200, json={}))
+    leaky = node(
+        runtime,
+        params={"email": "{% set hidden = 'x' %}{{ profile.email }}", "points": "{{ hidden | length }}"},
+    )
+    result = await leaky.invoke({**CONTEXT})
+    assert result.error_code == "mapping"
+    assert "params.points" in (result.error or "") and "hidden" in (result.error or "")

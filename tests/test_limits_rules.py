@@ -159,6 +159,24 @@ def test_rules_load_from_a_json_or_yaml_file(tmp_path: Path) -> None:
         parse_capping_rules(broken)
 
 
+def test_a_rules_file_reads_as_action_files_do_a_duplicate_key_is_an_error(tmp_path: Path) -> None:
+    twice = tmp_path / "throttling.yaml"
+    twice.write_text(
+        "urlPattern: https://api.example.org/*\nmethods: [POST]\nmaxThroughput: 300\nmaxThroughput: 30\n"
+    )
+    with pytest.raises(ValidationError) as caught:
+        parse_throttling_rules(twice)
+    (problem,) = caught.value.problems
+    assert problem.source == str(twice)
+    assert "duplicate mapping key: 'maxThroughput'" in problem.message  # PyYAML kept the last
+
+
+def test_a_rules_file_is_yaml_1_2_no_stays_a_string(tmp_path: Path) -> None:
+    rules = tmp_path / "throttling.yml"
+    rules.write_text("name: no\nurlPattern: https://api.example.org/*\nmethods: [POST]\nmaxThroughput: 300\n")
+    assert parse_throttling_rules(rules)[0].name == "no"  # YAML 1.1 would read False
+
+
 def test_uid_is_stable_across_processes_and_depends_on_content() -> None:
     first = parse_capping_rules(PUBLISHED_CAPPING)[0]
     again = parse_capping_rules(json.loads(json.dumps(PUBLISHED_CAPPING)))[0]

@@ -3,6 +3,8 @@ a crash (recursion, self-referring YAML aliases, alias bombs)."""
 
 from __future__ import annotations
 
+import gc
+import json
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,41 @@ def test_a_file_of_exactly_one_mib_is_still_read(tmp_path, plugins):
     head = HEAD.encode()
     path.write_bytes(head + b"#" * (MAX_FILE_BYTES - len(head) - 1) + b"\n")
     assert list(Registry.from_path(path, plugins=plugins).actions) == ["deep"]
+
+
+def _write_actions(folder: Path, count: int) -> None:
+    for index in range(count):
+        action = {
+            "name": f"notify{index}",
+            "endpoint": {"url": "https://api.example.com/v1/notify", "method": "POST"},
+            "request": {"sample": {"email": "a@example.com"}, "variables": {"email": {"label": "Email"}}},
+        }
+        (folder / f"notify{index}.json").write_text(json.dumps(action))
+
+
+def test_the_collector_is_paused_while_actions_load_and_resumes_after(tmp_path, plugins):
+    _write_actions(tmp_path, 200)  # enough allocations for many collections if it ran
+    collections: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        registry = Registry.from_path(tmp_path, plugins=plugins)
+    finally:
+        gc.callbacks.remove(count)
+    assert len(registry.actions) == 200
+    assert len(collections) <= 1  # at most the one that follows resuming; dozens if it ran
+    assert gc.isenabled()
+
+
+def test_a_collector_the_caller_turned_off_stays_off(tmp_path, plugins):
+    _write_actions(tmp_path, 2)
+    gc.disable()
+    try:
+        Registry.from_path(tmp_path, plugins=plugins)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -6,7 +6,7 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
+import yaml_rs
 
 from actionrt import EditRefusedError, UnknownActionError, ValidationError
 from actionrt.registry import Registry
@@ -35,7 +35,7 @@ def journey(jid: str, status: str, action: str = "notify") -> dict:
 
 def write(tmp_path: Path, name: str, doc: dict) -> Path:
     path = tmp_path / name
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(yaml_rs.dumps(doc))
     return path
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -84,18 +84,27 @@ async def test_the_runtime_factory_wires_an_inline_plugin_secrets_and_respx(
 
 
 async def test_retries_are_instant_in_the_factorys_runtimes(
-    actionrt_runtime_factory: RuntimeFactory, actionrt_respx: respx.MockRouter
+    actionrt_runtime_factory: RuntimeFactory,
+    actionrt_respx: respx.MockRouter,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     route = actionrt_respx.post("https://api.example.com/ping")
     route.side_effect = [httpx.Response(503), httpx.Response(503), httpx.Response(200, json={})]
     runtime = actionrt_runtime_factory(PING_ACTION, plugins=[PingPlugin()], secrets={"PING_KEY": "k"})
 
-    started = time.perf_counter()
+    waits: list[float] = []
+    sleep = asyncio.sleep
+
+    async def recorded(seconds: float) -> None:
+        waits.append(seconds)
+        await sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded)
     async with runtime:
         result = await runtime.invoke("ping", params={"message": "x"})
 
     assert (result.status, result.attempts) == ("http_200", 3)
-    assert time.perf_counter() - started < 1.0  # the default backoff would wait 0.2 s + 0.4 s
+    assert waits == []  # no wait between retries; the default backoff would wait 0.2 s + 0.4 s
 
 
 def test_the_factory_keeps_installed_plugins_out_unless_asked(

@@ -13,7 +13,7 @@ from collections.abc import Mapping, MutableMapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from actionrt.expressions import CompiledExpression, ExpressionEnvironment, ExpressionError
+from actionrt.expressions import CompiledExpression, ExpressionEnvironment, ExpressionError, Scope
 from actionrt.journeys import ActionNodeSpec
 from actionrt.results import INTERNAL_ERROR, InvocationResult
 
@@ -47,11 +47,11 @@ class _Mapping:
             else:
                 self._literals[key] = value
 
-    def evaluate(self, context: Mapping[str, Any], group: str) -> dict[str, Any]:
+    def evaluate(self, scope: Scope, group: str) -> dict[str, Any]:
         values = dict(self._literals)
         for key, expression in self._compiled:
             try:
-                value = expression.evaluate(context)
+                value = expression.evaluate(scope)
             except ExpressionError as exc:
                 raise ExpressionError(f"mapping {group}.{key}: {exc}") from None
             if callable(value):
@@ -86,7 +86,7 @@ class ActionNode:
         self.timeout_branch = timeout_branch
         self.timeout = timeout
         self._compiled = runtime.get_action(action)  # an unknown action is a wiring mistake: raise now
-        env = runtime.expressions
+        env = self._environment = runtime.expressions
         self._params = _Mapping(env, params or {})
         self._headers = _Mapping(env, headers or {})
         self._query = _Mapping(env, query or {})
@@ -110,11 +110,12 @@ class ActionNode:
 
     async def invoke(self, context: Mapping[str, Any]) -> InvocationResult:
         """Evaluate the mappings over `context` and invoke the action (never raises)."""
+        scope = self._environment.scope(context)  # one evaluation context for all the mappings
         try:
-            params = self._params.evaluate(context, "params")
-            headers = self._headers.evaluate(context, "headers")
-            query = self._query.evaluate(context, "query")
-            path = None if self._path is None else _path_value(self._path, context)
+            params = self._params.evaluate(scope, "params")
+            headers = self._headers.evaluate(scope, "headers")
+            query = self._query.evaluate(scope, "query")
+            path = None if self._path is None else _path_value(self._path, scope)
         except ExpressionError as exc:
             result = self._mapping_failed(str(exc))
             if self.runtime.event_sinks:
@@ -159,10 +160,10 @@ class ActionNode:
         )
 
 
-def _path_value(expression: CompiledExpression, context: Mapping[str, Any]) -> str:
+def _path_value(expression: CompiledExpression, scope: Scope) -> str:
     """The dynamic path a mapping gives: a string, or an integer id written as one."""
     try:
-        value = expression.evaluate(context)
+        value = expression.evaluate(scope)
     except ExpressionError as exc:
         raise ExpressionError(f"mapping path: {exc}") from None
     if isinstance(value, str):

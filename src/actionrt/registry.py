@@ -19,7 +19,7 @@ from actionrt.definition import Action, parse_action, pydantic_problems
 from actionrt.errors import EditRefusedError, Problem, RefusedChange, UnknownActionError, ValidationError
 from actionrt.expressions import ExpressionEnvironment, ExpressionError
 from actionrt.journeys import JourneyDefinition, Mappings, is_journey
-from actionrt.loader import check_shape, iter_definition_files, read_document
+from actionrt.loader import check_shape, collector_paused, iter_definition_files, read_document
 from actionrt.plugins import Plugins
 
 # What stays editable once an action is used in a live journey (reference.md §1).
@@ -69,6 +69,13 @@ class Registry:
         allow_private_network: bool = False,
     ) -> Registry:
         """Load action and journey files; raise ValidationError listing every problem."""
+        with collector_paused():
+            return cls._load(paths, plugins, allow_private_network)
+
+    @classmethod
+    def _load(
+        cls, paths: str | Path | Iterable[str | Path], plugins: Plugins | None, allow_private_network: bool
+    ) -> Registry:
         registry = cls(plugins or Plugins.load(), allow_private_network)
         if isinstance(paths, str | Path):
             paths = [paths]

@@ -16,7 +16,7 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -46,6 +46,7 @@ from actionrt.http import (
     trust_ca_bundle,
 )
 from actionrt.limits import LIMITS_UNAVAILABLE, CappingRule, EndpointLimiter, Limits, LimitsUnavailableError
+from actionrt.loader import collector_paused
 from actionrt.observability import CallRecorder, CallWatch, metrics_for
 from actionrt.plugins import Plugins
 from actionrt.prepare import CallBuilder, InputError, PreparedCall
@@ -122,6 +123,7 @@ class _ActionEngine:
         "retry",
         "runtime",
         "shape",
+        "sleep",
         "ssl_context",
         "timeout",
         "token_based",
@@ -154,6 +156,7 @@ class _ActionEngine:
         self.timeout = float(definition.timeout)
         self.limits = runtime.limits
         self.deadlines = runtime._deadlines
+        self.sleep = runtime._sleep
         # The connector's call-path methods, looked up once: per call they are plain calls.
         self.connector = definition.connector
         hooks = (
@@ -264,7 +267,7 @@ class _ActionEngine:
                         later = outcome.retry_after if outcome.retryable else None
                         return self._answered(call, response, verdict, wait.reason, later)
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self.sleep(wait)
             call.waiting = "no throttling departure yet"
             try:
                 admission = await limiter.admit()  # every retry counts against capping
@@ -656,6 +659,7 @@ class Runtime:
         trace_propagation: bool = True,
         recorder: CallRecorder | None = None,
         ca_bundle: str | Path | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """Wire a runtime over an already loaded registry; what is not given gets the defaults
         `from_path` documents (the policy follows the registry's `allow_private_network`)."""
@@ -691,6 +695,7 @@ class Runtime:
         )
         self._send = self._watch.attempts(self.transport.send)
         self.auth_context.observe_token = self._watch.token_request
+        self._sleep = sleep
         self._connections = _ConnectionGates(self.limits)
         self._deadlines = Deadlines()
         self._engines: dict[str, _ActionEngine] = {}
@@ -702,27 +707,28 @@ class Runtime:
         # The other actions of the folder serve meanwhile. `require_secrets` refuses the load.
         self._awaiting_secrets: dict[str, Action] = {}
         problems: list[Problem] = []
-        for action in registry.actions.values():
-            refused = _missing_secrets(action, self.auth_context.secrets, refused_secrets)
-            if refused:  # a secret it may never read (the environment's allow-list): refused now
-                problems += refused
-                continue
-            missing = _missing_secrets(action, self.auth_context.secrets)
-            if missing:  # building it would only report the first one again
-                if require_secrets:
-                    problems += missing
-                else:
-                    self._awaiting_secrets[action.name] = action
-                    log.warning(
-                        "action %s: its calls fail until set: %s",
-                        action.name,
-                        "; ".join(str(p) for p in missing),
-                    )
-                continue
-            try:
-                self._engines[action.name] = self._engine(action)
-            except ValidationError as exc:
-                problems += exc.problems
+        with collector_paused():  # thousands of long-lived engines: see collector_paused
+            for action in registry.actions.values():
+                refused = _missing_secrets(action, self.auth_context.secrets, refused_secrets)
+                if refused:  # a secret it may never read (the environment's allow-list): refused now
+                    problems += refused
+                    continue
+                missing = _missing_secrets(action, self.auth_context.secrets)
+                if missing:  # building it would only report the first one again
+                    if require_secrets:
+                        problems += missing
+                    else:
+                        self._awaiting_secrets[action.name] = action
+                        log.warning(
+                            "action %s: its calls fail until set: %s",
+                            action.name,
+                            "; ".join(str(p) for p in missing),
+                        )
+                    continue
+                try:
+                    self._engines[action.name] = self._engine(action)
+                except ValidationError as exc:
+                    problems += exc.problems
         if problems:
             raise ValidationError(problems)
         # Every loaded action, those awaiting their secrets included (their calls count too).
@@ -750,6 +756,7 @@ class Runtime:
         trace_propagation: bool = True,
         recorder: CallRecorder | None = None,
         ca_bundle: str | Path | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> Runtime:
         """Load the actions under `path` (a file or a directory) and wire the runtime.
 
@@ -758,7 +765,8 @@ class Runtime:
         adds secret providers by name to the plugins' (the environment is built in).
         `env_secrets`: the environment variables actions may read, names and `PREFIX*` (default:
         `$ACTIONRT_ENV_SECRETS`, else none; `ACTIONRT_*` never). `policy`,
-        `limits`, `transport` and `backoff` replace the defaults (tests scale the backoff).
+        `limits`, `transport` and `backoff` replace the defaults (tests scale the backoff);
+        `sleep` waits between attempts (tests record the waits instead).
         Raises `ValidationError` listing every problem of every file. A secret that is not set
         fails only the calls of the actions that read it (`internalError` naming it, nothing
         sent); `require_secrets=True` makes it a load problem too, for engines that want every
@@ -801,6 +809,7 @@ class Runtime:
             trace_propagation=trace_propagation,
             recorder=recorder,
             ca_bundle=ca_bundle,
+            sleep=sleep,
         )
 
     def _engine(self, action: Action) -> _ActionEngine:

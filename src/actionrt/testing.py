@@ -234,13 +234,9 @@ def _form_matches(request: httpx.Request, form: Mapping[str, str | Sequence[str]
 
 
 def _load_records(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
+    from actionrt.loader import read_document
 
-        data = yaml.safe_load(text)
-    else:
-        data = jsonlib.loads(text)
+    data = read_document(path)
     if not isinstance(data, list):
         raise ValueError(f"{path}: a recording is a list of {{request, response}} entries")
     return data

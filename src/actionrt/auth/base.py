@@ -29,8 +29,9 @@ class AuthenticationError(ActionrtError):
     message in `error`, and sends nothing to the action endpoint.
     """
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, transient: bool = False) -> None:
         self.status = status  # the token endpoint's HTTP status, when it answered
+        self.transient = transient  # another token request may succeed (no answer, 429, 503...)
         super().__init__(message)
 
 

@@ -9,17 +9,17 @@ call; the key and certificate are read at that time (so rotating the files needs
 from __future__ import annotations
 
 import base64
-import json
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from actionrt.auth.base import AuthenticationError
 from actionrt.auth.custom import CustomAuthenticator
+from actionrt.auth.jwt import sign_rs256
 from actionrt.auth.models import CustomAuthorizationConfig
 
 if TYPE_CHECKING:
@@ -42,11 +42,6 @@ def sign_client_assertion(
     now: float,
 ) -> str:
     """An RS256 JWT client assertion (RFC 7523 §2.2) for `client_id`, audience `audience`."""
-    header = {
-        "alg": "RS256",
-        "typ": "JWT",
-        "x5t": b64url(certificate.fingerprint(hashes.SHA1())),  # x5t is SHA-1 by definition
-    }
     issued = int(now)
     claims = {
         "iss": client_id,
@@ -56,11 +51,8 @@ def sign_client_assertion(
         "exp": issued + ASSERTION_LIFETIME,
         "jti": str(uuid.uuid4()),
     }
-    signing_input = ".".join(
-        b64url(json.dumps(part, separators=(",", ":")).encode("utf-8")) for part in (header, claims)
-    )
-    signature = key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signing_input}.{b64url(signature)}"
+    # x5t is the SHA-1 thumbprint of the certificate by definition (RFC 7515 §4.1.7).
+    return sign_rs256(key, claims, x5t=b64url(certificate.fingerprint(hashes.SHA1())))
 
 
 class CertificateCredentialAuthenticator(CustomAuthenticator):

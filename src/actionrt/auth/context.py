@@ -20,6 +20,7 @@ from actionrt.auth.base import AuthenticationError
 from actionrt.auth.tokens import TokenCache
 from actionrt.guard import DestinationPolicy
 from actionrt.http import CA_BUNDLE_ENV, DestinationRefusedError, default_ssl_context
+from actionrt.retry import DEFAULT_RETRIED_STATUSES
 from actionrt.secrets import SecretProvider, SecretResolver
 
 log = logging.getLogger("actionrt.auth")
@@ -149,10 +150,11 @@ class AuthContext:
                 extensions=extensions,
             )
         except httpx.TimeoutException:
-            raise AuthenticationError(f"token endpoint {label} timed out") from None
+            raise AuthenticationError(f"token endpoint {label} timed out", transient=True) from None
         except httpx.HTTPError as exc:
             # httpx's text may quote the URL (and a query secret): say only the kind
-            raise AuthenticationError(f"token endpoint {label} unreachable ({type(exc).__name__})") from None
+            message = f"token endpoint {label} unreachable ({type(exc).__name__})"
+            raise AuthenticationError(message, transient=True) from None
         finally:
             _in_token_call.reset(marked)
         if not 200 <= response.status_code < 300:
@@ -160,6 +162,7 @@ class AuthContext:
                 f"token endpoint {label} answered {response.status_code}"
                 + _oauth_error_code(response.content),
                 status=response.status_code,
+                transient=response.status_code in DEFAULT_RETRIED_STATUSES,
             )
         if len(response.content) > _MAX_TOKEN_RESPONSE:
             raise AuthenticationError(

@@ -1,5 +1,6 @@
 """The token cache and the token-based authenticator: one token per set of credentials, one
-refresh in flight at a time, lifetimes with a safety margin, and failures that back off.
+refresh in flight at a time, lifetimes with a safety margin, transient failures retried
+(tenacity) within the refresh, and failures that back off.
 
 Actions whose resolved token-call settings are identical share one `TokenEntry` (keyed by a
 hash of those settings). Once an authenticator holds its entry, `apply` is a clock read, a
@@ -21,6 +22,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import quote
 
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
 from actionrt.auth.base import AuthCheck, AuthenticationError
 from actionrt.http import HttpRequest
 from actionrt.secrets import MissingSecretError
@@ -34,7 +43,12 @@ log = logging.getLogger("actionrt.auth")
 # the last minute of its life (clock skew, slow calls): no avoidable 401s.
 EXPIRY_MARGIN = 60.0
 DEFAULT_LIFETIME = 3600.0
-# Failed token calls are not repeated before 1 s, then 2, 4, ... up to 60 s.
+# A refresh tries the token endpoint up to 3 times while its failures are transient (no
+# answer, 408/425/429/5xx but 501), waiting ~0.25 s then ~0.5 s, within 10 s in all.
+TOKEN_ATTEMPTS = 3
+TOKEN_RETRY_WAIT = wait_exponential_jitter(multiplier=0.25, max=2.0, jitter=0.1)
+TOKEN_RETRY_WITHIN = 10.0
+# A refresh that failed is not repeated before 1 s, then 2, 4, ... up to 60 s.
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 60.0
 
@@ -99,11 +113,22 @@ class TokenCache:
     With a `store`, a refresh first asks the store, so processes sharing it share tokens."""
 
     def __init__(
-        self, clock: Callable[[], float] = time.monotonic, *, store: TokenStore | None = None
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        *,
+        store: TokenStore | None = None,
     ) -> None:
         self.clock = clock
         self.store = store
         self._entries: dict[str, TokenEntry] = {}
+        self._retrying = AsyncRetrying(
+            stop=stop_after_attempt(TOKEN_ATTEMPTS) | stop_after_delay(TOKEN_RETRY_WITHIN),
+            wait=TOKEN_RETRY_WAIT,
+            retry=retry_if_exception(_transient),
+            sleep=sleep,
+            reraise=True,
+        )
 
     def entry(self, key: str) -> TokenEntry:
         """The entry for `key` (a hash of resolved credentials), created empty if new."""
@@ -140,7 +165,14 @@ class TokenCache:
     async def _refresh(self, entry: TokenEntry, fetch: Callable[[], Awaitable[FetchedToken]]) -> str:
         started = self.clock()
         try:
-            fetched = await (fetch() if self.store is None else self.store.fetch(entry, fetch))
+            # A copy per refresh: refreshes of other entries may run at the same time.
+            retrying = self._retrying.copy()
+
+            async def fetch_retried() -> FetchedToken:
+                fetched: FetchedToken = await retrying(fetch)
+                return fetched
+
+            fetched = await (fetch_retried() if self.store is None else self.store.fetch(entry, fetch_retried))
         except Exception as exc:
             error = (
                 exc
@@ -175,6 +207,10 @@ class TokenCache:
         entry.rejected = entry.token or entry.rejected
         entry.token = ""
         entry.expires_at = -math.inf
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, AuthenticationError) and exc.transient
 
 
 def _consume_exception(future: asyncio.Future[str]) -> None:

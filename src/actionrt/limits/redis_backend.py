@@ -1,6 +1,7 @@
 """The Redis backend: caps and throttling queues shared by every process using one Redis.
 
-Each decision is one Lua script (atomic), on Redis's own clock (`TIME`), over sorted sets of
+Each decision is one Lua script (atomic), on Redis's own clock (`TIME`, or a clock the backend
+is given: tests), over sorted sets of
 call times (µs) and pacer hashes that expire on their own. Keys live under a prefix; use one
 per tenant. Every script call is bounded by `timeout`: a Redis that is down or hung makes calls
 fail fast (`LimitsUnavailableError`) with one warning per outage, and a background reconnect
@@ -15,6 +16,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -50,9 +52,13 @@ _UNAVAILABLE: Final = (RedisConnectionError, RedisTimeoutError, OSError, Timeout
 
 # Numbers reach Redis commands through string.format("%.0f"): Lua's own tostring would print
 # 1.7e+15 and lose the microseconds.
+# The last ARGV is the time in µs from the backend's clock, or -1 for Redis's own.
 _PRELUDE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = tonumber(ARGV[#ARGV])
+if now < 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local function num(x) return string.format('%.0f', x) end
 """
 
@@ -170,8 +176,12 @@ class RedisBackend:
         client: aioredis.Redis | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_reconnect_wait: float = 5.0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """`clock` (seconds) replaces Redis's `TIME` in the decisions: for tests only, since
+        every process sharing the counters must read the same clock."""
         self.prefix = prefix
+        self._clock = clock
         self.timeout = timeout
         self.max_reconnect_wait = max_reconnect_wait
         self.where = _where(url)
@@ -258,9 +268,12 @@ class RedisBackend:
             raise LimitsUnavailableError(self._outage_reason)
         try:
             async with asyncio.timeout(self.timeout):
-                return await script(keys=keys, args=args)
+                return await script(keys=keys, args=[*args, self._now()])
         except _UNAVAILABLE as exc:
             raise LimitsUnavailableError(self._lost(exc)) from None
+
+    def _now(self) -> int:
+        return -1 if self._clock is None else _micros(self._clock())
 
     def _lost(self, exc: BaseException) -> str:
         """Start an outage (once): one warning, then a reconnect loop in the background."""

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -31,6 +30,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from actionrt.definition import is_valid_host
 from actionrt.errors import Problem, ValidationError
+from actionrt.loader import check_shape, read_document
 
 __all__ = [
     "CappingRule",
@@ -287,16 +287,11 @@ def _parse_many(model: type[RuleT], data: object, source: str) -> list[RuleT]:
 
 
 def _read_rules_file(path: Path) -> object:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError.single(str(path), "", f"cannot read the rules file: {exc}") from None
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            return yaml.safe_load(text)
-        return json.loads(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ValidationError.single(str(path), "", f"not valid JSON/YAML: {exc}") from None
+    """A rules file read as action files are (`.json` as JSON, else YAML 1.2 with duplicate keys
+    refused and aliases bounded); its problems name the file and the line."""
+    document = read_document(path)
+    check_shape(document, source=str(path))
+    return document
 
 
 def parse_capping_rules(data: object, source: str = "capping") -> list[CappingRule]:

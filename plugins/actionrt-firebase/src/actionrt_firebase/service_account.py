@@ -9,19 +9,19 @@ runtime's token cache (one request per lifetime, refreshed a minute before it ex
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import Field, field_validator, model_validator
 
 from actionrt.auth.base import AuthenticationError, AuthScheme
 from actionrt.auth.context import endpoint_label
+from actionrt.auth.jwt import sign_rs256
 from actionrt.auth.models import AuthConfig, Text
 from actionrt.auth.tokens import DEFAULT_LIFETIME, FetchedToken, TokenAuthenticator, usable_lifetime
 from actionrt.secrets import SECRET_REF
@@ -59,13 +59,8 @@ class GoogleServiceAccountConfig(AuthConfig):
         return self
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def signed_assertion(account: dict[str, str], scopes: list[str], now: int) -> str:
     """The RS256-signed JWT of the JWT bearer grant for `account` (a parsed key file)."""
-    header = {"alg": "RS256", "typ": "JWT", "kid": account["private_key_id"]}
     claims = {
         "iss": account["client_email"],
         "scope": " ".join(scopes),
@@ -73,17 +68,13 @@ def signed_assertion(account: dict[str, str], scopes: list[str], now: int) -> st
         "iat": now,
         "exp": now + ASSERTION_LIFETIME,
     }
-    signing_input = ".".join(
-        _b64url(json.dumps(part, separators=(",", ":")).encode("utf-8")) for part in (header, claims)
-    )
     try:
         key = serialization.load_pem_private_key(account["private_key"].encode("utf-8"), password=None)
     except (ValueError, TypeError):
         raise AuthenticationError("service account: private_key is not a PEM private key") from None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise AuthenticationError("service account: private_key is not an RSA key")
-    signature = key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signing_input}.{_b64url(signature)}"
+    return sign_rs256(key, claims, kid=account["private_key_id"])
 
 
 def parse_key_file(text: str) -> dict[str, str]:
