@@ -8,12 +8,20 @@ import asyncio
 import threading
 from typing import Any
 
+import pytest
 from aiohttp import web
 from service_support import Endpoint, Service, action
 
 from actionrt.service.store import Store
 
 PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(autouse=True)
+def as_a_script(service: Service) -> None:
+    """Requests as a script makes them: bodiless POST and DELETE carry `X-CSRF-Token` (any
+    value; the CSRF rule of security.py)."""
+    service.client.headers["x-csrf-token"] = "script"
 
 
 def problems(response: Any) -> dict[str, str]:
@@ -40,6 +48,9 @@ async def test_every_error_is_a_problem_details_document(service: Service) -> No
         assert (body["status"], body["type"]) == (status, "about:blank")
         assert body["title"]
     assert "name" in problems(answers[422])
+    foreign = await service.client.get("/actions", headers={"host": "attacker.example"})
+    assert foreign.status_code == 403 and foreign.headers["content-type"] == PROBLEM
+    assert foreign.json()["status"] == 403 and "loopback" in foreign.json()["detail"]
 
 
 async def test_405_allows_every_method_of_the_path(service: Service) -> None:

@@ -166,7 +166,7 @@ async def test_a_write_with_no_origin_and_no_cookie_needs_a_json_body_or_the_csr
     before = (await service.client.get("/actions")).json()
     forged = await service.client.request(method, path, content=body, headers=headers)
     assert forged.status_code == 403
-    assert "JSON body" in forged.json()["error"]
+    assert "JSON body" in forged.json()["detail"]
     assert (await service.client.get("/actions")).json() == before
     # A script says so with a JSON content type, or any X-CSRF-Token (no form can set either).
     scripted = await service.client.request(method, path, headers={"x-csrf-token": "script"})

@@ -157,6 +157,12 @@ def _document(app: FastAPI, api: list[BaseRoute]) -> dict[str, Any]:
     for path, item in document["paths"].items():
         for method, operation in item.items():
             answers = operation["responses"]
+            # The security layer's refusals (security.py), on every route.
+            answers["401"] = {"description": "The service has an API token: send it as a bearer token"}
+            answers["403"] = {
+                "description": "A Host that is not loopback on a loopback service; a state-changing "
+                "request without a JSON body or X-CSRF-Token, or from another site"
+            }
             if "422" in answers and 422 not in declared[(path, method)]:
                 del answers["422"]  # FastAPI adds it to every route with parameters
             for status, answer in answers.items():

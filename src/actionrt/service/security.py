@@ -23,6 +23,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
@@ -197,8 +198,10 @@ def _cross_site(headers: dict[str, str], host: str) -> str | None:
 
 
 async def _refuse(send: Send, status: int, message: str, extra: dict[str, str] | None = None) -> None:
-    body = json.dumps({"error": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    # The API's one error model: problem details (RFC 9457), as `problems.py` answers.
+    problem = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": message}
+    body = json.dumps({**problem, "problems": []}).encode()
+    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
     headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
