@@ -23,6 +23,8 @@ ActionrtError
  │    ├── TooManyRedirectsError     more redirects than allowed
  │    └── InvalidRequestError   a header would break the request's framing
  ├── LimitsUnavailableError     the shared limits store (Redis) did not answer in time
+ ├── QueueUnavailableError      the fleet's queue (Redis) cannot be reached: nothing submitted
+ ├── CallRefusedError           a submitted call invoke would refuse as bad input: not queued
  ├── SecretKeyError             the service has no usable encryption key for secrets
  ├── NotFoundError              the service: no action, journey or rule by that name
  ├── RuleStateError             the service: a rule change its state forbids

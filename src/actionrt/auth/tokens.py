@@ -172,7 +172,9 @@ class TokenCache:
                 fetched: FetchedToken = await retrying(fetch)
                 return fetched
 
-            fetched = await (fetch_retried() if self.store is None else self.store.fetch(entry, fetch_retried))
+            fetched = await (
+                fetch_retried() if self.store is None else self.store.fetch(entry, fetch_retried)
+            )
         except Exception as exc:
             error = (
                 exc

@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from actionrt.errors import ActionrtError
 from actionrt.fleet.calls import QueuedCall
 from actionrt.results import InvocationResult
 
 __all__ = ["Completion", "Delivery", "QueueEngine", "QueueUnavailableError"]
 
 
-class QueueUnavailableError(ConnectionError):
+class QueueUnavailableError(ActionrtError, ConnectionError):
     """The queue's server cannot be reached: nothing was submitted."""
 
 
