@@ -512,6 +512,33 @@ def build_router(state: ServiceState) -> APIRouter:
         """One rule."""
         return JSONResponse(rule(uid))
 
+    @router.put(
+        "/limits/rules/{uid}",
+        response_model=RuleOut,
+        responses=errors(404, 409, *BODY_ERRORS),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                {"$ref": "#/components/schemas/CappingRule"},
+                                {"$ref": "#/components/schemas/ThrottlingRule"},
+                            ]
+                        }
+                    }
+                },
+            }
+        },
+        tags=["limits"],
+    )
+    async def update_rule(uid: str, request: Request) -> Response:
+        """Edit an undeployed rule in its kind's JSON shape; the answer carries its new `uid`
+        (a rule's uid comes from its content)."""
+        rule(uid)
+        return JSONResponse(rule_payload(state.rules.replace(uid, await read_json(request))))
+
     @router.post("/limits/rules/{uid}/deploy", response_model=RuleOut, responses=errors(404), tags=["limits"])
     async def deploy_rule(uid: str) -> Response:
         """The rule applies to calls from now on."""

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from actionrt.limits.rules import CappingRule, ThrottlingRule
 from actionrt.payload import infer_fields
 from actionrt.secrets import SECRET_REF
 from actionrt.service.api import field_rows
@@ -32,7 +33,7 @@ SCHEME_TITLES = {
 CAPPING_EXAMPLE = {
     "url": "https://api.example.com/v1/*",
     "methods": ["POST", "PUT"],
-    "services": {"action": {"maxCallsCount": 500, "periodInMs": 1000}},
+    "services": {"action": {"rating": {"maxCallsCount": 500, "periodInMs": 1000}}},
 }
 THROTTLING_EXAMPLE = {
     "urlPattern": "https://api.example.com/v1/*",
@@ -280,8 +281,12 @@ class Console:
             "limits.html",
             section="limits",
             rules=rules,
-            capping_example=_pretty(CAPPING_EXAMPLE),
             examples={"capping": CAPPING_EXAMPLE, "throttling": THROTTLING_EXAMPLE},
+            schemas={
+                "capping": CappingRule.model_json_schema(by_alias=True),
+                "throttling": ThrottlingRule.model_json_schema(by_alias=True),
+            },
+            documents={row.uid: {"kind": row.kind, "rule": row.document} for row in self.state.rules.list()},
         )
 
     async def login_page(self, request: Request) -> Response:
