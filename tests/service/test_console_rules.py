@@ -1,6 +1,7 @@
-"""Capping and throttling rules in the console, in Chromium against a real service: a form
-generated from each kind's JSON Schema to create and edit a rule, problems shown at their fields,
-deploy, undeploy and delete; and the API's edit of an undeployed rule."""
+"""Capping and throttling rules and journey editing in the console, in Chromium against a real
+service: a form generated from each rule kind's JSON Schema to create and edit a rule, problems
+at their fields, deploy, undeploy and delete; a stored journey loaded, edited and saved, its
+preview evaluated by the runtime's expressions. And the API routes behind them."""
 
 # ruff: noqa: F811  (the browser fixtures are imported from test_service_console)
 
@@ -11,11 +12,12 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, Page, expect
-from test_console_feedback import serious_violations
+from test_console_feedback import add_action, serious_violations
 from test_service_console import (  # noqa: F401  (fixtures)
     RunningService,
     browser,
     page,
+    recorder,
     running,
     start_service,
 )
@@ -143,3 +145,90 @@ def test_a_throttling_rule_is_created_edited_deployed_undeployed_and_deleted(
         context.close()
     assert errors == []
     assert url not in rules_by_url(running.url)
+
+
+def test_the_preview_route_evaluates_mappings_with_the_sandboxed_expressions(running: RunningService) -> None:
+    body = {
+        "mappings": {
+            "params": {"email": "{{ profile.firstName | upper }}@example.com", "count": 3},
+            "headers": {"X-Missing": "{{ profile.nothing.deeper }}"},
+            "query": {"escape": "{{ ''.__class__.__mro__ }}"},
+        },
+        "profile": {"firstName": "Ada"},
+    }
+    answer = httpx.post(f"{running.url}/journeys/preview", json=body)
+    assert answer.status_code == 200, answer.text
+    preview = answer.json()
+    assert preview["values"] == {"params": {"email": "ADA@example.com", "count": 3}}
+    assert set(preview["errors"]) == {"headers", "query"}
+    assert "nothing" in preview["errors"]["headers"]["X-Missing"]
+    refused = httpx.post(f"{running.url}/journeys/preview", json={"mappings": {}, "profil": {}})
+    assert refused.status_code == 422
+    operation = httpx.get(f"{running.url}/openapi.json").json()["paths"]["/journeys/preview"]["post"]
+    assert operation["operationId"] == "preview_mappings"
+    assert {"200", "422"} <= set(operation["responses"])
+
+
+def test_a_stored_journey_is_edited_in_the_editor_with_a_real_preview(
+    browser: Browser, running: RunningService, recorder: Any
+) -> None:
+    add_action(running.url, recorder.url, "editedStep")
+    journey_id = f"edit-{uuid.uuid4().hex[:8]}"
+    node = {
+        "id": "first",
+        "action": "editedStep",
+        "mappings": {"params": {"email": "{{ profile.email }}"}},
+        "timeoutBranch": True,
+    }
+    created = httpx.post(
+        f"{running.url}/journeys", json={"id": journey_id, "name": "Before the edit", "nodes": [node]}
+    )
+    assert created.status_code == 201, created.text
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{running.url}/console/journeys")
+        page.get_by_role("link", name="Edit Before the edit").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Edit Before the edit")
+        expect(page.get_by_label("Name", exact=True)).to_have_value("Before the edit")
+        expect(page.locator("#j-id")).to_have_value(journey_id)
+        email = page.get_by_label("Email")
+        expect(email).to_have_value("{{ profile.email }}")
+        expect(page.locator(".node-preview")).to_have_text('email = "ada@example.com"')
+        # The preview is the runtime's: filters apply, and a mistake is told as the runtime tells it.
+        email.fill("{{ profile.firstName | upper }}@example.com")
+        expect(page.locator(".node-preview")).to_have_text('email = "ADA@example.com"')
+        email.fill("{{ profile.nickname }}")
+        expect(page.locator(".node-preview")).to_contain_text("email: ")
+        expect(page.locator(".node-preview")).to_contain_text("nickname")
+        assert serious_violations(page) == []
+
+        email.fill("{{ profile.firstName | lower }}@example.com")
+        page.get_by_label("Name", exact=True).fill("After the edit")
+        page.get_by_role("button", name="Save as draft").click()
+        page.wait_for_url(f"**/console/journeys?saved={journey_id}*")
+    finally:
+        context.close()
+    assert errors == []
+    journey = httpx.get(f"{running.url}/journeys/{journey_id}").json()["journey"]
+    assert journey["name"] == "After the edit" and journey["status"] == "draft"
+    assert journey["nodes"] == [
+        {
+            **node,
+            "mappings": {
+                "params": {"email": "{{ profile.firstName | lower }}@example.com"},
+                "headers": {},
+                "query": {},
+                "path": None,
+            },
+            "timeout": None,
+        }
+    ]
+
+
+def test_editing_an_unknown_journey_is_a_not_found_page(page: Page, running: RunningService) -> None:
+    answer = httpx.get(f"{running.url}/console/journeys/nowhere/edit")
+    assert answer.status_code == 404
+    assert "nowhere" in answer.text
