@@ -15,12 +15,15 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
 from fastapi import APIRouter, Header, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from actionrt.definition import ActionDefinition
 from actionrt.errors import ValidationError
+from actionrt.expressions import ExpressionError
+from actionrt.journeys import Mappings
 from actionrt.limits.rules import CappingRule, ThrottlingRule
 from actionrt.observability import last_call_id
 from actionrt.payload import FieldSpec, FieldType, infer_fields, resolve_variable
@@ -207,6 +210,23 @@ JOURNEY_LINKS = links(
     "delete_journey",
 )
 RULE_LINKS = links("201", "uid", "/uid", "get_rule", "deploy_rule", "undeploy_rule", "delete_rule")
+
+
+class MappingPreviewBody(BaseModel):
+    """A node's mappings and the sample journey data to evaluate them against."""
+
+    model_config = {"extra": "forbid"}
+    mappings: Mappings
+    profile: dict[str, Any] = {}
+    event: dict[str, Any] = {}
+    actions: dict[str, Any] = {}
+
+
+class MappingPreview(BaseModel):
+    """Each mapping's value by group and key, or its error message."""
+
+    values: dict[str, dict[str, Any]]
+    errors: dict[str, dict[str, str]]
 
 
 def build_router(state: ServiceState) -> APIRouter:
@@ -427,6 +447,32 @@ def build_router(state: ServiceState) -> APIRouter:
         catalog.update_journey(id, body.model_dump(mode="json"))
         return journey_response(id)
 
+    @router.post(
+        "/journeys/preview",
+        response_model=MappingPreview,
+        responses=errors(*BODY_ERRORS),
+        tags=["journeys"],
+    )
+    async def preview_mappings(body: MappingPreviewBody) -> Response:
+        """A node's mappings evaluated by the runtime's sandboxed expressions against a sample
+        `profile`, `event` and earlier `actions` results: each mapping's value, or its error."""
+        environment = state.calls.runtime.expressions
+        context = {"profile": body.profile, "event": body.event, "actions": body.actions}
+        values: dict[str, dict[str, Any]] = {}
+        failures: dict[str, dict[str, str]] = {}
+        groups = body.mappings.model_dump(include={"params", "headers", "query"})
+        for group, mapping in groups.items():
+            for key, source in mapping.items():
+                try:
+                    value = environment.evaluate(source, context) if isinstance(source, str) else source
+                    if callable(value):
+                        raise ExpressionError("gives a function, not a value (use brackets: cart['items'])")
+                except ExpressionError as exc:
+                    failures.setdefault(group, {})[key] = str(exc)
+                else:
+                    values.setdefault(group, {})[key] = value
+        return JSONResponse(jsonable_encoder({"values": values, "errors": failures}))
+
     async def set_status(journey_id: str, status: Literal["draft", "live"]) -> Response:
         document = catalog.journey(journey_id).definition.model_dump(mode="json")
         catalog.update_journey(journey_id, {**document, "status": status})
@@ -511,6 +557,33 @@ def build_router(state: ServiceState) -> APIRouter:
     async def get_rule(uid: str) -> Response:
         """One rule."""
         return JSONResponse(rule(uid))
+
+    @router.put(
+        "/limits/rules/{uid}",
+        response_model=RuleOut,
+        responses=errors(404, 409, *BODY_ERRORS),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                {"$ref": "#/components/schemas/CappingRule"},
+                                {"$ref": "#/components/schemas/ThrottlingRule"},
+                            ]
+                        }
+                    }
+                },
+            }
+        },
+        tags=["limits"],
+    )
+    async def update_rule(uid: str, request: Request) -> Response:
+        """Edit an undeployed rule in its kind's JSON shape; the answer carries its new `uid`
+        (a rule's uid comes from its content)."""
+        rule(uid)
+        return JSONResponse(rule_payload(state.rules.replace(uid, await read_json(request))))
 
     @router.post("/limits/rules/{uid}/deploy", response_model=RuleOut, responses=errors(404), tags=["limits"])
     async def deploy_rule(uid: str) -> Response:

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from actionrt.limits.rules import CappingRule, ThrottlingRule
 from actionrt.payload import infer_fields
 from actionrt.secrets import SECRET_REF
 from actionrt.service.api import field_rows
@@ -32,7 +33,7 @@ SCHEME_TITLES = {
 CAPPING_EXAMPLE = {
     "url": "https://api.example.com/v1/*",
     "methods": ["POST", "PUT"],
-    "services": {"action": {"maxCallsCount": 500, "periodInMs": 1000}},
+    "services": {"action": {"rating": {"maxCallsCount": 500, "periodInMs": 1000}}},
 }
 THROTTLING_EXAMPLE = {
     "urlPattern": "https://api.example.com/v1/*",
@@ -106,6 +107,7 @@ class Console:
             Route("/console/actions/{name}", self.edit_action, methods=["GET"]),
             Route("/console/journeys", self.journeys, methods=["GET"]),
             Route("/console/journeys/new", self.new_journey, methods=["GET"]),
+            Route("/console/journeys/{id}/edit", self.edit_journey, methods=["GET"]),
             Route("/console/limits", self.limits, methods=["GET"]),
             Route("/console/monitoring", self.monitoring, methods=["GET"]),
             Route("/console/login", self.login_page, methods=["GET"]),
@@ -243,6 +245,17 @@ class Console:
 
     async def new_journey(self, request: Request) -> Response:
         """The journey editor: each action with the variables a node maps."""
+        return self.journey_editor(request, None)
+
+    async def edit_journey(self, request: Request) -> Response:
+        """The journey editor loaded with a stored journey (saved with PUT /journeys/{id})."""
+        try:
+            journey = self.state.catalog.journey(request.path_params["id"])
+        except NotFoundError as exc:
+            return self.render(request, "not_found.html", 404, message=str(exc))
+        return self.journey_editor(request, journey.definition.model_dump(mode="json"))
+
+    def journey_editor(self, request: Request, journey: dict[str, Any] | None) -> Response:
         actions = [
             {
                 "name": action.name,
@@ -251,7 +264,9 @@ class Console:
             }
             for action in sorted(self.state.catalog.registry.actions.values(), key=lambda a: a.name)
         ]
-        return self.render(request, "journey_editor.html", section="journeys", actions=actions)
+        return self.render(
+            request, "journey_editor.html", section="journeys", actions=actions, journey=journey
+        )
 
     async def limits(self, request: Request) -> Response:
         rules = []
@@ -280,8 +295,12 @@ class Console:
             "limits.html",
             section="limits",
             rules=rules,
-            capping_example=_pretty(CAPPING_EXAMPLE),
             examples={"capping": CAPPING_EXAMPLE, "throttling": THROTTLING_EXAMPLE},
+            schemas={
+                "capping": CappingRule.model_json_schema(by_alias=True),
+                "throttling": ThrottlingRule.model_json_schema(by_alias=True),
+            },
+            documents={row.uid: {"kind": row.kind, "rule": row.document} for row in self.state.rules.list()},
         )
 
     async def login_page(self, request: Request) -> Response:

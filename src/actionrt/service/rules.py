@@ -48,6 +48,25 @@ class Rules:
         self.limits.create(rule)
         return self.get(rule.uid), True
 
+    def replace(self, uid: str, raw: Any) -> RuleRow:
+        """Edit an undeployed rule: its new content replaces it (and, the uid coming from the
+        content, gives it a new uid). Raises RuleStateError for a deployed rule, ValidationError
+        naming the wrong fields."""
+        old = self.get(uid)
+        if old.deployed:
+            raise RuleStateError("undeploy the rule before editing it")
+        rule, document = _parse(old.kind, raw)
+        if rule.uid == uid:
+            return old
+        existed = self.store.rule(rule.uid) is not None
+        with self.store.transaction() as tx:
+            tx.delete_rule(uid)
+            tx.put_rule(rule.uid, old.kind, document)
+        self.limits.delete(uid)
+        if not existed:
+            self.limits.create(rule)
+        return self.get(rule.uid)
+
     def deploy(self, uid: str) -> RuleRow:
         self.get(uid)
         with self.store.transaction() as tx:

@@ -74,12 +74,44 @@
     }
   }
 
-  // The value an expression gives with the sample profile; anything else is shown as written.
-  function preview(expression, profile) {
-    const match = /^\{\{\s*profile\.([A-Za-z0-9_.]+)\s*\}\}$/.exec(expression.trim());
-    if (!match) return expression;
-    const value = match[1].split(".").reduce((v, k) => (v && typeof v === "object" ? v[k] : undefined), profile);
-    return value === undefined ? "(missing in the sample profile)" : JSON.stringify(value);
+  // The preview: the service evaluates each node's mappings with the runtime's sandboxed
+  // expressions against the sample profile; an answer older than the node's last request is dropped.
+  const WHERE = { params: "", headers: "header ", query: "query " };
+  function nodeMappings(li) {
+    const mappings = { params: {}, headers: {}, query: {} };
+    $$("input.mapping", li).forEach((input) => {
+      if (input.value.trim()) mappings[input.dataset.group][input.dataset.key] = input.value.trim();
+    });
+    return mappings;
+  }
+  async function previewNode(li, profile) {
+    const box = $(".node-preview", li);
+    const mappings = nodeMappings(li);
+    const asked = String(Number(li.dataset.previewSeq || 0) + 1);
+    li.dataset.previewSeq = asked;
+    if (!Object.values(mappings).some((m) => Object.keys(m).length)) { box.textContent = "nothing mapped yet"; return; }
+    let answer = null;
+    try {
+      const response = await fetch("/journeys/preview", {
+        method: "POST",
+        headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ mappings, profile }),
+      });
+      answer = response.ok ? await response.json() : null;
+    } catch (e) {
+      answer = null;
+    }
+    if (li.dataset.previewSeq !== asked) return;
+    if (!answer) { box.textContent = "The preview is unavailable: check that the service is running."; return; }
+    const lines = [];
+    for (const group of Object.keys(WHERE)) {
+      for (const key of Object.keys(mappings[group])) {
+        const failed = (answer.errors[group] || {})[key];
+        lines.push(failed !== undefined ? `${WHERE[group]}${key}: ${failed}`
+          : `${WHERE[group]}${key} = ${JSON.stringify(answer.values[group][key])}`);
+      }
+    }
+    box.textContent = lines.join("\n");
   }
 
   function refreshPreview() {
@@ -92,26 +124,21 @@
       slot.hidden = false;
       slot.textContent = "Invalid JSON: " + e.message;
     }
-    $$("li.journey-node", nodes).forEach((li) => {
-      const mapped = {};
-      $$("input.mapping", li).forEach((input) => {
-        if (input.value) mapped[input.dataset.key] = preview(input.value, profile);
-      });
-      $(".node-preview", li).textContent = Object.keys(mapped).length
-        ? Object.entries(mapped).map(([k, v]) => `${k} = ${v}`).join("\n") : "nothing mapped yet";
-    });
+    $$("li.journey-node", nodes).forEach((li) => previewNode(li, profile));
     refreshCompletion();
   }
 
   let counter = 0;
-  function addNode(name) {
+  function addNode(name, stored) {
     const action = actions[name];
     counter += 1;
-    const nodeId = `${name}_${counter}`;
+    const nodeId = stored ? stored.id : `${name}_${counter}`;
     const li = document.createElement("li");
     li.className = "journey-node";
     li.dataset.nodeId = nodeId;
     li.dataset.action = name;
+    // What the editor has no control for (a dynamic path, the timeout branch) is kept as stored.
+    li.dataset.kept = JSON.stringify(stored ? { ...stored, mappings: { path: stored.mappings.path } } : {});
     const title = document.createElement("h2");
     title.textContent = `${name} `;
     const code = document.createElement("code");
@@ -149,6 +176,8 @@
       input.setAttribute("list", "j-expressions");
       input.placeholder = "{{ profile.email }}";
       input.spellcheck = false;
+      const mapped = stored && stored.mappings[v.group] && stored.mappings[v.group][v.key];
+      if (mapped !== undefined && mapped !== null) input.value = String(mapped);
       input.addEventListener("input", refreshPreview);
       const error = document.createElement("p");
       error.className = "field-error";
@@ -161,6 +190,7 @@
     previewBox.setAttribute("aria-label", `Preview of ${name}'s mapped values`);
     li.appendChild(previewBox);
     nodes.appendChild(li);
+    if (stored) return;
     refreshPreview();
     const first = $("input.mapping", li);
     if (first) first.focus();
@@ -176,11 +206,9 @@
       name: $("#j-name").value.trim(),
       status,
       nodes: $$("li.journey-node", nodes).map((li) => {
-        const mappings = { params: {}, headers: {}, query: {} };
-        $$("input.mapping", li).forEach((input) => {
-          if (input.value.trim()) mappings[input.dataset.group][input.dataset.key] = input.value.trim();
-        });
-        return { id: li.dataset.nodeId, action: li.dataset.action, mappings };
+        const kept = JSON.parse(li.dataset.kept);
+        const mappings = { ...(kept.mappings || {}), ...nodeMappings(li) };
+        return { ...kept, id: li.dataset.nodeId, action: li.dataset.action, mappings };
       }),
     };
   }
@@ -206,8 +234,8 @@
     try {
       let response;
       try {
-        response = await fetch("/journeys", {
-          method: "POST",
+        response = await fetch(stored ? `/journeys/${encodeURIComponent(stored.id)}` : "/journeys", {
+          method: stored ? "PUT" : "POST",
           headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json", Accept: "application/json" },
           body: JSON.stringify(journeyDocument(status)),
         });
@@ -226,6 +254,15 @@
     } finally {
       buttons.forEach((b) => { b.disabled = false; });
     }
+  }
+
+  // Editing a stored journey: its name, id and nodes with their mappings.
+  const stored = JSON.parse($("#journey-document").textContent);
+  if (stored) {
+    $("#j-name").value = stored.name;
+    $("#j-id").value = stored.id;
+    idTyped = true;
+    for (const node of stored.nodes) if (actions[node.action]) addNode(node.action, node);
   }
 
   $("#save-journey").addEventListener("click", () => save("draft"));
