@@ -289,3 +289,40 @@ async def test_workers_ride_out_a_redis_outage_with_one_log_line_and_no_call_los
     assert None not in results
     assert sorted(Counter(endpoint.keys()).values()) == [1] * 30
     assert worker.count("is unreachable") == 1, "\n".join(worker.lines)
+
+
+async def test_metrics_on_the_metrics_port_count_the_calls_and_the_queue_depth(
+    tmp_path: Path, endpoint: Endpoint, queue_name: str, start_worker: Any
+) -> None:
+    import aiohttp
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/metrics") as answer,
+        ):
+            assert answer.status == 200
+            text = await answer.text()
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    write_action(tmp_path, endpoint.url + "/v1/ping")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint.open.clear()  # the endpoint holds every answer: the calls stay in the stream
+    await start_worker(tmp_path, "--concurrency", "5", "--metrics-port", port)
+    depth = ("actionrt_queue_depth", (("queue", queue_name),))
+    async with fleet_queue(queue_name) as queue:
+        ids = await asyncio.gather(*(queue.submit("ping", params={"n": n}) for n in range(20)))
+        await endpoint.until(lambda: endpoint.running == 5)
+        assert (await scrape(port))[depth] == 20  # 5 being worked on, 15 waiting
+        endpoint.open.set()
+        assert None not in await asyncio.gather(*(queue.result(i, wait=30) for i in ids))
+    after = await scrape(port)
+    assert after[depth] == 0
+    assert after[("actionrt_calls_total", (("action", "ping"), ("status", "http_200")))] == 20

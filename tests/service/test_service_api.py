@@ -686,3 +686,23 @@ def _restart(service: Service):
 def _row(service: Service, name: str) -> str:
     db = sqlite3.connect(service.store_path)
     return db.execute("SELECT document FROM actions WHERE name = ?", (name,)).fetchone()[0]
+
+
+async def test_results_and_recent_calls_say_whether_anything_was_sent(
+    service: Service, endpoint: Endpoint
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on: every connect is refused
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    await service.client.post("/actions", json=action(url=f"{endpoint.base_url}/ok"))
+    await service.client.post("/actions", json=action(name="nowhere", url=f"http://127.0.0.1:{closed}/ok"))
+    call = {"params": {"email": "a@example.com"}}
+    answered = (await service.client.post("/actions/notify/invoke", json=call)).json()
+    refused = (await service.client.post("/actions/nowhere/invoke", json=call)).json()
+    assert (answered["status"], answered["attempts"], answered["sent"]) == ("http_200", 1, True)
+    assert (refused["attempts"], refused["sent"]) == (0, False)  # safe to resend
+    recent = (await service.client.get("/actions/nowhere/calls")).json()["calls"]
+    assert [(c["attempts"], c["sent"]) for c in recent] == [(0, False)]
+    assert (await service.client.get("/actions/notify/calls")).json()["calls"][0]["sent"] is True

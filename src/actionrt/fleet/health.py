@@ -1,5 +1,6 @@
-"""The worker's HTTP side: `/healthz` (alive) and `/readyz` (Redis reachable, actions loaded) on
-the metrics port. `ROUTES` is the table: `/metrics` and others are added by appending to it."""
+"""The worker's HTTP side on the metrics port: `/healthz` (alive), `/readyz` (Redis reachable,
+actions loaded) and `/metrics` (Prometheus text, the queue's depth read at each scrape).
+`ROUTES` is the table: other routes are added by appending to it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ class HealthSource(Protocol):
     @property
     def ready(self) -> bool: ...
 
+    async def observe(self) -> None:
+        """Bring the gauges read at a scrape up to date (the queue's depth)."""
+        ...
+
 
 Route = tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
@@ -28,8 +33,15 @@ async def _readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready" if ready else "not ready"}, status=200 if ready else 503)
 
 
+async def _metrics(request: web.Request) -> web.Response:
+    from actionrt.observability import CONTENT_TYPE, render_metrics
+
+    await request.app[SOURCE].observe()
+    return web.Response(body=render_metrics(), headers={"Content-Type": CONTENT_TYPE})
+
+
 SOURCE = web.AppKey("source", HealthSource)
-ROUTES: list[Route] = [("/healthz", _healthz), ("/readyz", _readyz)]
+ROUTES: list[Route] = [("/healthz", _healthz), ("/readyz", _readyz), ("/metrics", _metrics)]
 """GET routes served on the metrics port; add to it before the worker starts."""
 
 

@@ -34,6 +34,7 @@ from actionrt.guard import DestinationPolicy
 from actionrt.limits import DEFAULT_MAX_QUEUE_WAIT, LIMITS_UNAVAILABLE, Limits
 from actionrt.limits.admission import queue_too_long
 from actionrt.limits.redis_backend import RedisBackend
+from actionrt.observability import metrics_for
 from actionrt.plugins import Plugins
 from actionrt.registry import Registry
 from actionrt.results import CAPPED, InvocationResult
@@ -86,6 +87,7 @@ class Worker:
             else None
         )
         self.actions: ActionSet | None = None
+        self.metrics = metrics_for().fleet
         self.stopping = asyncio.Event()
         self._busy = 0
         self._freed = asyncio.Event()
@@ -129,6 +131,18 @@ class Worker:
             allow_private_network=self.config.allow_private_network,
             build=self._runtime,
         )
+
+    async def observe(self) -> None:
+        """The queue's depth for `/metrics`: calls in the stream (waiting or being worked on)
+        plus calls waiting in the durable throttling queue. Left as it was when Redis is out."""
+        try:
+            async with self.engine.client.pipeline(transaction=False) as pipe:
+                pipe.xlen(self.keys.stream)
+                pipe.zcard(self.keys.throttled)
+                stream, throttled = await pipe.execute()
+        except REDIS_OUTAGE:
+            return
+        self.metrics.set_queue_depth(self.config.queue, int(stream) + int(throttled))
 
     @property
     def ready(self) -> bool:
@@ -261,6 +275,7 @@ class Worker:
             if free > 0:
                 claimed = await self._redis(self.engine.claim, self.consumer, config.claim_idle, free)
                 if claimed:
+                    self.metrics.claimed(config.queue, len(claimed))
                     await self._claimed(claimed)
             try:
                 async with asyncio.timeout(interval):
@@ -297,6 +312,7 @@ class Worker:
         try:
             result = failed_result(action, reason, code="deadLettered")
             await self._redis(self.engine.dead_letter, delivery, reason, result)
+            self.metrics.dead_lettered(self.config.queue)
         finally:
             self._release()
 

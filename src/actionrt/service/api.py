@@ -395,6 +395,7 @@ def build_router(state: ServiceState) -> APIRouter:
                 "ok": row.ok,
                 "httpStatus": row.http_status,
                 "attempts": row.attempts,
+                "sent": row.attempts > 0,
                 "elapsed": round(row.elapsed, 6),
                 "error": row.error,
             }

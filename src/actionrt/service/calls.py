@@ -260,6 +260,7 @@ def result_payload(result: InvocationResult) -> dict[str, Any]:
         "response": result.response,
         "errorResponse": result.error_response,
         "attempts": result.attempts,
+        "sent": result.sent,
         "error": result.error,
         "errorClass": result.error_class,
         "errorCode": result.error_code,

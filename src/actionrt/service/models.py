@@ -205,7 +205,8 @@ class CallResult(BaseModel):
     httpStatus: int | None
     response: Any
     errorResponse: Any
-    attempts: int
+    attempts: int = Field(description="requests written to the endpoint, retries included")
+    sent: bool = Field(description="at least one request reached the wire (false: safe to resend)")
     error: str | None
     errorClass: str | None
     errorCode: str | None
@@ -237,6 +238,7 @@ class RecentCall(BaseModel):
     ok: bool
     httpStatus: int | None
     attempts: int
+    sent: bool
     elapsed: float
     error: str | None
 
