@@ -1,8 +1,9 @@
 """The destination and header policy: which URLs, addresses and headers an action may use.
 
 Stops server-side request forgery (private, loopback, link-local, metadata addresses, also after
-DNS resolution and behind IPv6 forms) and header injection. `GuardedResolver` plugs the policy
-into aiohttp so the connection goes to the very address that was checked.
+DNS resolution and behind IPv6 forms) and header injection. `GuardedResolver` (the HTTP
+package's `PolicyResolver`) plugs the policy into aiohttp so the connection goes to the very
+address that was checked.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
-from aiohttp.abc import AbstractResolver, ResolveResult
-
 from actionrt.http import DestinationRefusedError, LookupFailedError
+from actionrt.http import PolicyResolver as GuardedResolver
 
 __all__ = [
     "ALLOW_PRIVATE_NETWORK_ENV",
@@ -396,38 +396,3 @@ def _allowed_or_raise(host: str, allowed: list[str], reason: str | None) -> list
 
 def _env_flag(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-class GuardedResolver(AbstractResolver):
-    """aiohttp resolver answering only the addresses the policy allows, so aiohttp connects
-    to a checked address. aiohttp skips resolvers for IP-literal hosts: `check_url` guards those.
-    """
-
-    def __init__(self, policy: DestinationPolicy) -> None:
-        self.policy = policy
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        addresses = await self.policy.resolve(host, port)
-        results: list[ResolveResult] = []
-        for address in addresses:
-            addr_family = socket.AF_INET6 if ":" in address else socket.AF_INET
-            if family not in (socket.AF_UNSPEC, addr_family):
-                continue
-            results.append(
-                ResolveResult(
-                    hostname=host,
-                    host=address,
-                    port=port,
-                    family=addr_family,
-                    proto=0,
-                    flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
-                )
-            )
-        if not results:
-            raise DestinationRefusedError(f"{host!r} has no allowed address of the wanted family")
-        return results
-
-    async def close(self) -> None:
-        return None

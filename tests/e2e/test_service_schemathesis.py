@@ -109,8 +109,10 @@ async def test_the_document_holds_under_schemathesis_with_every_check(
             "20",
             "--seed",
             "7",
+            # One worker: hypothesis describes filters with ast.parse, which CPython 3.11 can fail
+            # with "AST constructor recursion depth mismatch" when threads parse at once.
             "--workers",
-            "2",
+            "1",
             "--report-dir",
             str(tmp_path / "report"),
             cwd=tmp_path,  # its cache goes there, not into the checkout

@@ -273,3 +273,10 @@ async def test_invoke_writes_nothing_on_the_event_loop(
     calls = (await service.client.get("/actions/notify/calls")).json()
     assert calls["counts"] == {"http_200": 20}
     assert writers and loop_thread not in writers
+
+
+async def test_the_preview_route_answers_405_with_its_own_methods(service: Service) -> None:
+    # /journeys/preview was matched by /journeys/{id} first, whose methods its 405 listed.
+    answer = await service.client.request("OPTIONS", "/journeys/preview", headers={"X-CSRF-Token": "t"})
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"

@@ -431,23 +431,7 @@ def build_router(state: ServiceState) -> APIRouter:
         journey = catalog.add_journey(body.model_dump(mode="json"))
         return journey_response(journey.id, 201, location=f"/journeys/{journey.id}")
 
-    @router.get("/journeys/{id}", response_model=JourneyOut, responses=errors(404), tags=["journeys"])
-    async def get_journey(id: str) -> Response:
-        """One journey as stored, with an `ETag`."""
-        return journey_response(id)
-
-    @router.put(
-        "/journeys/{id}",
-        response_model=JourneyOut,
-        responses=errors(*BODY_ERRORS, 404, 409, 412),
-        tags=["journeys"],
-    )
-    async def update_journey(id: str, body: JourneyBody, if_match: IfMatch = None) -> Response:
-        """Replace a journey; a live one may change only its name and status."""
-        check_if_match(if_match, etag(catalog.journey(id).definition.model_dump(mode="json")))
-        catalog.update_journey(id, body.model_dump(mode="json"))
-        return journey_response(id)
-
+    # Before /journeys/{id}: a 405 names the methods of the first route matching the path.
     @router.post(
         "/journeys/preview",
         response_model=MappingPreview,
@@ -473,6 +457,23 @@ def build_router(state: ServiceState) -> APIRouter:
                 else:
                     values.setdefault(group, {})[key] = value
         return JSONResponse(jsonable_encoder({"values": values, "errors": failures}))
+
+    @router.get("/journeys/{id}", response_model=JourneyOut, responses=errors(404), tags=["journeys"])
+    async def get_journey(id: str) -> Response:
+        """One journey as stored, with an `ETag`."""
+        return journey_response(id)
+
+    @router.put(
+        "/journeys/{id}",
+        response_model=JourneyOut,
+        responses=errors(*BODY_ERRORS, 404, 409, 412),
+        tags=["journeys"],
+    )
+    async def update_journey(id: str, body: JourneyBody, if_match: IfMatch = None) -> Response:
+        """Replace a journey; a live one may change only its name and status."""
+        check_if_match(if_match, etag(catalog.journey(id).definition.model_dump(mode="json")))
+        catalog.update_journey(id, body.model_dump(mode="json"))
+        return journey_response(id)
 
     async def set_status(journey_id: str, status: Literal["draft", "live"]) -> Response:
         document = catalog.journey(journey_id).definition.model_dump(mode="json")

@@ -97,7 +97,8 @@ def install(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        headers = dict(exc.headers or {})
+        # Starlette's own "Allow" names one route's methods: replaced, never sent beside ours.
+        headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() != "allow"}
         if exc.status_code == 405:
             headers["allow"] = ", ".join(allowed_methods(app, request.scope))
         detail = exc.detail if isinstance(exc.detail, str) else None
