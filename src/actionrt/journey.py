@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from actionrt.expressions import CompiledExpression, ExpressionEnvironment, ExpressionError, Scope
 from actionrt.journeys import ActionNodeSpec
-from actionrt.results import INTERNAL_ERROR, InvocationResult
+from actionrt.results import InvocationResult
 
 if TYPE_CHECKING:
     from actionrt.runtime import Runtime
@@ -140,23 +140,8 @@ class ActionNode:
 
     def _mapping_failed(self, message: str) -> InvocationResult:
         endpoint = self._compiled.definition.endpoint
-        return InvocationResult(
-            action=self.action,
-            status=INTERNAL_ERROR,
-            ok=False,
-            http_status=None,
-            response=None,
-            error_response=None,
-            attempts=0,
-            error=message,
-            error_class="error",
-            error_code="mapping",
-            origin_error_class=None,
-            origin_error_code=None,
-            elapsed=0.0,
-            queued_seconds=0.0,
-            endpoint=endpoint.url,
-            method=endpoint.method,
+        return InvocationResult.unsent(
+            self.action, message, "mapping", endpoint=endpoint.url, method=endpoint.method
         )
 
 

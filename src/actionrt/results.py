@@ -87,6 +87,39 @@ class InvocationResult:
     provider_message: str | None = None
     retry_after: float | None = None
 
+    @classmethod
+    def unsent(
+        cls,
+        action: str,
+        message: str,
+        code: str,
+        *,
+        endpoint: str = "",
+        method: str = "",
+        status: str = INTERNAL_ERROR,
+        error_class: ErrorClass = "error",
+    ) -> InvocationResult:
+        """A call that ended before anything was sent: a secret not set, a journey mapping that
+        failed, a fleet call that could not run."""
+        return cls(
+            action,
+            status,
+            False,
+            None,
+            None,
+            None,
+            0,
+            message,
+            error_class,
+            code,
+            None,
+            None,
+            0.0,
+            0.0,
+            endpoint,
+            method,
+        )
+
     @property
     def sent(self) -> bool:
         """Whether at least one request reached the endpoint (so it may have acted on it)."""

@@ -892,24 +892,7 @@ class Runtime:
                 return engine
         endpoint = action.definition.endpoint
         message = "; ".join(f"{p.path}: {p.message}" for p in missing)
-        return InvocationResult(
-            action=name,
-            status=INTERNAL_ERROR,
-            ok=False,
-            http_status=None,
-            response=None,
-            error_response=None,
-            attempts=0,
-            error=message,
-            error_class="error",
-            error_code="secret",
-            origin_error_class=None,
-            origin_error_code=None,
-            elapsed=0.0,
-            queued_seconds=0.0,
-            endpoint=endpoint.url,
-            method=endpoint.method,
-        )
+        return InvocationResult.unsent(name, message, "secret", endpoint=endpoint.url, method=endpoint.method)
 
     @functools.cached_property
     def expressions(self) -> ExpressionEnvironment:

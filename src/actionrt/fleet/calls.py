@@ -79,20 +79,4 @@ def failed_result(
 ) -> InvocationResult:
     """The result of a call that could not run (its action failed to load, it was
     dead-lettered, its throttling wait was too long): nothing was sent."""
-    fields: dict[str, Any] = dict.fromkeys(_RESULT_FIELDS)
-    fields.update(
-        action=action,
-        status=status,
-        ok=False,
-        attempts=0,
-        error=message,
-        error_class=error_class,
-        error_code=code,
-        elapsed=0.0,
-        queued_seconds=0.0,
-        endpoint="",
-        method="",
-    )
-    if "sent" in fields:
-        fields["sent"] = False
-    return InvocationResult(**fields)
+    return InvocationResult.unsent(action, message, code, status=status, error_class=error_class)
