@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from actionrt.http import DestinationRefusedError, LookupFailedError
 from actionrt.http import PolicyResolver as GuardedResolver
+from actionrt.http.headers import control_character
 
 __all__ = [
     "ALLOW_PRIVATE_NETWORK_ENV",
@@ -63,7 +64,6 @@ FORBIDDEN_HEADERS: Final[frozenset[str]] = frozenset(
 # RFC 7230 §3.2.6: field-name = token = 1*tchar.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # CTLs other than horizontal tab are not allowed in a field value (RFC 7230 §3.2).
-_VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -127,16 +127,6 @@ def is_forbidden_header(name: str) -> bool:
     """Whether `name` is a header only the transport or the connection may set."""
     lowered = name.lower()
     return lowered in FORBIDDEN_HEADERS or lowered.startswith("proxy-")
-
-
-def control_character(value: str) -> str | None:
-    """The first character a header value may not hold, named (`CR`, `LF`, `NUL`, `control
-    character '\\x01'`), or None. Tab is allowed."""
-    bad = _VALUE_CONTROL.search(value)
-    if bad is None:
-        return None
-    char = bad.group()
-    return {"\r": "CR", "\n": "LF", "\x00": "NUL"}.get(char, f"control character {char!r}")
 
 
 def _metadata_endpoint(addr: _IPAddress) -> str | None:
