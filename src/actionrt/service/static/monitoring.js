@@ -91,15 +91,48 @@
     document.body.dataset.monitoringLoaded = String(Number(document.body.dataset.monitoringLoaded || 0) + 1);
   }
 
+  // With a fleet: the queue's depth and dead letters (the queue is the service's, not an action's).
+  function renderQueue(data) {
+    const labels = data.times.map((t) => label(t, data.step));
+    draw("queue-chart", {
+      type: "line",
+      data: {
+        labels,
+        datasets: [
+          { label: "waiting", data: data.waiting, borderColor: "#1473e6", spanGaps: true },
+          { label: "dead letters", data: data.dead, borderColor: "#d7373f", spanGaps: true },
+        ],
+      },
+      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+    document.getElementById("queue-caption").textContent =
+      `Queue depth and dead letters${data.queue ? ` (queue ${data.queue})` : ""}`;
+    document.getElementById("mon-queued").textContent = data.last ? String(data.last.waiting) : "–";
+    document.getElementById("mon-dead").textContent = data.last ? String(data.last.dead) : "–";
+  }
+
+  async function getJson(url) {
+    const answer = await fetch(url, { headers: { accept: "application/json" } });
+    if (!answer.ok) throw new Error(`Could not load the figures (${answer.status}).`);
+    return answer.json();
+  }
+
   async function refresh() {
     const query = new URLSearchParams({ window: windowSelect.value });
     if (actionSelect.value) query.set("action", actionSelect.value);
-    const answer = await fetch(`/monitoring/calls?${query}`, { headers: { accept: "application/json" } });
-    if (!answer.ok) {
-      document.getElementById("mon-updated").textContent = `Could not load the figures (${answer.status}).`;
+    const fleet = document.getElementById("queue-chart") !== null;
+    let calls, queue;
+    try {
+      [calls, queue] = await Promise.all([
+        getJson(`/monitoring/calls?${query}`),
+        fleet ? getJson(`/monitoring/queue?window=${windowSelect.value}`) : null,
+      ]);
+    } catch (e) {
+      document.getElementById("mon-updated").textContent = e.message;
       return;
     }
-    render(await answer.json());
+    if (queue && queue.fleet) renderQueue(queue);
+    render(calls);
   }
 
   function cell(row, text, className) {
