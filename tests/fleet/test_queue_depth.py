@@ -96,3 +96,17 @@ async def test_monitoring_queue_without_a_fleet_or_with_redis_out(
     assert 'id="queue-chart"' in page and 'id="mon-queued"' in page
     said = [r.getMessage() for r in caplog.records if "queue's depth could not be read" in r.getMessage()]
     assert len(said) == 1  # once, not at every reading
+
+
+async def test_monitoring_queue_reads_the_queue_serve_invokes_through(
+    queue_name: str, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    # `serve --redis` keeps its queue on the service state (`state.queue`): without a
+    # `queue_depth` of its own, the Monitoring page reads that queue's depth.
+    application = service(tmp_path)
+    async with Queue(REDIS_URL, name=queue_name) as queue, client(application) as http:
+        assert (await http.get("/monitoring/queue")).json()["fleet"] is False
+        application.state.service.queue = queue  # type: ignore[attr-defined]
+        await queue.submit("ping", {"n": 1})
+        shown = (await http.get("/monitoring/queue")).json()
+    assert shown["fleet"] is True and shown["queue"] == queue_name and shown["last"]["waiting"] == 1

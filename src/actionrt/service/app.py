@@ -98,7 +98,7 @@ def create_app(
     state = ServiceState(
         store, catalog, Rules(store, calls.limits), calls, api_token is not None, queue_depth=queue_depth
     )
-    queue_watch = QueueWatch(lambda: state.queue_depth)
+    queue_watch = QueueWatch(state.queue_depth_source)
     policy = SecurityPolicy(api_token, loopback_only)
 
     @asynccontextmanager

@@ -141,7 +141,7 @@ class Console:
 
     async def monitoring(self, request: Request) -> Response:
         names = sorted(self.state.catalog.registry.actions)
-        fleet = self.state.queue_depth is not None
+        fleet = self.state.queue_depth_source() is not None
         return self.render(request, "monitoring.html", section="monitoring", actions=names, fleet=fleet)
 
     async def new_action(self, request: Request) -> Response:

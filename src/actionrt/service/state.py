@@ -28,6 +28,17 @@ class ServiceState:
     # With a fleet: reads the queue's depth (such as `Queue.depth`) for the Monitoring page.
     queue_depth: QueueDepthSource | None = None
 
+    def queue_depth_source(self) -> QueueDepthSource | None:
+        """How the Monitoring page reads the fleet queue's depth: `queue_depth` when given, else
+        the depth of the queue `serve --redis` invokes through; None without a fleet."""
+        if self.queue_depth is not None:
+            return self.queue_depth
+        queue = getattr(self, "queue", None)  # the `serve --redis` queue, where that option is
+        if queue is None:
+            return None
+        depth: QueueDepthSource = queue.depth
+        return depth
+
     def summary(self, action: Action) -> dict[str, Any]:
         """One row of the actions list."""
         definition = action.definition
