@@ -111,7 +111,7 @@ class AiohttpTransport:
                     trace_request_ctx=request,
                 ) as answer:
                     status = answer.status
-                    if status in REDIRECT_STATUSES:
+                    if status in REDIRECT_STATUSES and request.follow_redirects:
                         location = answer.headers.get("Location")
                         if location:
                             hop = follow_redirect(

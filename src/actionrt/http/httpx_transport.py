@@ -46,7 +46,7 @@ class HttpxTransport:
                 raise NetworkError(f"connection to {host_of(hop.url)} broke") from exc
             try:
                 location = answer.headers.get("location")
-                if answer.status_code in REDIRECT_STATUSES and location:
+                if answer.status_code in REDIRECT_STATUSES and location and request.follow_redirects:
                     hop = follow_redirect(hop, answer.status_code, location, self.policy)
                     continue
                 body = await self._read_body(answer)
