@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -405,3 +406,35 @@ def test_a_proxy_is_refused_next_to_a_transport_of_ones_own(tmp_path: Path) -> N
             proxy="http://proxy.internal:3128",
             transport=MockTransport(lambda r: HttpResponse(200, {}, b"{}", r.url)),
         )
+
+
+# -- serve --proxy / worker --proxy ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command", [["serve", "--port", "0"], ["worker", ".", "--redis", "redis://127.0.0.1:1/0"]]
+)
+def test_a_bad_proxy_option_is_one_line_without_the_password(command: list[str]) -> None:
+    from click.testing import CliRunner
+
+    from actionrt.cli import app
+
+    bad = CliRunner().invoke(app, [*command, "--proxy", "socks5://user:hunter2@proxy.internal:1080"])
+    assert bad.exit_code == 2 and "--proxy: socks5:// proxies are not supported" in bad.output
+    unset = CliRunner().invoke(app, [*command, "--proxy", "http://u:{{ secrets.NOT_SET_PROXY_PW }}@p:1"])
+    assert unset.exit_code == 2 and "--proxy: secret 'NOT_SET_PROXY_PW' is not set" in unset.output
+    assert "hunter2" not in bad.output + unset.output
+
+
+def test_the_proxy_option_reaches_every_transport_of_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from actionrt.cli.proxy_option import use_proxy
+    from actionrt.runtime import default_transport
+
+    monkeypatch.setenv("PROXY_PASSWORD", PASSWORD)
+    monkeypatch.setenv("ACTIONRT_PROXY", "")  # restored after the test: use_proxy sets it
+    use_proxy("http://user:{{ secrets.PROXY_PASSWORD }}@proxy.internal:3128")  # sets ACTIONRT_PROXY
+    transport = default_transport(DestinationPolicy(False), 1 << 20)  # as the service and fleet build it
+    assert isinstance(transport, Http1Transport)
+    chosen = transport.proxies.select("https", "api.example.com", 443)
+    assert chosen is not None and chosen.shown == "proxy.internal:3128" and chosen.authorization is not None
+    assert "{{" in os.environ["ACTIONRT_PROXY"]  # the template is handed on, never the password
