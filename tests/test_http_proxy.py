@@ -438,3 +438,35 @@ def test_the_proxy_option_reaches_every_transport_of_the_process(monkeypatch: py
     chosen = transport.proxies.select("https", "api.example.com", 443)
     assert chosen is not None and chosen.shown == "proxy.internal:3128" and chosen.authorization is not None
     assert "{{" in os.environ["ACTIONRT_PROXY"]  # the template is handed on, never the password
+
+
+# -- the aiohttp transport: the same rules over aiohttp's own proxy support -----------------
+
+
+async def test_the_aiohttp_transport_carries_the_same_proxy_rules(
+    origin: tuple[int, list[dict[str, Any]]],
+    tls_origin: tuple[int, list[str | None]],
+    locked_proxy: ForwardProxy,
+    pki: Pki,  # noqa: F811
+) -> None:
+    from actionrt.http import AiohttpTransport
+
+    context = default_ssl_context(pki.ca_file)
+    good = AiohttpTransport(
+        policy=guard(), proxy=with_credentials(locked_proxy, "user", PASSWORD), ssl_context=context
+    )
+    plain = await good.send(HttpRequest("GET", f"http://api.example.test:{origin[0]}/p"))
+    secure = await good.send(HttpRequest("GET", f"https://localhost:{tls_origin[0]}/s"))
+    assert (plain.status, secure.status) == (200, 200)
+    assert locked_proxy.forwarded == [f"GET http://api.example.test:{origin[0]}/p"]
+    assert locked_proxy.connects == [f"localhost:{tls_origin[0]}"] and tls_origin[1] == ["localhost"]
+    wrong = AiohttpTransport(policy=guard(), proxy=with_credentials(locked_proxy, "user", "not-it"))
+    for url in (f"http://api.example.test:{origin[0]}/p", f"https://localhost:{tls_origin[0]}/s"):
+        with pytest.raises(ProxyRefusedError, match="refused the proxy credentials \\(407\\)") as caught:
+            await wrong.send(HttpRequest("GET", url))
+        assert "not-it" not in str(caught.value)
+    private = AiohttpTransport(policy=DestinationPolicy(False, resolver=private_dns), proxy=locked_proxy.url)
+    with pytest.raises(DestinationRefusedError, match=r"10\.0\.0\.7"):
+        await private.send(HttpRequest("GET", "https://internal.example.test/admin"))
+    for transport in (good, wrong, private):
+        await transport.aclose()

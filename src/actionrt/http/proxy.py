@@ -117,6 +117,10 @@ class ProxyRules:
                 self._by_scheme[scheme] = Proxy.parse(environment[scheme], where=f"{scheme}_proxy")
         self.active = any(self._by_scheme.values())
 
+    def hosts(self) -> frozenset[str]:
+        """The proxies' host names (the operator's: resolved without the destination policy)."""
+        return frozenset(proxy.host for proxy in self._by_scheme.values() if proxy is not None)
+
     def select(self, scheme: str, host: str, port: int) -> Proxy | None:
         """The proxy for this origin, or None for a direct connection."""
         proxy = self._by_scheme.get(scheme)
