@@ -40,12 +40,10 @@ from actionrt.http import (
     HttpRequest,
     HttpResponse,
     NetworkError,
-    ProxyRules,
     Transport,
     TransportError,
-    configured_proxy,
     default_ssl_context,
-    proxy_from_template,
+    proxy_rules,
     trust_ca_bundle,
 )
 from actionrt.limits import LIMITS_UNAVAILABLE, CappingRule, EndpointLimiter, Limits, LimitsUnavailableError
@@ -78,8 +76,6 @@ from actionrt.retry import (
 from actionrt.secrets import (
     DEFAULT_PROVIDER,
     EnvironmentSecrets,
-    FileSecrets,
-    MappingSecrets,
     MissingSecret,
     MissingSecretError,
     SecretProvider,
@@ -630,23 +626,6 @@ def default_transport(
     return Http1Transport(
         policy=policy, max_body=max_body, ssl_context=tls, proxy=proxy_rules(proxy, trust_env=trust_env)
     )
-
-
-def proxy_rules(proxy: str | None = None, *, trust_env: bool = True) -> ProxyRules:
-    """The forward proxy of calls: `proxy` (else `ACTIONRT_PROXY`) for every call, else with
-    `trust_env` the standard `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`. The explicit URL's
-    credentials may be secret references, read for the operator (any environment variable,
-    or `{{ secrets.file:NAME }}`): the proxy is the operator's setting, not an action's, so its
-    password need not be, and should not be, one actions may read. ValueError naming what is
-    wrong, never a value."""
-    template = configured_proxy(proxy)
-    if template is None or not isinstance(template, str):
-        return ProxyRules(template, trust_env=trust_env)
-    operator = SecretResolver({"env": MappingSecrets(os.environ), "file": FileSecrets()})
-    try:
-        return ProxyRules(proxy_from_template(template, operator.resolve), trust_env=trust_env)
-    except MissingSecretError as exc:
-        raise ValueError(f"proxy: {exc}") from None
 
 
 def _origin(url: str) -> tuple[str, str]:

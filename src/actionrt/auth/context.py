@@ -29,6 +29,7 @@ from actionrt.http import (
     ProxyRefusedError,
     Transport,
     TransportError,
+    proxy_rules,
 )
 from actionrt.retry import DEFAULT_RETRIED_STATUSES
 from actionrt.secrets import SecretProvider, SecretResolver
@@ -134,7 +135,7 @@ class AuthContext:
         """The transport token calls go through: the one given or bound, else our own."""
         if self._transport is None:
             self._transport = Http1Transport(
-                policy=self.policy, max_body=_MAX_TOKEN_RESPONSE, ssl_context=self.tls
+                policy=self.policy, max_body=_MAX_TOKEN_RESPONSE, ssl_context=self.tls, proxy=proxy_rules()
             )
         return self._transport
 

@@ -29,8 +29,7 @@ def proxy_option(function: _F) -> _F:
 def use_proxy(proxy: str | None) -> None:
     """Check `--proxy` (one line naming the problem, never the password) and hand it to every
     runtime of this process and its children; the environment's proxies are checked too."""
-    from actionrt.http import PROXY_ENV
-    from actionrt.runtime import proxy_rules
+    from actionrt.http import PROXY_ENV, proxy_rules
 
     try:
         proxy_rules(proxy)

@@ -32,7 +32,7 @@ from actionrt.http.http1 import Http1Transport
 from actionrt.http.httpx_transport import HttpxTransport
 from actionrt.http.mock import MockTransport
 from actionrt.http.pool import PoolLimits
-from actionrt.http.proxy import PROXY_ENV, Proxy, ProxyRules, configured_proxy, proxy_from_template
+from actionrt.http.proxy import PROXY_ENV, Proxy, ProxyRules, proxy_rules
 from actionrt.http.redirects import CROSS_ORIGIN_HEADERS, REDIRECT_STATUSES, follow_redirect
 from actionrt.http.types import (
     CA_BUNDLE_ENV,
@@ -81,9 +81,8 @@ __all__ = [
     "TransportError",
     "UrlPolicy",
     "check_header_fields",
-    "configured_proxy",
     "default_ssl_context",
     "follow_redirect",
-    "proxy_from_template",
+    "proxy_rules",
     "trust_ca_bundle",
 ]

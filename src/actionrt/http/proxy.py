@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from actionrt.http.errors import ConnectError, LookupFailedError, ProxyRefusedError
+from actionrt.secrets import FileSecrets, MappingSecrets, MissingSecretError, SecretResolver
 
 PROXY_ENV = "ACTIONRT_PROXY"
 """One proxy URL for every call, winning over `HTTPS_PROXY`/`HTTP_PROXY` (an operator setting)."""
@@ -137,18 +138,21 @@ class ProxyRules:
         return f"ProxyRules(http={self._by_scheme['http']!r}, https={self._by_scheme['https']!r})"
 
 
-def proxy_from_template(template: str, resolve: Callable[[str], str]) -> Proxy:
-    """The proxy of an operator's URL whose credentials may be secret references
-    (`http://user:{{ secrets.PROXY_PASSWORD }}@proxy:3128`): `resolve` fills them in."""
-    filled = resolve(template)
-    return Proxy.parse(filled)
-
-
-def configured_proxy(proxy: str | Proxy | None) -> str | Proxy | None:
-    """The explicit proxy: the one given, else `ACTIONRT_PROXY` (empty: none)."""
-    if proxy is not None:
-        return proxy
-    return os.environ.get(PROXY_ENV) or None
+def proxy_rules(proxy: str | None = None, *, trust_env: bool = True) -> ProxyRules:
+    """The forward proxy of calls: `proxy` (else `ACTIONRT_PROXY`) for every call, else with
+    `trust_env` the standard `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`. The explicit URL's
+    credentials may be secret references, read for the operator (any environment variable,
+    or `{{ secrets.file:NAME }}`): the proxy is the operator's setting, not an action's, so its
+    password need not be, and should not be, one actions may read. ValueError naming what is
+    wrong, never a value."""
+    template = proxy if proxy is not None else os.environ.get(PROXY_ENV) or None
+    if template is None:
+        return ProxyRules(None, trust_env=trust_env)
+    operator = SecretResolver({"env": MappingSecrets(os.environ), "file": FileSecrets()})
+    try:
+        return ProxyRules(Proxy.parse(operator.resolve(template)), trust_env=trust_env)
+    except MissingSecretError as exc:
+        raise ValueError(f"proxy: {exc}") from None
 
 
 async def proxy_addresses(proxy: Proxy) -> list[str]:
