@@ -16,6 +16,7 @@ class HttpxTransport:
     The client's own TLS settings apply: httpx has no per-request SSL context, so a request's
     `ssl_context` is not supported here (use `Http1Transport` for mutual TLS). httpx does not
     say when a request is written: a request is counted as written once the client has it.
+    Proxies are the client's own too (`httpx.AsyncClient(proxy=...)`, its `trust_env`).
     """
 
     def __init__(
