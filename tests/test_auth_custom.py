@@ -301,10 +301,22 @@ async def test_transport_errors_and_timeouts(mocked: Any) -> None:
     assert str(info.value) == (
         "token endpoint https://auth.example.com/epsilon/oauth2/access_token unreachable (ConnectError)"
     )
+    # httpx's own read timeout is a broken connection to the transport; the token call's
+    # deadline (token_timeout) is what says "timed out".
     route.mock(side_effect=httpx.ReadTimeout("slow"))
     with pytest.raises(AuthenticationError) as info:
         await authenticator(mocked_context(), **EPSILON).apply(HttpRequest("GET", "https://a/x"))
-    assert "timed out" in str(info.value)
+    assert "unreachable (NetworkError)" in str(info.value) and info.value.transient
+
+    async def never_answers(request: httpx.Request) -> httpx.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    route.mock(side_effect=never_answers)
+    hung = AuthContext(policy=None, http=httpx.AsyncClient(), token_timeout=0.05)
+    with pytest.raises(AuthenticationError) as info:
+        await authenticator(hung, **EPSILON).apply(HttpRequest("GET", "https://a/x"))
+    assert "timed out" in str(info.value) and info.value.transient
 
 
 async def test_missing_expiry_keeps_the_token_an_hour(mocked: Any, caplog: pytest.LogCaptureFixture) -> None:

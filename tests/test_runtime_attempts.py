@@ -6,12 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
-from aiohttp import web
 
 from actionrt.guard import DestinationPolicy
 from actionrt.http import ConnectError, Http1Transport, HttpRequest, HttpResponse, MockTransport, NetworkError
@@ -69,32 +65,19 @@ async def test_a_broken_connection_after_writing_is_an_attempt(tmp_path: Path) -
     assert result.as_json()["sent"] is True and result.as_event()["sent"] is True
 
 
-@pytest.fixture
-async def hanging_token_endpoint() -> AsyncIterator[str]:
-    release = asyncio.Event()
+async def test_a_call_still_waiting_for_its_token_at_the_deadline_was_not_sent(tmp_path: Path) -> None:
+    token_url = "https://auth.example.com/token"
+    never = asyncio.Event()
 
-    async def token(request: web.Request) -> web.Response:
-        await release.wait()
-        return web.json_response({"access_token": "t"})
+    async def endpoints(request: HttpRequest) -> HttpResponse:
+        if request.url == token_url:  # token calls go through the same transport: this one hangs
+            await never.wait()
+        return HttpResponse(200, {}, b"{}", request.url)
 
-    app = web.Application()
-    app.router.add_post("/token", token)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}/token"
-    release.set()
-    await runner.cleanup()
-
-
-async def test_a_call_still_waiting_for_its_token_at_the_deadline_was_not_sent(
-    tmp_path: Path, hanging_token_endpoint: str
-) -> None:
-    transport = MockTransport(lambda request: HttpResponse(200, {}, b"{}", request.url))
+    transport = MockTransport(endpoints)
     authentication = {
         "type": "customAuthorization",
-        "endpoint": hanging_token_endpoint,
+        "endpoint": token_url,
         "method": "POST",
         "body": {"bodyType": "form", "bodyParams": {"grant_type": "client_credentials"}},
         "tokenInResponse": "json://access_token",
@@ -109,7 +92,8 @@ async def test_a_call_still_waiting_for_its_token_at_the_deadline_was_not_sent(
         False,
     )
     assert result.error == "nothing sent within 1 s: no token yet"
-    assert result.as_event()["sent"] is False and transport.requests == []
+    assert result.as_event()["sent"] is False
+    assert [request.url for request in transport.requests] == [token_url]  # never the action's
 
 
 async def test_a_failed_lookup_is_retried_and_reported_as_such(tmp_path: Path) -> None:

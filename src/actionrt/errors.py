@@ -20,6 +20,7 @@ ActionrtError
  │    ├── NetworkError          the connection broke while sending or reading
  │    ├── BodyTooLargeError     the answer is larger than the cap
  │    ├── DestinationRefusedError   the destination policy refused the host or a redirect
+ │    ├── ProxyRefusedError     the forward proxy refused the call (407, 403...)
  │    ├── TooManyRedirectsError     more redirects than allowed
  │    └── InvalidRequestError   a header would break the request's framing
  ├── LimitsUnavailableError     the shared limits store (Redis) did not answer in time

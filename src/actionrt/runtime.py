@@ -43,6 +43,7 @@ from actionrt.http import (
     Transport,
     TransportError,
     default_ssl_context,
+    proxy_rules,
     trust_ca_bundle,
 )
 from actionrt.limits import LIMITS_UNAVAILABLE, CappingRule, EndpointLimiter, Limits, LimitsUnavailableError
@@ -89,7 +90,7 @@ if TYPE_CHECKING:
 
     from actionrt.expressions import ExpressionEnvironment
 
-__all__ = ["MAX_TIMEOUT", "MIN_TIMEOUT", "Runtime", "default_transport"]
+__all__ = ["MAX_TIMEOUT", "MIN_TIMEOUT", "Runtime", "default_transport", "proxy_rules"]
 
 log = logging.getLogger("actionrt.runtime")
 
@@ -613,12 +614,21 @@ async def _timed_send(
 
 
 def default_transport(
-    policy: DestinationPolicy, max_body: int, tls: ssl.SSLContext | None = None
+    policy: DestinationPolicy,
+    max_body: int,
+    tls: ssl.SSLContext | None = None,
+    *,
+    proxy: str | None = None,
+    trust_env: bool = True,
 ) -> Transport:
     """The transport a Runtime gets when none is given: the lean HTTP/1.1 client, chosen by
     measurement (bench/README.md). `AiohttpTransport` is the drop-in alternative. `tls` is
-    the default TLS context (its trust store: the system's, plus `ACTIONRT_CA_BUNDLE`)."""
-    return Http1Transport(policy=policy, max_body=max_body, ssl_context=tls)
+    the default TLS context (its trust store: the system's, plus `ACTIONRT_CA_BUNDLE`).
+    `proxy` (default: `ACTIONRT_PROXY`) and `trust_env` choose the forward proxy
+    (`proxy_rules`)."""
+    return Http1Transport(
+        policy=policy, max_body=max_body, ssl_context=tls, proxy=proxy_rules(proxy, trust_env=trust_env)
+    )
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -663,9 +673,13 @@ class Runtime:
         recorder: CallRecorder | None = None,
         ca_bundle: str | Path | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         """Wire a runtime over an already loaded registry; what is not given gets the defaults
         `from_path` documents (the policy follows the registry's `allow_private_network`)."""
+        if proxy is not None and transport is not None:
+            raise ValueError("proxy= configures the default transport: give your transport its own proxy")
         if policy is None:
             policy = DestinationPolicy(registry.allow_private_network)
         self.ca_bundle = ca_bundle or os.environ.get(CA_BUNDLE_ENV) or None
@@ -678,7 +692,11 @@ class Runtime:
         self.plugins: Plugins = registry.plugins
         self.policy = policy
         self.limits = limits if limits is not None else Limits()
-        self.transport = transport if transport is not None else default_transport(policy, max_body, tls=tls)
+        self.transport = (
+            transport
+            if transport is not None
+            else default_transport(policy, max_body, tls=tls, proxy=proxy, trust_env=trust_env)
+        )
         self.auth_context = (
             auth_context
             if auth_context is not None
@@ -698,6 +716,7 @@ class Runtime:
         )
         self._send = self._watch.attempts(self.transport.send)
         self.auth_context.observe_token = self._watch.token_request
+        self.auth_context.use_transport(self.transport)  # token calls: same guard, pools, proxy
         self._sleep = sleep
         self._connections = _ConnectionGates(self.limits)
         self._deadlines = Deadlines()
@@ -760,6 +779,8 @@ class Runtime:
         recorder: CallRecorder | None = None,
         ca_bundle: str | Path | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> Runtime:
         """Load the actions under `path` (a file or a directory) and wire the runtime.
 
@@ -780,6 +801,10 @@ class Runtime:
         `recorder` keeps the details of recent calls (docs/observability.md).
         `ca_bundle` (default: `ACTIONRT_CA_BUNDLE`) is a PEM file of private CAs trusted
         besides the system's, by action calls and token calls alike.
+        `proxy` (default: `ACTIONRT_PROXY`) is a forward proxy URL for every call, token calls
+        included (`http://user:{{ secrets.PROXY_PASSWORD }}@proxy:3128`); without one, and
+        unless `trust_env=False`, `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` are followed as
+        urllib and curl do. The destination policy still checks every origin (docs/security.md).
         """
         if policy is None:
             policy = DestinationPolicy(allow_private_network)
@@ -813,6 +838,8 @@ class Runtime:
             recorder=recorder,
             ca_bundle=ca_bundle,
             sleep=sleep,
+            proxy=proxy,
+            trust_env=trust_env,
         )
 
     def _engine(self, action: Action) -> _ActionEngine:

@@ -20,7 +20,7 @@ from raw_server import RawServer, raw_server, read_request  # noqa: F401  (re-ex
 
 import actionrt.runtime
 from actionrt.guard import DestinationPolicy
-from actionrt.http import AiohttpTransport, Http1Transport, Transport
+from actionrt.http import AiohttpTransport, Http1Transport, Transport, proxy_rules
 from actionrt.retry import Backoff
 from actionrt.runtime import Runtime
 
@@ -35,10 +35,18 @@ def transport_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     """Every end-to-end test runs over both transports: the default and the aiohttp one."""
     kind: str = request.param
 
-    def make(policy: DestinationPolicy, max_body: int, tls: ssl.SSLContext | None = None) -> Transport:
+    def make(
+        policy: DestinationPolicy,
+        max_body: int,
+        tls: ssl.SSLContext | None = None,
+        *,
+        proxy: str | None = None,
+        trust_env: bool = True,
+    ) -> Transport:
+        proxies = proxy_rules(proxy, trust_env=trust_env)
         if kind == "aiohttp":
-            return AiohttpTransport(policy=policy, max_body=max_body, ssl_context=tls)
-        return Http1Transport(policy=policy, max_body=max_body, ssl_context=tls)
+            return AiohttpTransport(policy=policy, max_body=max_body, ssl_context=tls, proxy=proxies)
+        return Http1Transport(policy=policy, max_body=max_body, ssl_context=tls, proxy=proxies)
 
     monkeypatch.setattr(actionrt.runtime, "default_transport", make)
     return kind

@@ -1,11 +1,12 @@
-"""What authenticators share in one Runtime: secrets, the token cache, the client for token
-calls and the destination policy those calls obey. Token endpoints are destinations too."""
+"""What authenticators share in one Runtime: secrets, the token cache, the transport token
+calls go through and the destination policy they obey. Token endpoints are destinations too:
+a token call takes the runtime's own transport (its guard, pools, body cap and proxy)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -19,7 +20,17 @@ import httpx
 from actionrt.auth.base import AuthenticationError
 from actionrt.auth.tokens import TokenCache
 from actionrt.guard import DestinationPolicy
-from actionrt.http import CA_BUNDLE_ENV, DestinationRefusedError, default_ssl_context
+from actionrt.http import (
+    BodyTooLargeError,
+    DestinationRefusedError,
+    Http1Transport,
+    HttpRequest,
+    HttpxTransport,
+    ProxyRefusedError,
+    Transport,
+    TransportError,
+    proxy_rules,
+)
 from actionrt.retry import DEFAULT_RETRIED_STATUSES
 from actionrt.secrets import SecretProvider, SecretResolver
 
@@ -28,7 +39,8 @@ log = logging.getLogger("actionrt.auth")
 TOKEN_TIMEOUT = 10.0  # seconds for one token call; the action call's own deadline still applies
 _MAX_TOKEN_RESPONSE = 1 << 20
 
-# True while this task makes a token call: the httpx log filter below then hides the query.
+# True while this task makes a token call: the httpx log filter below then hides the query
+# (a runtime whose transport is an `HttpxTransport` sends its token calls through httpx).
 _in_token_call: ContextVar[bool] = ContextVar("actionrt_token_call", default=False)
 
 
@@ -70,10 +82,13 @@ class TokenResponse:
 class AuthContext:
     """Built once per Runtime and handed to every scheme's `build(config, context)`.
 
-    `http` is the client for token calls (tests bind respx to it, or pass one with a mock
-    transport). `policy` checks each token endpoint like any destination (scheme, host,
-    port, and every resolved address); the call then goes to the checked address. A context
-    built with `policy=None` checks nothing: for tests with mocked endpoints only.
+    Token calls go through `transport`: the runtime binds its own (`use_transport`), so they
+    share its guard, pools, body cap and proxy. A context used alone makes an `Http1Transport`
+    with `policy` on first use; `http` (an httpx client, for respx tests) is carried by an
+    `HttpxTransport`. `policy` checks each token endpoint's URL like any destination, and a
+    transport that resolves names through it (the default) checks every address it connects
+    to. A context built with `policy=None` checks nothing: for tests with mocked endpoints only.
+    Redirects of a token endpoint are not followed (its answer must be the token).
     """
 
     _UNSET: Any = object()
@@ -84,6 +99,7 @@ class AuthContext:
         *,
         allow_private_network: bool = False,
         http: httpx.AsyncClient | None = None,
+        transport: Transport | None = None,
         policy: DestinationPolicy | None = _UNSET,
         tokens: TokenCache | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -103,30 +119,41 @@ class AuthContext:
         self.tokens = tokens if tokens is not None else TokenCache(clock)
         self.wall_clock = wall_clock  # for JWT iat/exp
         self.token_timeout = token_timeout
-        self._http = http
-        self._owns_http = http is None
+        self.http = http
+        if transport is None and http is not None:
+            transport = HttpxTransport(http, policy=self.policy)
+            if _QUERY_FILTER not in _HTTPX_LOG.filters:
+                _HTTPX_LOG.addFilter(_QUERY_FILTER)
+        self._transport = transport
+        self._bound = transport is not None  # given (or bound by a runtime): not ours to close
         # Set by the runtime: awaits one token request, counting it and tracing it.
         self.observe_token: Callable[[str, Coroutine[Any, Any, Any]], Awaitable[Any]] | None = None
-        self.tls = tls  # the trust store of token calls (a private CA's); None: httpx's default
+        self.tls = tls  # the trust store of token calls made by our own transport
 
     @property
-    def http(self) -> httpx.AsyncClient:
-        """The client for token calls (created on first use; redirects are not followed)."""
-        if _QUERY_FILTER not in _HTTPX_LOG.filters:
-            _HTTPX_LOG.addFilter(_QUERY_FILTER)
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=self.token_timeout,
-                follow_redirects=False,
-                verify=self.tls or (default_ssl_context() if os.environ.get(CA_BUNDLE_ENV) else True),
+    def transport(self) -> Transport:
+        """The transport token calls go through: the one given or bound, else our own."""
+        if self._transport is None:
+            self._transport = Http1Transport(
+                policy=self.policy, max_body=_MAX_TOKEN_RESPONSE, ssl_context=self.tls, proxy=proxy_rules()
             )
-        return self._http
+        return self._transport
+
+    def use_transport(self, transport: Transport) -> None:
+        """Send token calls through `transport` (the runtime's), unless the context was built
+        with its own (`transport=` or `http=`)."""
+        if self._bound:
+            return
+        self._transport = transport
+        self._bound = True
+        if isinstance(transport, HttpxTransport) and _QUERY_FILTER not in _HTTPX_LOG.filters:
+            _HTTPX_LOG.addFilter(_QUERY_FILTER)
 
     async def aclose(self) -> None:
-        """Close the token-call client if this context created it."""
-        if self._http is not None and self._owns_http:
-            await self._http.aclose()
-            self._http = None
+        """Close the transport this context made for itself (a bound one is its owner's)."""
+        if self._transport is not None and not self._bound:
+            await self._transport.aclose()
+            self._transport = None
 
     async def token_request(
         self,
@@ -139,60 +166,42 @@ class AuthContext:
     ) -> TokenResponse:
         """One call to a token endpoint; a 2xx answer, else `AuthenticationError` naming
         `label` (the endpoint without its query) and the status. Never says a secret."""
-        target, extra_headers, extensions = await self._checked_target(url, label)
+        if self.policy is not None:
+            try:
+                self.policy.check_url(url)  # its addresses: checked by the transport's guard
+            except DestinationRefusedError as exc:
+                raise AuthenticationError(f"token endpoint {label} refused: {exc}") from None
+        request = HttpRequest(method, url, dict(headers), content, follow_redirects=False)
         marked = _in_token_call.set(True)
         try:
-            response = await self.http.request(
-                method,
-                target,
-                headers={**headers, **extra_headers},
-                content=content,
-                extensions=extensions,
-            )
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self.token_timeout):
+                response = await self.transport.send(request)
+        except TimeoutError:
             raise AuthenticationError(f"token endpoint {label} timed out", transient=True) from None
-        except httpx.HTTPError as exc:
-            # httpx's text may quote the URL (and a query secret): say only the kind
+        except DestinationRefusedError as exc:
+            raise AuthenticationError(f"token endpoint {label} refused: {exc}") from None
+        except BodyTooLargeError:
+            cap = getattr(self.transport, "max_body", _MAX_TOKEN_RESPONSE)
+            raise AuthenticationError(f"token endpoint {label} answered more than {cap} bytes") from None
+        except ProxyRefusedError as exc:  # names the proxy and the status, never its credentials
+            raise AuthenticationError(f"token endpoint {label}: {exc}") from None
+        except TransportError as exc:
+            # the transport's text names the host at most; only the kind is said here
             message = f"token endpoint {label} unreachable ({type(exc).__name__})"
             raise AuthenticationError(message, transient=True) from None
         finally:
             _in_token_call.reset(marked)
-        if not 200 <= response.status_code < 300:
+        status = response.status
+        if not 200 <= status < 300:
             raise AuthenticationError(
-                f"token endpoint {label} answered {response.status_code}"
-                + _oauth_error_code(response.content),
-                status=response.status_code,
-                transient=response.status_code in DEFAULT_RETRIED_STATUSES,
+                f"token endpoint {label} answered {status}" + _oauth_error_code(response.content),
+                status=status,
+                transient=status in DEFAULT_RETRIED_STATUSES,
             )
-        if len(response.content) > _MAX_TOKEN_RESPONSE:
-            raise AuthenticationError(
-                f"token endpoint {label} answered more than 1 MiB", status=response.status_code
-            )
-        log.debug("token endpoint %s answered %d", label, response.status_code)
-        return TokenResponse(response.status_code, response.content)
-
-    async def _checked_target(self, url: str, label: str) -> tuple[str, dict[str, str], dict[str, Any]]:
-        """The URL to call, pinned to an address the policy allowed (Host and TLS server
-        name kept), so a DNS answer changing between check and connect changes nothing."""
-        policy = self.policy
-        if policy is None:
-            return url, {}, {}
-        try:
-            policy.check_url(url)
-            parts = urlsplit(url)
-            host = parts.hostname or ""
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            addresses = await policy.resolve(host, port)
-        except DestinationRefusedError as exc:
-            raise AuthenticationError(f"token endpoint {label} refused: {exc}") from None
-        address = addresses[0]
-        if address == host:
-            return url, {}, {}
-        netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-        pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-        host_header = parts.netloc.rpartition("@")[2]
-        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-        return pinned, {"Host": host_header}, extensions
+        if len(response.content) > _MAX_TOKEN_RESPONSE:  # a transport without a cap of its own
+            raise AuthenticationError(f"token endpoint {label} answered more than 1 MiB", status=status)
+        log.debug("token endpoint %s answered %d", label, status)
+        return TokenResponse(status, response.content)
 
 
 def endpoint_label(url: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from actionrt.cli.app import EXIT_USAGE, PATH, app, fail
+from actionrt.cli.proxy_option import proxy_option, use_proxy
 
 DEFAULT_STORE = Path(".actionrt") / "store.db"
 
@@ -65,6 +66,7 @@ DEFAULT_STORE = Path(".actionrt") / "store.db"
     metavar="FILE",
     help="PEM file of private CAs trusted besides the system's (action and token calls).",
 )
+@proxy_option
 @click.option(
     "--env-secret",
     "env_secret",
@@ -90,6 +92,7 @@ def serve(
     log_format: str,
     record_bodies: bool,
     ca_bundle: Path | None,
+    proxy: str | None,
     env_secret: tuple[str, ...],
     env_secret_prefix: tuple[str, ...],
 ) -> None:
@@ -124,6 +127,7 @@ def serve(
         except ValueError as exc:
             fail(f"--ca-bundle: {exc}")
         os.environ[CA_BUNDLE_ENV] = str(ca_bundle)  # every TLS context of the service reads it
+    use_proxy(proxy)  # every transport of the service reads ACTIONRT_PROXY
     listener = bind(host, port)
 
     import uvicorn

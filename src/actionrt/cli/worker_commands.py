@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from actionrt.cli.app import PATH, allow_private_network_option, app
+from actionrt.cli.proxy_option import proxy_option, use_proxy
 
 
 @app.command()
@@ -61,6 +62,7 @@ from actionrt.cli.app import PATH, allow_private_network_option, app
 @click.option(
     "--watch/--no-watch", default=True, show_default=True, help="Reload the actions when their files change."
 )
+@proxy_option
 def worker(
     paths: tuple[Path, ...],
     redis_url: str,
@@ -74,12 +76,14 @@ def worker(
     metrics_port: int | None,
     processes: int,
     watch: bool,
+    proxy: str | None,
 ) -> None:
     """Serve the calls submitted to a Redis queue (docs/fleet.md). SIGTERM drains: the calls
     already taken finish and are stored, then the process exits 0."""
     from actionrt.errors import ValidationError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    use_proxy(proxy)  # ACTIONRT_PROXY: read by this process's runtimes and inherited by its children
     if processes > 1:
         from actionrt.fleet.processes import supervise, worker_command
 

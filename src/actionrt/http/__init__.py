@@ -9,6 +9,7 @@ Only this package speaks HTTP on the call path; everything else sees `HttpReques
 - `redirects`: which method, body and headers a redirect carries
 - `protocol`: one HTTP/1.1 connection, answers parsed by httptools (llhttp)
 - `pool`: connections pooled per host, each host with its own limit and waiting line
+- `proxy`: which forward proxy carries a call (`HTTPS_PROXY`...), CONNECT tunnels
 - `http1`: `Http1Transport`, the default
 - `aiohttp_transport`, `httpx_transport`: the same seam over aiohttp and httpx
 - `mock`: `MockTransport(handler)` for unit tests
@@ -22,6 +23,7 @@ from actionrt.http.errors import (
     InvalidRequestError,
     LookupFailedError,
     NetworkError,
+    ProxyRefusedError,
     TooManyRedirectsError,
     TransportError,
 )
@@ -30,6 +32,7 @@ from actionrt.http.http1 import Http1Transport
 from actionrt.http.httpx_transport import HttpxTransport
 from actionrt.http.mock import MockTransport
 from actionrt.http.pool import PoolLimits
+from actionrt.http.proxy import PROXY_ENV, Proxy, ProxyRules, proxy_rules
 from actionrt.http.redirects import CROSS_ORIGIN_HEADERS, REDIRECT_STATUSES, follow_redirect
 from actionrt.http.types import (
     CA_BUNDLE_ENV,
@@ -53,6 +56,7 @@ __all__ = [
     "DEFAULT_MAX_BODY",
     "DEFAULT_TOTAL_CONNECTION_LIMIT",
     "MAX_REDIRECTS",
+    "PROXY_ENV",
     "REDIRECT_STATUSES",
     "AiohttpTransport",
     "BodyTooLargeError",
@@ -69,6 +73,9 @@ __all__ = [
     "NetworkError",
     "PolicyResolver",
     "PoolLimits",
+    "Proxy",
+    "ProxyRefusedError",
+    "ProxyRules",
     "TooManyRedirectsError",
     "Transport",
     "TransportError",
@@ -76,5 +83,6 @@ __all__ = [
     "check_header_fields",
     "default_ssl_context",
     "follow_redirect",
+    "proxy_rules",
     "trust_ca_bundle",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import ssl
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -18,6 +19,7 @@ from actionrt.http.errors import (
     TransportError,
 )
 from actionrt.http.headers import check_header_fields
+from actionrt.http.proxy import Proxy, ProxyRules, proxy_addresses, proxy_refusal
 from actionrt.http.redirects import REDIRECT_STATUSES, Hop, follow_redirect, host_of
 from actionrt.http.types import (
     DEFAULT_CONNECTION_LIMIT,
@@ -38,6 +40,10 @@ class AiohttpTransport:
     private addresses after resolution) and are cached by the connector, so a call on a warm
     pool makes no DNS lookup. No cookies are kept: calls for different customers must never
     share state.
+
+    `proxy` and `trust_env` choose a forward proxy as `Http1Transport` does, carried by
+    aiohttp's own proxy support (absolute-form, CONNECT); the origin's addresses are checked
+    by `policy` before each proxied request, the proxy's are not (it is the operator's).
     """
 
     reports_writes = True  # sets `HttpRequest.written` when the request goes out
@@ -52,8 +58,11 @@ class AiohttpTransport:
         ssl_context: ssl.SSLContext | None = None,
         resolver: AbstractResolver | None = None,
         dns_cache_seconds: int = 60,
+        proxy: ProxyRules | Proxy | str | None = None,
+        trust_env: bool = True,
     ) -> None:
         self.policy = policy
+        self.proxies = proxy if isinstance(proxy, ProxyRules) else ProxyRules(proxy, trust_env=trust_env)
         self.max_body = max_body
         self._limit = limit
         self._limit_per_host = limit_per_host
@@ -71,7 +80,7 @@ class AiohttpTransport:
             return self._session
         resolver = self._resolver
         if resolver is None and self.policy is not None:
-            resolver = PolicyResolver(self.policy)
+            resolver = PolicyResolver(self.policy, exempt=self.proxies.hosts())
         connector = aiohttp.TCPConnector(
             limit=self._limit,
             limit_per_host=self._limit_per_host,
@@ -100,18 +109,31 @@ class AiohttpTransport:
         for _ in range(MAX_REDIRECTS + 1):
             # Until aiohttp's trace hooks say otherwise (queued for a connection, headers sent).
             request.waiting_for = f"still connecting to {host_of(url)}"
+            proxy = await self._proxy_for(url) if self.proxies.active else None
+            sent_headers, proxy_headers = headers, None
+            if proxy is not None and proxy.authorization is not None:
+                # aiohttp sends `proxy_headers` with CONNECT only: an absolute-form request
+                # carries the credentials among its own headers.
+                if url[:6].lower() == "https:":
+                    proxy_headers = {"Proxy-Authorization": proxy.authorization}
+                else:
+                    sent_headers = {**headers, "Proxy-Authorization": proxy.authorization}
             try:
                 async with session.request(
                     method,
                     url,
-                    headers=headers,
+                    headers=sent_headers,
                     data=content,
                     allow_redirects=False,
                     ssl=tls,
                     trace_request_ctx=request,
+                    proxy=None if proxy is None else f"http://{proxy.shown}",
+                    proxy_headers=proxy_headers,
                 ) as answer:
                     status = answer.status
-                    if status in REDIRECT_STATUSES:
+                    if status == 407 and proxy is not None and not url.lower().startswith("https:"):
+                        raise proxy_refusal(proxy, 407, f"a request to {host_of(url)}")
+                    if status in REDIRECT_STATUSES and request.follow_redirects:
                         location = answer.headers.get("Location")
                         if location:
                             hop = follow_redirect(
@@ -123,6 +145,14 @@ class AiohttpTransport:
                     return HttpResponse(status, answer.headers, body, url)
             except TransportError:
                 raise
+            except aiohttp.ClientHttpProxyError as exc:  # the answer to CONNECT
+                assert proxy is not None
+                if exc.status in (502, 503, 504):
+                    raise ConnectError(f"the proxy {proxy.shown} could not reach {host_of(url)}") from None
+                raise proxy_refusal(proxy, exc.status, f"CONNECT to {host_of(url)}") from None
+            except aiohttp.ClientProxyConnectionError as exc:
+                assert proxy is not None
+                raise ConnectError(f"cannot connect to the proxy {proxy.shown}: {_reason(exc)}") from None
             except aiohttp.ClientConnectorError as exc:
                 raise ConnectError(f"cannot connect to {host_of(url)}: {_reason(exc)}") from exc
             except aiohttp.InvalidURL as exc:
@@ -134,6 +164,20 @@ class AiohttpTransport:
             except (aiohttp.ClientError, OSError) as exc:
                 raise NetworkError(f"connection to {host_of(url)} broke: {_reason(exc)}") from exc
         raise TooManyRedirectsError(f"more than {MAX_REDIRECTS} redirects from {host_of(url)}")
+
+    async def _proxy_for(self, url: str) -> Proxy | None:
+        """The proxy of `url`'s origin, once the policy has checked the origin's addresses
+        (the proxy connects to them; aiohttp never resolves them here)."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        try:
+            host, port = parts.hostname or "", parts.port or (443 if scheme == "https" else 80)
+        except ValueError:
+            raise ConnectError(f"invalid URL for {host_of(url)}") from None
+        proxy = self.proxies.select(scheme, host, port)
+        if proxy is not None and self.policy is not None:
+            await self.policy.resolve(host, port)
+        return proxy
 
     async def _read_body(self, answer: aiohttp.ClientResponse) -> bytes:
         max_body = self.max_body
@@ -201,13 +245,17 @@ class PolicyResolver(AbstractResolver):
     to a checked address. aiohttp skips resolvers for IP-literal hosts: `check_url` guards those.
     """
 
-    def __init__(self, policy: DestinationCheck) -> None:
+    def __init__(self, policy: DestinationCheck, *, exempt: frozenset[str] = frozenset()) -> None:
         self.policy = policy
+        self.exempt = exempt  # the operator's proxies: resolved, not checked
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        addresses = await self.policy.resolve(host, port)
+        if host in self.exempt:
+            addresses = await proxy_addresses(Proxy(host, port))
+        else:
+            addresses = await self.policy.resolve(host, port)
         results: list[ResolveResult] = []
         for address in addresses:
             addr_family = socket.AF_INET6 if ":" in address else socket.AF_INET

@@ -7,6 +7,7 @@ ActionrtError
       ├── NetworkError          the connection broke while sending or reading
       ├── BodyTooLargeError     the answer's body is larger than the cap
       ├── DestinationRefusedError   the destination policy refused a host, address or redirect
+      ├── ProxyRefusedError     the forward proxy refused the call (407, 403, ...)
       ├── TooManyRedirectsError more redirects than allowed
       └── InvalidRequestError   a header name or value would break the framing
 
@@ -56,6 +57,13 @@ class DestinationRefusedError(TransportError):
     """The destination policy refused the host, the address or a redirect target."""
 
     kind = "destinationRefused"
+
+
+class ProxyRefusedError(TransportError):
+    """The forward proxy refused the call: its credentials (407) or its own policy (403...).
+    Final: the same request through the same proxy gets the same answer."""
+
+    kind = "proxyRefused"
 
 
 class TooManyRedirectsError(TransportError):

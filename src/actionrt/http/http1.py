@@ -21,6 +21,7 @@ from actionrt.http.errors import (
 from actionrt.http.headers import FRAMED_CONTROL, invalid_header
 from actionrt.http.pool import ConnectionPools, HostPool, PoolLimits
 from actionrt.http.protocol import Answer, Http1Connection, _ProtocolError, _StaleConnection
+from actionrt.http.proxy import Proxy, ProxyRules, open_tunnel, proxy_addresses, proxy_refusal
 from actionrt.http.redirects import REDIRECT_STATUSES, Hop, follow_redirect, host_of
 from actionrt.http.types import (
     DEFAULT_CONNECTION_LIMIT,
@@ -36,6 +37,8 @@ from actionrt.http.types import (
 _ORIGIN = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*)([^#]*)")
 # Written by the transport itself: a caller's copy would duplicate or contradict the framing.
 _TRANSPORT_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+# Through a proxy the proxy's credentials are the transport's too.
+_PROXIED_HEADERS = _TRANSPORT_HEADERS | {"proxy-authorization"}
 _USER_AGENT = "actionrt"
 HAPPY_EYEBALLS_DELAY = 0.25
 """Seconds before the next address of a host is tried while the last one is still connecting."""
@@ -67,6 +70,8 @@ class _Origin:
     host: str  # for DNS and TLS server name (IDNA-encoded, no brackets)
     port: int
     host_header: str
+    proxy: Proxy | None = None
+    absolute: str = ""  # `http://host:port` when the request goes to a proxy in absolute form
 
 
 class Http1Transport:
@@ -79,6 +84,10 @@ class Http1Transport:
     cap. Connections are pooled per host (`limits`: per host, in total, keepalive). DNS goes
     through `policy.resolve` (cached, private addresses refused) when a connection is opened.
     `limit` is the per-host limit, kept as a shorthand.
+
+    `proxy` (a URL, a `Proxy` or `ProxyRules`) sends every call through that forward proxy;
+    without one, `trust_env` follows `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (actionrt.http.proxy).
+    The origin is still resolved and checked by `policy`; the proxy is the operator's and is not.
     """
 
     reports_writes = True  # sets `HttpRequest.written` when the request goes out
@@ -93,8 +102,11 @@ class Http1Transport:
         ssl_context: ssl.SSLContext | None = None,
         keepalive: float = 15.0,
         user_agent: str = _USER_AGENT,
+        proxy: ProxyRules | Proxy | str | None = None,
+        trust_env: bool = True,
     ) -> None:
         self.policy = policy
+        self.proxies = proxy if isinstance(proxy, ProxyRules) else ProxyRules(proxy, trust_env=trust_env)
         self.max_body = max_body
         self.limits = limits or PoolLimits(limit, max(limit, DEFAULT_TOTAL_CONNECTION_LIMIT), keepalive)
         self._ssl_context = ssl_context
@@ -110,7 +122,7 @@ class Http1Transport:
         headers, content = request.headers, request.content
         for _ in range(MAX_REDIRECTS + 1):
             status, answer_headers, body = await self._exchange(request, method, url, headers, content)
-            if status in REDIRECT_STATUSES:
+            if status in REDIRECT_STATUSES and request.follow_redirects:
                 location = answer_headers.get("location")
                 if location:
                     hop = follow_redirect(Hop(method, url, headers, content), status, location, self.policy)
@@ -138,7 +150,10 @@ class Http1Transport:
         shown = f"[{host}]" if ":" in host else host
         default = 443 if scheme == "https" else 80
         host_header = shown if port == default else f"{shown}:{port}"
-        origin = _Origin(scheme == "https", host, port, host_header)
+        proxies = self.proxies
+        proxy = proxies.select(scheme, host, port) if proxies.active else None
+        absolute = f"http://{host_header}" if proxy is not None and scheme == "http" else ""
+        origin = _Origin(scheme == "https", host, port, host_header, proxy, absolute)
         if len(self._origins) >= 4096:
             self._origins.clear()
         self._origins[origin_text] = origin
@@ -152,11 +167,8 @@ class Http1Transport:
         headers: dict[str, str],
         content: bytes | None,
     ) -> bytes:
-        kept = [
-            f"{name}: {value}\r\n"
-            for name, value in headers.items()
-            if name.lower() not in _TRANSPORT_HEADERS
-        ]
+        ours = _PROXIED_HEADERS if origin.absolute else _TRANSPORT_HEADERS
+        kept = [f"{name}: {value}\r\n" for name, value in headers.items() if name.lower() not in ours]
         fields = "".join(kept)
         # Each field adds exactly one CR and one LF: more means a name or value carries a line
         # break and would smuggle a header or a second request in.
@@ -171,6 +183,8 @@ class Http1Transport:
         # Ours unless the action sends its own: two User-Agent fields are refused by servers.
         agent = "" if "\nuser-agent:" in "\n" + fields.lower() else f"User-Agent: {self._user_agent}\r\n"
         head = f"{method} {target} HTTP/1.1\r\nHost: {origin.host_header}\r\n{agent}{fields}"
+        if origin.absolute and origin.proxy is not None and origin.proxy.authorization is not None:
+            head += f"Proxy-Authorization: {origin.proxy.authorization}\r\n"
         if content is None:
             return (head + "\r\n").encode()
         return (head + f"Content-Length: {len(content)}\r\n\r\n").encode() + content
@@ -192,10 +206,12 @@ class Http1Transport:
             target = "/" + target
         if " " in target or "\r" in target or "\n" in target:
             raise InvalidRequestError("the URL's path or query contains spaces or line breaks")
-        payload = self._payload(method, target, origin, headers, content)
+        payload = self._payload(method, origin.absolute + target, origin, headers, content)
         context = (request.ssl_context or self._default_tls()) if origin.secure else None
         pools = self._pools
-        host = pools.host((origin.host, origin.port, context), origin.host_header)
+        proxy = origin.proxy
+        key = (origin.host, origin.port, context, None if proxy is None else proxy.identity)
+        host = pools.host(key, origin.host_header)
         loop = asyncio.get_running_loop()
         for fresh_only in (False, True):
             connection = await self._acquire(request, origin, host, fresh_only)
@@ -203,7 +219,10 @@ class Http1Transport:
                 answer = connection.exchange(payload, method == "HEAD", self.max_body)
                 if not answer.done():
                     request.written = True
-                return await answer
+                result = await answer
+                if result[0] == 407 and origin.absolute and proxy is not None:
+                    raise proxy_refusal(proxy, 407, f"a request to {origin.host_header}")
+                return result
             except _StaleConnection as exc:
                 connection.close()
                 if connection.exchanges > 1 and not fresh_only:
@@ -254,22 +273,31 @@ class Http1Transport:
         """A new connection in a slot `reserve` took; the slot is given back if none is made."""
         pools = self._pools
         context = host.key[2]
+        proxy = origin.proxy
         try:
             addresses = [origin.host]
             if self.policy is not None:
+                # Through a proxy too: the origin's addresses are checked, though the proxy
+                # resolves the name again for itself.
                 addresses = await self.policy.resolve(origin.host, origin.port)
+            port, peer = origin.port, origin.host_header
+            if proxy is not None:
+                addresses, port, peer = await proxy_addresses(proxy), proxy.port, f"the proxy {proxy.shown}"
             loop = asyncio.get_running_loop()
             try:
                 # Happy Eyeballs (RFC 8305): the next address is tried 250 ms after the last one
                 # started, so an address that never answers costs 250 ms, not the deadline.
                 sock = await aiohappyeyeballs.start_connection(
-                    _address_infos(addresses, origin.port),
+                    _address_infos(addresses, port),
                     happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
                     interleave=1,
                 )
             except OSError as exc:  # every address refused or unreachable
-                raise ConnectError(f"cannot connect to {origin.host_header}: {_reason(exc)}") from None
+                raise ConnectError(f"cannot connect to {peer}: {_reason(exc)}") from None
             try:
+                if proxy is not None and origin.secure:
+                    shown = f"[{origin.host}]" if ":" in origin.host else origin.host
+                    await open_tunnel(sock, proxy, origin.host_header, f"{shown}:{origin.port}")
                 _, connection = await loop.create_connection(
                     lambda: pools.connection_for(host),
                     sock=sock,

@@ -16,6 +16,7 @@ class HttpxTransport:
     The client's own TLS settings apply: httpx has no per-request SSL context, so a request's
     `ssl_context` is not supported here (use `Http1Transport` for mutual TLS). httpx does not
     say when a request is written: a request is counted as written once the client has it.
+    Proxies are the client's own too (`httpx.AsyncClient(proxy=...)`, its `trust_env`).
     """
 
     def __init__(
@@ -46,7 +47,7 @@ class HttpxTransport:
                 raise NetworkError(f"connection to {host_of(hop.url)} broke") from exc
             try:
                 location = answer.headers.get("location")
-                if answer.status_code in REDIRECT_STATUSES and location:
+                if answer.status_code in REDIRECT_STATUSES and location and request.follow_redirects:
                     hop = follow_redirect(hop, answer.status_code, location, self.policy)
                     continue
                 body = await self._read_body(answer)

@@ -19,8 +19,9 @@ from actionrt.http.types import DEFAULT_CONNECTION_LIMIT, DEFAULT_TOTAL_CONNECTI
 
 _MAX_HOSTS = 4096
 
-PoolKey = tuple[str, int, ssl.SSLContext | None]
-"""(host, port, TLS context): connections are shared only when all three match."""
+PoolKey = tuple[str, int, ssl.SSLContext | None, tuple[str, int, str] | None]
+"""(host, port, TLS context, proxy identity): connections are shared only when all four match,
+so direct and proxied connections, and those of different proxies or proxy users, never mix."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ class HttpRequest:
     The transport reports progress on the request itself: `written` turns True when its bytes
     go to the endpoint (so it may have been acted on), and `waiting_for` says what a send is
     waiting for before that ("no connection free to api.example.com (400 in use)"), or None.
+    `follow_redirects=False` returns a redirect answer as it is (token calls want the token).
     """
 
     method: str
@@ -38,6 +39,7 @@ class HttpRequest:
     ssl_context: ssl.SSLContext | None = None
     written: bool = False
     waiting_for: str | None = None
+    follow_redirects: bool = True
 
 
 @dataclass(slots=True)
