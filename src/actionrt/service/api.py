@@ -128,10 +128,15 @@ async def read_json(request: Request, *, default: Any = None) -> Any:
 
 async def read_model(request: Request, model: type[ModelT]) -> ModelT:
     """The body validated as `model` straight from its bytes (an empty body: the defaults)."""
-    body = await request.body()
+    return parse_model(await request.body(), request.headers.get("content-type", ""), model)
+
+
+def parse_model(body: bytes, content_type: str, model: type[ModelT]) -> ModelT:
+    """`body` validated as `model` (an empty body: the defaults); BodyError (400, 415) or
+    RequestValidationError (422) naming what is wrong and where."""
     if not body.strip():
         return model()
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media = content_type.split(";")[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
         raise BodyError(415, "send the body as application/json")
     try:

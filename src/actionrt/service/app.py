@@ -25,9 +25,10 @@ from actionrt.service.api import DOCUMENT_MODELS, build_router
 from actionrt.service.calls import Calls
 from actionrt.service.catalog import Catalog
 from actionrt.service.console import Console
+from actionrt.service.hot_path import InvokeHotPath
 from actionrt.service.monitoring_api import build_monitoring_router
 from actionrt.service.rules import Rules
-from actionrt.service.security import TOKEN_ENV, SecurityMiddleware, SecurityPolicy
+from actionrt.service.security import TOKEN_ENV, Receive, Scope, SecurityMiddleware, SecurityPolicy, Send
 from actionrt.service.state import ServiceState
 from actionrt.service.store import Store
 from actionrt.service.vault import Vault, load_key
@@ -103,7 +104,7 @@ def create_app(
             await calls.aclose()
             store.close()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="actionrt service",
         version=version("actionrt"),
         summary="Configure, test and invoke custom actions; capping and throttling rules.",
@@ -123,10 +124,26 @@ def create_app(
     app.router.routes[:0] = hot + [route for route in api if route not in hot]
     problems.install(app)
     app.openapi = lambda: _document(app, api)  # type: ignore[method-assign]
+    app.hot_path = InvokeHotPath(state, policy, MAX_BODY)
     app.state.service = state
     app.state.recorder = recorder
     app.state.timeline = timeline
     return app
+
+
+class ServiceApp(FastAPI):
+    """The FastAPI application with the invoke hot path (`hot_path.py`) in front of its stack."""
+
+    hot_path: InvokeHotPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = self.hot_path
+        match = hot.takes(scope) if hot is not None else None
+        if match is not None:
+            assert hot is not None
+            await hot.serve(match[1], scope, receive, send, super().__call__)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def _document(app: FastAPI, api: list[BaseRoute]) -> dict[str, Any]:
