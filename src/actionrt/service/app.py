@@ -52,6 +52,8 @@ def create_app(
     metrics: CollectorRegistry | None = None,
     record_bodies: bool = False,
     env_secrets: Iterable[str] | None = None,
+    redis: str | None = None,
+    queue: str = "default",
 ) -> FastAPI:
     """The service over the store at `store_path` (created if missing).
 
@@ -63,7 +65,9 @@ def create_app(
     `metrics`: the registry calls count in and `/metrics` renders (default: prometheus_client's
     global one). `record_bodies`: call details keep request and response bodies.
     `env_secrets`: the environment variables actions may read, names and `PREFIX*` (default:
-    `$ACTIONRT_ENV_SECRETS`, else none; `ACTIONRT_*` never).
+    `$ACTIONRT_ENV_SECRETS`, else none; `ACTIONRT_*` never). `redis`: the fleet's Redis URL;
+    `POST /actions/{name}/invoke?async=true` then queues calls on `queue` for `actionrt worker`
+    processes and `GET /calls/{callId}` answers their results.
     """
     if api_token is None:
         api_token = os.environ.get(TOKEN_ENV) or None
@@ -93,6 +97,12 @@ def create_app(
         event_sinks=(timeline,),
     )
     state = ServiceState(store, catalog, Rules(store, calls.limits), calls, api_token is not None)
+    if redis is not None:
+        from actionrt.fleet.queue import Queue
+
+        # Submits are checked against the service's current actions: refused like invoke.
+        state.redis_url = redis
+        state.queue = Queue(redis, name=queue, actions=lambda: catalog.registry)
     policy = SecurityPolicy(api_token, loopback_only)
 
     @asynccontextmanager
@@ -101,6 +111,8 @@ def create_app(
         try:
             yield
         finally:
+            if state.queue is not None:
+                await state.queue.aclose()
             await calls.aclose()
             store.close()
 
@@ -123,6 +135,8 @@ def create_app(
     hot = [route for route in api if getattr(route, "name", None) == "invoke"]
     app.router.routes[:0] = hot + [route for route in api if route not in hot]
     problems.install(app)
+    if state.queue is not None:
+        problems.install_fleet(app)
     app.openapi = lambda: _document(app, api)  # type: ignore[method-assign]
     app.hot_path = InvokeHotPath(state, policy, MAX_BODY)
     app.state.service = state

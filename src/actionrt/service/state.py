@@ -4,7 +4,7 @@ the call layer, and the settings the pages and routes read."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actionrt.definition import Action
 from actionrt.registry import EDITABLE_WHEN_LIVE
@@ -14,6 +14,9 @@ from actionrt.service.rules import Rules
 from actionrt.service.store import Store
 from actionrt.service.vault import document_secret_slots, provider_references
 
+if TYPE_CHECKING:
+    from actionrt.fleet.queue import Queue
+
 
 @dataclass
 class ServiceState:
@@ -22,6 +25,10 @@ class ServiceState:
     rules: Rules
     calls: Calls
     api_token_required: bool
+    # `serve --redis URL [--queue NAME]`: the fleet's Redis and the queue async invokes go to
+    # (None: no fleet; `async=true` is refused).
+    redis_url: str | None = None
+    queue: Queue | None = None
 
     def summary(self, action: Action) -> dict[str, Any]:
         """One row of the actions list."""
