@@ -168,11 +168,11 @@ async def test_without_redis_async_calls_are_refused_with_a_problem_naming_serve
             "/actions", json=json.loads(write_action(tmp_path, "http://127.0.0.1:9/x").read_text())
         )
         refused = await client.post("/actions/ping/invoke?async=true", json={"params": {"n": 1}})
-        assert refused.status_code == 400
+        assert refused.status_code == 409
         assert refused.headers["content-type"] == "application/problem+json"
         assert "--redis" in refused.json()["detail"]
         result = await client.get("/calls/0123456789abcdef")
-        assert result.status_code == 400 and "--redis" in result.json()["detail"]
+        assert result.status_code == 409 and "--redis" in result.json()["detail"]
     await close(app)
 
 

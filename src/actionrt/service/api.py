@@ -235,6 +235,12 @@ ACCEPTED_LINKS: dict[int | str, dict[str, Any]] = {
     202: {"description": "Queued (async=true): the result is at GET /calls/{callId}", "model": CallAccepted}
     | links("202", "callId", "/callId", "get_call")[202]
 }
+NO_FLEET: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "async=true, or a queued call's result, on a service without --redis",
+        "model": ProblemDetails,
+    }
+}
 RULE_LINKS = links("201", "uid", "/uid", "get_rule", "deploy_rule", "undeploy_rule", "delete_rule")
 
 
@@ -358,14 +364,7 @@ def build_router(state: ServiceState) -> APIRouter:
     @router.post(
         "/actions/{name}/invoke",
         response_model=CallResult,
-        responses=ACCEPTED_LINKS
-        | errors(*BODY_ERRORS, 404, 503)
-        | {
-            400: {
-                "description": ERRORS[400] + "; async=true on a service without --redis",
-                "model": ProblemDetails,
-            }
-        },
+        responses=ACCEPTED_LINKS | errors(*BODY_ERRORS, 404, 503) | NO_FLEET,
         openapi_extra=model_body(CallBody, required=False),
         tags=["calls"],
     )
@@ -423,7 +422,7 @@ def build_router(state: ServiceState) -> APIRouter:
         response_model=CallResult,
         responses={202: {"description": "Queued or running: not done yet", "model": CallPending}}
         | errors(404, 422, 503)
-        | {400: {"description": "The service runs without --redis", "model": ProblemDetails}},
+        | NO_FLEET,
         tags=["calls"],
     )
     async def get_call(

@@ -36,7 +36,8 @@ class BodyError(ActionrtError):
 
 
 class FleetRequiredError(ActionrtError):
-    """A fleet request (async invoke, a queued call's result) to a service without --redis (400)."""
+    """A fleet request (async invoke, a queued call's result) to a service without --redis (409:
+    the request is right, the service's setup can't serve it)."""
 
 
 class StaleWriteError(ActionrtError):
@@ -149,7 +150,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StaleWriteError, stale)
 
     async def no_fleet(request: Request, exc: Exception) -> Response:
-        return problem_response(400, str(exc))
+        return problem_response(409, str(exc))
 
     app.add_exception_handler(FleetRequiredError, no_fleet)
 
