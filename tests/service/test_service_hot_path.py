@@ -57,7 +57,9 @@ async def test_a_plain_invoke_skips_the_stack_and_answers_what_the_route_answers
     client, stack = hot
     fast = await client.post("/actions/notify/invoke", json=CALL)
     assert stack.entered == []
-    routed = await client.post("/actions/notify/invoke?async=false", json=CALL)  # a query: the route
+    assert (await client.post("/actions/notify/invoke?async=false", json=CALL)).status_code == 200
+    assert stack.entered == []  # what generated clients send: served plainly too
+    routed = await client.post("/actions/notify/invoke?async=no", json=CALL)  # any other query: the route
     assert stack.entered == ["POST /actions/notify/invoke"]
     assert fast.status_code == routed.status_code == 200
     assert fast.headers["content-type"] == routed.headers["content-type"] == "application/json"
@@ -66,9 +68,9 @@ async def test_a_plain_invoke_skips_the_stack_and_answers_what_the_route_answers
     assert {k: v for k, v in one.items() if k not in ("callId", "elapsed")} == {
         k: v for k, v in other.items() if k not in ("callId", "elapsed")
     }
-    assert [r.body for r in endpoint.received] == [{"email": "ada@example.com", "count": 1}] * 2
+    assert [r.body for r in endpoint.received] == [{"email": "ada@example.com", "count": 1}] * 3
     counts = (await client.get("/actions/notify/calls")).json()["counts"]
-    assert counts == {"http_200": 2}  # the hot path's call is recorded too
+    assert counts == {"http_200": 3}  # the hot path's calls are recorded too
 
 
 @pytest.mark.parametrize(

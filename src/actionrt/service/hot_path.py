@@ -3,7 +3,7 @@
 The route stays registered with FastAPI (its models and statuses in /openapi.json, and every
 answer that is not a result); this path serves the common case without the middleware stack and
 the router, which cost more than the call itself (measured in bench/service.py): a request the
-security layer admits plainly (`security.admits_plainly`), no query string, a body of known length
+security layer admits plainly (`security.admits_plainly`), no query but `async=false`, a body of known length
 that validates as `CallBody`, a loaded action. Anything else is handed to the full application
 with the body it has read replayed, so refusals and problems come from one place, word for word.
 """
@@ -28,6 +28,8 @@ from actionrt.service.state import ServiceState
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 INVOKE_PATH = re.compile(r"/actions/([^/]+)/invoke")
+# What a plain invoke's query may be: nothing, or `async=false` as generated clients send it.
+SYNC_QUERIES = frozenset({b"", b"async=false", b"async=0"})
 BROWSER_HEADERS = frozenset({b"cookie", b"origin", b"sec-fetch-site"})
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -42,7 +44,9 @@ class InvokeHotPath:
 
     def takes(self, scope: Scope) -> re.Match[str] | None:
         """The path's match when `scope` may be an invoke this path serves."""
-        if scope["type"] != "http" or scope["method"] != "POST" or scope.get("query_string"):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return None
+        if scope.get("query_string", b"").lower() not in SYNC_QUERIES:
             return None
         if scope.get("root_path"):
             return None
