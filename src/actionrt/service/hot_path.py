@@ -1,11 +1,12 @@
 """The invoke route's hot path: `POST /actions/{name}/invoke` served straight from ASGI.
 
 The route stays registered with FastAPI (its models and statuses in /openapi.json, and every
-answer that is not a result); this path serves the common case without the middleware stack and
-the router, which cost more than the call itself (measured in bench/service.py): a request the
-security layer admits plainly (`security.admits_plainly`), no query but `async=false`, a body of known length
-that validates as `CallBody`, a loaded action. Anything else is handed to the full application
-with the body it has read replayed, so refusals and problems come from one place, word for word.
+answer that is not a result); this path serves the common case without the middleware stack
+and the router, which cost more than the call itself (measured in bench/service.py): a request
+the security layer admits plainly (`security.admits_plainly`), no query but `async=false`, a
+body of known length that validates as `CallBody`, a loaded action. Anything else is handed to
+the full application with the body it has read replayed, so refusals and problems come from
+one place, word for word.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class InvokeHotPath:
         return INVOKE_PATH.fullmatch(scope["path"])
 
     async def serve(self, name: str, scope: Scope, receive: Receive, send: Send, fallback: ASGIApp) -> None:
+        """Invoke `name` and answer its result, or hand the request to `fallback` untouched
+        (its body replayed) when this path can't answer it exactly as the route would."""
         host = authorization = content_type = ""
         length = -1
         browser = False
