@@ -2,14 +2,16 @@
 
     uv run python bench/service.py              # concurrency 32, 3 rounds of 3 s; ~30 s
     uv run python bench/service.py -c 32 64 -d 5
+    uv run python bench/service.py --before ../main/.venv/bin/python   # and another checkout
 
-Starts nginx on loopback (as bench/throughput.py does), then `actionrt serve`'s application in
-a subprocess (uvicorn with httptools, one process) over a fresh store holding the benchmarked
-action, and drives `POST /actions/loyaltyBench/invoke` at the given concurrency (actionrt's
-own HTTP/1.1 client as the load generator); beside it, `Runtime.invoke` of the same action in
-this process, and `GET /healthz` on the service (the HTTP round trip alone: the ceiling of the
-API column). The load generator, the service and nginx share the machine's cores: the ratio is
-what to compare. The service runs on uvloop when installed (`--loop asyncio` to compare).
+Starts nginx on loopback (as bench/throughput.py does), then `actionrt serve` itself in a
+subprocess (its defaults: uvicorn with httptools on uvloop, one process, a log line per call,
+no access log) over a fresh store, creates the benchmarked action through the API, and drives
+`POST /actions/loyaltyBench/invoke` at the given concurrency (actionrt's own HTTP/1.1 client as
+the load generator); beside it, `Runtime.invoke` of the same action in this process, and
+`GET /healthz` on the service (a route through the whole FastAPI stack, for comparison: plain
+invokes take the hot path, service/hot_path.py). The load generator, the service and nginx
+share the machine's cores: the ratio is what to compare.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +43,6 @@ from throughput import (
 
 from actionrt.guard import DestinationPolicy
 from actionrt.http import Http1Transport, HttpRequest
-from actionrt.loops import best_loop_name
-
-HERE = Path(__file__).resolve()
 
 
 def params(i: int) -> dict[str, Any]:
@@ -54,46 +55,35 @@ def params(i: int) -> dict[str, Any]:
     }
 
 
-def serve(port: int, store: Path, base: str, loop: str) -> None:
-    """The service process: the application over `store`, with the action, on `port`."""
-    import uvicorn
-    from cryptography.fernet import Fernet
-
-    from actionrt.service import create_app
-
-    app = create_app(store, allow_private_network=True, secret_key=Fernet.generate_key(), entry_points=False)
-    app.state.service.catalog.create(bench_action(base))
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        http="httptools",
-        loop=loop,  # type: ignore[arg-type]
-    )
+CPU_PER_CALL: dict[str, float] = {}
+served: Counter[str] = Counter()
 
 
-LOOP = {"name": best_loop_name()}
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def service_api(floor: bool = False) -> Client:
-    """`POST /actions/loyaltyBench/invoke` on the service in its own process; `floor`: the
-    same client and server answering `GET /healthz` (what the HTTP round trip alone costs)."""
+def service_api(floor: bool = False, python: str = sys.executable, name: str = "service API") -> Client:
+    """`POST /actions/loyaltyBench/invoke` on `actionrt serve` run by `python` in its own
+    process; `floor`: `GET /healthz` instead (a route through the whole FastAPI stack)."""
     state: dict[str, Any] = {}
 
     async def open_(base: str) -> Call:
         port = free_port()
         folder = Path(tempfile.mkdtemp(prefix="actionrt-bench-service-"))
-        state["process"] = process = subprocess.Popen(
-            [sys.executable, str(HERE), "--serve", str(port), str(folder / "store.db"), base, LOOP["name"]]
-        )
+        command = [python, "-m", "actionrt", "serve", "--port", str(port)]
+        command += ["--store", str(folder / "store.db"), "--no-examples", "--allow-private-network"]
+        log_path = folder / "service.log"
+        with log_path.open("wb") as log:  # its lines (one per call) go to a file, not the terminal
+            state["process"] = process = subprocess.Popen(command, stdout=log, stderr=log)
         session = state["session"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                sys.exit("the service did not start")
+                sys.exit(f"the service did not start (its log: {log_path})")
             try:
                 async with session.get(url + "/healthz") as answer:
                     if answer.status == 200:
@@ -102,6 +92,9 @@ def service_api(floor: bool = False) -> Client:
                 if time.monotonic() > deadline:
                     sys.exit("the service did not answer within 30 s")
                 await asyncio.sleep(0.1)
+        async with session.post(url + "/actions", json=bench_action(base)) as created:
+            if created.status != 201:
+                sys.exit(f"creating the action failed: {created.status} {await created.text()}")
         await session.close()
         # The load generator is actionrt's own lean HTTP/1.1 client (it shares the cores with
         # the service: the cheapest well-behaved client leaves the most to the service).
@@ -115,59 +108,82 @@ def service_api(floor: bool = False) -> Client:
                 raise RuntimeError(answer.status)
 
         async def call(i: int) -> None:
+            served[name] += 1
             body = json.dumps({"params": params(i)}).encode()
             answer = await client.send(HttpRequest("POST", invoke, dict(json_headers), body))
             result = json.loads(answer.content)
             if answer.status != 200 or result["status"] != "http_200":
                 raise RuntimeError(answer.status, result)
 
+        state["cpu"] = process_cpu(process.pid)  # started, the action created: calls from here on
         return health if floor else call
 
     async def close() -> None:
         await state["client"].aclose()
+        if not floor:  # the service's CPU over every call it served (warm-up included)
+            used = process_cpu(state["process"].pid) - state["cpu"]
+            CPU_PER_CALL[name] = used / max(served.pop(name, 0), 1)
         state["process"].terminate()
         state["process"].wait(10)
 
-    return Client("GET /healthz" if floor else "service API", open_, close)
+    return Client("GET /healthz" if floor else name, open_, close)
 
 
 def service_floor() -> Client:
     return service_api(floor=True)
 
 
+def service_before(python: str) -> Callable[[], Client]:
+    return lambda: service_api(python=python, name="before")
+
+
 async def run(args: argparse.Namespace, base: str) -> None:
     rows: dict[int, dict[str, Measure]] = {}
+    cpu: dict[int, dict[str, float]] = {}
     for concurrency in args.concurrency:
-        rows[concurrency] = await measure_all(
-            [actionrt_runtime, service_api, service_floor], base, concurrency, args.duration, args.rounds
-        )
+        clients = [actionrt_runtime, service_api, service_floor]
+        clients += [service_before(args.before)] if args.before else []
+        rows[concurrency] = await measure_all(clients, base, concurrency, args.duration, args.rounds)
+        cpu[concurrency] = dict(CPU_PER_CALL)
+    before = (
+        " | before: API invoke calls/s | before / in-process | before: service CPU/call"
+        if args.before
+        else ""
+    )
     print(
         "| concurrency | Runtime.invoke calls/s | API invoke calls/s | API / in-process "
-        "| GET /healthz req/s (HTTP floor) |"
+        f"| GET /healthz req/s | service CPU/call{before} |"
     )
-    print("|---|---|---|---|---|")
+    print("|---" * (9 if args.before else 6) + "|")
     for concurrency, by_name in rows.items():
         local, api, floor = by_name["actionrt"], by_name["service API"], by_name["GET /healthz"]
+        used = {name: f"{seconds * 1e6:,.0f} µs" for name, seconds in cpu[concurrency].items()}
         errors = {name: m.errors for name, m in by_name.items() if m.errors}
+        old = by_name.get("before")
         print(
             f"| {concurrency} | {local.rate:,.0f} | {api.rate:,.0f} | {api.rate / local.rate:.2f} "
-            f"| {floor.rate:,.0f} |" + (f" errors: {json.dumps(errors)}" if errors else "")
+            f"| {floor.rate:,.0f} | {used['service API']} |"
+            + (
+                f" {old.rate:,.0f} | {old.rate / local.rate:.2f} | {used['before']} |"
+                if old is not None
+                else ""
+            )
+            + (f" errors: {json.dumps(errors)}" if errors else "")
         )
 
 
 def main() -> None:
-    if len(sys.argv) == 6 and sys.argv[1] == "--serve":
-        serve(int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], sys.argv[5])
-        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[32])
     parser.add_argument("-d", "--duration", type=float, default=3.0, help="seconds per round")
     parser.add_argument("-r", "--rounds", type=int, default=3, help="rounds; the best is kept")
     parser.add_argument(
-        "--loop", choices=["asyncio", "uvloop"], default=best_loop_name(), help="the service's loop"
+        "--before",
+        metavar="PYTHON",
+        help="also the API of the actionrt installed for this interpreter (another checkout's "
+        ".venv/bin/python), in the same run",
     )
     args = parser.parse_args()
-    LOOP["name"] = args.loop
     os.environ.setdefault("ACTIONRT_DISABLE_PLUGIN_AUTOLOAD", "1")
     with loopback_nginx() as base:
         print(f"nginx on {base}; {os.cpu_count()} cores; Python {sys.version.split()[0]}", file=sys.stderr)

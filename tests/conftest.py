@@ -36,7 +36,8 @@ def pytest_asyncio_loop_factories(
 ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
     """Both loops for the end-to-end tests and the loopback runtime tests; asyncio elsewhere."""
     path = Path(str(item.path))
-    if path.name == "test_service_schemathesis.py":  # slow: once, on the loop `serve` runs on
+    if path.name in ("test_service_schemathesis.py", "test_service_generated_client.py"):
+        # slow: once, on the loop `serve` runs on
         return {"uvloop": uvloop.new_event_loop}
     if "e2e" in path.parts or path.name in ON_EVERY_LOOP:
         return EVERY_LOOP

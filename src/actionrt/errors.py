@@ -30,6 +30,7 @@ ActionrtError
  ├── NotFoundError              the service: no action, journey or rule by that name
  ├── RuleStateError             the service: a rule change its state forbids
  ├── BodyError                  the service: a request body that is not usable JSON
+ ├── FleetRequiredError         the service: an async call without `serve --redis` (409)
  └── StaleWriteError            the service: an If-Match naming another version (412)
 
 Where a builtin meaning fits, the class also derives from it (`ValidationError` is a

@@ -82,6 +82,27 @@ DEFAULT_STORE = Path(".actionrt") / "store.db"
     help="Let actions read every environment variable starting with PREFIX (repeatable). "
     "Without either option: $ACTIONRT_ENV_SECRETS, else none; ACTIONRT_* never.",
 )
+@click.option(
+    "--redis",
+    "redis_url",
+    envvar="ACTIONRT_REDIS_URL",
+    metavar="URL",
+    help="The fleet's Redis (redis://host:port/db): adds POST /actions/NAME/invoke?async=true, "
+    "queued for `actionrt worker` processes, and GET /calls/CALL_ID.",
+)
+@click.option(
+    "--queue",
+    default="default",
+    show_default=True,
+    metavar="NAME",
+    help="The fleet queue async invokes go to (with --redis).",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="uvicorn's line per HTTP request, besides actionrt's line per call.",
+)
 def serve(
     host: str,
     port: int,
@@ -95,12 +116,17 @@ def serve(
     proxy: str | None,
     env_secret: tuple[str, ...],
     env_secret_prefix: tuple[str, ...],
+    redis_url: str | None,
+    queue: str,
+    access_log: bool,
 ) -> None:
     """Serve the HTTP API and the console (Actions, Add, the configuration pane, Monitoring)
     and /metrics. Every problem with the options is one line, reported before anything starts."""
     from importlib.util import find_spec
 
-    missing = [name for name in ("fastapi", "uvicorn", "httptools", "multipart") if find_spec(name) is None]
+    missing = [
+        name for name in ("fastapi", "uvicorn", "httptools", "multipart", "orjson") if find_spec(name) is None
+    ]
     if missing:
         fail(f"actionrt serve needs {', '.join(missing)}: pip install 'actionrt[service]'")
     from actionrt.service.security import TOKEN_ENV, is_loopback
@@ -128,6 +154,8 @@ def serve(
             fail(f"--ca-bundle: {exc}")
         os.environ[CA_BUNDLE_ENV] = str(ca_bundle)  # every TLS context of the service reads it
     use_proxy(proxy)  # every transport of the service reads ACTIONRT_PROXY
+    if redis_url is not None:
+        check_redis_url(redis_url)
     listener = bind(host, port)
 
     import uvicorn
@@ -147,6 +175,8 @@ def serve(
             loopback_only=loopback,
             record_bodies=record_bodies,
             env_secrets=allowed or None,
+            redis=redis_url,
+            queue=queue,
         )
     except (SecretKeyError, ValueError) as exc:  # no key, or a refused allow-list
         listener.close()
@@ -161,15 +191,36 @@ def serve(
         f"actionrt service on http://{shown}:{bound_port}/ (console: /console/actions, API: /openapi.json)"
     )
     click.echo(f"store: {store}", err=True)
+    if redis_url is not None:
+        from actionrt.fleet.redis_streams import shown_url
+
+        click.echo(f"fleet: queue {queue!r} on {shown_url(redis_url)}", err=True)
     config = uvicorn.Config(
         application,
         log_config=uvicorn_log_config(log_format),
         log_level="info",
+        access_log=access_log,  # off by default: each call has its own line (observability.md)
         server_header=False,
         http="httptools",  # the fast request parser; uvloop below when installed
         loop=best_loop_name(),
     )
     uvicorn.Server(config).run(sockets=[listener])
+
+
+def check_redis_url(url: str) -> None:
+    """`--redis`: the redis extra installed and a Redis URL (the server may come later: async
+    invokes answer 503 until it does)."""
+    from importlib.util import find_spec
+
+    if find_spec("redis") is None:
+        fail("serve --redis needs the redis client: pip install 'actionrt[redis]'")
+    from urllib.parse import urlsplit
+
+    from actionrt.fleet.redis_streams import shown_url
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        fail(f"--redis {shown_url(url)}: not a Redis URL (redis://host:port/db, rediss://..., unix://...)")
 
 
 def bind(host: str, port: int) -> socket.socket:

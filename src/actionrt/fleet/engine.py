@@ -65,6 +65,10 @@ class QueueEngine(Protocol):
         """The queue's depth now (one round trip). `QueueUnavailableError` when unreachable."""
         ...
 
+    async def submitted(self, call_id: str) -> bool:
+        """Whether a keyed call with this id was queued (within the result TTL)."""
+        ...
+
     async def wait(self, call_id: str, timeout: float) -> InvocationResult | None:
         """The result once stored, waiting up to `timeout` s for it, without polling."""
         ...

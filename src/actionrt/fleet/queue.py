@@ -7,11 +7,12 @@ one shared pub/sub subscription, so thousands of waiting callers cost no polling
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from actionrt.definition import Action
 from actionrt.errors import ActionrtError, UnknownActionError
 from actionrt.fleet.calls import QueuedCall, call_id_for_key, new_call_id
 from actionrt.fleet.engine import QueueDepth, QueueEngine, QueueUnavailableError
@@ -33,8 +34,9 @@ class CallRefusedError(ActionrtError, ValueError):
     """A submitted call `invoke` would answer with an input `internalError`: nothing was queued.
     The message is the one `invoke` would give (`customer.points: expected an integer, ...`)."""
 
-    def __init__(self, action: str, message: str) -> None:
+    def __init__(self, action: str, message: str, field: str = "") -> None:
         self.action = action
+        self.field = field  # the wrong value's place (`customer.points`, `timeout`), "" if none
         super().__init__(message)
 
 
@@ -52,10 +54,11 @@ class _AnySecret:
 class Queue:
     """The call queue shared by a fleet of `actionrt worker` processes.
 
-    `actions` (a path, several, or a loaded `Registry`; `allow_private_network` as for
-    `Runtime.from_path`) lets `submit` refuse an unknown action or
-    bad input with the messages `invoke` gives, before anything is queued; without it calls are
-    queued unchecked and the workers report such problems in the result.
+    `actions` (a path, several, a loaded `Registry`, or a function giving the current one, as a
+    service whose actions change; `allow_private_network` as for `Runtime.from_path`) lets
+    `submit` refuse an unknown action or bad input with the messages `invoke` gives, before
+    anything is queued; without it calls are queued unchecked and the workers report such
+    problems in the result.
     """
 
     def __init__(
@@ -63,7 +66,7 @@ class Queue:
         url: str = DEFAULT_REDIS,
         *,
         name: str = DEFAULT_QUEUE,
-        actions: str | Path | Iterable[str | Path] | Registry | None = None,
+        actions: str | Path | Iterable[str | Path] | Registry | Callable[[], Registry] | None = None,
         allow_private_network: bool | None = None,
         result_ttl: int = DEFAULT_RESULT_TTL,
         engine: QueueEngine | None = None,
@@ -72,17 +75,17 @@ class Queue:
         self.engine: QueueEngine = (
             engine if engine is not None else RedisStreams(url, name, result_ttl=result_ttl)
         )
-        self._builders: dict[str, CallBuilder] | None = None
-        if actions is not None:
-            registry = (
-                actions
-                if isinstance(actions, Registry)
-                else Registry.from_path(
-                    actions,
-                    allow_private_network=DestinationPolicy(allow_private_network).allow_private_network,
-                )
+        self._actions: Callable[[], Registry] | None = None
+        self._builders: dict[str, tuple[Action, CallBuilder]] = {}
+        if isinstance(actions, Registry):
+            self._actions = lambda: actions
+        elif callable(actions):
+            self._actions = actions
+        elif actions is not None:
+            loaded = Registry.from_path(
+                actions, allow_private_network=DestinationPolicy(allow_private_network).allow_private_network
             )
-            self._builders = _builders(registry)
+            self._actions = lambda: loaded
         self._pending: list[tuple[QueuedCall, bool, asyncio.Future[bool]]] = []
         self._flushing = False
 
@@ -116,7 +119,7 @@ class Queue:
         """
         if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key):
             raise CallRefusedError(action, "idempotency_key: must be a non-empty string")
-        if self._builders is not None:
+        if self._actions is not None:
             self._check(action, params, headers, query, path, timeout)
         call_id = call_id_for_key(idempotency_key) if idempotency_key is not None else new_call_id()
         call = QueuedCall(
@@ -166,6 +169,11 @@ class Queue:
         letters. `QueueUnavailableError` when Redis cannot be reached."""
         return await self.engine.depth()
 
+    async def submitted(self, call_id: str) -> bool:
+        """Whether a call with this id was submitted with an idempotency key (within the result
+        TTL): a call id never seen is unknown, not pending. Calls without a key aren't recorded."""
+        return await self.engine.submitted(call_id)
+
     def _check(
         self,
         action: str,
@@ -175,23 +183,26 @@ class Queue:
         path: str | None,
         timeout: float | None,
     ) -> None:
-        assert self._builders is not None
-        builder = self._builders.get(action)
-        if builder is None:
-            raise UnknownActionError(action, list(self._builders))
+        assert self._actions is not None
+        registry = self._actions()
+        found = registry.actions.get(action)
+        if found is None:
+            raise UnknownActionError(action, list(registry.actions))
+        built = self._builders.get(action)
+        if built is None or built[0] is not found:  # compiled once per definition
+            built = self._builders[action] = (found, _builder(registry, found))
         try:
-            builder.build(params, headers, query, path)
+            built[1].build(params, headers, query, path)
         except InputError as exc:
-            raise CallRefusedError(action, str(exc)) from None
+            raise CallRefusedError(action, str(exc), exc.field) from None
         if timeout is not None and (
             isinstance(timeout, bool)
             or not isinstance(timeout, int | float)
             or not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT
         ):
-            raise CallRefusedError(action, "timeout: must be between 1 and 30 seconds")
+            raise CallRefusedError(action, "timeout: must be between 1 and 30 seconds", "timeout")
 
 
-def _builders(registry: Registry) -> dict[str, CallBuilder]:
+def _builder(registry: Registry, action: Action) -> CallBuilder:
     names = {"env", *registry.plugins.secret_providers}
-    secrets = SecretResolver(dict.fromkeys(names, _AnySecret()))
-    return {name: CallBuilder(action, secrets) for name, action in registry.actions.items()}
+    return CallBuilder(action, SecretResolver(dict.fromkeys(names, _AnySecret())))

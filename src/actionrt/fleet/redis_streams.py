@@ -161,6 +161,12 @@ class RedisStreams:
             raise self.unavailable(exc) from None
         return QueueDepth(self.queue, int(stream) + int(throttled), int(dead))
 
+    async def submitted(self, call_id: str) -> bool:
+        try:
+            return bool(await self.client.exists(self.keys.claim(call_id)))
+        except REDIS_OUTAGE as exc:
+            raise self.unavailable(exc) from None
+
     async def wait(self, call_id: str, timeout: float) -> InvocationResult | None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[InvocationResult] = loop.create_future()

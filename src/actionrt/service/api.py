@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import pydantic
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -34,7 +34,9 @@ from actionrt.service.models import (
     ActionDetail,
     ActionList,
     AuthCheckOut,
+    CallAccepted,
     CallBody,
+    CallPending,
     CallResult,
     CredentialsBody,
     DuplicateBody,
@@ -54,9 +56,12 @@ from actionrt.service.models import (
     ValidationOk,
     too_deep,
 )
-from actionrt.service.problems import BodyError, StaleWriteError
+from actionrt.service.problems import BodyError, FleetRequiredError, StaleWriteError
 from actionrt.service.rules import RuleKind, rule_payload
 from actionrt.service.state import ServiceState, journey_summary
+
+if TYPE_CHECKING:  # the fleet's modules need the `redis` extra: imported when used
+    from actionrt.fleet.queue import Queue
 
 # Schemas of the documents the domain validates itself (its messages, connectors, plugins):
 # named in the document's components, generated from the models that check them.
@@ -77,6 +82,7 @@ ERRORS = {
     413: "The body is larger than 1 MiB",
     415: "The body is not application/json",
     422: "Invalid input: every wrong field path with its message",
+    503: "The fleet's Redis is unreachable",
 }
 
 
@@ -93,6 +99,17 @@ def document_body(schema: str, *, required: bool = True) -> dict[str, Any]:
 
 
 BODY_ERRORS = (400, 413, 415, 422)
+CALL_ID = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_WAIT = 30  # seconds GET /calls/{callId} may hold a request waiting for a result
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="async=true: the same key names the same call, made at most once",
+    ),
+]
 SAME_RULE: dict[int | str, dict[str, Any]] = {
     200: {"description": "The same rule exists already", "model": RuleOut}
 }
@@ -128,10 +145,15 @@ async def read_json(request: Request, *, default: Any = None) -> Any:
 
 async def read_model(request: Request, model: type[ModelT]) -> ModelT:
     """The body validated as `model` straight from its bytes (an empty body: the defaults)."""
-    body = await request.body()
+    return parse_model(await request.body(), request.headers.get("content-type", ""), model)
+
+
+def parse_model(body: bytes, content_type: str, model: type[ModelT]) -> ModelT:
+    """`body` validated as `model` (an empty body: the defaults); BodyError (400, 415) or
+    RequestValidationError (422) naming what is wrong and where."""
     if not body.strip():
         return model()
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media = content_type.split(";")[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
         raise BodyError(415, "send the body as application/json")
     try:
@@ -209,6 +231,16 @@ JOURNEY_LINKS = links(
     "stop_journey",
     "delete_journey",
 )
+ACCEPTED_LINKS: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Queued (async=true): the result is at GET /calls/{callId}", "model": CallAccepted}
+    | links("202", "callId", "/callId", "get_call")[202]
+}
+NO_FLEET: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "async=true, or a queued call's result, on a service without --redis",
+        "model": ProblemDetails,
+    }
+}
 RULE_LINKS = links("201", "uid", "/uid", "get_rule", "deploy_rule", "undeploy_rule", "delete_rule")
 
 
@@ -332,19 +364,85 @@ def build_router(state: ServiceState) -> APIRouter:
     @router.post(
         "/actions/{name}/invoke",
         response_model=CallResult,
-        responses=errors(*BODY_ERRORS, 404),
+        responses=ACCEPTED_LINKS | errors(*BODY_ERRORS, 404, 503) | NO_FLEET,
         openapi_extra=model_body(CallBody, required=False),
         tags=["calls"],
     )
-    async def invoke(name: str, request: Request) -> Response:
-        """One call, as a journey node makes it; what happens to the call is in the result."""
-        # The hot path: the body is checked by pydantic's JSON parser in one step, without
-        # FastAPI's body machinery (measured in bench/service.py); errors are the same 422s.
+    async def invoke(
+        name: str,
+        request: Request,
+        queued: Annotated[
+            bool,
+            Query(alias="async", description="queue the call for the fleet's workers (serve --redis): 202"),
+        ] = False,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        """One call, as a journey node makes it; what happens to the call is in the result.
+        With `async=true` the call is queued for `actionrt worker` processes instead: 202 with
+        its `callId` (unknown action or bad input refused first, nothing queued)."""
+        # Plain invokes are served by hot_path.py before this route; it answers the rest.
         call = await read_model(request, CallBody)
+        if queued:
+            return await submit(name, call, idempotency_key)
         result = await state.calls.invoke(
             name, CallInput(call.params, call.headers, call.query, call.path, call.timeout)
         )
         return JSONResponse({**result_payload(result), "callId": last_call_id()})
+
+    def fleet_queue() -> Queue:
+        if state.queue is None:
+            raise FleetRequiredError("async calls need the fleet: start the service with serve --redis URL")
+        return state.queue
+
+    async def submit(name: str, call: CallBody, idempotency_key: str | None) -> Response:
+        from actionrt.fleet.calls import new_call_id
+        from actionrt.fleet.queue import CallRefusedError
+
+        queue = fleet_queue()
+        catalog.action(name)  # 404 as for invoke
+        try:
+            call_id = await queue.submit(
+                name,
+                call.params,
+                headers=call.headers,
+                query=call.query,
+                path=call.path,
+                idempotency_key=idempotency_key or new_call_id(),  # keyed: GET /calls knows it
+                timeout=call.timeout,
+            )
+        except CallRefusedError as exc:
+            message = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
+            raise ValidationError.single("", exc.field, message) from None
+        return JSONResponse(
+            {"callId": call_id, "action": name}, 202, headers={"location": f"/calls/{call_id}"}
+        )
+
+    @router.get(
+        "/calls/{callId}",
+        response_model=CallResult,
+        responses={202: {"description": "Queued or running: not done yet", "model": CallPending}}
+        | errors(404, 422, 503)
+        | NO_FLEET,
+        tags=["calls"],
+    )
+    async def get_call(
+        call_id: Annotated[str, Path(alias="callId", pattern=CALL_ID, description="from an async invoke")],
+        wait: Annotated[
+            float, Query(ge=0, le=MAX_WAIT, description="seconds to wait for the result if not done")
+        ] = 0,
+    ) -> Response:
+        """The result of a call queued with `async=true`: 200 once done (kept 24 h), 202 while
+        queued or running (after waiting up to `wait` s), 404 for a call id the queue doesn't know."""
+        queue = fleet_queue()
+        result = await queue.result(call_id)
+        if result is None:
+            if not await queue.submitted(call_id):
+                raise NotFoundError(f"no call {call_id!r} in queue {queue.name!r} (or its result expired)")
+            if wait:
+                result = await queue.result(call_id, wait=wait)
+        if result is None:
+            return JSONResponse({"callId": call_id, "done": False}, 202, headers={"retry-after": "1"})
+        return JSONResponse({**result_payload(result), "callId": call_id})
 
     @router.post(
         "/actions/{name}/test",

@@ -25,10 +25,11 @@ from actionrt.service.api import DOCUMENT_MODELS, build_router
 from actionrt.service.calls import Calls
 from actionrt.service.catalog import Catalog
 from actionrt.service.console import Console
+from actionrt.service.hot_path import InvokeHotPath
 from actionrt.service.monitoring_api import build_monitoring_router
 from actionrt.service.queue_watch import QueueDepthSource, QueueWatch
 from actionrt.service.rules import Rules
-from actionrt.service.security import TOKEN_ENV, SecurityMiddleware, SecurityPolicy
+from actionrt.service.security import TOKEN_ENV, Receive, Scope, SecurityMiddleware, SecurityPolicy, Send
 from actionrt.service.state import ServiceState
 from actionrt.service.store import Store
 from actionrt.service.vault import Vault, load_key
@@ -53,6 +54,8 @@ def create_app(
     record_bodies: bool = False,
     env_secrets: Iterable[str] | None = None,
     queue_depth: QueueDepthSource | None = None,
+    redis: str | None = None,
+    queue: str = "default",
 ) -> FastAPI:
     """The service over the store at `store_path` (created if missing).
 
@@ -64,9 +67,11 @@ def create_app(
     `metrics`: the registry calls count in and `/metrics` renders (default: prometheus_client's
     global one). `record_bodies`: call details keep request and response bodies.
     `env_secrets`: the environment variables actions may read, names and `PREFIX*` (default:
-    `$ACTIONRT_ENV_SECRETS`, else none; `ACTIONRT_*` never).
-    `queue_depth`: with a fleet, reads its queue's depth (`Queue.depth`) for the Monitoring
-    page (also settable later as `app.state.service.queue_depth`).
+    `$ACTIONRT_ENV_SECRETS`, else none; `ACTIONRT_*` never). `redis`: the fleet's Redis URL;
+    `POST /actions/{name}/invoke?async=true` then queues calls on `queue` for `actionrt worker`
+    processes, `GET /calls/{callId}` answers their results, and the Monitoring page shows the
+    queue's depth. `queue_depth`: reads a fleet queue's depth (`Queue.depth`) for the Monitoring
+    page without `redis` (also settable later as `app.state.service.queue_depth`).
     """
     if api_token is None:
         api_token = os.environ.get(TOKEN_ENV) or None
@@ -98,6 +103,12 @@ def create_app(
     state = ServiceState(
         store, catalog, Rules(store, calls.limits), calls, api_token is not None, queue_depth=queue_depth
     )
+    if redis is not None:
+        from actionrt.fleet.queue import Queue
+
+        # Submits are checked against the service's current actions: refused like invoke.
+        state.redis_url = redis
+        state.queue = Queue(redis, name=queue, actions=lambda: catalog.registry)
     queue_watch = QueueWatch(state.queue_depth_source)
     policy = SecurityPolicy(api_token, loopback_only)
 
@@ -109,10 +120,12 @@ def create_app(
             yield
         finally:
             await queue_watch.aclose()
+            if state.queue is not None:
+                await state.queue.aclose()
             await calls.aclose()
             store.close()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="actionrt service",
         version=version("actionrt"),
         summary="Configure, test and invoke custom actions; capping and throttling rules.",
@@ -133,12 +146,30 @@ def create_app(
     hot = [route for route in api if getattr(route, "name", None) == "invoke"]
     app.router.routes[:0] = hot + [route for route in api if route not in hot]
     problems.install(app)
+    if state.queue is not None:
+        problems.install_fleet(app)
     app.openapi = lambda: _document(app, api)  # type: ignore[method-assign]
+    app.hot_path = InvokeHotPath(state, policy, MAX_BODY)
     app.state.service = state
     app.state.recorder = recorder
     app.state.timeline = timeline
     app.state.queue_watch = queue_watch
     return app
+
+
+class ServiceApp(FastAPI):
+    """The FastAPI application with the invoke hot path (`hot_path.py`) in front of its stack."""
+
+    hot_path: InvokeHotPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = self.hot_path
+        match = hot.takes(scope) if hot is not None else None
+        if match is not None:
+            assert hot is not None
+            await hot.serve(match[1], scope, receive, send, super().__call__)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def _document(app: FastAPI, api: list[BaseRoute]) -> dict[str, Any]:

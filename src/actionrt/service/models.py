@@ -213,8 +213,25 @@ class CallResult(BaseModel):
     elapsed: float
     journeyFields: dict[str, Any]
     callId: str | None = Field(
-        default=None, description="its details: GET /actions/{name}/calls/{callId} (while kept)"
+        default=None,
+        description="its details: GET /actions/{name}/calls/{callId} (while kept); "
+        "a fleet call's id (GET /calls/{callId})",
     )
+
+
+class CallAccepted(BaseModel):
+    """An invoke with `async=true`: the call is queued for the fleet's workers."""
+
+    callId: str = Field(description="its result: GET /calls/{callId}")
+    action: str
+
+
+class CallPending(BaseModel):
+    """`GET /calls/{callId}` of a call queued and not done yet (queued, waiting on a throttling
+    rule, or running)."""
+
+    callId: str
+    done: Literal[False] = False
 
 
 class StructureCheck(BaseModel):

@@ -35,6 +35,11 @@ class BodyError(ActionrtError):
         super().__init__(message)
 
 
+class FleetRequiredError(ActionrtError):
+    """A fleet request (async invoke, a queued call's result) to a service without --redis (409:
+    the request is right, the service's setup can't serve it)."""
+
+
 class StaleWriteError(ActionrtError):
     """An `If-Match` that names another version than the stored one (412)."""
 
@@ -143,3 +148,19 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(EditRefusedError, refused)
     app.add_exception_handler(RuleStateError, conflict)
     app.add_exception_handler(StaleWriteError, stale)
+
+    async def no_fleet(request: Request, exc: Exception) -> Response:
+        return problem_response(409, str(exc))
+
+    app.add_exception_handler(FleetRequiredError, no_fleet)
+
+
+def install_fleet(app: FastAPI) -> None:
+    """The fleet's refusal (`serve --redis`): its Redis unreachable is a 503 problem. Imported
+    here, not above: the fleet's modules need the `redis` extra."""
+    from actionrt.fleet.engine import QueueUnavailableError
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        return problem_response(503, str(exc), headers={"retry-after": "5"})
+
+    app.add_exception_handler(QueueUnavailableError, unavailable)

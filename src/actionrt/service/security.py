@@ -16,6 +16,7 @@ Rules, in order, for each HTTP request:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -91,6 +92,12 @@ def _host_name(host_header: str) -> str:
     return urlsplit("//" + host_header).hostname or ""
 
 
+@functools.lru_cache(maxsize=256)
+def _loopback_host(host_header: str) -> bool:
+    """`is_loopback` of a Host header's name (a client sends the same few Host values)."""
+    return is_loopback(_host_name(host_header))
+
+
 class SecurityMiddleware:
     """Pure ASGI middleware applying `SecurityPolicy`; also issues the CSRF cookie."""
 
@@ -152,6 +159,21 @@ class SecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
+
+
+def admits_plainly(
+    policy: SecurityPolicy, host: str, authorization: str, content_type: str, browser_headers: bool
+) -> bool:
+    """True for a state-changing API request that `SecurityMiddleware` lets through with no
+    cookie to issue and nothing to remember: a loopback Host (when loopback only), the bearer
+    token (when one is set) or else a JSON body, and no `browser_headers` (Cookie, Origin,
+    Sec-Fetch-Site). The invoke hot path serves only these; every other request takes the
+    middleware, which decides it in full."""
+    if policy.loopback_only and not _loopback_host(host):
+        return False
+    if policy.api_token is not None:
+        return authorization[:7].lower() == "bearer " and policy.token_matches(authorization[7:].strip())
+    return not browser_headers and _is_json(content_type)
 
 
 def _csrf_refusal(headers: dict[str, str], cookies: dict[str, str], by_session: bool) -> str | None:

@@ -15,6 +15,7 @@ from actionrt.service.store import Store
 from actionrt.service.vault import document_secret_slots, provider_references
 
 if TYPE_CHECKING:
+    from actionrt.fleet.queue import Queue
     from actionrt.service.queue_watch import QueueDepthSource
 
 
@@ -27,17 +28,17 @@ class ServiceState:
     api_token_required: bool
     # With a fleet: reads the queue's depth (such as `Queue.depth`) for the Monitoring page.
     queue_depth: QueueDepthSource | None = None
+    # `serve --redis URL [--queue NAME]`: the fleet's Redis and the queue async invokes go to
+    # (None: no fleet; `async=true` is refused).
+    redis_url: str | None = None
+    queue: Queue | None = None
 
     def queue_depth_source(self) -> QueueDepthSource | None:
         """How the Monitoring page reads the fleet queue's depth: `queue_depth` when given, else
         the depth of the queue `serve --redis` invokes through; None without a fleet."""
         if self.queue_depth is not None:
             return self.queue_depth
-        queue = getattr(self, "queue", None)  # the `serve --redis` queue, where that option is
-        if queue is None:
-            return None
-        depth: QueueDepthSource = queue.depth
-        return depth
+        return self.queue.depth if self.queue is not None else None
 
     def summary(self, action: Action) -> dict[str, Any]:
         """One row of the actions list."""
