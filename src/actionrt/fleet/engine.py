@@ -28,6 +28,8 @@ class Delivery:
     ref: bytes
     raw: bytes
     deliveries: int = 1
+    queued_ms: int | None = None
+    """When the call was first queued (ms, the queue server's clock); None: when `ref` says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,13 @@ class QueueEngine(Protocol):
 
     async def complete(self, completions: Sequence[Completion]) -> None:
         """Store each result (the first one stored wins), acknowledge, notify the waiters."""
+        ...
+
+    async def requeue(self, consumer: str, delivery: Delivery, max_age: float) -> bool | None:
+        """Queue a call that sent nothing again, as a new entry (its delivery count starts
+        afresh), and acknowledge this delivery: True. False when the call is older than
+        `max_age` s since it was first queued (nothing done: its result is final); None when
+        the delivery is no longer this consumer's (another worker took it over)."""
         ...
 
     async def dead_letter(self, delivery: Delivery, reason: str, result: InvocationResult) -> None:

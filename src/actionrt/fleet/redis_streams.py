@@ -52,6 +52,26 @@ return 0
 """
 
 
+# A call that sent nothing goes back to the queue as a new entry carrying when it was first
+# queued ('t', ms on Redis's clock), unless it is older than the bound (0) or its delivery is no
+# longer this consumer's (-1: the worker that took it over stores its result).
+_REQUEUE = """
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if #pending == 0 then
+  return -1
+end
+local now = redis.call('TIME')
+local age = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[5])
+if age > tonumber(ARGV[6]) then
+  return 0
+end
+redis.call('XADD', KEYS[1], '*', 'c', ARGV[4], 't', ARGV[5])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
+return 1
+"""
+
+
 def shown_url(url: str) -> str:
     """A Redis URL as messages show it: without its user and password."""
     parts = urlsplit(url)
@@ -113,6 +133,7 @@ class RedisStreams:
         self.result_ttl = result_ttl
         self.client: aioredis.Redis = client if client is not None else connect(url)
         self._submit_keyed = self.client.register_script(_SUBMIT_KEYED)
+        self._requeue = self.client.register_script(_REQUEUE)
         self._waiters: dict[str, list[asyncio.Future[InvocationResult]]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -247,7 +268,7 @@ class RedisStreams:
         )
         out: list[Delivery] = []
         for _, entries in reply or ():
-            out += [Delivery(ref, fields.get(b"c", b"")) for ref, fields in entries if fields]
+            out += [_delivery(ref, fields) for ref, fields in entries if fields]
         return out
 
     async def claim(self, consumer: str, idle: float, count: int) -> list[Delivery]:
@@ -265,7 +286,7 @@ class RedisStreams:
                 pipe.xpending_range(stream, GROUP, min=ref, max=ref, count=1, consumername=consumer)
             pending = await pipe.execute()
         return [
-            Delivery(ref, fields.get(b"c", b""), int(info[0]["times_delivered"]) if info else 1)
+            _delivery(ref, fields, int(info[0]["times_delivered"]) if info else 1)
             for (ref, fields), info in zip(entries, pending, strict=True)
         ]
 
@@ -306,6 +327,14 @@ class RedisStreams:
             pipe.publish(keys.done, json.dumps(announced, separators=(",", ":")))
             await pipe.execute()
 
+    async def requeue(self, consumer: str, delivery: Delivery, max_age: float) -> bool | None:
+        queued = delivery.queued_ms if delivery.queued_ms is not None else entry_ms(delivery.ref)
+        reply = await self._requeue(
+            keys=[self.keys.stream],
+            args=[GROUP, consumer, delivery.ref, delivery.raw, queued, int(max_age * 1000)],
+        )
+        return None if reply == -1 else reply == 1
+
     async def dead_letter(self, delivery: Delivery, reason: str, result: InvocationResult) -> None:
         keys = self.keys
         raw = encode_result(result)
@@ -325,6 +354,16 @@ class RedisStreams:
             await asyncio.gather(self._listener, return_exceptions=True)
             self._listener = None
         await self.client.aclose()
+
+
+def entry_ms(ref: bytes) -> int:
+    """When a stream entry was added (ms, Redis's clock): the first part of its id."""
+    return int(ref.partition(b"-")[0])
+
+
+def _delivery(ref: bytes, fields: dict[bytes, bytes], deliveries: int = 1) -> Delivery:
+    queued = fields.get(b"t")
+    return Delivery(ref, fields.get(b"c", b""), deliveries, int(queued) if queued is not None else None)
 
 
 def result_call_id(delivery: Delivery) -> str | None:
