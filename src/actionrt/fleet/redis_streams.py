@@ -8,7 +8,6 @@ and the multi-key steps (store a result and acknowledge its delivery) are single
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any, Final
@@ -21,7 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from actionrt.fleet.calls import QueuedCall, decode_result, encode_result
+from actionrt.fleet.calls import QueuedCall, decode_announcement, decode_result, encode_result
 from actionrt.fleet.engine import Completion, Delivery, QueueUnavailableError
 from actionrt.results import InvocationResult
 
@@ -42,13 +41,57 @@ GROUP: Final = b"workers"
 REDIS_OUTAGE: Final = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 """What a Redis outage raises (redis-py's errors, and the OS's under them)."""
 
-# A keyed call is queued once: the claim key says its call id was taken (for the result TTL).
-_SUBMIT_KEYED = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
-  redis.call('XADD', KEYS[1], '*', 'c', ARGV[1])
-  return 1
+# A batch of submits in one script call: ARGV[1] the TTL of the idempotency claims, then a
+# (flag, call) pair per call; a keyed call (flag '1') takes the next claim key of KEYS[2..] and is
+# queued only when its claim is new. One reply per call: 1 queued, 0 already queued.
+_SUBMIT = """
+local queued = {}
+local claim = 2
+for i = 2, #ARGV, 2 do
+  local fresh = 1
+  if ARGV[i] == '1' then
+    if not redis.call('SET', KEYS[claim], '1', 'NX', 'EX', ARGV[1]) then
+      fresh = 0
+    end
+    claim = claim + 1
+  end
+  if fresh == 1 then
+    redis.call('XADD', KEYS[1], '*', 'c', ARGV[i + 1])
+  end
+  queued[#queued + 1] = fresh
 end
-return 0
+return queued
+"""
+
+# A batch of results in one script call: each stored unless one is already (the first stored
+# wins, and is the one announced), its delivery acknowledged and removed (or, for a throttled
+# call, its entry in the throttling queue removed), and one message announcing them all.
+# KEYS: stream, throttled (zset), throttled calls (hash), then the result keys; ARGV: TTL,
+# group, channel, then per result: call id, result, delivery ('' for a throttled call).
+_COMPLETE = """
+local announced = {}
+local refs = {}
+for i = 4, #KEYS do
+  local a = 4 + (i - 4) * 3
+  local call_id, result, ref = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  if not redis.call('SET', KEYS[i], result, 'NX', 'EX', ARGV[1]) then
+    result = redis.call('GET', KEYS[i]) or result
+  end
+  announced[#announced + 1] = cjson.encode(call_id) .. ':' .. result
+  if ref == '' then
+    redis.call('ZREM', KEYS[2], call_id)
+    redis.call('HDEL', KEYS[3], call_id)
+  else
+    refs[#refs + 1] = ref
+  end
+end
+for i = 1, #refs, 1000 do
+  local chunk = {unpack(refs, i, math.min(i + 999, #refs))}
+  redis.call('XACK', KEYS[1], ARGV[2], unpack(chunk))
+  redis.call('XDEL', KEYS[1], unpack(chunk))
+end
+redis.call('PUBLISH', ARGV[3], '{' .. table.concat(announced, ',') .. '}')
+return #announced
 """
 
 
@@ -132,7 +175,8 @@ class RedisStreams:
         self.keys = QueueKeys(queue)
         self.result_ttl = result_ttl
         self.client: aioredis.Redis = client if client is not None else connect(url)
-        self._submit_keyed = self.client.register_script(_SUBMIT_KEYED)
+        self._submit = self.client.register_script(_SUBMIT)
+        self._complete = self.client.register_script(_COMPLETE)
         self._requeue = self.client.register_script(_REQUEUE)
         self._waiters: dict[str, list[asyncio.Future[InvocationResult]]] = {}
         self._listener: asyncio.Task[None] | None = None
@@ -147,21 +191,15 @@ class RedisStreams:
 
     async def submit(self, calls: Sequence[tuple[QueuedCall, bool]]) -> list[bool]:
         keys = self.keys
+        claims = [keys.claim(call.call_id) for call, keyed in calls if keyed]
+        args: list[Any] = [self.result_ttl]
+        for call, keyed in calls:
+            args += (b"1" if keyed else b"", call.encode())
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for call, keyed in calls:
-                    if keyed:
-                        await self._submit_keyed(
-                            keys=[keys.stream, keys.claim(call.call_id)],
-                            args=[call.encode(), self.result_ttl],
-                            client=pipe,
-                        )
-                    else:
-                        pipe.xadd(keys.stream, {b"c": call.encode()})
-                replies = await pipe.execute()
+            queued: list[int] = await self._submit(keys=[keys.stream, *claims], args=args)
         except REDIS_OUTAGE as exc:
             raise self.unavailable(exc) from None
-        return [reply == 1 if keyed else True for reply, (_, keyed) in zip(replies, calls, strict=True)]
+        return [n == 1 for n in queued]
 
     async def result(self, call_id: str) -> InvocationResult | None:
         try:
@@ -232,13 +270,14 @@ class RedisStreams:
 
     def _announce(self, data: bytes) -> None:
         try:
-            finished: dict[str, str] = json.loads(data)
+            finished = decode_announcement(data)
         except ValueError:
             return
-        for call_id, raw in finished.items():
-            for future in self._waiters.get(call_id, ()):
+        waiters = self._waiters
+        for call_id, result in finished.items():
+            for future in waiters.get(call_id, ()):
                 if not future.done():
-                    future.set_result(decode_result(raw))
+                    future.set_result(result)
 
     async def _recheck(self) -> None:
         waiting = list(self._waiters)
@@ -309,23 +348,18 @@ class RedisStreams:
 
     async def complete(self, completions: Sequence[Completion]) -> None:
         keys = self.keys
-        announced: dict[str, str] = {}
-        refs: list[bytes] = []
-        async with self.client.pipeline(transaction=True) as pipe:
-            for completion in completions:
-                raw = encode_result(completion.result)
-                pipe.set(keys.result(completion.call_id), raw, nx=True, ex=self.result_ttl)
-                announced[completion.call_id] = raw
-                if completion.ref is not None:
-                    refs.append(completion.ref)
-                else:
-                    pipe.zrem(keys.throttled, completion.call_id)
-                    pipe.hdel(keys.throttled_calls, completion.call_id)
-            if refs:
-                pipe.xack(keys.stream, GROUP, *refs)
-                pipe.xdel(keys.stream, *refs)
-            pipe.publish(keys.done, json.dumps(announced, separators=(",", ":")))
-            await pipe.execute()
+        args: list[Any] = [self.result_ttl, GROUP, keys.done]
+        for completion in completions:
+            args += (completion.call_id, encode_result(completion.result), completion.ref or b"")
+        await self._complete(
+            keys=[
+                keys.stream,
+                keys.throttled,
+                keys.throttled_calls,
+                *(keys.result(c.call_id) for c in completions),
+            ],
+            args=args,
+        )
 
     async def requeue(self, consumer: str, delivery: Delivery, max_age: float) -> bool | None:
         queued = delivery.queued_ms if delivery.queued_ms is not None else entry_ms(delivery.ref)
@@ -343,7 +377,7 @@ class RedisStreams:
             pipe.xadd(keys.dead, {b"c": delivery.raw, b"reason": reason.encode()})
             if call_id is not None:
                 pipe.set(keys.result(call_id), raw, nx=True, ex=self.result_ttl)
-                pipe.publish(keys.done, json.dumps({call_id: raw}))
+                pipe.publish(keys.done, b'{"%s":%s}' % (call_id.encode(), raw))
             pipe.xack(keys.stream, GROUP, delivery.ref)
             pipe.xdel(keys.stream, delivery.ref)
             await pipe.execute()
