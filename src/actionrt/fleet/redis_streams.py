@@ -178,7 +178,7 @@ class RedisStreams:
         self._submit = self.client.register_script(_SUBMIT)
         self._complete = self.client.register_script(_COMPLETE)
         self._requeue = self.client.register_script(_REQUEUE)
-        self._waiters: dict[str, list[asyncio.Future[InvocationResult]]] = {}
+        self._waiters: dict[str, list[asyncio.Future[InvocationResult | None]]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._looks: list[str] = []
@@ -210,21 +210,22 @@ class RedisStreams:
 
     async def wait(self, call_id: str, timeout: float) -> InvocationResult | None:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[InvocationResult] = loop.create_future()
+        future: asyncio.Future[InvocationResult | None] = loop.create_future()
         waiters = self._waiters.setdefault(call_id, [])
         waiters.append(future)
+        # One timer, not an `asyncio.timeout` scope: a waiter costs a future and a timer handle.
+        expiry = loop.call_later(timeout, _expire, future)
         try:
             if self._listener is None or self._listener.done():
                 self._subscribed.clear()
                 self._listener = asyncio.create_task(self._listen(), name="actionrt-results")
-            async with asyncio.timeout(timeout):
+            if self._subscribed.is_set():
                 # Subscribed before looking: a result stored after the look is announced to us.
-                await self._subscribed.wait()
+                # (Until subscribed, the listener looks for every waiter once it is.)
                 self._look(call_id)
-                return await future
-        except TimeoutError:
-            return None
+            return await future
         finally:
+            expiry.cancel()
             waiters.remove(future)
             if not waiters:
                 self._waiters.pop(call_id, None)
@@ -388,6 +389,11 @@ class RedisStreams:
             await asyncio.gather(self._listener, return_exceptions=True)
             self._listener = None
         await self.client.aclose()
+
+
+def _expire(future: asyncio.Future[InvocationResult | None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def entry_ms(ref: bytes) -> int:
