@@ -2,11 +2,17 @@
 in-process `Runtime.invoke`, one run, against nginx on loopback (see bench/README.md).
 
     uv run python bench/fleet.py [--calls 20000] [--redis redis://127.0.0.1:6379/0] [--loop asyncio]
+                                 [--only submit_many|submit]
 
-End to end: from the first `Queue.submit` to the last `Queue.result`, the submitter in this
+The submitter queues windows of 2,000 calls, two in flight: by default once with
+`Queue.submit_many` + `Queue.results` (a journey node's batch), then once with one
+`Queue.submit` + one `Queue.result(wait=)` per call (each its own task).
+
+End to end: from the first submit to the last result, the submitter in this
 process, the workers in their own (`actionrt worker`), Redis and nginx sharing the machine.
 CPU-µs per call: this process's and the workers' CPU time over the calls; the queue's added
-CPU is that minus the in-process invoke's CPU per call (Redis's own CPU is printed apart), and
+CPU is that minus the CPU of an in-process invoke with the limits in Redis (what a worker pays
+per call besides the queue; Redis's own CPU is printed apart), and
 the Redis commands per call come from `INFO commandstats` (commands run by a script included;
 `evalsha` is one round trip for a whole batch). The workers log to a file, as in production
 (one line per call): a pipe read by this busy process would slow them. This process (the
@@ -123,7 +129,9 @@ async def command_counts(client: aioredis.Redis) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
 
 
-async def through_queue(folder: Path, redis_url: str, calls: int, count: int) -> dict[str, Any]:
+async def through_queue(
+    folder: Path, redis_url: str, calls: int, count: int, per_call: bool = False
+) -> dict[str, Any]:
     queue_name = f"bench-{uuid.uuid4().hex[:8]}"
     workers = await start_workers(folder, redis_url, queue_name, count)
     client = aioredis.Redis.from_url(redis_url)
@@ -131,10 +139,16 @@ async def through_queue(folder: Path, redis_url: str, calls: int, count: int) ->
         async with Queue(redis_url, name=queue_name, actions=folder, allow_private_network=True) as queue:
 
             async def window(start: int, size: int) -> None:
-                ids = await asyncio.gather(
-                    *(queue.submit("loyaltyBench", params(i)) for i in range(start, start + size))
-                )
-                results = await asyncio.gather(*(queue.result(i, wait=60) for i in ids))
+                if per_call:  # one submit and one result per call, as many tasks
+                    ids = await asyncio.gather(
+                        *(queue.submit("loyaltyBench", params(i)) for i in range(start, start + size))
+                    )
+                    results = await asyncio.gather(*(queue.result(i, wait=60) for i in ids))
+                else:  # a journey node's batch: one submit_many, one results
+                    ids = await queue.submit_many(
+                        "loyaltyBench", (params(i) for i in range(start, start + size))
+                    )
+                    results = await queue.results(ids, wait=60)
                 bad = [r for r in results if r is None or not r.ok]
                 if bad:
                     raise RuntimeError(f"{len(bad)} calls failed: {bad[0]}")
@@ -166,13 +180,13 @@ async def through_queue(folder: Path, redis_url: str, calls: int, count: int) ->
         if keys:
             await client.delete(*keys)
         await client.aclose()
-    per_call = {
+    commands_per_call = {
         name: (n - commands_before.get(name, 0)) / calls
         for name, n in commands.items()
         if n - commands_before.get(name, 0) >= calls / 100 and name != "info"
     }
     return {
-        "commands": dict(sorted(per_call.items(), key=lambda item: -item[1])),
+        "commands": dict(sorted(commands_per_call.items(), key=lambda item: -item[1])),
         "rate": calls / seconds,
         "submitter_us": submitter / calls * 1e6,
         "worker_us": worker_cpu / calls * 1e6,
@@ -180,7 +194,7 @@ async def through_queue(folder: Path, redis_url: str, calls: int, count: int) ->
     }
 
 
-async def main(calls: int, redis_url: str) -> None:
+async def main(calls: int, redis_url: str, batched: bool = True, per_call: bool = True) -> None:
     with loopback_nginx() as base:
         folder = Path(tempfile.mkdtemp(prefix="actionrt-fleet-bench-"))
         try:
@@ -198,11 +212,14 @@ async def main(calls: int, redis_url: str) -> None:
                 f"  the same, limits in Redis:         {rate:8,.0f} calls/s  {invoke_us:6.0f} CPU-µs/call "
                 "(what a worker pays per call besides the queue)"
             )
-            for count in (1, 2):
-                m = await through_queue(folder, redis_url, calls, count)
+            runs = [(1, False), (2, False)] if batched else []
+            runs += [(1, True), (2, True)] if per_call else []
+            for count, one_by_one in runs:
+                m = await through_queue(folder, redis_url, calls, count, one_by_one)
                 total = m["submitter_us"] + m["worker_us"]
+                how = "submit/result" if one_by_one else "submit_many  "
                 print(
-                    f"queue, {count} worker process(es):     {m['rate']:8,.0f} calls/s  "
+                    f"queue, {how}, {count} worker(s):  {m['rate']:8,.0f} calls/s  "
                     f"{total:6.0f} CPU-µs/call (submitter {m['submitter_us']:.0f}, workers "
                     f"{m['worker_us']:.0f}; queue's own {total - invoke_us:.0f}; Redis {m['redis_us']:.0f})"
                 )
@@ -221,7 +238,10 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--loop", choices=("best", "asyncio"), default="best")
+    parser.add_argument(
+        "--only", choices=("submit_many", "submit"), help="only the batched API, or only one submit per call"
+    )
     args = parser.parse_args()
     factory = best_loop_factory() if args.loop == "best" else asyncio.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(main(args.calls, args.redis))
+        runner.run(main(args.calls, args.redis, args.only != "submit", args.only != "submit_many"))

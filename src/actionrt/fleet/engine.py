@@ -57,6 +57,11 @@ class QueueEngine(Protocol):
         """The result once stored, waiting up to `timeout` s for it, without polling."""
         ...
 
+    async def wait_many(self, call_ids: Sequence[str], timeout: float) -> list[InvocationResult | None]:
+        """`wait` for several calls at once: returns when all have a result, or after `timeout`
+        s (None for those still without one)."""
+        ...
+
     # -- the working side -------------------------------------------------------------------
     async def prepare(self) -> None:
         """Create the consumer group (idempotent)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
@@ -178,7 +178,7 @@ class RedisStreams:
         self._submit = self.client.register_script(_SUBMIT)
         self._complete = self.client.register_script(_COMPLETE)
         self._requeue = self.client.register_script(_REQUEUE)
-        self._waiters: dict[str, list[asyncio.Future[InvocationResult | None]]] = {}
+        self._waiters: dict[str, list[_Waiting]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._looks: list[str] = []
@@ -209,12 +209,15 @@ class RedisStreams:
         return decode_result(raw) if raw is not None else None
 
     async def wait(self, call_id: str, timeout: float) -> InvocationResult | None:
+        return (await self.wait_many([call_id], timeout))[0]
+
+    async def wait_many(self, call_ids: Sequence[str], timeout: float) -> list[InvocationResult | None]:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[InvocationResult | None] = loop.create_future()
-        waiters = self._waiters.setdefault(call_id, [])
-        waiters.append(future)
-        # One timer, not an `asyncio.timeout` scope: a waiter costs a future and a timer handle.
-        expiry = loop.call_later(timeout, _expire, future)
+        waiting = _Waiting(loop, call_ids)
+        for call_id in waiting.found:
+            self._waiters.setdefault(call_id, []).append(waiting)
+        # One future and one timer for the batch, not an `asyncio.timeout` scope per call.
+        expiry = loop.call_later(timeout, waiting.expire)
         try:
             if self._listener is None or self._listener.done():
                 self._subscribed.clear()
@@ -222,19 +225,24 @@ class RedisStreams:
             if self._subscribed.is_set():
                 # Subscribed before looking: a result stored after the look is announced to us.
                 # (Until subscribed, the listener looks for every waiter once it is.)
-                self._look(call_id)
-            return await future
+                self._look(waiting.found)
+            await waiting.future
         finally:
             expiry.cancel()
-            waiters.remove(future)
-            if not waiters:
-                self._waiters.pop(call_id, None)
+            for call_id in waiting.found:
+                waiters = self._waiters.get(call_id)
+                if waiters is not None:
+                    waiters.remove(waiting)
+                    if not waiters:
+                        del self._waiters[call_id]
+        return [waiting.found[call_id] for call_id in call_ids]
 
-    def _look(self, call_id: str) -> None:
-        """Look for the result of `call_id` among those stored: the looks of one event-loop
+    def _look(self, call_ids: Iterable[str]) -> None:
+        """Look for the results of `call_ids` among those stored: the looks of one event-loop
         tick share one MGET."""
-        self._looks.append(call_id)
-        if len(self._looks) == 1:
+        first = not self._looks
+        self._looks.extend(call_ids)
+        if first:
             asyncio.get_running_loop().create_task(self._look_all())
 
     async def _look_all(self) -> None:
@@ -276,9 +284,8 @@ class RedisStreams:
             return
         waiters = self._waiters
         for call_id, result in finished.items():
-            for future in waiters.get(call_id, ()):
-                if not future.done():
-                    future.set_result(result)
+            for waiting in waiters.get(call_id, ()):
+                waiting.deliver(call_id, result)
 
     async def _recheck(self) -> None:
         waiting = list(self._waiters)
@@ -289,9 +296,9 @@ class RedisStreams:
     def _announce_found(self, call_ids: Sequence[str], found: Sequence[bytes | None]) -> None:
         for call_id, raw in zip(call_ids, found, strict=True):
             if raw is not None:
-                for future in self._waiters.get(call_id, ()):
-                    if not future.done():
-                        future.set_result(decode_result(raw))
+                result = decode_result(raw)
+                for waiting in self._waiters.get(call_id, ()):
+                    waiting.deliver(call_id, result)
 
     # -- the working side -------------------------------------------------------------------
 
@@ -391,9 +398,29 @@ class RedisStreams:
         await self.client.aclose()
 
 
-def _expire(future: asyncio.Future[InvocationResult | None]) -> None:
-    if not future.done():
-        future.set_result(None)
+class _Waiting:
+    """A caller waiting for the results of some calls: its future is done when every one of
+    them has its result (`found`), or when it expires (the others stay None)."""
+
+    __slots__ = ("found", "future", "left")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, call_ids: Iterable[str]) -> None:
+        self.found: dict[str, InvocationResult | None] = dict.fromkeys(call_ids)
+        self.left = len(self.found)
+        self.future: asyncio.Future[None] = loop.create_future()
+        if not self.left:
+            self.future.set_result(None)
+
+    def deliver(self, call_id: str, result: InvocationResult) -> None:
+        if self.found.get(call_id, result) is None:
+            self.found[call_id] = result
+            self.left -= 1
+            if not self.left and not self.future.done():
+                self.future.set_result(None)
+
+    def expire(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
 
 
 def entry_ms(ref: bytes) -> int:
