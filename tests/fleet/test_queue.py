@@ -128,3 +128,13 @@ async def test_results_waits_for_a_batch_with_one_waiter_and_leaves_the_missing_
         got = await waiting
     await engine.aclose()
     assert got == [*(stored[d.ref] for d in deliveries), stored[first.ref]]
+
+
+async def test_submit_many_of_more_calls_than_one_script_takes_queues_them_all_in_order(
+    queue_name: str, redis_client: aioredis.Redis
+) -> None:
+    async with Queue(REDIS_URL, name=queue_name) as queue:
+        ids = await queue.submit_many("ping", [{"n": n} for n in range(2500)])
+    entries = await redis_client.xrange(QueueKeys(queue_name).stream)
+    assert [QueuedCall.decode(fields[b"c"]).call_id for _, fields in entries] == ids
+    assert len(set(ids)) == 2500

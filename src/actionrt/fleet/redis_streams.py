@@ -40,6 +40,7 @@ DEFAULT_RESULT_TTL: Final = 24 * 3600
 GROUP: Final = b"workers"
 REDIS_OUTAGE: Final = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 """What a Redis outage raises (redis-py's errors, and the OS's under them)."""
+_CHUNK: Final = 1000  # calls per script call: Redis runs one script at a time
 
 # A batch of submits in one script call: ARGV[1] the TTL of the idempotency claims, then a
 # (flag, call) pair per call; a keyed call (flag '1') takes the next claim key of KEYS[2..] and is
@@ -191,15 +192,20 @@ class RedisStreams:
 
     async def submit(self, calls: Sequence[tuple[QueuedCall, bool]]) -> list[bool]:
         keys = self.keys
-        claims = [keys.claim(call.call_id) for call, keyed in calls if keyed]
-        args: list[Any] = [self.result_ttl]
-        for call, keyed in calls:
-            args += (b"1" if keyed else b"", call.encode())
         try:
-            queued: list[int] = await self._submit(keys=[keys.stream, *claims], args=args)
+            # Script calls of at most _CHUNK calls (none holds Redis long), in one round trip.
+            async with self.client.pipeline(transaction=False) as pipe:
+                for start in range(0, len(calls), _CHUNK):
+                    chunk = calls[start : start + _CHUNK]
+                    claims = [keys.claim(call.call_id) for call, keyed in chunk if keyed]
+                    args: list[Any] = [self.result_ttl]
+                    for call, keyed in chunk:
+                        args += (b"1" if keyed else b"", call.encode())
+                    await self._submit(keys=[keys.stream, *claims], args=args, client=pipe)
+                replies: list[list[int]] = await pipe.execute()
         except REDIS_OUTAGE as exc:
             raise self.unavailable(exc) from None
-        return [n == 1 for n in queued]
+        return [n == 1 for queued in replies for n in queued]
 
     async def result(self, call_id: str) -> InvocationResult | None:
         try:
