@@ -14,7 +14,7 @@ from typing import Any
 
 from actionrt.errors import ActionrtError, UnknownActionError
 from actionrt.fleet.calls import QueuedCall, call_id_for_key, new_call_id
-from actionrt.fleet.engine import QueueEngine, QueueUnavailableError
+from actionrt.fleet.engine import QueueDepth, QueueEngine, QueueUnavailableError
 from actionrt.fleet.redis_streams import DEFAULT_RESULT_TTL, RedisStreams
 from actionrt.guard import DestinationPolicy
 from actionrt.prepare import CallBuilder, InputError
@@ -212,6 +212,11 @@ class Queue:
         """The results of `call_ids`, in order, once all are done or after `wait` s (None for
         those not done then): one waiter for the lot, however many they are."""
         return await self.engine.wait_many(call_ids, wait)
+
+    async def depth(self) -> QueueDepth:
+        """How full the queue is now: calls waiting (or being worked on, or throttled) and dead
+        letters. `QueueUnavailableError` when Redis cannot be reached."""
+        return await self.engine.depth()
 
     def _check(
         self,

@@ -26,6 +26,7 @@ from actionrt.service.calls import Calls
 from actionrt.service.catalog import Catalog
 from actionrt.service.console import Console
 from actionrt.service.monitoring_api import build_monitoring_router
+from actionrt.service.queue_watch import QueueDepthSource, QueueWatch
 from actionrt.service.rules import Rules
 from actionrt.service.security import TOKEN_ENV, SecurityMiddleware, SecurityPolicy
 from actionrt.service.state import ServiceState
@@ -51,6 +52,7 @@ def create_app(
     metrics: CollectorRegistry | None = None,
     record_bodies: bool = False,
     env_secrets: Iterable[str] | None = None,
+    queue_depth: QueueDepthSource | None = None,
 ) -> FastAPI:
     """The service over the store at `store_path` (created if missing).
 
@@ -63,6 +65,8 @@ def create_app(
     global one). `record_bodies`: call details keep request and response bodies.
     `env_secrets`: the environment variables actions may read, names and `PREFIX*` (default:
     `$ACTIONRT_ENV_SECRETS`, else none; `ACTIONRT_*` never).
+    `queue_depth`: with a fleet, reads its queue's depth (`Queue.depth`) for the Monitoring
+    page (also settable later as `app.state.service.queue_depth`).
     """
     if api_token is None:
         api_token = os.environ.get(TOKEN_ENV) or None
@@ -91,15 +95,20 @@ def create_app(
         recorder=recorder,
         event_sinks=(timeline,),
     )
-    state = ServiceState(store, catalog, Rules(store, calls.limits), calls, api_token is not None)
+    state = ServiceState(
+        store, catalog, Rules(store, calls.limits), calls, api_token is not None, queue_depth=queue_depth
+    )
+    queue_watch = QueueWatch(state.queue_depth_source)
     policy = SecurityPolicy(api_token, loopback_only)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await calls.open()
+        queue_watch.start()
         try:
             yield
         finally:
+            await queue_watch.aclose()
             await calls.aclose()
             store.close()
 
@@ -118,7 +127,9 @@ def create_app(
     # The API's routes sit in the application's own flat list: Starlette then finds every
     # method of a path (the `Allow` of a 405) and FastAPI documents exactly these routes. They
     # come before the console's, invoke first: routes are matched in order, once per request.
-    api = build_router(state).routes + build_monitoring_router(recorder, timeline, metrics).routes
+    api = (
+        build_router(state).routes + build_monitoring_router(recorder, timeline, metrics, queue_watch).routes
+    )
     hot = [route for route in api if getattr(route, "name", None) == "invoke"]
     app.router.routes[:0] = hot + [route for route in api if route not in hot]
     problems.install(app)
@@ -126,6 +137,7 @@ def create_app(
     app.state.service = state
     app.state.recorder = recorder
     app.state.timeline = timeline
+    app.state.queue_watch = queue_watch
     return app
 
 
