@@ -78,3 +78,63 @@ async def test_waiting_callers_are_woken_by_the_stored_result(
     await engine.aclose()
     assert decode_result(await redis_client.get(QueueKeys(queue_name).result(call_id)) or b"") == stored
     assert await redis_client.xlen(QueueKeys(queue_name).stream) == 0
+
+
+async def test_submit_many_queues_a_batch_in_order_or_refuses_it_whole(
+    actions: Path, queue_name: str, redis_client: aioredis.Redis
+) -> None:
+    stream = QueueKeys(queue_name).stream
+    async with Queue(REDIS_URL, name=queue_name, actions=actions) as queue:
+        with pytest.raises(CallRefusedError) as alone:
+            await queue.submit("ping", params={"n": "many"})
+        with pytest.raises(CallRefusedError) as refused:
+            await queue.submit_many("ping", [{"n": 0}, {"n": 1}, {"n": "many"}, {"n": 3}])
+        assert str(refused.value) == f"calls[2]: {alone.value}"
+        assert await redis_client.exists(stream) == 0  # nothing queued
+        with pytest.raises(CallRefusedError, match="idempotency_keys: 1 keys for 2 calls"):
+            await queue.submit_many("ping", [{"n": 0}, {"n": 1}], idempotency_keys=["a"])
+        ids = await queue.submit_many("ping", [{"n": n} for n in range(5)])
+        keyed = await queue.submit_many("ping", [{"n": 5}, {"n": 6}], idempotency_keys=["k-5", "k-5"])
+        again = await queue.submit("ping", params={"n": 7}, idempotency_key="k-5")
+    assert len(set(ids)) == 5 and keyed[0] == keyed[1] == again
+    entries = await redis_client.xrange(stream)
+    queued = [QueuedCall.decode(fields[b"c"]) for _, fields in entries]
+    assert [(c.call_id, c.params) for c in queued] == [
+        *((i, {"n": n}) for n, i in enumerate(ids)),
+        (keyed[0], {"n": 5}),
+    ]
+
+
+async def test_results_waits_for_a_batch_with_one_waiter_and_leaves_the_missing_none(
+    queue_name: str, redis_client: aioredis.Redis
+) -> None:
+    engine = RedisStreams(REDIS_URL, queue_name)
+    async with Queue(REDIS_URL, name=queue_name) as queue:
+        ids = await queue.submit_many("ping", [{"n": n} for n in range(4)])
+        await engine.prepare()
+        deliveries = await engine.read("w", 10, 0.1)
+        stored = {d.ref: failed_result("ping", f"result {n}") for n, d in enumerate(deliveries)}
+        # one result stored before the batch waits (found by looking), two while it waits
+        # (announced), the fourth never
+        first, second, third, _ = deliveries
+        await engine.complete([Completion(first.ref, ids[0], stored[first.ref])])
+        waiting = asyncio.create_task(queue.results([*ids, ids[0]], wait=30))
+        await engine.complete(
+            [Completion(d.ref, i, stored[d.ref]) for d, i in zip((second, third), ids[1:3], strict=True)]
+        )
+        assert await queue.results(ids[3:], wait=0.05) == [None]
+        assert not waiting.done()  # the fourth is still missing
+        await engine.complete([Completion(deliveries[3].ref, ids[3], stored[deliveries[3].ref])])
+        got = await waiting
+    await engine.aclose()
+    assert got == [*(stored[d.ref] for d in deliveries), stored[first.ref]]
+
+
+async def test_submit_many_of_more_calls_than_one_script_takes_queues_them_all_in_order(
+    queue_name: str, redis_client: aioredis.Redis
+) -> None:
+    async with Queue(REDIS_URL, name=queue_name) as queue:
+        ids = await queue.submit_many("ping", [{"n": n} for n in range(2500)])
+    entries = await redis_client.xrange(QueueKeys(queue_name).stream)
+    assert [QueuedCall.decode(fields[b"c"]).call_id for _, fields in entries] == ids
+    assert len(set(ids)) == 2500

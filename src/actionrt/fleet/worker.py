@@ -37,7 +37,7 @@ from actionrt.limits.redis_backend import RedisBackend
 from actionrt.observability import metrics_for
 from actionrt.plugins import Plugins
 from actionrt.registry import Registry
-from actionrt.results import CAPPED, InvocationResult
+from actionrt.results import CAPPED, NOT_SENT, InvocationResult
 from actionrt.runtime import Runtime
 from actionrt.secrets import SecretResolver
 
@@ -49,6 +49,8 @@ _T = TypeVar("_T")
 _READ_BLOCK: Final = 0.5  # seconds a read waits for calls; also how soon a stop is noticed
 _PACE_HORIZON: Final = 0.05  # throttled calls due this soon are taken and timed locally
 _PACE_IDLE: Final = 1.0  # with nothing filed, how often the throttling queue is looked at
+DEFAULT_MAX_UNSENT_AGE: Final = 60.0
+"""Seconds since a call was first queued during which a run that sent nothing requeues it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,7 @@ class WorkerConfig:
     limits_prefix: str = "actionrt:limits:"
     max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT
     watch: bool = True
+    max_unsent_age: float = DEFAULT_MAX_UNSENT_AGE
 
 
 class Worker:
@@ -329,7 +332,21 @@ class Worker:
             self._working.pop(delivery.ref, None)
             self._release()
             return
+        if resendable(result) and await self._requeued(call, delivery, result):
+            return
         self._complete(Completion(delivery.ref, call.call_id, result))
+
+    async def _requeued(self, call: QueuedCall, delivery: Delivery, result: InvocationResult) -> bool:
+        """Put a call that sent nothing back in the queue (a new entry: no delivery counted),
+        unless it is older than `max_unsent_age`: then False, and its result is final."""
+        again = await self._redis(self.engine.requeue, self.consumer, delivery, self.config.max_unsent_age)
+        if again is False:
+            return False
+        self._working.pop(delivery.ref, None)
+        self._release()
+        if again:
+            log.info("call %s to %r requeued: %s", call.call_id, call.action, result.error)
+        return True
 
     async def _invoke(
         self, generation: LoadedActions, call: QueuedCall, delivery: Delivery | None
@@ -501,16 +518,18 @@ class Worker:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
-_REDIS_FAILURES: Final = frozenset(f"unexpected {error.__name__}" for error in REDIS_OUTAGE)
-
-
 def _stopped_by_redis(result: InvocationResult) -> bool:
-    """A call the runtime stopped, before sending anything, because Redis failed under it."""
-    if result.attempts != 0:
-        return False
-    return result.error_code == LIMITS_UNAVAILABLE or (
-        result.error_code == "unexpected" and result.error in _REDIS_FAILURES
-    )
+    """A call the runtime stopped, before sending anything, because the shared limits (Redis)
+    could not be reached. (Every other Redis failure under a call is handled where it happens:
+    the token store falls back to a local fetch.)"""
+    return not result.sent and result.error_code == LIMITS_UNAVAILABLE
+
+
+def resendable(result: InvocationResult) -> bool:
+    """A call that ran out of time before anything was sent (it waited for a connection, a
+    throttling departure or a token): running it again cannot repeat a request. An unexpected
+    failure is never one: it cannot tell whether something was sent."""
+    return not result.sent and result.error_code == NOT_SENT
 
 
 def _call_id(delivery: Delivery) -> str | None:
