@@ -80,6 +80,13 @@ DEFAULT_STORE = Path(".actionrt") / "store.db"
     help="Let actions read every environment variable starting with PREFIX (repeatable). "
     "Without either option: $ACTIONRT_ENV_SECRETS, else none; ACTIONRT_* never.",
 )
+@click.option(
+    "--redis",
+    "redis_url",
+    metavar="URL",
+    help="The fleet's Redis: the actions are published there for `actionrt worker --from-service`.",
+)
+@click.option("--queue", default="default", show_default=True, help="The fleet's queue (with --redis).")
 def serve(
     host: str,
     port: int,
@@ -92,6 +99,8 @@ def serve(
     ca_bundle: Path | None,
     env_secret: tuple[str, ...],
     env_secret_prefix: tuple[str, ...],
+    redis_url: str | None,
+    queue: str,
 ) -> None:
     """Serve the HTTP API and the console (Actions, Add, the configuration pane, Monitoring)
     and /metrics. Every problem with the options is one line, reported before anything starts."""
@@ -143,6 +152,8 @@ def serve(
             loopback_only=loopback,
             record_bodies=record_bodies,
             env_secrets=allowed or None,
+            redis_url=redis_url,
+            queue=queue,
         )
     except (SecretKeyError, ValueError) as exc:  # no key, or a refused allow-list
         listener.close()

@@ -26,6 +26,7 @@ from actionrt.auth.tokens import TokenCache
 from actionrt.errors import UnknownActionError
 from actionrt.fleet.actions import ActionSet, LoadedActions, load_leniently
 from actionrt.fleet.calls import QueuedCall, failed_result
+from actionrt.fleet.catalog import ServiceCatalog, key_from_env
 from actionrt.fleet.engine import Completion, Delivery
 from actionrt.fleet.redis_streams import DEFAULT_RESULT_TTL, REDIS_OUTAGE, RedisStreams, connect, shown_url
 from actionrt.fleet.throttle import DueCall, DurableThrottle
@@ -69,6 +70,7 @@ class WorkerConfig:
     limits_prefix: str = "actionrt:limits:"
     max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT
     watch: bool = True
+    from_service: bool = False  # serve the service's published catalog instead of `paths`
 
 
 class Worker:
@@ -80,7 +82,10 @@ class Worker:
         self.engine = RedisStreams(config.redis_url, config.queue, result_ttl=config.result_ttl)
         self.keys = self.engine.keys
         self.tokens = RedisTokenStore(self.engine.client, prefix="actionrt:tokens:")
-        self.plugins = Plugins.load()
+        self.catalog = (
+            ServiceCatalog(self.engine.client, config.queue, key_from_env()) if config.from_service else None
+        )
+        self.plugins = Plugins.load(() if self.catalog is None else (self.catalog.plugin,))
         self.throttle = (
             DurableThrottle(self.engine.client, self.keys, config.throttling, max_wait=config.max_queue_wait)
             if config.throttling
@@ -100,6 +105,7 @@ class Worker:
         self._outage = False
         self._reload_lock = asyncio.Lock()
         self._watching = asyncio.Event()
+        self._subscribed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- building the runtime ---------------------------------------------------------------
@@ -132,6 +138,22 @@ class Worker:
             build=self._runtime,
         )
 
+    async def _load(self) -> LoadedActions | None:
+        """A new generation: from the files, or from the service's catalog (None: the catalog
+        has not changed since it was last loaded)."""
+        if self.catalog is None:
+            return await asyncio.to_thread(self.load)
+        snapshot = await self._redis(self.catalog.read)
+        if self.actions is not None and snapshot.version == self.catalog.version:
+            return None
+        return await asyncio.to_thread(
+            self.catalog.load,
+            snapshot,
+            self.plugins,
+            allow_private_network=self.config.allow_private_network,
+            build=self._runtime,
+        )
+
     async def observe(self) -> None:
         """The queue's depth for `/metrics`: calls in the stream (waiting or being worked on)
         plus calls waiting in the durable throttling queue. Left as it was when Redis is out."""
@@ -153,13 +175,15 @@ class Worker:
 
     async def run(self) -> None:
         """Serve until `stop()`, then drain: every call taken gets its result stored."""
-        watchers: list[Callable[[], Awaitable[None]]] = (
-            [self._watch_files, self._watch_signal] if self.config.watch else []
-        )
+        watchers: list[Callable[[], Awaitable[None]]] = []
+        if self.config.watch:
+            watchers = [self._watch_signal]
+            watchers += [] if self.catalog is not None else [self._watch_files]
         runners = [asyncio.create_task(self._guarded(loop)) for loop in watchers]
         if watchers:  # watching before loading: an edit made meanwhile is never missed
-            await self._watching.wait()
-        generation = await asyncio.to_thread(self.load)
+            await (self._subscribed if self.catalog is not None else self._watching).wait()
+        generation = await self._load()
+        assert generation is not None  # nothing loaded yet: always a generation
         await generation.runtime.open()
         self.actions = ActionSet(generation)
         await self._redis(self.engine.prepare)
@@ -455,9 +479,12 @@ class Worker:
     async def reload(self, *, announce: bool) -> None:
         """Load the actions again and serve the new definitions; calls already running finish
         on the old ones. With `announce`, tell the other workers to reload too."""
-        assert self.actions is not None
+        if self.actions is None:  # the first load is under way: it reads the edit
+            return
         async with self._reload_lock:
-            generation = await asyncio.to_thread(self.load)
+            generation = await self._load()
+            if generation is None:
+                return
             await self.actions.swap(generation)
             log.info(
                 "actions reloaded: %d serving, %d broken",
@@ -489,6 +516,10 @@ class Worker:
             pubsub = self.engine.client.pubsub()
             try:
                 await pubsub.subscribe(self.keys.changed)
+                if self._subscribed.is_set() and self.catalog is not None and self.actions is not None:
+                    # Subscribed again after an outage: an edit announced meanwhile was missed.
+                    await self.reload(announce=False)
+                self._subscribed.set()
                 async for message in pubsub.listen():
                     if (
                         message["type"] in (b"message", "message")

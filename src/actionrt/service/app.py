@@ -35,6 +35,8 @@ from actionrt.service.vault import Vault, load_key
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from actionrt.fleet.catalog import CatalogPublisher
+
 MAX_BODY = 1 << 20  # 1 MiB: an action document or a test request is far smaller
 
 
@@ -51,6 +53,8 @@ def create_app(
     metrics: CollectorRegistry | None = None,
     record_bodies: bool = False,
     env_secrets: Iterable[str] | None = None,
+    redis_url: str | None = None,
+    queue: str = "default",
 ) -> FastAPI:
     """The service over the store at `store_path` (created if missing).
 
@@ -63,6 +67,8 @@ def create_app(
     global one). `record_bodies`: call details keep request and response bodies.
     `env_secrets`: the environment variables actions may read, names and `PREFIX*` (default:
     `$ACTIONRT_ENV_SECRETS`, else none; `ACTIONRT_*` never).
+    `redis_url`: the fleet's Redis; the actions are published there for the workers of `queue`
+    started with `--from-service`, again after every change (docs/fleet.md).
     """
     if api_token is None:
         api_token = os.environ.get(TOKEN_ENV) or None
@@ -93,13 +99,18 @@ def create_app(
     )
     state = ServiceState(store, catalog, Rules(store, calls.limits), calls, api_token is not None)
     policy = SecurityPolicy(api_token, loopback_only)
+    publisher = _publisher(catalog, redis_url, queue)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await calls.open()
+        if publisher is not None:
+            publisher.start()
         try:
             yield
         finally:
+            if publisher is not None:
+                await publisher.aclose()
             await calls.aclose()
             store.close()
 
@@ -126,7 +137,17 @@ def create_app(
     app.state.service = state
     app.state.recorder = recorder
     app.state.timeline = timeline
+    app.state.publisher = publisher
     return app
+
+
+def _publisher(catalog: Catalog, redis_url: str | None, queue: str) -> CatalogPublisher | None:
+    """What keeps the fleet's workers fed with the catalog (with a Redis only)."""
+    if redis_url is None:
+        return None
+    from actionrt.fleet.catalog import CatalogPublisher
+
+    return CatalogPublisher(catalog, redis_url, queue)
 
 
 def _document(app: FastAPI, api: list[BaseRoute]) -> dict[str, Any]:
