@@ -18,10 +18,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
-from fleet_support import REDIS_URL, Endpoint, WorkerProcess
+from fleet_support import REDIS_URL, Endpoint, RedisProxy, WorkerProcess
 
 from actionrt.fleet import Queue
-from actionrt.fleet.catalog import CatalogKeys
+from actionrt.fleet.catalog import CatalogKeys, write_snapshot
 from actionrt.results import InvocationResult
 
 BANNER = re.compile(r"actionrt service on (http://\S+?)/ ")
@@ -235,3 +235,28 @@ async def test_a_worker_from_the_service_needs_no_paths_and_refuses_both(tmp_pat
     both = runner.invoke(app, ["worker", str(tmp_path), "--from-service", "--redis", REDIS_URL])
     assert neither.exit_code == 2 and "--from-service" in neither.output
     assert both.exit_code == 2 and "not both" in both.output
+
+
+async def test_a_worker_started_before_the_service_and_cut_off_at_an_edit_catches_up(
+    endpoint: Endpoint, queue_name: str, redis_client: aioredis.Redis, start_worker: Any
+) -> None:
+    keys = CatalogKeys(queue_name)
+    proxy = RedisProxy()
+    await proxy.start()
+    try:
+        worker = await start_worker("--from-service", redis=proxy.url)
+        assert worker.count("no catalog published on queue") == 1
+        assert worker.count("serving 0 action(s)") == 1
+        await write_snapshot(redis_client, keys, {"ping": ping(endpoint.url + "/v1/ping")}, {})
+        await worker.wait_for("actions reloaded: 1 serving")
+        proxy.down()
+        await worker.wait_for("is unreachable")
+        # announced while the worker cannot hear it: pub/sub does not keep it
+        await write_snapshot(redis_client, keys, {"ping": ping(endpoint.url + "/v2/ping")}, {})
+        proxy.up()
+        await worker.wait_for("actions reloaded: 1 serving", times=2)
+        async with Queue(REDIS_URL, name=queue_name) as queue:
+            result = await call(queue)
+    finally:
+        await proxy.stop()
+    assert result.response == {"ok": True, "path": "/v2/ping"}

@@ -122,6 +122,7 @@ class CatalogPublisher:
         self.keys = CatalogKeys(queue)
         self.client = connect(redis_url, 2)
         self.version = 0  # the last version written
+        self._written: Mapping[str, Any] | None = None  # the documents it held
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -170,14 +171,18 @@ class CatalogPublisher:
             )
 
     async def publish(self) -> int:
-        """Write the catalog as it is now; its version."""
-        documents = self.catalog.documents  # replaced whole on a change, never mutated
+        """Write the catalog as it is now; its version. A change that left the actions as they
+        were (a journey's) writes nothing: the catalog's documents are replaced, never mutated."""
+        documents = self.catalog.documents
+        if documents is self._written:
+            return self.version
         sealed: dict[str, bytes] = {}
         for secret_id in sorted(console_ids(list(documents.values()))):
             ciphertext = self.catalog.store.ciphertext(secret_id)
             if ciphertext is not None:
                 sealed[secret_id] = ciphertext
         self.version = await write_snapshot(self.client, self.keys, documents, sealed)
+        self._written = documents
         return self.version
 
     async def aclose(self) -> None:

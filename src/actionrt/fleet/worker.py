@@ -50,6 +50,7 @@ _T = TypeVar("_T")
 _READ_BLOCK: Final = 0.5  # seconds a read waits for calls; also how soon a stop is noticed
 _PACE_HORIZON: Final = 0.05  # throttled calls due this soon are taken and timed locally
 _PACE_IDLE: Final = 1.0  # with nothing filed, how often the throttling queue is looked at
+_CATALOG_CHECK: Final = 1.0  # how often a worker fed by the service checks the catalog's version
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +145,14 @@ class Worker:
         if self.catalog is None:
             return await asyncio.to_thread(self.load)
         snapshot = await self._redis(self.catalog.read)
-        if self.actions is not None and snapshot.version == self.catalog.version:
+        if self.actions is not None and snapshot.version in (0, self.catalog.version):
+            if not snapshot.version:  # the Redis lost it: keep what is served until republished
+                log.warning("the service's catalog is gone from Redis: still serving the last one read")
             return None
+        if not snapshot.version:
+            log.warning(
+                "no catalog published on queue %r yet: start `actionrt serve --redis`", self.config.queue
+            )
         return await asyncio.to_thread(
             self.catalog.load,
             snapshot,
@@ -178,7 +185,7 @@ class Worker:
         watchers: list[Callable[[], Awaitable[None]]] = []
         if self.config.watch:
             watchers = [self._watch_signal]
-            watchers += [] if self.catalog is not None else [self._watch_files]
+            watchers += [self._watch_catalog] if self.catalog is not None else [self._watch_files]
         runners = [asyncio.create_task(self._guarded(loop)) for loop in watchers]
         if watchers:  # watching before loading: an edit made meanwhile is never missed
             await (self._subscribed if self.catalog is not None else self._watching).wait()
@@ -516,9 +523,6 @@ class Worker:
             pubsub = self.engine.client.pubsub()
             try:
                 await pubsub.subscribe(self.keys.changed)
-                if self._subscribed.is_set() and self.catalog is not None and self.actions is not None:
-                    # Subscribed again after an outage: an edit announced meanwhile was missed.
-                    await self.reload(announce=False)
                 self._subscribed.set()
                 async for message in pubsub.listen():
                     if (
@@ -533,6 +537,25 @@ class Worker:
                 await asyncio.sleep(1.0)  # reconnection backoff
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _watch_catalog(self) -> None:
+        """Pub/sub delivers at most once (a message sent while the subscription was cut is
+        lost): the catalog's version is also looked at every second."""
+        assert self.catalog is not None
+        while not self.stopping.is_set():
+            try:
+                async with asyncio.timeout(_CATALOG_CHECK):
+                    await self.stopping.wait()
+            except TimeoutError:
+                pass
+            if self.actions is None or self.stopping.is_set():
+                continue
+            version = await self._redis(self.engine.client.get, self.catalog.keys.version)
+            if version is not None and int(version) != self.catalog.version:
+                try:
+                    await self.reload(announce=False)
+                except Exception as exc:
+                    log.error("reload failed, still serving the previous actions: %s", exc)
 
 
 _REDIS_FAILURES: Final = frozenset(f"unexpected {error.__name__}" for error in REDIS_OUTAGE)
