@@ -182,7 +182,7 @@ async def test_a_deleted_action_ends_its_calls_unknown_action_and_a_new_one_is_s
         await service.create({**ping(endpoint.url + "/v1/pong"), "name": "pong"})
         await worker.wait_for("actions reloaded: 1 serving")
         pong = await call(queue, "pong")
-    assert (gone.error_code, gone.attempts) == ("unknownAction", 0)
+    assert (gone.status, gone.error_code, gone.attempts) == ("internalError", "unknownAction", 0)
     assert "ping" in (gone.error or "")
     assert pong.response == {"ok": True, "path": "/v1/pong"}
     assert len(endpoint.seen) == 2
@@ -218,7 +218,7 @@ async def test_console_secrets_reach_workers_with_the_service_key_and_only_them(
         missing = await call(queue)
     assert served.status == "http_200"
     assert [s.authorization for s in endpoint.seen] == ["Bearer tok-s3cret"]  # only the keyed worker's call
-    assert (wrong.error_code, missing.error_code) == ("actionNotLoaded", "actionNotLoaded")
+    assert {(r.status, r.error_code) for r in (wrong, missing)} == {("internalError", "actionNotLoaded")}
     assert "sealed with another key than ACTIONRT_SECRET_KEY" in (wrong.error or "")
     assert "set ACTIONRT_SECRET_KEY to the service's key" in (missing.error or "")
     assert any("ACTIONRT_SECRET_KEY" in line for line in other_key.lines + no_key.lines)
