@@ -260,3 +260,15 @@ async def test_a_worker_started_before_the_service_and_cut_off_at_an_edit_catche
     finally:
         await proxy.stop()
     assert result.response == {"ok": True, "path": "/v2/ping"}
+
+
+def test_serve_refuses_a_redis_url_that_is_not_one_without_showing_its_password(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from actionrt.cli import app
+
+    store = ["--store", str(tmp_path / "store.db"), "--no-examples"]
+    refused = CliRunner().invoke(app, ["serve", *store, "--redis", "http://ops:hunter2@redis.internal"])
+    assert refused.exit_code == 1
+    assert "--redis http://redis.internal: not a Redis URL" in refused.output
+    assert "hunter2" not in refused.output

@@ -109,6 +109,17 @@ def serve(
     missing = [name for name in ("fastapi", "uvicorn", "httptools", "multipart") if find_spec(name) is None]
     if missing:
         fail(f"actionrt serve needs {', '.join(missing)}: pip install 'actionrt[service]'")
+    if redis_url is not None:
+        if find_spec("redis") is None:
+            fail("--redis needs redis-py: pip install 'actionrt[redis]'")
+        from urllib.parse import urlsplit
+
+        from actionrt.fleet.redis_streams import shown_url
+
+        if urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):  # shown without a password
+            fail(
+                f"--redis {shown_url(redis_url)}: not a Redis URL (redis://HOST:PORT/DB, rediss:// or unix://)"
+            )
     from actionrt.service.security import TOKEN_ENV, is_loopback
 
     loopback = is_loopback(host)
