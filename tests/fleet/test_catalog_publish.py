@@ -185,7 +185,8 @@ def test_a_worker_serves_the_valid_actions_of_a_snapshot_and_reports_the_others(
         ).encode(),
     }
     snapshot = Snapshot(7, documents, {secret_id: sealed})
-    for key, served in ((KEY, {"ok", "secretive"}), (None, {"ok"})):
+    reasons = {}
+    for key, served in ((KEY, {"ok", "secretive"}), (Fernet.generate_key(), {"ok"}), (None, {"ok"})):
         catalog = ServiceCatalog(aioredis.Redis.from_url(REDIS_URL), "unused", key)
         plugins = Plugins.load((catalog.plugin,), entry_points=False)
         generation = catalog.load(snapshot, plugins, allow_private_network=True, build=Runtime)
@@ -195,5 +196,13 @@ def test_a_worker_serves_the_valid_actions_of_a_snapshot_and_reports_the_others(
             "action 'garbled' failed to load: <service>/actions/garbled"
         )
         assert "<service>/actions/invalid: endpoint.url" in generation.broken["invalid"]
-    assert plugins.secret_providers["console"].get(secret_id) is None  # no key: nothing opens
-    assert "set ACTIONRT_SECRET_KEY" in generation.broken["secretive"]
+        reasons[key] = generation.broken.get("secretive")
+        opened = plugins.secret_providers["console"].get(secret_id)
+        assert opened == ("tok" if key == KEY else None)
+    assert reasons[KEY] is None
+    assert [reason for k, reason in reasons.items() if k != KEY] == [
+        f"action 'secretive' failed to load: <service>/actions/secretive: console secret {secret_id} "
+        "was sealed with another key than ACTIONRT_SECRET_KEY",
+        "action 'secretive' failed to load: <service>/actions/secretive: it uses console secrets: "
+        "set ACTIONRT_SECRET_KEY to the service's key",
+    ]
