@@ -494,9 +494,10 @@ class Worker:
                 return
             await self.actions.swap(generation)
             log.info(
-                "actions reloaded: %d serving, %d broken",
+                "actions reloaded: %d serving, %d broken%s",
                 len(generation.runtime.actions),
                 len(generation.broken),
+                "" if self.catalog is None else f" (the service's catalog, version {self.catalog.version})",
             )
         if announce:
             await self._redis(self.engine.client.publish, self.keys.changed, self.consumer)
