@@ -1,5 +1,6 @@
 """The service on a free loopback port and a threaded loopback partner, for the Monitoring page's
-browser test and its screenshot (`uv run python tests/observability_console.py docs/img`)."""
+browser test and its screenshot (`uv run python tests/observability_console.py docs/img`; the
+screenshot's service has a fleet queue on the local Redis, with calls no worker took)."""
 
 from __future__ import annotations
 
@@ -64,9 +65,13 @@ class RunningService:
         self.thread.join(timeout=10)
 
 
-def start_service(folder: Path) -> RunningService:
+def start_service(folder: Path, **options: Any) -> RunningService:
     application = create_app(
-        folder / "store.db", allow_private_network=True, secret_key=Fernet.generate_key(), entry_points=False
+        folder / "store.db",
+        allow_private_network=True,
+        secret_key=Fernet.generate_key(),
+        entry_points=False,
+        **options,
     )
     server = uvicorn.Server(
         uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
@@ -95,17 +100,52 @@ def burst(service: str, partner: str, calls: dict[str, tuple[str, int]]) -> None
                 client.post(f"/actions/{name}/invoke", json={"params": {"email": "a@example.com"}})
 
 
+SCREENSHOT_QUEUE = "monitoring-screenshot"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+async def queue_depth() -> Any:
+    from actionrt.fleet import Queue
+
+    async with Queue(REDIS_URL, name=SCREENSHOT_QUEUE) as queue:
+        return await queue.depth()
+
+
+async def queue_calls(count: int) -> None:
+    from actionrt.fleet import Queue
+
+    async with Queue(REDIS_URL, name=SCREENSHOT_QUEUE) as queue:
+        for n in range(count):
+            await queue.submit("loyaltyUpdate", {"n": n})
+
+
+def forget_queue() -> None:
+    import redis
+
+    from actionrt.fleet.redis_streams import QueueKeys
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=QueueKeys(SCREENSHOT_QUEUE).base + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 def main(out: Path) -> None:
+    import asyncio
+
     from playwright.sync_api import sync_playwright
 
     partner = start_partner()
-    service = start_service(Path(tempfile.mkdtemp()))
+    service = start_service(Path(tempfile.mkdtemp()), queue_depth=queue_depth)
     partner_url = f"http://127.0.0.1:{partner.server_address[1]}"
+    forget_queue()
     try:
         burst(service.url, partner_url, {"loyaltyUpdate": ("/ok", 40), "crmLookup": ("/missing", 7)})
+        asyncio.run(queue_calls(12))
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1220})
+            page = browser.new_page(viewport={"width": 1400, "height": 1560})
             page.goto(f"{service.url}/console/monitoring")
             page.wait_for_selector("body[data-monitoring-loaded]")
             page.locator("#recent-calls tbody tr", has_text="crmLookup").first.click()
@@ -115,6 +155,7 @@ def main(out: Path) -> None:
     finally:
         service.stop()
         partner.shutdown()
+        forget_queue()
 
 
 if __name__ == "__main__":

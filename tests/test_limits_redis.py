@@ -84,13 +84,13 @@ async def test_the_admissions_of_one_tick_are_one_script_call_and_the_cap_stays_
     backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     scripts: list[int] = []
-    run = backend._run
+    run = backend.run
 
     async def counted(script: Any, keys: list[str], args: list[Any]) -> Any:
         scripts.append(len(keys))
         return await run(script, keys, args)
 
-    monkeypatch.setattr(backend, "_run", counted)
+    monkeypatch.setattr(backend, "run", counted)
     limits = Limits(capping_rules=[capping(20, 60_000)], backend=backend)
     first = limits.endpoint("POST", "https://api.partner.test/a")
     second = limits.endpoint("POST", "https://api.partner.test/b")  # same rule, same count

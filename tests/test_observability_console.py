@@ -1,9 +1,10 @@
 """The Monitoring page in a real browser (Debian's Chromium driven by Playwright), after a burst
 of calls: the numbers the charts are drawn from, and a recent call's details; and the
-`Timeline` behind it on a fake clock."""
+`Timeline` and `QueueTimeline` behind it on a fake clock."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,10 @@ import pytest
 from observability_console import CHROMIUM, CHROMIUM_ARGS, burst, start_partner, start_service
 from playwright.sync_api import Page, sync_playwright
 
+from actionrt.fleet.engine import QueueDepth
+from actionrt.observability.queue_timeline import QueueTimeline
 from actionrt.observability.timeline import Timeline
+from actionrt.service.queue_watch import QueueWatch
 
 
 @pytest.fixture
@@ -138,3 +142,51 @@ def test_the_timeline_steps_quantiles_and_forgets_after_a_day() -> None:
     assert len(timeline._minutes["a"]) == 1  # the day-old minutes are forgotten, not only hidden
     with pytest.raises(ValueError, match="window must be one of hour, day"):
         timeline.series("week")  # type: ignore[arg-type]
+
+
+def test_the_queue_timeline_keeps_a_minutes_last_reading_and_a_steps_deepest() -> None:
+    clock = Clock(1_800_000_000.0)  # a multiple of 900: the first minute of a 15-minute step
+    timeline = QueueTimeline(clock=clock)
+    assert timeline.series("hour")["last"] is None and timeline.series("hour")["waiting"] == [None] * 60
+    timeline.record("default", 7, 0)
+    clock.now += 30
+    timeline.record("default", 4, 1)  # same minute: the last reading stands
+    clock.now += 60
+    timeline.record("default", 2, 1)
+    clock.now += 120  # a minute without a reading in between
+    timeline.record("default", 0, 1)
+    hour = timeline.series("hour")
+    assert hour["queue"] == "default" and hour["step"] == 60
+    assert hour["waiting"][-4:] == [4, 2, None, 0] and hour["dead"][-4:] == [1, 1, None, 1]
+    assert hour["last"] == {"at": clock.now, "waiting": 0, "dead": 1}
+    assert hour["times"][-1] == int(clock.now // 60) * 60
+    day = timeline.series("day")
+    assert len(day["waiting"]) == 96 and day["waiting"][-1] == 4 and day["dead"][-1] == 1
+    assert day["waiting"][:-1] == [None] * 95
+    clock.now += 25 * 3600
+    timeline.record("default", 3, 2)
+    assert len(timeline._minutes) == 1  # the day-old minutes are forgotten, not only hidden
+    assert timeline.series("day")["waiting"][-1] == 3
+    with pytest.raises(ValueError, match="window must be one of hour, day"):
+        timeline.series("week")  # type: ignore[arg-type]
+
+
+async def test_the_queue_watch_reads_in_the_background_until_closed() -> None:
+    readings = asyncio.Queue[int]()
+    served = 0
+
+    async def depth() -> QueueDepth:
+        nonlocal served
+        served += 1
+        readings.put_nowait(served)
+        return QueueDepth("default", served, 0)
+
+    watch = QueueWatch(lambda: depth)
+    watch.start(interval=0)
+    while await readings.get() < 3:  # each reading is announced; no timing assumed
+        pass
+    await watch.aclose()
+    assert watch.timeline.series("hour")["last"]["waiting"] >= 3  # type: ignore[index]
+    stopped = served
+    assert readings.qsize() == stopped - 3 and watch._task is None
+    assert await QueueWatch(lambda: None).sample() is False  # no fleet: nothing to read

@@ -46,6 +46,7 @@ from actionrt.http import (
     trust_ca_bundle,
 )
 from actionrt.limits import LIMITS_UNAVAILABLE, CappingRule, EndpointLimiter, Limits, LimitsUnavailableError
+from actionrt.limits.connections import ConnectionGate
 from actionrt.loader import collector_paused
 from actionrt.observability import CallRecorder, CallWatch, metrics_for
 from actionrt.plugins import Plugins
@@ -218,6 +219,8 @@ class _ActionEngine:
         try:
             with deadline:
                 return await self._attempts(call, prepared, limiter, deadline)
+        except LimitsUnavailableError as exc:  # a fleet-wide connection gate could not be asked
+            return self._unavailable(call, exc)
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -523,23 +526,23 @@ class _ConnectionGates:
     """`maxHttpConnections` of capping rules: at most that many requests in flight at once to the
     URLs a rule matches (one in flight is one connection in use, whatever the transport pools).
 
-    One gate per rule, per runtime (connection pools are per process, even when the Redis
-    backend shares the call counts). A call that several such rules match holds each rule's
-    gate, taken in uid order so two calls can't each hold one and wait for the other; so the
-    smallest `maxHttpConnections` (`limiter.max_connections`) is the one that binds. Waiting for
-    a gate counts against the call's deadline, not in the host's latency. Endpoints without such
-    a rule never come here.
+    One gate per rule, from the limits' backend: per process in memory, shared by the fleet
+    with the Redis backend (see `actionrt.limits.connections`). A call that several such rules
+    match holds each rule's gate, taken in uid order so two calls can't each hold one and wait
+    for the other; so the smallest `maxHttpConnections` (`limiter.max_connections`) is the one
+    that binds. Waiting for a gate counts against the call's deadline, not in the host's
+    latency. Endpoints without such a rule never come here.
     """
 
     __slots__ = ("_by_limiter", "_by_rule", "_limits")
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
-        self._by_rule: dict[str, asyncio.Semaphore] = {}
+        self._by_rule: dict[str, ConnectionGate] = {}
         # The gates of each limiter, for the rules generation they were matched in.
-        self._by_limiter: dict[EndpointLimiter, tuple[int, tuple[asyncio.Semaphore, ...]]] = {}
+        self._by_limiter: dict[EndpointLimiter, tuple[int, tuple[ConnectionGate, ...]]] = {}
 
-    def gates(self, limiter: EndpointLimiter) -> tuple[asyncio.Semaphore, ...]:
+    def gates(self, limiter: EndpointLimiter) -> tuple[ConnectionGate, ...]:
         """The gates an attempt through `limiter` must hold (matched once per rules generation)."""
         generation = self._limits.generation
         cached = self._by_limiter.get(limiter)
@@ -554,7 +557,7 @@ class _ConnectionGates:
             gate = self._by_rule.get(rule.uid)
             if gate is None:
                 # A rule's uid changes with its content, so a gate's size never needs to.
-                gate = self._by_rule[rule.uid] = asyncio.Semaphore(rule.max_http_connections or 1)
+                gate = self._by_rule[rule.uid] = self._limits.connection_gate(rule)
             gates.append(gate)
         if len(self._by_limiter) >= _GATE_CACHE_SIZE:
             self._by_limiter.clear()  # limiters of dynamic paths come and go with the rules
@@ -571,7 +574,7 @@ class _ConnectionGates:
         """`send(request)` while holding the limiter's gates; records the latency of the send,
         as the engine does without gates (network failures and the deadline's cut included)."""
         gates = self.gates(limiter)
-        held: list[asyncio.Semaphore] = []
+        held: list[ConnectionGate] = []
         try:
             request.waiting_for = "no maxHttpConnections slot free"
             for gate in gates:

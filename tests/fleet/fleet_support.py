@@ -24,6 +24,11 @@ from actionrt.fleet.redis_streams import QueueKeys
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
+def token(n: int) -> str:
+    """The endpoint's n-th token: long and distinctive, so finding it in stored bytes is no chance."""
+    return f"fleet-test-token-{n}-3c9e51d7a04b"
+
+
 @dataclass
 class Seen:
     path: str
@@ -62,7 +67,7 @@ class Endpoint:
     async def token(self, request: web.Request) -> web.Response:
         self.token_requests += 1
         self.changed.set()
-        return web.json_response({"access_token": f"t{self.token_requests}", "expires_in": 3600})
+        return web.json_response({"access_token": token(self.token_requests), "expires_in": 3600})
 
     async def call(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else None

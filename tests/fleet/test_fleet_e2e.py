@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from fleet_support import REDIS_URL, Endpoint, RedisProxy, write_action
+from fleet_support import REDIS_URL, Endpoint, RedisProxy, token, write_action
 
 from actionrt.fleet import Queue
 from actionrt.fleet.redis_streams import QueueKeys
@@ -146,11 +146,12 @@ async def test_one_token_request_serves_two_workers_and_a_401_one_refresh(
         results = await asyncio.gather(*(queue.result(i, wait=30) for i in ids))
         assert all(r is not None and r.status == "http_200" for r in results)
         assert endpoint.token_requests == 1
-        assert {s.authorization for s in endpoint.seen} == {"Bearer t1"}
+        assert {s.authorization for s in endpoint.seen} == {f"Bearer {token(1)}"}
         sealed = await redis_client.keys("actionrt:tokens:*")
-        assert sealed and b"t1" not in b"".join([await redis_client.get(k) or b"" for k in sealed])
+        stored = b"".join([await redis_client.get(k) or b"" for k in sealed])
+        assert sealed and token(1).encode() not in stored
 
-        endpoint.revoked.add("t1")  # the issuer revokes it: both workers meet 401s
+        endpoint.revoked.add(token(1))  # the issuer revokes it: both workers meet 401s
         ids = await asyncio.gather(*(queue.submit("ping", params={"n": n}) for n in range(40)))
         results = await asyncio.gather(*(queue.result(i, wait=30) for i in ids))
     assert all(r is not None and r.status == "http_200" for r in results)

@@ -79,6 +79,10 @@ def main(out: Path) -> None:
         assert box is not None
         clip = {"x": box["x"] - 16, "y": box["y"], "width": box["width"] + 32, "height": box["height"]}
         page.screenshot(path=str(out / "service-test-request.png"), clip=clip)
+        page.locator("#pane-calls button.call-link").first.click()  # the test request just sent
+        page.wait_for_selector("body[data-call-shown]")
+        page.locator("#call-dialog").screenshot(path=str(out / "service-call-details.png"))
+        page.keyboard.press("Escape")
 
         page.goto(f"{running.url}/console/actions/loyaltyUpdate")
         form(page, out / "service-read-only.png")

@@ -424,6 +424,64 @@ async def test_recent_calls_count_by_status(service: Service, endpoint: Endpoint
     assert (await service.client.get("/actions/broken/calls")).json()["counts"] == {"http_404": 1}
 
 
+async def test_recent_calls_carry_the_id_of_their_details(service: Service, endpoint: Endpoint) -> None:
+    await service.client.post("/actions", json=action(url=f"{endpoint.base_url}/ok"))
+    invoked = await service.client.post("/actions/notify/invoke", json={"params": {"email": "a@example.com"}})
+    tested = await service.client.post("/actions/notify/test", json={"params": {"email": "b@example.com"}})
+    missing = await service.client.post("/actions/notify/invoke", json={})
+    ids = [answer.json()["callId"] for answer in (missing, tested, invoked)]  # newest first
+    assert all(ids) and len(set(ids)) == 3
+    rows = (await service.client.get("/actions/notify/calls")).json()["calls"]
+    assert [(row["callId"], row["kind"], row["status"]) for row in rows] == [
+        (ids[0], "invoke", "internalError"),
+        (ids[1], "test", "http_200"),
+        (ids[2], "invoke", "http_200"),
+    ]
+    details = (await service.client.get(f"/actions/notify/calls/{rows[1]['callId']}")).json()
+    assert (details["status"], details["attempts"]) == ("http_200", 1)
+    assert details["requests"][0]["request"]["url"] == f"{endpoint.base_url}/ok"
+
+
+# The calls table before call ids were kept (a store written by an earlier version).
+CALLS_BEFORE_CALL_IDS = """
+CREATE TABLE calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    action TEXT NOT NULL,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('invoke', 'test')),
+    status TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    http_status INTEGER,
+    attempts INTEGER NOT NULL,
+    elapsed REAL NOT NULL,
+    error TEXT
+);
+INSERT INTO calls (action, at, kind, status, ok, http_status, attempts, elapsed, error)
+VALUES ('notify', 1800000000.0, 'invoke', 'http_200', 1, 200, 1, 0.01, NULL);
+"""
+
+
+def test_a_store_from_before_call_ids_gains_the_column_and_keeps_its_rows(tmp_path) -> None:
+    from actionrt.service.store import CallRow, Store
+
+    path = tmp_path / "store.db"
+    old = sqlite3.connect(path)
+    old.executescript(CALLS_BEFORE_CALL_IDS)
+    old.close()
+    store = Store(path)
+    store.add_calls(
+        [CallRow(0, "notify", 1800000001.0, "test", "http_503", False, 503, 2, 0.5, "503", "c-1")]
+    )
+    assert [(row.status, row.call_id) for row in store.recent_calls("notify")] == [
+        ("http_503", "c-1"),
+        ("http_200", None),  # recorded before call ids were kept
+    ]
+    store.close()
+    again = Store(path)  # opening a migrated store changes nothing
+    assert [row.call_id for row in again.recent_calls("notify")] == ["c-1", None]
+    again.close()
+
+
 async def test_send_test_request_uses_reentered_credentials_and_never_stores_them(
     service: Service, endpoint: Endpoint
 ) -> None:

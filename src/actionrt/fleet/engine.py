@@ -14,7 +14,7 @@ from actionrt.errors import ActionrtError
 from actionrt.fleet.calls import QueuedCall
 from actionrt.results import InvocationResult
 
-__all__ = ["Completion", "Delivery", "QueueEngine", "QueueUnavailableError"]
+__all__ = ["Completion", "Delivery", "QueueDepth", "QueueEngine", "QueueUnavailableError"]
 
 
 class QueueUnavailableError(ActionrtError, ConnectionError):
@@ -40,6 +40,16 @@ class Completion:
     result: InvocationResult
 
 
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """How full one queue is: `waiting` calls (queued, being worked on, or held in the durable
+    throttling queue) and `dead` letters (calls given up)."""
+
+    queue: str
+    waiting: int
+    dead: int
+
+
 class QueueEngine(Protocol):
     """What the fleet needs from a queue engine."""
 
@@ -50,6 +60,10 @@ class QueueEngine(Protocol):
         ...
 
     async def result(self, call_id: str) -> InvocationResult | None: ...
+
+    async def depth(self) -> QueueDepth:
+        """The queue's depth now (one round trip). `QueueUnavailableError` when unreachable."""
+        ...
 
     async def wait(self, call_id: str, timeout: float) -> InvocationResult | None:
         """The result once stored, waiting up to `timeout` s for it, without polling."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from actionrt.errors import ActionrtError, UnknownActionError
 from actionrt.fleet.calls import QueuedCall, call_id_for_key, new_call_id
-from actionrt.fleet.engine import QueueEngine, QueueUnavailableError
+from actionrt.fleet.engine import QueueDepth, QueueEngine, QueueUnavailableError
 from actionrt.fleet.redis_streams import DEFAULT_RESULT_TTL, RedisStreams
 from actionrt.guard import DestinationPolicy
 from actionrt.prepare import CallBuilder, InputError
@@ -160,6 +160,11 @@ class Queue:
         if not wait or wait <= 0:
             return await self.engine.result(call_id)
         return await self.engine.wait(call_id, wait)
+
+    async def depth(self) -> QueueDepth:
+        """How full the queue is now: calls waiting (or being worked on, or throttled) and dead
+        letters. `QueueUnavailableError` when Redis cannot be reached."""
+        return await self.engine.depth()
 
     def _check(
         self,

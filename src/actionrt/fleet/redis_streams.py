@@ -22,7 +22,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from actionrt.fleet.calls import QueuedCall, decode_result, encode_result
-from actionrt.fleet.engine import Completion, Delivery, QueueUnavailableError
+from actionrt.fleet.engine import Completion, Delivery, QueueDepth, QueueUnavailableError
 from actionrt.results import InvocationResult
 
 __all__ = [
@@ -148,6 +148,18 @@ class RedisStreams:
         except REDIS_OUTAGE as exc:
             raise self.unavailable(exc) from None
         return decode_result(raw) if raw is not None else None
+
+    async def depth(self) -> QueueDepth:
+        keys = self.keys
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.xlen(keys.stream)  # acknowledged calls are deleted: waiting or being worked on
+                pipe.zcard(keys.throttled)
+                pipe.xlen(keys.dead)
+                stream, throttled, dead = await pipe.execute()
+        except REDIS_OUTAGE as exc:
+            raise self.unavailable(exc) from None
+        return QueueDepth(self.queue, int(stream) + int(throttled), int(dead))
 
     async def wait(self, call_id: str, timeout: float) -> InvocationResult | None:
         loop = asyncio.get_running_loop()

@@ -165,13 +165,10 @@ class Worker:
         """The queue's depth for `/metrics`: calls in the stream (waiting or being worked on)
         plus calls waiting in the durable throttling queue. Left as it was when Redis is out."""
         try:
-            async with self.engine.client.pipeline(transaction=False) as pipe:
-                pipe.xlen(self.keys.stream)
-                pipe.zcard(self.keys.throttled)
-                stream, throttled = await pipe.execute()
-        except REDIS_OUTAGE:
+            depth = await self.engine.depth()
+        except REDIS_OUTAGE:  # QueueUnavailableError is a ConnectionError
             return
-        self.metrics.set_queue_depth(self.config.queue, int(stream) + int(throttled))
+        self.metrics.set_queue_depth(self.config.queue, depth.waiting)
 
     @property
     def ready(self) -> bool:

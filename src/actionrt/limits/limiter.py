@@ -13,6 +13,7 @@ from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from actionrt.limits.admission import Admission, CapSpec, Gate, GateSpec, Sleep, ThrottleSpec
+from actionrt.limits.connections import ConnectionGate
 from actionrt.limits.memory import MemoryBackend
 from actionrt.limits.rules import (
     CappingRule,
@@ -50,6 +51,8 @@ class Backend(Protocol):
     """Where the counters live: `MemoryBackend` (one process) or `RedisBackend` (shared)."""
 
     def gate(self, spec: GateSpec) -> Gate: ...
+
+    def connection_gate(self, key: str, limit: int) -> ConnectionGate: ...
 
     async def aclose(self) -> None: ...
 
@@ -276,6 +279,12 @@ class Limits:
             sleep=self._sleep,
         )
         return spec, min(connections) if connections else None
+
+    def connection_gate(self, rule: CappingRule) -> ConnectionGate:
+        """The gate holding `rule`'s `maxHttpConnections`: per process in memory, shared by
+        every process of the fleet with the Redis backend (rules of the same content, the same
+        slots)."""
+        return self.backend.connection_gate(f"connections:{rule.uid}", rule.max_http_connections or 1)
 
     async def aclose(self) -> None:
         await self.backend.aclose()

@@ -41,6 +41,10 @@ class MemoryBackend:
     def gate(self, spec: GateSpec) -> MemoryGate:
         return MemoryGate(self, spec)
 
+    def connection_gate(self, key: str, limit: int) -> asyncio.Semaphore:
+        """A `maxHttpConnections` gate for this process's calls."""
+        return asyncio.Semaphore(limit)
+
     async def aclose(self) -> None:
         return None
 

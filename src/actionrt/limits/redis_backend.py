@@ -37,6 +37,7 @@ from actionrt.limits.admission import (
     ThrottleSpec,
     queue_too_long,
 )
+from actionrt.limits.connections import RedisConnectionGate
 
 log = logging.getLogger("actionrt.limits")
 
@@ -215,6 +216,18 @@ class RedisBackend:
     def gate(self, spec: GateSpec) -> RedisGate:
         return RedisGate(self, spec)
 
+    def connection_gate(self, key: str, limit: int) -> RedisConnectionGate:
+        """A `maxHttpConnections` gate shared by every process on this Redis and prefix."""
+        return RedisConnectionGate(self, key, limit)
+
+    def script(self, source: str) -> AsyncScript:
+        """A Lua script run by `run`, with `now` (µs) and `num` of the prelude defined."""
+        return self.client.register_script(_PRELUDE + source)
+
+    def outage_reason(self) -> str | None:
+        """Why calls fail at once while Redis is not answering; None when it answers."""
+        return self._outage_reason if self._outage is not None else None
+
     def member(self) -> str:
         return f"{self._token}:{next(self._counter)}"
 
@@ -246,7 +259,7 @@ class RedisBackend:
             keys += request_keys
             args += [self.member(), len(request_keys), *request_args]
         try:
-            answers = await self._run(self._take, keys, args)
+            answers = await self.run(self._take, keys, args)
         except Exception as exc:  # unavailable, or a bug: every caller of the batch gets it
             for _, _, answer in batch:
                 if not answer.done():
@@ -260,10 +273,10 @@ class RedisBackend:
 
     async def reserve(self, keys: list[str], args: list[Any]) -> tuple[int, float]:
         """Run the reserve script: (status, wait in seconds)."""
-        status, wait = await self._run(self._reserve, keys, [self.member(), *args])
+        status, wait = await self.run(self._reserve, keys, [self.member(), *args])
         return int(status), int(wait) / _MICROS
 
-    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+    async def run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         if self._outage is not None:
             raise LimitsUnavailableError(self._outage_reason)
         try:

@@ -398,6 +398,7 @@ def build_router(state: ServiceState) -> APIRouter:
                 "sent": row.attempts > 0,
                 "elapsed": round(row.elapsed, 6),
                 "error": row.error,
+                "callId": row.call_id,
             }
             for row in store.recent_calls(name, limit)
         ]

@@ -26,6 +26,7 @@ from actionrt.service.calls import Calls
 from actionrt.service.catalog import Catalog
 from actionrt.service.console import Console
 from actionrt.service.monitoring_api import build_monitoring_router
+from actionrt.service.queue_watch import QueueDepthSource, QueueWatch
 from actionrt.service.rules import Rules
 from actionrt.service.security import TOKEN_ENV, SecurityMiddleware, SecurityPolicy
 from actionrt.service.state import ServiceState
@@ -55,6 +56,7 @@ def create_app(
     env_secrets: Iterable[str] | None = None,
     redis_url: str | None = None,
     queue: str = "default",
+    queue_depth: QueueDepthSource | None = None,
 ) -> FastAPI:
     """The service over the store at `store_path` (created if missing).
 
@@ -69,6 +71,8 @@ def create_app(
     `$ACTIONRT_ENV_SECRETS`, else none; `ACTIONRT_*` never).
     `redis_url`: the fleet's Redis; the actions are published there for the workers of `queue`
     started with `--from-service`, again after every change (docs/fleet.md).
+    `queue_depth`: with a fleet, reads its queue's depth (`Queue.depth`) for the Monitoring
+    page (also settable later as `app.state.service.queue_depth`).
     """
     if api_token is None:
         api_token = os.environ.get(TOKEN_ENV) or None
@@ -97,13 +101,17 @@ def create_app(
         recorder=recorder,
         event_sinks=(timeline,),
     )
-    state = ServiceState(store, catalog, Rules(store, calls.limits), calls, api_token is not None)
+    state = ServiceState(
+        store, catalog, Rules(store, calls.limits), calls, api_token is not None, queue_depth=queue_depth
+    )
+    queue_watch = QueueWatch(state.queue_depth_source)
     policy = SecurityPolicy(api_token, loopback_only)
     publisher = _publisher(catalog, redis_url, queue)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await calls.open()
+        queue_watch.start()
         if publisher is not None:
             publisher.start()
         try:
@@ -111,6 +119,7 @@ def create_app(
         finally:
             if publisher is not None:
                 await publisher.aclose()
+            await queue_watch.aclose()
             await calls.aclose()
             store.close()
 
@@ -129,7 +138,9 @@ def create_app(
     # The API's routes sit in the application's own flat list: Starlette then finds every
     # method of a path (the `Allow` of a 405) and FastAPI documents exactly these routes. They
     # come before the console's, invoke first: routes are matched in order, once per request.
-    api = build_router(state).routes + build_monitoring_router(recorder, timeline, metrics).routes
+    api = (
+        build_router(state).routes + build_monitoring_router(recorder, timeline, metrics, queue_watch).routes
+    )
     hot = [route for route in api if getattr(route, "name", None) == "invoke"]
     app.router.routes[:0] = hot + [route for route in api if route not in hot]
     problems.install(app)
@@ -137,6 +148,7 @@ def create_app(
     app.state.service = state
     app.state.recorder = recorder
     app.state.timeline = timeline
+    app.state.queue_watch = queue_watch
     app.state.publisher = publisher
     return app
 

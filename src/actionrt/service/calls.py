@@ -17,7 +17,7 @@ from actionrt.events import EventSink
 from actionrt.guard import DestinationPolicy
 from actionrt.http import DEFAULT_MAX_BODY, Transport
 from actionrt.limits import Limits
-from actionrt.observability import CallRecorder
+from actionrt.observability import CallRecorder, last_call_id
 from actionrt.payload import FieldSpec, FieldType, infer_fields
 from actionrt.registry import Registry
 from actionrt.results import InvocationResult
@@ -235,6 +235,9 @@ class Calls:
         )
 
     def _record(self, result: InvocationResult, kind: str) -> None:
+        # With a recorder every finished call gets an id (its details' key); without one there
+        # are no details to link to.
+        call_id = last_call_id() if self.recorder is not None else None
         row = CallRow(
             0,
             result.action,
@@ -246,6 +249,7 @@ class Calls:
             result.attempts,
             result.elapsed,
             result.error,
+            call_id,
         )
         self.journal.add(row)
 

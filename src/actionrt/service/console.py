@@ -141,7 +141,8 @@ class Console:
 
     async def monitoring(self, request: Request) -> Response:
         names = sorted(self.state.catalog.registry.actions)
-        return self.render(request, "monitoring.html", section="monitoring", actions=names)
+        fleet = self.state.queue_depth_source() is not None
+        return self.render(request, "monitoring.html", section="monitoring", actions=names, fleet=fleet)
 
     async def new_action(self, request: Request) -> Response:
         return self.render(request, "actions.html", actions=self._summaries(), pane=self._pane(None))

@@ -241,6 +241,10 @@ class RecentCall(BaseModel):
     sent: bool
     elapsed: float
     error: str | None
+    callId: str | None = Field(
+        description="its details: GET /actions/{name}/calls/{callId} (while kept; null for calls "
+        "recorded before call ids were kept)"
+    )
 
 
 class RecentCalls(BaseModel):

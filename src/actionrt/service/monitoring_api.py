@@ -1,6 +1,6 @@
 """The service's observability routes in the API document: `GET /metrics` (Prometheus text),
 `GET /actions/{name}/calls/{callId}` (one recent call's details), and the Monitoring page's data
-(`GET /monitoring/calls`, `GET /monitoring/recent`)."""
+(`GET /monitoring/calls`, `GET /monitoring/recent`, `GET /monitoring/queue`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from actionrt.observability import CONTENT_TYPE, CallRecorder, render_metrics
 from actionrt.observability.timeline import Timeline
 from actionrt.service.api import errors
 from actionrt.service.catalog import NotFoundError
+from actionrt.service.queue_watch import QueueWatch
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -23,7 +24,7 @@ PROMETHEUS_TEXT: dict[int | str, dict[str, Any]] = {
 
 
 def build_monitoring_router(
-    recorder: CallRecorder, timeline: Timeline, metrics: CollectorRegistry | None
+    recorder: CallRecorder, timeline: Timeline, metrics: CollectorRegistry | None, queue: QueueWatch
 ) -> APIRouter:
     router = APIRouter(generate_unique_id_function=lambda route: route.name, tags=["monitoring"])
 
@@ -55,5 +56,14 @@ def build_monitoring_router(
     ) -> Response:
         """The last calls kept with details (newest first): callId, action, status."""
         return JSONResponse({"calls": [d.summary() for d in recorder.recent(action or None, limit)]})
+
+    @router.get("/monitoring/queue", response_model=dict[str, Any], responses=errors(422))
+    async def monitoring_queue(window: Literal["hour", "day"] = "hour") -> Response:
+        """With a fleet (`fleet` true): the queue's depth and dead letters, read now and over
+        the last hour by minute or the last day by 15 minutes (the Monitoring page's data)."""
+        if not queue.fleet:
+            return JSONResponse({"fleet": False, "window": window})
+        await queue.sample()
+        return JSONResponse({"fleet": True, **queue.timeline.series(window)})
 
     return router

@@ -4,7 +4,7 @@ the call layer, and the settings the pages and routes read."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actionrt.definition import Action
 from actionrt.registry import EDITABLE_WHEN_LIVE
@@ -14,6 +14,9 @@ from actionrt.service.rules import Rules
 from actionrt.service.store import Store
 from actionrt.service.vault import document_secret_slots, provider_references
 
+if TYPE_CHECKING:
+    from actionrt.service.queue_watch import QueueDepthSource
+
 
 @dataclass
 class ServiceState:
@@ -22,6 +25,19 @@ class ServiceState:
     rules: Rules
     calls: Calls
     api_token_required: bool
+    # With a fleet: reads the queue's depth (such as `Queue.depth`) for the Monitoring page.
+    queue_depth: QueueDepthSource | None = None
+
+    def queue_depth_source(self) -> QueueDepthSource | None:
+        """How the Monitoring page reads the fleet queue's depth: `queue_depth` when given, else
+        the depth of the queue `serve --redis` invokes through; None without a fleet."""
+        if self.queue_depth is not None:
+            return self.queue_depth
+        queue = getattr(self, "queue", None)  # the `serve --redis` queue, where that option is
+        if queue is None:
+            return None
+        depth: QueueDepthSource = queue.depth
+        return depth
 
     def summary(self, action: Action) -> dict[str, Any]:
         """One row of the actions list."""

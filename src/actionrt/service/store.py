@@ -50,10 +50,15 @@ CREATE TABLE IF NOT EXISTS calls (
     http_status INTEGER,
     attempts INTEGER NOT NULL,
     elapsed REAL NOT NULL,
-    error TEXT
+    error TEXT,
+    call_id TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_by_action ON calls (action, id);
 """
+
+# Columns added after a table's first release: (table, column, its definition). A store
+# written before gets them on open (`ALTER TABLE ... ADD COLUMN`; old rows read NULL).
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("calls", "call_id", "TEXT"),)
 
 # Recent calls kept per action: enough for the console's counts, bounded so the store stays small.
 RECENT_CALLS_KEPT = 500
@@ -79,6 +84,7 @@ class CallRow:
     attempts: int
     elapsed: float
     error: str | None
+    call_id: str | None = None  # its details: GET /actions/{name}/calls/{callId} (while kept)
 
 
 class Store:
@@ -97,7 +103,26 @@ class Store:
         # at checkpoints (a power cut may lose the last commits, never corrupt the file).
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.executescript(SCHEMA)
+        self._add_missing_columns()
         self._lock = threading.RLock()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a store written by an earlier version up to `SCHEMA` (in one transaction)."""
+        missing = [
+            (table, column, definition)
+            for table, column, definition in ADDED_COLUMNS
+            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+        ]
+        if not missing:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for table, column, definition in missing:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -155,14 +180,14 @@ class Store:
 
     def recent_calls(self, action: str, limit: int = 50) -> list[CallRow]:
         rows = self._all(
-            "SELECT id, action, at, kind, status, ok, http_status, attempts, elapsed, error "
+            "SELECT id, action, at, kind, status, ok, http_status, attempts, elapsed, error, call_id "
             "FROM calls WHERE action = ? ORDER BY id DESC LIMIT ?",
             action,
             limit,
         )
         return [
-            CallRow(i, a, at, kind, status, bool(ok), http, attempts, elapsed, error)
-            for i, a, at, kind, status, ok, http, attempts, elapsed, error in rows
+            CallRow(i, a, at, kind, status, bool(ok), http, attempts, elapsed, error, call_id)
+            for i, a, at, kind, status, ok, http, attempts, elapsed, error, call_id in rows
         ]
 
     def call_counts(self, action: str) -> dict[str, int]:
@@ -238,10 +263,21 @@ class Transaction:
 
     def add_calls(self, rows: list[CallRow]) -> None:
         self._db.executemany(
-            "INSERT INTO calls (action, at, kind, status, ok, http_status, attempts, elapsed, error) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO calls (action, at, kind, status, ok, http_status, attempts, elapsed, error, "
+            "call_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (r.action, r.at, r.kind, r.status, int(r.ok), r.http_status, r.attempts, r.elapsed, r.error)
+                (
+                    r.action,
+                    r.at,
+                    r.kind,
+                    r.status,
+                    int(r.ok),
+                    r.http_status,
+                    r.attempts,
+                    r.elapsed,
+                    r.error,
+                    r.call_id,
+                )
                 for r in rows
             ],
         )

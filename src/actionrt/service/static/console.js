@@ -793,6 +793,7 @@
   close.addEventListener("click", (event) => { if (!mayClose()) event.preventDefault(); });
   document.addEventListener("keydown", (event) => {
     if (event.key !== "Escape" || event.defaultPrevented) return;
+    if ($("dialog[open]")) return;  // Escape closes the open dialog (a call's details), not the pane
     if (mayClose()) window.location.assign(close.href);
   });
   if (mode === "create") nameInput.focus();
@@ -874,8 +875,10 @@
     }
   }
 
-  async function refreshCounts() {
-    const answer = await api("GET", `/actions/${encodeURIComponent(currentName)}/calls?limit=1`);
+  // Recent calls: counts by status and the last calls, each a button opening its details.
+  const RECENT_SHOWN = 10;
+  async function refreshCalls() {
+    const answer = await api("GET", `/actions/${encodeURIComponent(currentName)}/calls?limit=${RECENT_SHOWN}`);
     if (!answer.ok) return;
     const target = $("#call-counts");
     target.innerHTML = "";
@@ -888,7 +891,43 @@
       target.appendChild(span);
       target.appendChild(document.createTextNode(" "));
     }
+    const table = $("#pane-calls");
+    const body = $("tbody", table);
+    body.replaceChildren();
+    for (const call of answer.data.calls) {
+      const row = body.insertRow();
+      const time = new Date(call.at * 1000).toLocaleTimeString();
+      // A call recorded before call ids were kept has no details to open.
+      if (call.callId) {
+        row.dataset.callId = call.callId;
+        row.insertCell().append(window.callDetails.button(call.callId, time));
+      } else {
+        row.insertCell().textContent = time;
+      }
+      for (const [text, className] of [[call.kind, ""], [call.status, ""], [String(call.attempts), "num"],
+        [(call.elapsed * 1000).toFixed(1), "num"]]) {
+        const td = row.insertCell();
+        td.textContent = text;
+        if (className) td.className = className;
+      }
+    }
+    table.hidden = !answer.data.calls.length;
   }
+
+  const callDialog = $("#call-dialog");
+  let callOpener = null;
+  $("#pane-calls").addEventListener("click", async (event) => {
+    const opener = event.target.closest("button.call-link");
+    if (!opener) return;
+    callOpener = opener;
+    callDialog.showModal();
+    await window.callDetails.show(callDialog, currentName, opener.dataset.callId);
+    document.body.dataset.callShown = opener.dataset.callId;
+  });
+  $("#call-dialog-close").addEventListener("click", () => callDialog.close());
+  // Closed (Close or Escape): the keyboard goes back to the call it came from.
+  callDialog.addEventListener("close", () => { if (callOpener) callOpener.focus(); });
+  refreshCalls();
 
   $("#send-test").addEventListener("click", () => {
     if (busy) return;
@@ -918,7 +957,7 @@
     showResult(title, r.ok && r.structure.ok, {
       response: r.response, errorResponse: r.errorResponse, error: r.error, structure: r.structure.problems,
     });
-    await refreshCounts();
+    await refreshCalls();
   }
 
   $("#check-auth").addEventListener("click", () => oneAtATime($("#check-auth"), "Checking…", async () => {

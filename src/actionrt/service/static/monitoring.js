@@ -91,15 +91,48 @@
     document.body.dataset.monitoringLoaded = String(Number(document.body.dataset.monitoringLoaded || 0) + 1);
   }
 
+  // With a fleet: the queue's depth and dead letters (the queue is the service's, not an action's).
+  function renderQueue(data) {
+    const labels = data.times.map((t) => label(t, data.step));
+    draw("queue-chart", {
+      type: "line",
+      data: {
+        labels,
+        datasets: [
+          { label: "waiting", data: data.waiting, borderColor: "#1473e6", spanGaps: true },
+          { label: "dead letters", data: data.dead, borderColor: "#d7373f", spanGaps: true },
+        ],
+      },
+      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+    document.getElementById("queue-caption").textContent =
+      `Queue depth and dead letters${data.queue ? ` (queue ${data.queue})` : ""}`;
+    document.getElementById("mon-queued").textContent = data.last ? String(data.last.waiting) : "–";
+    document.getElementById("mon-dead").textContent = data.last ? String(data.last.dead) : "–";
+  }
+
+  async function getJson(url) {
+    const answer = await fetch(url, { headers: { accept: "application/json" } });
+    if (!answer.ok) throw new Error(`Could not load the figures (${answer.status}).`);
+    return answer.json();
+  }
+
   async function refresh() {
     const query = new URLSearchParams({ window: windowSelect.value });
     if (actionSelect.value) query.set("action", actionSelect.value);
-    const answer = await fetch(`/monitoring/calls?${query}`, { headers: { accept: "application/json" } });
-    if (!answer.ok) {
-      document.getElementById("mon-updated").textContent = `Could not load the figures (${answer.status}).`;
+    const fleet = document.getElementById("queue-chart") !== null;
+    let calls, queue;
+    try {
+      [calls, queue] = await Promise.all([
+        getJson(`/monitoring/calls?${query}`),
+        fleet ? getJson(`/monitoring/queue?window=${windowSelect.value}`) : null,
+      ]);
+    } catch (e) {
+      document.getElementById("mon-updated").textContent = e.message;
       return;
     }
-    render(await answer.json());
+    if (queue && queue.fleet) renderQueue(queue);
+    render(calls);
   }
 
   function cell(row, text, className) {
@@ -109,53 +142,9 @@
     return td;
   }
 
-  function block(parent, title, value) {
-    const head = document.createElement("div");
-    head.textContent = title;
-    const pre = document.createElement("pre");
-    pre.textContent = value;
-    parent.append(head, pre);
-  }
-
-  function headers(map) {
-    return Object.entries(map || {}).map(([k, v]) => `${k}: ${v}`).join("\n") || "(none)";
-  }
-
   async function showCall(action, callId) {
-    const answer = await fetch(`/actions/${encodeURIComponent(action)}/calls/${encodeURIComponent(callId)}`);
     const panel = document.getElementById("call-details");
-    if (!answer.ok) {
-      panel.hidden = true;
-      return;
-    }
-    const call = await answer.json();
-    document.getElementById("call-id").textContent = call.callId;
-    document.getElementById("call-summary").textContent =
-      `${call.action}: ${call.status}, ${call.attempts} attempt(s), ${(call.elapsed * 1000).toFixed(1)} ms` +
-      (call.bodiesRecorded ? "" : " — bodies are not recorded (serve --record-bodies)");
-    const list = document.getElementById("call-requests");
-    list.replaceChildren();
-    for (const r of call.requests) {
-      const box = document.createElement("div");
-      box.className = "call-request";
-      const title = document.createElement("h3");
-      title.textContent = `Attempt ${r.number} at +${(r.startedAfter * 1000).toFixed(1)} ms, ` +
-        `${(r.duration * 1000).toFixed(1)} ms: ` + (r.response ? `answered ${r.response.status}` : `no answer (${r.error})`);
-      box.append(title);
-      block(box, `${r.request.method} ${r.request.url}`, headers(r.request.headers));
-      if (r.request.body !== null) block(box, "Request body" + (r.request.bodyCut ? " (cut)" : ""), r.request.body);
-      if (r.response) {
-        block(box, "Response headers", headers(r.response.headers));
-        if (r.response.body !== null) block(box, "Response body" + (r.response.bodyCut ? " (cut)" : ""), r.response.body);
-      }
-      if (r.retriedBecause) {
-        const why = document.createElement("p");
-        why.className = "retried";
-        why.textContent = `Retried because ${r.retriedBecause}.`;
-        box.append(why);
-      }
-      list.append(box);
-    }
+    await window.callDetails.show(panel, action, callId);
     panel.hidden = false;
   }
 
@@ -173,11 +162,13 @@
     for (const call of calls) {
       const row = body.insertRow();
       row.dataset.callId = call.callId;
-      cell(row, new Date(call.time * 1000).toLocaleTimeString());
+      const time = row.insertCell();
+      time.append(window.callDetails.button(call.callId, new Date(call.time * 1000).toLocaleTimeString()));
       cell(row, call.action);
       cell(row, call.status);
       cell(row, String(call.attempts), "num");
       cell(row, (call.elapsed * 1000).toFixed(1), "num");
+      // The time is a button (keyboard); a click anywhere on the row does the same.
       row.addEventListener("click", () => showCall(call.action, call.callId));
     }
   }
