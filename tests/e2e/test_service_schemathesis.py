@@ -107,7 +107,7 @@ async def service_url(tmp_path: Path, fleet: str | None) -> AsyncIterator[str]:
         secret_key=Fernet.generate_key(),
         entry_points=False,
         transport=ToStandIn(standin.base_url),
-        redis=REDIS_URL if fleet is not None else None,
+        redis_url=REDIS_URL if fleet is not None else None,
         queue=fleet or "default",
     )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))

@@ -27,7 +27,7 @@ def service_app(tmp_path: Path, redis: str | None, queue: str) -> FastAPI:
         allow_private_network=True,
         secret_key=Fernet.generate_key(),
         entry_points=False,
-        redis=redis,
+        redis_url=redis,
         queue=queue,
     )
 

@@ -88,14 +88,15 @@ DEFAULT_STORE = Path(".actionrt") / "store.db"
     envvar="ACTIONRT_REDIS_URL",
     metavar="URL",
     help="The fleet's Redis (redis://host:port/db): adds POST /actions/NAME/invoke?async=true, "
-    "queued for `actionrt worker` processes, and GET /calls/CALL_ID.",
+    "queued for `actionrt worker` processes, and GET /calls/CALL_ID; the actions are published "
+    "there for `actionrt worker --from-service`.",
 )
 @click.option(
     "--queue",
     default="default",
     show_default=True,
     metavar="NAME",
-    help="The fleet queue async invokes go to (with --redis).",
+    help="The fleet queue async invokes go to and the actions are published for (with --redis).",
 )
 @click.option(
     "--access-log/--no-access-log",
@@ -129,6 +130,8 @@ def serve(
     ]
     if missing:
         fail(f"actionrt serve needs {', '.join(missing)}: pip install 'actionrt[service]'")
+    if redis_url is not None:
+        check_redis_url(redis_url)
     from actionrt.service.security import TOKEN_ENV, is_loopback
 
     loopback = is_loopback(host)
@@ -154,8 +157,6 @@ def serve(
             fail(f"--ca-bundle: {exc}")
         os.environ[CA_BUNDLE_ENV] = str(ca_bundle)  # every TLS context of the service reads it
     use_proxy(proxy)  # every transport of the service reads ACTIONRT_PROXY
-    if redis_url is not None:
-        check_redis_url(redis_url)
     listener = bind(host, port)
 
     import uvicorn
@@ -175,7 +176,7 @@ def serve(
             loopback_only=loopback,
             record_bodies=record_bodies,
             env_secrets=allowed or None,
-            redis=redis_url,
+            redis_url=redis_url,
             queue=queue,
         )
     except (SecretKeyError, ValueError) as exc:  # no key, or a refused allow-list

@@ -16,7 +16,7 @@ from actionrt.cli.proxy_option import proxy_option, use_proxy
 
 
 @app.command()
-@click.argument("paths", nargs=-1, required=True, type=PATH)
+@click.argument("paths", nargs=-1, type=PATH)
 @click.option(
     "--redis", "redis_url", required=True, metavar="URL", help="The fleet's Redis, redis://host:port/db."
 )
@@ -69,7 +69,16 @@ from actionrt.cli.proxy_option import proxy_option, use_proxy
     help="Worker processes on this machine.",
 )
 @click.option(
-    "--watch/--no-watch", default=True, show_default=True, help="Reload the actions when their files change."
+    "--from-service",
+    is_flag=True,
+    help="Serve the actions `actionrt serve --redis` publishes on this queue (no PATH): "
+    "console edits reach the worker.",
+)
+@click.option(
+    "--watch/--no-watch",
+    default=True,
+    show_default=True,
+    help="Reload the actions when their files (or the service's catalog) change.",
 )
 @proxy_option
 def worker(
@@ -85,12 +94,20 @@ def worker(
     max_unsent_age: float,
     metrics_port: int | None,
     processes: int,
+    from_service: bool,
     watch: bool,
     proxy: str | None,
 ) -> None:
-    """Serve the calls submitted to a Redis queue (docs/fleet.md). SIGTERM drains: the calls
+    """Serve the calls submitted to a Redis queue (docs/fleet.md): the actions of the files
+    under PATH..., or with --from-service those the service publishes. SIGTERM drains: the calls
     already taken finish and are stored, then the process exits 0."""
     from actionrt.errors import ValidationError
+    from actionrt.service.vault import SecretKeyError
+
+    if from_service and paths:
+        raise click.UsageError("give action files (PATH...) or --from-service, not both")
+    if not from_service and not paths:
+        raise click.UsageError("give the action files to serve (PATH...), or --from-service")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     use_proxy(proxy)  # ACTIONRT_PROXY: read by this process's runtimes and inherited by its children
@@ -106,6 +123,7 @@ def worker(
             arguments += ["--throttling", str(throttling)] if throttling else []
             arguments += ["--metrics-port", str(metrics_port + index)] if metrics_port is not None else []
             arguments += [] if watch else ["--no-watch"]
+            arguments += ["--from-service"] if from_service else []
             return worker_command(arguments)
 
         raise SystemExit(supervise(processes, command))
@@ -124,10 +142,11 @@ def worker(
         max_deliveries=max_deliveries,
         max_unsent_age=max_unsent_age,
         watch=watch,
+        from_service=from_service,
     )
     try:
         _run(_serve(config, metrics_port))
-    except ValidationError as exc:
+    except (ValidationError, SecretKeyError) as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None
 

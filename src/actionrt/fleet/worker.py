@@ -26,6 +26,7 @@ from actionrt.auth.tokens import TokenCache
 from actionrt.errors import UnknownActionError
 from actionrt.fleet.actions import ActionSet, LoadedActions, load_leniently
 from actionrt.fleet.calls import QueuedCall, failed_result
+from actionrt.fleet.catalog import ServiceCatalog, key_from_env
 from actionrt.fleet.engine import Completion, Delivery
 from actionrt.fleet.redis_streams import DEFAULT_RESULT_TTL, REDIS_OUTAGE, RedisStreams, connect, shown_url
 from actionrt.fleet.throttle import DueCall, DurableThrottle
@@ -51,6 +52,7 @@ _PACE_HORIZON: Final = 0.05  # throttled calls due this soon are taken and timed
 _PACE_IDLE: Final = 1.0  # with nothing filed, how often the throttling queue is looked at
 DEFAULT_MAX_UNSENT_AGE: Final = 60.0
 """Seconds since a call was first queued during which a run that sent nothing requeues it."""
+_CATALOG_CHECK: Final = 1.0  # how often a worker fed by the service checks the catalog's version
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class WorkerConfig:
     max_queue_wait: float = DEFAULT_MAX_QUEUE_WAIT
     watch: bool = True
     max_unsent_age: float = DEFAULT_MAX_UNSENT_AGE
+    from_service: bool = False  # serve the service's published catalog instead of `paths`
 
 
 class Worker:
@@ -83,7 +86,10 @@ class Worker:
         self.engine = RedisStreams(config.redis_url, config.queue, result_ttl=config.result_ttl)
         self.keys = self.engine.keys
         self.tokens = RedisTokenStore(self.engine.client, prefix="actionrt:tokens:")
-        self.plugins = Plugins.load()
+        self.catalog = (
+            ServiceCatalog(self.engine.client, config.queue, key_from_env()) if config.from_service else None
+        )
+        self.plugins = Plugins.load(() if self.catalog is None else (self.catalog.plugin,))
         self.throttle = (
             DurableThrottle(self.engine.client, self.keys, config.throttling, max_wait=config.max_queue_wait)
             if config.throttling
@@ -103,6 +109,7 @@ class Worker:
         self._outage = False
         self._reload_lock = asyncio.Lock()
         self._watching = asyncio.Event()
+        self._subscribed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- building the runtime ---------------------------------------------------------------
@@ -135,6 +142,28 @@ class Worker:
             build=self._runtime,
         )
 
+    async def _load(self) -> LoadedActions | None:
+        """A new generation: from the files, or from the service's catalog (None: the catalog
+        has not changed since it was last loaded)."""
+        if self.catalog is None:
+            return await asyncio.to_thread(self.load)
+        snapshot = await self._redis(self.catalog.read)
+        if self.actions is not None and snapshot.version in (0, self.catalog.version):
+            if not snapshot.version:  # the Redis lost it: keep what is served until republished
+                log.warning("the service's catalog is gone from Redis: still serving the last one read")
+            return None
+        if not snapshot.version:
+            log.warning(
+                "no catalog published on queue %r yet: start `actionrt serve --redis`", self.config.queue
+            )
+        return await asyncio.to_thread(
+            self.catalog.load,
+            snapshot,
+            self.plugins,
+            allow_private_network=self.config.allow_private_network,
+            build=self._runtime,
+        )
+
     async def observe(self) -> None:
         """The queue's depth for `/metrics`: calls in the stream (waiting or being worked on)
         plus calls waiting in the durable throttling queue. Left as it was when Redis is out."""
@@ -153,13 +182,15 @@ class Worker:
 
     async def run(self) -> None:
         """Serve until `stop()`, then drain: every call taken gets its result stored."""
-        watchers: list[Callable[[], Awaitable[None]]] = (
-            [self._watch_files, self._watch_signal] if self.config.watch else []
-        )
+        watchers: list[Callable[[], Awaitable[None]]] = []
+        if self.config.watch:
+            watchers = [self._watch_signal]
+            watchers += [self._watch_catalog] if self.catalog is not None else [self._watch_files]
         runners = [asyncio.create_task(self._guarded(loop)) for loop in watchers]
         if watchers:  # watching before loading: an edit made meanwhile is never missed
-            await self._watching.wait()
-        generation = await asyncio.to_thread(self.load)
+            await (self._subscribed if self.catalog is not None else self._watching).wait()
+        generation = await self._load()
+        assert generation is not None  # nothing loaded yet: always a generation
         await generation.runtime.open()
         self.actions = ActionSet(generation)
         await self._redis(self.engine.prepare)
@@ -469,14 +500,18 @@ class Worker:
     async def reload(self, *, announce: bool) -> None:
         """Load the actions again and serve the new definitions; calls already running finish
         on the old ones. With `announce`, tell the other workers to reload too."""
-        assert self.actions is not None
+        if self.actions is None:  # the first load is under way: it reads the edit
+            return
         async with self._reload_lock:
-            generation = await asyncio.to_thread(self.load)
+            generation = await self._load()
+            if generation is None:
+                return
             await self.actions.swap(generation)
             log.info(
-                "actions reloaded: %d serving, %d broken",
+                "actions reloaded: %d serving, %d broken%s",
                 len(generation.runtime.actions),
                 len(generation.broken),
+                "" if self.catalog is None else f" (the service's catalog, version {self.catalog.version})",
             )
         if announce:
             await self._redis(self.engine.client.publish, self.keys.changed, self.consumer)
@@ -503,6 +538,7 @@ class Worker:
             pubsub = self.engine.client.pubsub()
             try:
                 await pubsub.subscribe(self.keys.changed)
+                self._subscribed.set()
                 async for message in pubsub.listen():
                     if (
                         message["type"] in (b"message", "message")
@@ -516,6 +552,25 @@ class Worker:
                 await asyncio.sleep(1.0)  # reconnection backoff
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _watch_catalog(self) -> None:
+        """Pub/sub delivers at most once (a message sent while the subscription was cut is
+        lost): the catalog's version is also looked at every second."""
+        assert self.catalog is not None
+        while not self.stopping.is_set():
+            try:
+                async with asyncio.timeout(_CATALOG_CHECK):
+                    await self.stopping.wait()
+            except TimeoutError:
+                pass
+            if self.actions is None or self.stopping.is_set():
+                continue
+            version = await self._redis(self.engine.client.get, self.catalog.keys.version)
+            if version is not None and int(version) != self.catalog.version:
+                try:
+                    await self.reload(announce=False)
+                except Exception as exc:
+                    log.error("reload failed, still serving the previous actions: %s", exc)
 
 
 def _stopped_by_redis(result: InvocationResult) -> bool:

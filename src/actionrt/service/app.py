@@ -37,6 +37,8 @@ from actionrt.service.vault import Vault, load_key
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from actionrt.fleet.catalog import CatalogPublisher
+
 MAX_BODY = 1 << 20  # 1 MiB: an action document or a test request is far smaller
 
 
@@ -54,7 +56,7 @@ def create_app(
     record_bodies: bool = False,
     env_secrets: Iterable[str] | None = None,
     queue_depth: QueueDepthSource | None = None,
-    redis: str | None = None,
+    redis_url: str | None = None,
     queue: str = "default",
 ) -> FastAPI:
     """The service over the store at `store_path` (created if missing).
@@ -67,11 +69,13 @@ def create_app(
     `metrics`: the registry calls count in and `/metrics` renders (default: prometheus_client's
     global one). `record_bodies`: call details keep request and response bodies.
     `env_secrets`: the environment variables actions may read, names and `PREFIX*` (default:
-    `$ACTIONRT_ENV_SECRETS`, else none; `ACTIONRT_*` never). `redis`: the fleet's Redis URL;
+    `$ACTIONRT_ENV_SECRETS`, else none; `ACTIONRT_*` never). `redis_url`: the fleet's Redis;
     `POST /actions/{name}/invoke?async=true` then queues calls on `queue` for `actionrt worker`
-    processes, `GET /calls/{callId}` answers their results, and the Monitoring page shows the
-    queue's depth. `queue_depth`: reads a fleet queue's depth (`Queue.depth`) for the Monitoring
-    page without `redis` (also settable later as `app.state.service.queue_depth`).
+    processes, `GET /calls/{callId}` answers their results, the Monitoring page shows the
+    queue's depth, and the actions are published there for the workers of `queue` started with
+    `--from-service`, again after every change (docs/fleet.md). `queue_depth`: reads a fleet
+    queue's depth (`Queue.depth`) for the Monitoring page without `redis_url` (also settable
+    later as `app.state.service.queue_depth`).
     """
     if api_token is None:
         api_token = os.environ.get(TOKEN_ENV) or None
@@ -103,22 +107,27 @@ def create_app(
     state = ServiceState(
         store, catalog, Rules(store, calls.limits), calls, api_token is not None, queue_depth=queue_depth
     )
-    if redis is not None:
+    if redis_url is not None:
         from actionrt.fleet.queue import Queue
 
         # Submits are checked against the service's current actions: refused like invoke.
-        state.redis_url = redis
-        state.queue = Queue(redis, name=queue, actions=lambda: catalog.registry)
+        state.redis_url = redis_url
+        state.queue = Queue(redis_url, name=queue, actions=lambda: catalog.registry)
     queue_watch = QueueWatch(state.queue_depth_source)
     policy = SecurityPolicy(api_token, loopback_only)
+    publisher = _publisher(catalog, redis_url, queue)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await calls.open()
         queue_watch.start()
+        if publisher is not None:
+            publisher.start()
         try:
             yield
         finally:
+            if publisher is not None:
+                await publisher.aclose()
             await queue_watch.aclose()
             if state.queue is not None:
                 await state.queue.aclose()
@@ -154,6 +163,7 @@ def create_app(
     app.state.recorder = recorder
     app.state.timeline = timeline
     app.state.queue_watch = queue_watch
+    app.state.publisher = publisher
     return app
 
 
@@ -170,6 +180,15 @@ class ServiceApp(FastAPI):
             await hot.serve(match[1], scope, receive, send, super().__call__)
         else:
             await super().__call__(scope, receive, send)
+
+
+def _publisher(catalog: Catalog, redis_url: str | None, queue: str) -> CatalogPublisher | None:
+    """What keeps the fleet's workers fed with the catalog (with a Redis only)."""
+    if redis_url is None:
+        return None
+    from actionrt.fleet.catalog import CatalogPublisher
+
+    return CatalogPublisher(catalog, redis_url, queue)
 
 
 def _document(app: FastAPI, api: list[BaseRoute]) -> dict[str, Any]:
