@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from actionrt.definition import Action
 from actionrt.errors import ActionrtError
+from actionrt.jsoncodec import encode_json
 from actionrt.payload import FieldSpec, FieldType, VariableSpec
 from actionrt.secrets import MissingSecretError, SecretResolver, has_secrets
 
@@ -41,7 +42,7 @@ _SEGMENT_SAFE: Final = "!$&'()*+,;=:@"
 
 _MISSING: Any = object()
 _OMIT: Any = object()
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_encode_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 MISSING_VARIABLE = "required variable is missing"
@@ -358,6 +359,7 @@ class CallBuilder:
         "_body",
         "_constant_body",
         "_dynamic_path",
+        "_encode",
         "_header_getters",
         "_headers",
         "_idempotency_header",
@@ -421,10 +423,15 @@ class CallBuilder:
         root = action.request_fields
         self._body: Build | None = None
         self._constant_body: bytes | None = None
+        self._encode: Callable[[Any], bytes] = encode_json
         if root is not None and endpoint.method in ("POST", "PUT"):
             self._body = _compile_object(root, action.variables, allow_null)
             if self._body is None:
-                self._constant_body = _encode_json(root.sample).encode()
+                self._constant_body = _encode_text(root.sample).encode()
+            elif not _all_finite(root.sample):
+                # orjson writes NaN as null where `json` refuses it (the loader refuses such a
+                # sample: this keeps the refusal for a builder made without the loader).
+                self._encode = _encode_bytes
 
     def _every_missing(self, params: Mapping[str, Any]) -> InputError | None:
         """One error naming every required variable missing from `params`, when more than one
@@ -463,7 +470,7 @@ class CallBuilder:
         body = self._body
         if body is not None:
             try:
-                content: bytes | None = _encode_json(body(params or {})).encode()
+                content: bytes | None = self._encode(body(params or {}))
             except InputError as exc:
                 if not str(exc).endswith(MISSING_VARIABLE):
                     raise
@@ -543,6 +550,21 @@ class CallBuilder:
             if not optional and given.get(name) is None:
                 raise InputError(f"query.{name}", "required variable query parameter is missing")
         return "&".join(pieces)
+
+
+def _encode_bytes(value: Any) -> bytes:
+    return _encode_text(value).encode()
+
+
+def _all_finite(value: Any) -> bool:
+    """Whether no float in `value` (nested lists and dicts) is NaN or infinite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return all(_all_finite(item) for item in value)
+    return True
 
 
 def _check_mapping(group: str, given: Any) -> None:

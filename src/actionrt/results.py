@@ -3,10 +3,11 @@ the attempts, and the reporting fields of reference §5 — and the step event b
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any, Final, Literal
+
+from actionrt.jsoncodec import decode_json
 
 __all__ = [
     "CAPPED",
@@ -44,7 +45,7 @@ def parse_json_body(content: bytes) -> tuple[Any, bool]:
     if not content:
         return None, True
     try:
-        return json.loads(content), True
+        return decode_json(content), True
     except (ValueError, UnicodeDecodeError):
         return None, False
 
