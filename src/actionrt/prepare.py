@@ -292,47 +292,53 @@ def _any_json(value: Any, path: str) -> Any:
 
 Build = Callable[[Mapping[str, Any]], Any]
 
+# The types a coercion gives back as they are, unchecked: a value of exactly that type skips
+# the call (a string or a boolean, the usual case, is then one `type() is` test). Not a float:
+# a decimal must be finite; not an int: it must fit 64 bits.
+_KEPT_AS_IS: Final[dict[FieldType, type]] = {FieldType.STRING: str, FieldType.BOOLEAN: bool}
 
-def _variable_leaf(variable: VariableSpec, allow_null: bool) -> Build:
-    """Reads one variable from the call's params and applies the null rules of reference §4."""
-    path = variable.path
-    convert = coercer(variable.type, allow_null=allow_null, fields=variable.field)
-    is_list = variable.type.is_list
-    optional = variable.optional
-    null_value: Any = [] if is_list else None  # a null array is sent as []
 
-    def build(params: Mapping[str, Any]) -> Any:
-        value = params.get(path, _MISSING)
+class _Leaf:
+    """One variable of the body: where it is read, its coercion and its null rules (reference §4)."""
+
+    __slots__ = ("as_is", "convert", "null_value", "optional", "path")
+
+    def __init__(self, variable: VariableSpec, allow_null: bool) -> None:
+        self.path = variable.path
+        self.convert = coercer(variable.type, allow_null=allow_null, fields=variable.field)
+        self.as_is: type | None = _KEPT_AS_IS.get(variable.type)
+        self.optional = variable.optional
+        self.null_value: Any = [] if variable.type.is_list else None  # a null array is sent as []
+
+    def absent(self, value: Any, allow_null: bool) -> Any:
+        """The value sent for a variable missing from the params (`_MISSING`) or null."""
         if value is _MISSING:
-            if not optional:
-                raise InputError(path, MISSING_VARIABLE)
+            if not self.optional:
+                raise InputError(self.path, MISSING_VARIABLE)
             return None if allow_null else _OMIT  # left out: null, or not sent at all
-        if value is None:
-            if allow_null:
-                return null_value
-            if optional:
-                return _OMIT
-            raise InputError(path, "null is not allowed (allowNull is off)")
-        return convert(value, path)
-
-    return build
+        if allow_null:
+            return self.null_value
+        if self.optional:
+            return _OMIT
+        raise InputError(self.path, "null is not allowed (allowNull is off)")
 
 
 def _compile_object(spec: FieldSpec, variables: Mapping[str, VariableSpec], allow_null: bool) -> Build | None:
     """A builder of the object at `spec`, or None when nothing below it is variable (the sample
     value is then sent as is, shared between calls: nothing mutates it)."""
     template: dict[str, Any] = {}
-    slots: list[tuple[str, Build]] = []
+    # (key, the variable there, or the builder of the object there), in the sample's order.
+    slots: list[tuple[str, _Leaf | None, Build | None]] = []
     for child in spec.children:
         variable = variables.get(child.path)
         if variable is not None:
-            slots.append((child.name, _variable_leaf(variable, allow_null)))
+            slots.append((child.name, _Leaf(variable, allow_null), None))
             template[child.name] = None
         elif child.type is FieldType.OBJECT:
             nested = _compile_object(child, variables, allow_null)
             template[child.name] = child.sample
             if nested is not None:
-                slots.append((child.name, nested))
+                slots.append((child.name, None, nested))
         else:
             template[child.name] = child.sample
     if not slots:
@@ -340,13 +346,24 @@ def _compile_object(spec: FieldSpec, variables: Mapping[str, VariableSpec], allo
     frozen_slots = tuple(slots)
 
     def build(params: Mapping[str, Any]) -> Any:
+        # The variables are read here rather than through a function each: ~1 µs less for the
+        # bench's five (bench/throughput.py).
         out = template.copy()  # keeps the sample's key order
-        for name, fill in frozen_slots:
-            value = fill(params)
-            if value is _OMIT:
-                del out[name]
-            else:
+        for name, leaf, nested in frozen_slots:
+            if leaf is None:
+                out[name] = nested(params)  # type: ignore[misc]
+                continue
+            value = params.get(leaf.path, _MISSING)
+            if type(value) is leaf.as_is:
                 out[name] = value
+            elif value is _MISSING or value is None:
+                value = leaf.absent(value, allow_null)
+                if value is _OMIT:
+                    del out[name]
+                else:
+                    out[name] = value
+            else:
+                out[name] = leaf.convert(value, leaf.path)
         return out
 
     return build
