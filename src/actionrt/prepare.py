@@ -12,10 +12,9 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import quote
 
 from actionrt.definition import Action
@@ -61,9 +60,9 @@ class InputError(ActionrtError):
         super().__init__(f"{field}: {message}" if field else message)
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedCall:
-    """What one call sends: full URL, the endpoint without its query, headers, body bytes."""
+class PreparedCall(NamedTuple):
+    """What one call sends: full URL, the endpoint without its query, headers, body bytes.
+    (A named tuple: made once per call, ~0.4 µs less than a frozen dataclass.)"""
 
     url: str
     endpoint: str
@@ -327,18 +326,22 @@ def _compile_object(spec: FieldSpec, variables: Mapping[str, VariableSpec], allo
     """A builder of the object at `spec`, or None when nothing below it is variable (the sample
     value is then sent as is, shared between calls: nothing mutates it)."""
     template: dict[str, Any] = {}
-    # (key, the variable there, or the builder of the object there), in the sample's order.
-    slots: list[tuple[str, _Leaf | None, Build | None]] = []
+    # In the sample's order, (key, and either the builder of the object there, or the variable
+    # there: its path, the type it keeps as is, its coercion, its null rules), flat in a tuple:
+    # read in the loop below rather than through a function per variable, ~1 µs less for the
+    # bench's five (bench/throughput.py).
+    slots: list[tuple[str, Build | None, str, type | None, Coerce, _Leaf | None]] = []
     for child in spec.children:
         variable = variables.get(child.path)
         if variable is not None:
-            slots.append((child.name, _Leaf(variable, allow_null), None))
+            leaf = _Leaf(variable, allow_null)
+            slots.append((child.name, None, leaf.path, leaf.as_is, leaf.convert, leaf))
             template[child.name] = None
         elif child.type is FieldType.OBJECT:
             nested = _compile_object(child, variables, allow_null)
             template[child.name] = child.sample
             if nested is not None:
-                slots.append((child.name, None, nested))
+                slots.append((child.name, nested, "", None, _any_json, None))
         else:
             template[child.name] = child.sample
     if not slots:
@@ -346,24 +349,22 @@ def _compile_object(spec: FieldSpec, variables: Mapping[str, VariableSpec], allo
     frozen_slots = tuple(slots)
 
     def build(params: Mapping[str, Any]) -> Any:
-        # The variables are read here rather than through a function each: ~1 µs less for the
-        # bench's five (bench/throughput.py).
         out = template.copy()  # keeps the sample's key order
-        for name, leaf, nested in frozen_slots:
-            if leaf is None:
-                out[name] = nested(params)  # type: ignore[misc]
+        for name, nested, path, as_is, convert, leaf in frozen_slots:
+            if nested is not None:
+                out[name] = nested(params)
                 continue
-            value = params.get(leaf.path, _MISSING)
-            if type(value) is leaf.as_is:
+            value = params.get(path, _MISSING)
+            if type(value) is as_is:
                 out[name] = value
             elif value is _MISSING or value is None:
-                value = leaf.absent(value, allow_null)
+                value = leaf.absent(value, allow_null)  # type: ignore[union-attr]
                 if value is _OMIT:
                     del out[name]
                 else:
                     out[name] = value
             else:
-                out[name] = leaf.convert(value, leaf.path)
+                out[name] = convert(value, path)
         return out
 
     return build
