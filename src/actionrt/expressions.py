@@ -379,7 +379,8 @@ class CompiledExpression:
         makes (Jinja calls a filter as a plain function, `environment` first when it asks for
         it), with the size check of `checked_filter` (its argument check was done at compile
         time: they are constants), without a Jinja context or the template's frame. Five such
-        mappings cost ~12 µs against ~40 µs through the shared context (`bench/journey.py`)."""
+        mappings cost ~15 µs against ~35–39 µs through the shared context, same session
+        (`bench/journey.py`, bench/README.md)."""
         jinja = self._environment.jinja
         check = jinja._check_size
         try:

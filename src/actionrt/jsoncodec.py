@@ -3,7 +3,7 @@ standard library's results kept exactly where orjson would differ.
 
 orjson encodes the bench's five-field body in ~0.4 µs against ~4 µs for `json` (compact
 separators, `ensure_ascii=False`), and decodes a small answer in ~0.7 µs against ~2.5 µs
-(`uv run python bench/throughput.py`; bench/README.md). Where the two differ:
+(`uv run python bench/call_path.py`; bench/README.md). Where the two differ:
 
 - encoding: orjson refuses integers past 64 bits, keys that are not strings and lone surrogates
   (TypeError): `json` then encodes, or raises its own error, as before. orjson writes NaN and

@@ -329,7 +329,7 @@ def _compile_object(spec: FieldSpec, variables: Mapping[str, VariableSpec], allo
     # In the sample's order, (key, and either the builder of the object there, or the variable
     # there: its path, the type it keeps as is, its coercion, its null rules), flat in a tuple:
     # read in the loop below rather than through a function per variable, ~1 µs less for the
-    # bench's five (bench/throughput.py).
+    # bench's five (bench/call_path.py).
     slots: list[tuple[str, Build | None, str, type | None, Coerce, _Leaf | None]] = []
     for child in spec.children:
         variable = variables.get(child.path)
