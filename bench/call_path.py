@@ -24,19 +24,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from throughput import SUCCESS_BODY, bench_action, loopback_nginx
+from throughput import SUCCESS_BODY, TOKEN_BODY, bench_action, loopback_nginx
 
 from actionrt.http import HttpRequest, HttpResponse
 from actionrt.runtime import Runtime
 
 ANSWER = SUCCESS_BODY.encode()
+TOKEN = TOKEN_BODY.encode()
 
 
 class Canned:
-    """The endpoint's answer, at once."""
+    """The endpoint's answer, at once (the token endpoint's too, should the token request
+    come this way)."""
 
     async def send(self, request: HttpRequest) -> HttpResponse:
-        return HttpResponse(200, {"content-type": "application/json"}, ANSWER, request.url)
+        body = TOKEN if request.url.endswith("/token") else ANSWER
+        return HttpResponse(200, {"content-type": "application/json"}, body, request.url)
 
     async def aclose(self) -> None:
         """Nothing to close."""
