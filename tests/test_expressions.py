@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -293,3 +294,87 @@ def test_loops_stop_once_the_evaluation_has_run_too_long() -> None:
         env.evaluate(slow, {})
     assert len(readings) == 6  # the start, then one per iteration until 0.25 s > 0.2 s
     assert env.evaluate("{% for i in range(3) %}{{ i }}{% endfor %}", {}) == "012"
+
+
+# -- filter chains over a plain path: the filters called straight, no Jinja context ------------
+
+# (source, whether it is called straight: a filter taking the context goes Jinja's way)
+FILTER_CHAINS = [
+    ("{{ profile.email | trim | lower }}", True),
+    ("{{ profile.email | upper | replace('@', ' at ') }}", True),
+    ("{{ event.when | default('later', true) }}", True),
+    ("{{ event.when | default(boolean=true, default_value='kw') }}", True),
+    ("{{ profile.points | string | int }}", True),
+    ("{{ profile.tags | first }}", True),  # a filter that takes the environment first
+    ("{{ profile.tags | length }}", True),
+    ("{{ event.amount | round(0) | int }}", True),
+    ("{{ profile['items'] | dictsort }}", True),
+    ("{{ profile.nested | map(attribute='id') | list }}", False),  # takes the context
+    ("{{ profile.tags | join('-') }}", False),  # takes the eval context
+    ("{{ profile.email | truncate(length) }}", False),  # an argument read from the data
+]
+
+
+def _proxied(data: dict[str, Any]) -> dict[str, Any]:
+    """The same data behind read-only proxies: no plain path through it, Jinja reads it."""
+    return {k: MappingProxyType(_proxied(v)) if isinstance(v, dict) else v for k, v in data.items()}
+
+
+def _contexts_built(env: ExpressionEnvironment) -> list[object]:
+    built: list[object] = []
+
+    class Counted(env.jinja.context_class):  # type: ignore[misc,name-defined]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            built.append(self)
+            super().__init__(*args, **kwargs)
+
+    env.jinja.context_class = Counted
+    return built
+
+
+@pytest.mark.parametrize(("source", "straight"), FILTER_CHAINS)
+def test_a_filter_chain_over_a_path_is_called_straight_with_the_templates_result(
+    source: str, straight: bool
+) -> None:
+    env = ExpressionEnvironment()
+    built = _contexts_built(env)
+    data = {**CONTEXT, "length": 5}
+    direct = env.compile(source).evaluate(data)
+    assert len(built) == (0 if straight else 1)
+    through_jinja = env.compile(source).evaluate(_proxied(data))
+    assert len(built) == (1 if straight else 2)
+    assert direct == through_jinja and type(direct) is type(through_jinja)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{{ profile.email | int('x') | foo }}", "not allowed: No filter named 'foo'"),
+        ("{{ profile.tags | first | missing_filter }}", "No filter named 'missing_filter'"),
+    ],
+)
+def test_an_unknown_filter_in_a_chain_is_a_compile_error(source: str, message: str) -> None:
+    with pytest.raises(ExpressionError, match=message):
+        ExpressionEnvironment().compile(source)
+
+
+def test_a_filter_chain_keeps_the_sandbox_caps() -> None:
+    env = ExpressionEnvironment(max_output_length=100)
+    data = {"profile": {"name": "x" * 60, "accent": "é" * 40, "tags": ["a" * 60, "b" * 60]}}
+    with pytest.raises(ExpressionError, match="refused by the sandbox: replace\\(\\) would build"):
+        env.compile("{{ profile.name | replace('x', 'yy') | upper }}").evaluate(data)
+    with pytest.raises(ExpressionError, match="refused by the sandbox: a value longer than 100"):
+        env.compile("{{ profile.accent | urlencode | upper }}").evaluate(data)
+    with pytest.raises(ExpressionError, match="refused by the sandbox: a value longer than 100"):
+        env.compile("{{ profile.tags | list }}").evaluate(data)
+    with pytest.raises(ExpressionError, match="refused by the sandbox: filter 'truncate': argument"):
+        env.compile("{{ profile.name | truncate(1000) }}").evaluate(data)  # checked as Jinja does
+    with pytest.raises(ExpressionError, match=r"AttributeError: .* \(in '\{\{ profile.tags \| dictsort"):
+        env.compile("{{ profile.tags | dictsort }}").evaluate(data)  # a filter's own failure
+
+
+def test_a_filter_chain_over_a_missing_path_fails_as_jinja_says() -> None:
+    env = ExpressionEnvironment()
+    with pytest.raises(ExpressionError, match="undefined: 'dict object' has no attribute 'missing'"):
+        env.compile("{{ profile.missing | trim | lower }}").evaluate(CONTEXT)
+    assert env.compile("{{ profile.missing | default('x') | upper }}").evaluate(CONTEXT) == "X"

@@ -203,3 +203,30 @@ async def test_what_one_mapping_sets_is_not_seen_by_the_next(runtime, actionrt_r
     result = await leaky.invoke({**CONTEXT})
     assert result.error_code == "mapping"
     assert "params.points" in (result.error or "") and "hidden" in (result.error or "")
+
+
+async def test_filter_mappings_over_paths_build_no_jinja_context(runtime, actionrt_respx):
+    route = actionrt_respx.post(url__startswith=STATUS_URL).mock(
+        return_value=httpx.Response(200, json={"status": "gold"})
+    )
+    jinja = runtime.expressions.jinja
+    built: list[object] = []
+
+    class CountedContext(jinja.context_class):  # type: ignore[misc,name-defined]
+        def __init__(self, *args, **kwargs):
+            built.append(self)
+            super().__init__(*args, **kwargs)
+
+    jinja.context_class = CountedContext
+    filtered = node(
+        runtime,
+        params={"email": "{{ profile.email | upper | lower }}", "points": "{{ event.points | int }}"},
+        headers={"x-request-id": "{{ profile.id | trim }}"},
+        query={"locale": "{{ profile.missing | default('en') }}"},  # not in the data: Jinja's way
+        path="{{ profile.id | trim }}/status",
+    )
+    assert await filtered.run({**CONTEXT}) is Branch.SUCCESS
+    assert len(built) == 1  # only the mapping whose path is not in the data needed one
+    request = route.calls.last.request
+    assert json.loads(request.content) == {"email": "ada@example.com", "points": 42}
+    assert request.headers["x-request-id"] == "c-1" and request.url.params["locale"] == "en"

@@ -212,6 +212,56 @@ def test_object_collections_are_checked_item_by_item(plugins: Plugins) -> None:
         builder.build({"items": ["A"]})
 
 
+MIXED = {
+    "first": "a",
+    "customer": {"email": "ada@example.com", "ratio": 0.5, "vip": False, "points": 1},
+    "last": True,
+}
+
+
+class Text(str):
+    """A str subclass: sent as a plain string, like any value that is not exactly a str."""
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ({"customer.email": "x@y.z", "customer.vip": True}, {"email": "x@y.z", "vip": True}),
+        ({"customer.email": Text("t@y.z"), "customer.vip": "false"}, {"email": "t@y.z", "vip": False}),
+        ({"customer.ratio": 2, "customer.points": 3.0}, {"ratio": 2.0, "points": 3}),
+    ],
+)
+def test_values_read_in_the_body_are_coerced_or_kept_by_type(
+    plugins: Plugins, given: dict[str, Any], sent: dict[str, Any]
+) -> None:
+    variables = {p: {"label": p, "optional": True} for p in ("first", "last")}
+    variables.update({f"customer.{k}": {"label": k, "optional": True} for k in MIXED["customer"]})
+    builder = make_builder(plugins, request={"sample": MIXED, "variables": variables, "allowNull": False})
+    content = builder.build(given).content
+    assert content is not None
+    built = json.loads(content)
+    assert list(built) == [k for k in MIXED if k not in ("first", "last")]  # left out: not sent
+    assert built["customer"] == sent and list(sent) == [k for k in MIXED["customer"] if k in sent]
+    assert type(json.loads(content)["customer"].get("email", "")) is str
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_decimal_that_is_not_finite_is_refused(plugins: Plugins, bad: float) -> None:
+    variables = {"customer.ratio": {"label": "Ratio"}}
+    builder = make_builder(plugins, request={"sample": MIXED, "variables": variables})
+    with pytest.raises(InputError, match=r"^customer\.ratio: expected a finite decimal"):
+        builder.build({"customer.ratio": bad})
+
+
+def test_the_first_unusable_value_in_the_samples_order_is_named(plugins: Plugins) -> None:
+    variables = {p: {"label": p} for p in ("first", "customer.points", "last")}
+    builder = make_builder(plugins, request={"sample": MIXED, "variables": variables})
+    with pytest.raises(InputError, match=r"^customer\.points: expected an integer"):
+        builder.build({"first": "a", "customer.points": "x", "last": 3})
+    with pytest.raises(InputError, match=r"^first: expected a string"):
+        builder.build({"first": [], "customer.points": "x", "last": 3})
+
+
 def test_a_dynamic_path_is_joined_with_one_slash_and_encoded(plugins: Plugins) -> None:
     builder = make_builder(
         plugins,

@@ -97,3 +97,22 @@ def test_the_step_event_is_flat_json_without_bodies() -> None:
 )
 def test_parse_json_body(content: bytes, parsed: tuple[Any, bool]) -> None:
     assert parse_json_body(content) == parsed
+
+
+def test_made_is_the_constructor_for_every_field() -> None:
+    import pickle
+    from dataclasses import fields
+
+    values = {f.name: f"value of {f.name}" for f in fields(InvocationResult)}
+    made = InvocationResult.made(**values)  # type: ignore[arg-type]
+    built = InvocationResult(**values)  # type: ignore[arg-type]
+    assert type(made) is InvocationResult
+    assert made == built and repr(made) == repr(built) and hash(made) == hash(built)
+    assert pickle.loads(pickle.dumps(made)) == built
+    assert replace(made, ok=False) == replace(built, ok=False)
+    with pytest.raises(FrozenInstanceError):
+        made.status = "x"  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        del made.status  # type: ignore[misc]
+    defaults = InvocationResult.made(*list(values.values())[:16])  # type: ignore[arg-type]
+    assert defaults == InvocationResult(*list(values.values())[:16])  # type: ignore[arg-type]

@@ -230,3 +230,44 @@ async def test_invoke_sync_refuses_to_run_on_its_own_loop(tmp_path: Path) -> Non
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(nested(), loop))
     finally:
         runtime.close()
+
+
+@respx.mock
+async def test_an_action_replaced_with_put_action_is_called_as_now_defined(tmp_path: Path) -> None:
+    """What the engine precomputes per action (body template, URL, headers, method, timeout,
+    retry policy) follows the definition `put_action` gives; calls before it used the old one."""
+    from actionrt.definition import parse_action
+
+    respx.put(f"{API}/v3/contacts/c-1").mock(return_value=httpx.Response(200, json={"v": 1}))
+    patched = respx.post(f"{API}/v4/people").mock(return_value=httpx.Response(500, json={"v": 2}))
+    write(tmp_path)
+    async with make_runtime(tmp_path) as runtime:
+        before = await runtime.invoke("crmUpdate", PARAMS, headers={"x-request-id": "r"}, path="c-1")
+        assert before.ok and before.response == {"v": 1} and before.method == "PUT"
+        edited = parse_action(
+            {
+                "name": "crmUpdate",
+                "endpoint": {
+                    "url": API + "/v4/people",
+                    "method": "POST",
+                    "headers": [{"name": "x-api-version", "value": "3"}],
+                },
+                "request": {
+                    "sample": {"stage": "lead", "owner": {"team": "emea"}, "vip": False},
+                    "variables": {"stage": {"label": "Stage"}, "vip": {"label": "VIP"}},
+                },
+                "retry": {"count": 1},
+                "timeout": 7,
+            },
+            source="crmUpdate.json",
+            plugins=runtime.plugins,
+        )
+        runtime.put_action(edited)
+        after = await runtime.invoke("crmUpdate", {"stage": "customer", "vip": "true"})
+        stale = await runtime.invoke("crmUpdate", PARAMS)
+    assert after.status == "http_500" and after.attempts == 2  # the new retry count
+    assert after.endpoint == API + "/v4/people" and after.method == "POST"
+    sent = patched.calls.last.request
+    assert json.loads(sent.content) == {"stage": "customer", "owner": {"team": "emea"}, "vip": True}
+    assert sent.headers["x-api-version"] == "3" and "x-request-id" not in sent.headers
+    assert stale.error_code == "input" and "score" in (stale.error or "")

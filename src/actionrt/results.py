@@ -3,10 +3,11 @@ the attempts, and the reporting fields of reference §5 — and the step event b
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any, Final, Literal
+
+from actionrt.jsoncodec import decode_json
 
 __all__ = [
     "CAPPED",
@@ -44,7 +45,7 @@ def parse_json_body(content: bytes) -> tuple[Any, bool]:
     if not content:
         return None, True
     try:
-        return json.loads(content), True
+        return decode_json(content), True
     except (ValueError, UnicodeDecodeError):
         return None, False
 
@@ -86,6 +87,53 @@ class InvocationResult:
     method: str
     provider_message: str | None = None
     retry_after: float | None = None
+
+    @staticmethod
+    def made(
+        action: str,
+        status: str,
+        ok: bool,
+        http_status: int | None,
+        response: Any,
+        error_response: Any,
+        attempts: int,
+        error: str | None,
+        error_class: ErrorClass | None,
+        error_code: str | None,
+        origin_error_class: ErrorClass | None,
+        origin_error_code: str | None,
+        elapsed: float,
+        queued_seconds: float,
+        endpoint: str,
+        method: str,
+        provider_message: str | None = None,
+        retry_after: float | None = None,
+    ) -> InvocationResult:
+        """The constructor's result, made ~4× faster for the call path: a frozen dataclass sets
+        each of its 18 fields through `object.__setattr__` (~2 µs a result here), so the fields
+        are stored plainly in `_Unfrozen`, which has the same slots, and the object then becomes
+        an InvocationResult (`__class__` assignment between identical layouts), frozen as any."""
+        made = _Unfrozen()
+        made.action = action
+        made.status = status
+        made.ok = ok
+        made.http_status = http_status
+        made.response = response
+        made.error_response = error_response
+        made.attempts = attempts
+        made.error = error
+        made.error_class = error_class
+        made.error_code = error_code
+        made.origin_error_class = origin_error_class
+        made.origin_error_code = origin_error_code
+        made.elapsed = elapsed
+        made.queued_seconds = queued_seconds
+        made.endpoint = endpoint
+        made.method = method
+        made.provider_message = provider_message
+        made.retry_after = retry_after
+        made.__class__ = InvocationResult  # type: ignore[assignment]
+        return made  # type: ignore[return-value]
 
     @classmethod
     def unsent(
@@ -180,3 +228,27 @@ class InvocationResult:
             "method": self.method,
             "retryAfter": self.retry_after,
         }
+
+
+class _Unfrozen:
+    """`InvocationResult`'s slots, plainly assignable: see `InvocationResult.made`."""
+
+    __slots__ = InvocationResult.__slots__
+    action: str
+    status: str
+    ok: bool
+    http_status: int | None
+    response: Any
+    error_response: Any
+    attempts: int
+    error: str | None
+    error_class: ErrorClass | None
+    error_code: str | None
+    origin_error_class: ErrorClass | None
+    origin_error_code: str | None
+    elapsed: float
+    queued_seconds: float
+    endpoint: str
+    method: str
+    provider_message: str | None
+    retry_after: float | None

@@ -197,8 +197,10 @@ class _ActionEngine:
         is a result made by `_finish`."""
         call = _Call(_perf())
         try:  # bad input is this call's internalError, and nothing is sent
-            prepared = self._prepare(params, headers, query, path, idempotency_key)
-            seconds = self._seconds(timeout)
+            if self.refused is not None:
+                raise InputError("", self.refused, "destinationRefused")
+            prepared = self.builder.build(params, headers, query, path, idempotency_key)
+            seconds = self.timeout if timeout is None else self._seconds(timeout)
             if self.shape is not None:
                 prepared = self._shaped(prepared, params)
         except InputError as exc:
@@ -284,23 +286,8 @@ class _ActionEngine:
 
     # -- the steps of the call -----------------------------------------------------------------
 
-    def _prepare(
-        self,
-        params: Mapping[str, Any] | None,
-        headers: Mapping[str, Any] | None,
-        query: Mapping[str, Any] | None,
-        path: str | None,
-        idempotency_key: str | None = None,
-    ) -> PreparedCall:
-        """The call's URL, headers and body; `InputError` for bad input or a refused endpoint."""
-        if self.refused is not None:
-            raise InputError("", self.refused, "destinationRefused")
-        return self.builder.build(params, headers, query, path, idempotency_key)
-
-    def _seconds(self, timeout: float | None) -> float:
-        """The call's deadline in seconds: the action's, or the caller's between 1 and 30."""
-        if timeout is None:
-            return self.timeout
+    def _seconds(self, timeout: float) -> float:
+        """The caller's deadline in seconds, between 1 and 30."""
         if (
             isinstance(timeout, bool)
             or not isinstance(timeout, int | float)
@@ -456,7 +443,7 @@ class _ActionEngine:
         origin = call.origin
         if origin is not None and origin == (error_class, error_code):
             origin = None
-        return InvocationResult(
+        return InvocationResult.made(
             self.name,
             status,
             status[:6] == "http_2" if ok is None else ok,

@@ -125,9 +125,7 @@ def serve(
     and /metrics. Every problem with the options is one line, reported before anything starts."""
     from importlib.util import find_spec
 
-    missing = [
-        name for name in ("fastapi", "uvicorn", "httptools", "multipart", "orjson") if find_spec(name) is None
-    ]
+    missing = [name for name in ("fastapi", "uvicorn", "httptools", "multipart") if find_spec(name) is None]
     if missing:
         fail(f"actionrt serve needs {', '.join(missing)}: pip install 'actionrt[service]'")
     if redis_url is not None:

@@ -4,7 +4,10 @@ msgspec encodes and decodes them, to the same JSON as the standard library's `js
 measured on the 2-core bench machine (one run, `timeit`, the result of a 200 answer, a call
 with five params), encoding a result 4.8 µs against 40 µs, decoding it 5.5 µs against 43 µs,
 encoding a call 2.0 µs against 17.5 µs, decoding it 2.1 µs against 11.5 µs: each is paid once
-per call, 14 µs against 112 µs of the queue's CPU per call.
+per call, 14 µs against 112 µs of the queue's CPU per call. Against orjson (the core's JSON
+library; `timeit`, 200,000 runs, best of 3, on a quiet box): encoding is the
+same (1.6 against 1.7 µs), but msgspec decodes a stored result straight into an
+`InvocationResult` in 2.6 µs where `orjson.loads` plus building the result takes 7.2 µs.
 """
 
 from __future__ import annotations
