@@ -8,7 +8,6 @@ import json
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import uvicorn
 from cryptography.fernet import Fernet
+from threaded_server import serve_in_thread
 
 from actionrt.service.app import create_app
 
@@ -73,17 +73,8 @@ def start_service(folder: Path, **options: Any) -> RunningService:
         entry_points=False,
         **options,
     )
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:  # the server's own condition, bounded
-        assert thread.is_alive() and time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return RunningService(f"http://127.0.0.1:{port}", server, thread)
+    served = serve_in_thread(application)
+    return RunningService(served.url, served.server, served.thread)
 
 
 def burst(service: str, partner: str, calls: dict[str, tuple[str, int]]) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -16,11 +15,11 @@ from typing import Any
 
 import pytest
 import redis
-import uvicorn
 from playwright.sync_api import Browser, Page
 from service_support import make_app
 from test_console_feedback import serious_violations
 from test_service_console import browser  # noqa: F401  (fixture)
+from threaded_server import serve_in_thread
 
 from actionrt.fleet import Queue
 from actionrt.fleet.calls import failed_result
@@ -101,16 +100,8 @@ def test_monitoring_shows_the_queue_depth_of_calls_no_worker_took(
             return await queue.depth()
 
     application = make_app(tmp_path, queue_depth=depth)
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:  # waiting on the server's own condition, bounded
-        assert thread.is_alive() and time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.01)
-    url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    served = serve_in_thread(application)
+    url = served.url
     # The console's CSP allows only its own scripts: this context lets axe-core in.
     context = browser.new_context(viewport={"width": 1400, "height": 1100}, bypass_csp=True)
     page = context.new_page()
@@ -140,6 +131,5 @@ def test_monitoring_shows_the_queue_depth_of_calls_no_worker_took(
         assert waiting[-1] >= 4 and dead[-1] == 1
     finally:
         context.close()
-        server.should_exit = True
-        thread.join(timeout=10)
+        served.stop()
     assert errors == [], errors

@@ -8,7 +8,6 @@ import base64
 import json
 import re
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +19,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from service_support import make_app
+from threaded_server import serve_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -81,16 +81,8 @@ class RunningService:
 
 def start_service(tmp_path: Path) -> RunningService:
     """The service on a free loopback port, allowed to call loopback for the test request."""
-    app = make_app(tmp_path, allow_private_network=True)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:  # waiting on the server's own condition, bounded
-        assert thread.is_alive() and time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return RunningService(f"http://127.0.0.1:{port}", tmp_path / "store.db", server, thread)
+    served = serve_in_thread(make_app(tmp_path, allow_private_network=True))
+    return RunningService(served.url, tmp_path / "store.db", served.server, served.thread)
 
 
 @pytest.fixture(scope="module")
