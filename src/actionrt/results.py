@@ -113,7 +113,7 @@ class InvocationResult:
         each of its 18 fields through `object.__setattr__` (~2 µs a result here), so the fields
         are stored plainly in `_Unfrozen`, which has the same slots, and the object then becomes
         an InvocationResult (`__class__` assignment between identical layouts), frozen as any."""
-        made = _Unfrozen()
+        made: Any = _Unfrozen()
         made.action = action
         made.status = status
         made.ok = ok
@@ -132,8 +132,9 @@ class InvocationResult:
         made.method = method
         made.provider_message = provider_message
         made.retry_after = retry_after
-        made.__class__ = InvocationResult  # type: ignore[assignment]
-        return made  # type: ignore[return-value]
+        made.__class__ = InvocationResult
+        result: InvocationResult = made
+        return result
 
     @classmethod
     def unsent(
@@ -230,25 +231,6 @@ class InvocationResult:
         }
 
 
-class _Unfrozen:
-    """`InvocationResult`'s slots, plainly assignable: see `InvocationResult.made`."""
-
-    __slots__ = InvocationResult.__slots__
-    action: str
-    status: str
-    ok: bool
-    http_status: int | None
-    response: Any
-    error_response: Any
-    attempts: int
-    error: str | None
-    error_class: ErrorClass | None
-    error_code: str | None
-    origin_error_class: ErrorClass | None
-    origin_error_code: str | None
-    elapsed: float
-    queued_seconds: float
-    endpoint: str
-    method: str
-    provider_message: str | None
-    retry_after: float | None
+# `InvocationResult`'s slots, plainly assignable: see `InvocationResult.made`. Derived from the
+# class, so a field added there is a slot here too.
+_Unfrozen: Final = type("_Unfrozen", (), {"__slots__": InvocationResult.__slots__})
