@@ -8,15 +8,13 @@ import json
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from cryptography.fernet import Fernet
-from threaded_server import serve_in_thread
+from threaded_server import ThreadedServer, serve_in_thread
 
 from actionrt.service.app import create_app
 
@@ -54,18 +52,7 @@ def start_partner() -> ThreadingHTTPServer:
     return server
 
 
-@dataclass
-class RunningService:
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-def start_service(folder: Path, **options: Any) -> RunningService:
+def start_service(folder: Path, **options: Any) -> ThreadedServer:
     application = create_app(
         folder / "store.db",
         allow_private_network=True,
@@ -73,8 +60,7 @@ def start_service(folder: Path, **options: Any) -> RunningService:
         entry_points=False,
         **options,
     )
-    served = serve_in_thread(application)
-    return RunningService(served.url, served.server, served.thread)
+    return serve_in_thread(application)
 
 
 def burst(service: str, partner: str, calls: dict[str, tuple[str, int]]) -> None:

@@ -97,6 +97,18 @@ log = logging.getLogger("actionrt.runtime")
 MIN_TIMEOUT = 1.0
 MAX_TIMEOUT = 30.0
 
+
+def call_timeout(timeout: object) -> float:
+    """A caller's timeout for one call, in seconds: between 1 and 30 (`InputError` otherwise)."""
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT
+    ):
+        raise InputError("timeout", "must be between 1 and 30 seconds")
+    return float(timeout)
+
+
 _T = TypeVar("_T")
 _Failure = tuple[ErrorClass, str]
 
@@ -200,7 +212,7 @@ class _ActionEngine:
             if self.refused is not None:
                 raise InputError("", self.refused, "destinationRefused")
             prepared = self.builder.build(params, headers, query, path, idempotency_key)
-            seconds = self.timeout if timeout is None else self._seconds(timeout)
+            seconds = self.timeout if timeout is None else call_timeout(timeout)
             if self.shape is not None:
                 prepared = self._shaped(prepared, params)
         except InputError as exc:
@@ -285,16 +297,6 @@ class _ActionEngine:
                 return self._capped(call, admission.reason)
 
     # -- the steps of the call -----------------------------------------------------------------
-
-    def _seconds(self, timeout: float) -> float:
-        """The caller's deadline in seconds, between 1 and 30."""
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT
-        ):
-            raise InputError("timeout", "must be between 1 and 30 seconds")
-        return float(timeout)
 
     def _shaped(self, prepared: PreparedCall, params: Mapping[str, Any] | None) -> PreparedCall:
         """The connector's shaping (hashing, batching limits); its ValueError is bad input."""

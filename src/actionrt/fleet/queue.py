@@ -21,7 +21,7 @@ from actionrt.guard import DestinationPolicy
 from actionrt.prepare import CallBuilder, InputError
 from actionrt.registry import Registry
 from actionrt.results import InvocationResult
-from actionrt.runtime import MAX_TIMEOUT, MIN_TIMEOUT
+from actionrt.runtime import call_timeout
 from actionrt.secrets import SecretResolver
 
 __all__ = ["DEFAULT_QUEUE", "CallRefusedError", "Queue", "QueueUnavailableError"]
@@ -245,14 +245,10 @@ class Queue:
             built = self._builders[action] = (found, _builder(registry, found))
         try:
             built[1].build(params, headers, query, path)
+            if timeout is not None:
+                call_timeout(timeout)  # refused as invoke refuses it
         except InputError as exc:
             raise CallRefusedError(action, str(exc), exc.field) from None
-        if timeout is not None and (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT
-        ):
-            raise CallRefusedError(action, "timeout: must be between 1 and 30 seconds", "timeout")
 
 
 def _builder(registry: Registry, action: Action) -> CallBuilder:
