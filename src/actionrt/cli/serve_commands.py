@@ -162,6 +162,7 @@ def serve(
     from actionrt.loops import best_loop_name
     from actionrt.observability import uvicorn_log_config
     from actionrt.service.app import create_app
+    from actionrt.service.protocol import invoke_protocol
     from actionrt.service.vault import SecretKeyError
 
     allowed = [*env_secret, *(f"{prefix.rstrip('*')}*" for prefix in env_secret_prefix)]
@@ -200,7 +201,8 @@ def serve(
         log_level="info",
         access_log=access_log,  # off by default: each call has its own line (observability.md)
         server_header=False,
-        http="httptools",  # the fast request parser; uvloop below when installed
+        # uvicorn's httptools protocol, with plain invokes answered on the connection itself
+        http=invoke_protocol(application.hot_path),
         loop=best_loop_name(),
     )
     uvicorn.Server(config).run(sockets=[listener])

@@ -58,7 +58,7 @@ def create_app(
     queue_depth: QueueDepthSource | None = None,
     redis_url: str | None = None,
     queue: str = "default",
-) -> FastAPI:
+) -> ServiceApp:
     """The service over the store at `store_path` (created if missing).
 
     `examples`: a directory of action and journey files imported on the store's first start.
@@ -135,6 +135,7 @@ def create_app(
             store.close()
 
     app = ServiceApp(
+        InvokeHotPath(state, policy, MAX_BODY),
         title="actionrt service",
         version=version("actionrt"),
         summary="Configure, test and invoke custom actions; capping and throttling rules.",
@@ -158,7 +159,6 @@ def create_app(
     if state.queue is not None:
         problems.install_fleet(app)
     app.openapi = lambda: _document(app, api)  # type: ignore[method-assign]
-    app.hot_path = InvokeHotPath(state, policy, MAX_BODY)
     app.state.service = state
     app.state.recorder = recorder
     app.state.timeline = timeline
@@ -170,16 +170,12 @@ def create_app(
 class ServiceApp(FastAPI):
     """The FastAPI application with the invoke hot path (`hot_path.py`) in front of its stack."""
 
-    hot_path: InvokeHotPath | None = None
+    def __init__(self, hot_path: InvokeHotPath, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.hot_path = hot_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hot = self.hot_path
-        match = hot.takes(scope) if hot is not None else None
-        if match is not None:
-            assert hot is not None
-            await hot.serve(match[1], scope, receive, send, super().__call__)
-        else:
-            await super().__call__(scope, receive, send)
+        await self.hot_path.serve(scope, receive, send, super().__call__)
 
 
 def _publisher(catalog: Catalog, redis_url: str | None, queue: str) -> CatalogPublisher | None:

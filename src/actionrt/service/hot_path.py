@@ -1,4 +1,4 @@
-"""The invoke route's hot path: `POST /actions/{name}/invoke` served straight from ASGI.
+"""The invoke route's hot path: `POST /actions/{name}/invoke` served without FastAPI's stack.
 
 The route stays registered with FastAPI (its models and statuses in /openapi.json, and every
 answer that is not a result); this path serves the common case without the middleware stack
@@ -6,13 +6,15 @@ and the router, which cost more than the call itself (measured in bench/service.
 the security layer admits plainly (`security.admits_plainly`), no query but `async=false`, a
 body of known length that validates as `CallBody`, a loaded action. Anything else is handed to
 the full application with the body it has read replayed, so refusals and problems come from
-one place, word for word.
+one place, word for word. `serve` is the path in front of the ASGI application (any server);
+under `actionrt serve`, `protocol.py` takes it one step earlier, on the connection itself.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -31,34 +33,44 @@ INVOKE_PATH = re.compile(r"/actions/([^/]+)/invoke")
 # What a plain invoke's query may be: nothing, or `async=false` as generated clients send it.
 SYNC_QUERIES = frozenset({b"", b"async=false", b"async=0"})
 BROWSER_HEADERS = frozenset({b"cookie", b"origin", b"sec-fetch-site"})
+# A body framed in chunks, or one the client sends only after `100 Continue`: uvicorn's part.
+UNPLAIN_HEADERS = frozenset({b"transfer-encoding", b"expect"})
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
+@dataclass(slots=True)
+class PlainInvoke:
+    """An invoke the hot path may answer, as its head told: the action's name and the body's
+    media type."""
+
+    name: str
+    content_type: str
+
+
 class InvokeHotPath:
-    """Serves plain invokes of one service; `serve` hands every other request to `fallback`."""
+    """Serves plain invokes of one service: through ASGI (`serve`, in front of FastAPI's stack)
+    or straight from the connection (`protocol.py`, under `actionrt serve`)."""
 
     def __init__(self, state: ServiceState, policy: SecurityPolicy, max_body: int) -> None:
         self.state = state
         self.policy = policy
         self.max_body = max_body
 
-    def takes(self, scope: Scope) -> re.Match[str] | None:
-        """The path's match when `scope` may be an invoke this path serves."""
-        if scope["type"] != "http" or scope["method"] != "POST":
+    def plain(
+        self, method: str, path: str, query: bytes, headers: Iterable[tuple[bytes, bytes]]
+    ) -> PlainInvoke | None:
+        """The invoke when a request with this head may be served plainly; None when only the
+        full application may answer it (another route, a query, a browser, a body of unknown
+        length, anything the security layer would decide in full)."""
+        if method != "POST" or query.lower() not in SYNC_QUERIES:
             return None
-        if scope.get("query_string", b"").lower() not in SYNC_QUERIES:
+        match = INVOKE_PATH.fullmatch(path)
+        if match is None:
             return None
-        if scope.get("root_path"):
-            return None
-        return INVOKE_PATH.fullmatch(scope["path"])
-
-    async def serve(self, name: str, scope: Scope, receive: Receive, send: Send, fallback: ASGIApp) -> None:
-        """Invoke `name` and answer its result, or hand the request to `fallback` untouched
-        (its body replayed) when this path can't answer it exactly as the route would."""
         host = authorization = content_type = ""
         length = -1
         browser = False
-        for key, value in scope["headers"]:
+        for key, value in headers:
             if key == b"host":
                 host = value.decode("latin-1")
             elif key == b"content-type":
@@ -69,9 +81,38 @@ class InvokeHotPath:
                 authorization = value.decode("latin-1")
             elif key in BROWSER_HEADERS:
                 browser = True
+            elif key in UNPLAIN_HEADERS:
+                return None
         if not 0 <= length <= self.max_body or not admits_plainly(
             self.policy, host, authorization, content_type, browser
         ):
+            return None
+        return PlainInvoke(match[1], content_type)
+
+    async def answer(self, invoke: PlainInvoke, body: bytes) -> bytes | None:
+        """The call's result as the route's 200 JSON body; None when the body or the action
+        is something the route answers with a problem (it is then handed to the application)."""
+        calls = self.state.calls
+        try:
+            call = parse_model(body, invoke.content_type, CallBody)
+            runtime = calls.loaded(invoke.name)
+        except (ActionrtError, RequestValidationError):  # answered by the route, as always
+            return None
+        result = await calls.invoke_loaded(
+            runtime, invoke.name, CallInput(call.params, call.headers, call.query, call.path, call.timeout)
+        )
+        # The call path's JSON encoder (orjson; the standard library where orjson refuses).
+        return encode_json({**result_payload(result), "callId": last_call_id()})
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send, fallback: ASGIApp) -> None:
+        """Answer a plain invoke's result, or hand the request to `fallback` untouched (its body
+        replayed) when this path can't answer it exactly as the route would."""
+        invoke = None
+        if scope["type"] == "http" and not scope.get("root_path"):
+            invoke = self.plain(
+                scope["method"], scope["path"], scope.get("query_string", b""), scope["headers"]
+            )
+        if invoke is None:
             await fallback(scope, receive, send)
             return
         body = b""
@@ -82,18 +123,10 @@ class InvokeHotPath:
                 return  # the client went away
             body += message.get("body", b"")
             more = message.get("more_body", False)
-        calls = self.state.calls
-        try:
-            call = parse_model(body, content_type, CallBody)
-            runtime = calls.loaded(name)
-        except (ActionrtError, RequestValidationError):  # answered by the route, as always
+        content = await self.answer(invoke, body)
+        if content is None:
             await fallback(scope, _replay(body, receive), send)
             return
-        result = await calls.invoke_loaded(
-            runtime, name, CallInput(call.params, call.headers, call.query, call.path, call.timeout)
-        )
-        # The call path's JSON encoder (orjson; the standard library where orjson refuses).
-        content = encode_json({**result_payload(result), "callId": last_call_id()})
         await send(
             {
                 "type": "http.response.start",

@@ -1,0 +1,172 @@
+"""uvicorn's HTTP/1.1 protocol (httptools) with plain invokes answered on the connection.
+
+`actionrt serve` runs uvicorn with this protocol. A request whose head `InvokeHotPath.plain`
+accepts (the common `POST /actions/{name}/invoke`) is read, invoked and answered here in one
+write: no ASGI scope, task, receive and send messages, middleware or router between the socket
+and the call. uvicorn's own cycle per request cost ~90,000 instructions on top of a minimal
+protocol's ~19,000 (callgrind, a trivial ASGI app; bench/README.md "The service's API"), about
+as much as the rest of the service's work besides the call. Every other request — and a plain
+one whose body or action the route answers with a problem — goes through uvicorn and the
+application as before, so there is one source of every refusal and problem.
+
+What uvicorn does for a connection still holds: keep-alive and its timeout, pipelined requests
+answered in order (a request arriving while a plain one is served waits in uvicorn's pipeline),
+graceful shutdown (the request in flight finishes), its default headers (`date`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from actionrt.service.hot_path import InvokeHotPath, PlainInvoke
+
+OK_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+CLOSE = b"connection: close\r\n"
+
+
+class PlainCycle:
+    """A plain invoke in flight. It stands where uvicorn keeps its request cycle
+    (`protocol.cycle`), so pipelining, shutdown and a lost connection treat it as any request."""
+
+    __slots__ = (
+        "body",
+        "disconnected",
+        "invoke",
+        "keep_alive",
+        "message_event",
+        "path",
+        "query",
+        "response_complete",
+        "scope",
+    )
+
+    def __init__(self, invoke: PlainInvoke, scope: Any, path: bytes, query: bytes, keep_alive: bool) -> None:
+        self.invoke = invoke
+        self.scope = scope  # completed (`routed_scope`) if the application answers after all
+        self.path = path
+        self.query = query
+        self.keep_alive = keep_alive
+        self.body = bytearray()
+        self.response_complete = False
+        self.disconnected = False
+        self.message_event = asyncio.Event()  # set by uvicorn when the connection is lost
+
+
+class InvokeProtocol(HttpToolsProtocol):
+    """One connection of `actionrt serve`; `hot_path` is bound by `invoke_protocol`."""
+
+    hot_path: InvokeHotPath
+    cycle: RequestResponseCycle | PlainCycle  # type: ignore[assignment]  # uvicorn reads both alike
+
+    def on_headers_complete(self) -> None:
+        cycle = self._plain_cycle()
+        if cycle is None:
+            super().on_headers_complete()
+        else:
+            self.cycle = cycle
+
+    def _plain_cycle(self) -> PlainCycle | None:
+        """A cycle when this request's head is one the hot path serves and nothing else is in
+        flight on the connection (a pipelined request keeps uvicorn's order)."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            return None
+        parser = self.parser
+        if self.root_path or self.limit_concurrency is not None:
+            return None
+        if parser.get_method() != b"POST" or parser.should_upgrade():
+            return None
+        url = httptools.parse_url(self.url)
+        query = url.query or b""
+        if b"%" in url.path:
+            return None  # an escaped name: the router decodes it
+        invoke = self.hot_path.plain("POST", url.path.decode("ascii"), query, self.headers)
+        if invoke is None:
+            return None
+        version = parser.get_http_version()
+        if version != "1.1":
+            self.scope["http_version"] = version
+        keep_alive = version != "1.0" and parser.should_keep_alive()
+        return PlainCycle(invoke, self.scope, url.path, query, keep_alive)
+
+    def on_body(self, body: bytes) -> None:
+        cycle = self.cycle
+        if type(cycle) is PlainCycle:
+            cycle.body += body  # its length is at most the hot path's body cap (its head said)
+        else:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        cycle = self.cycle
+        if type(cycle) is PlainCycle and not cycle.response_complete:
+            task = self.loop.create_task(self._answer(cycle))
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
+        else:
+            super().on_message_complete()
+
+    async def _answer(self, cycle: PlainCycle) -> None:
+        try:
+            content = await self.hot_path.answer(cycle.invoke, bytes(cycle.body))
+        except Exception as exc:  # as uvicorn does for an application's error
+            self.logger.error("Exception in the invoke hot path", exc_info=exc)
+            await self._through_application(cycle, failed=True)
+            return
+        if content is None:
+            await self._through_application(cycle)
+            return
+        if not cycle.disconnected:
+            head = [OK_HEAD]
+            for name, value in self.server_state.default_headers:
+                head += (name, b": ", value, b"\r\n")
+            head += (b"content-length: ", str(len(content)).encode(), b"\r\n")
+            if not cycle.keep_alive:
+                head.append(CLOSE)
+            head += (b"\r\n", content)
+            self.transport.write(b"".join(head))
+        self._finished(cycle)
+
+    def _finished(self, cycle: PlainCycle) -> None:
+        cycle.response_complete = True
+        if not cycle.keep_alive:
+            self.transport.close()
+        self.on_response_complete()
+
+    async def _through_application(self, cycle: PlainCycle, failed: bool = False) -> None:
+        """Hand the request to the application (its body already read), answering as uvicorn
+        would have from the start; `failed`: our error, answered 500 as uvicorn does."""
+        scope = cycle.scope  # what uvicorn's on_headers_complete fills in
+        scope.update(
+            method="POST", path=cycle.path.decode("ascii"), raw_path=cycle.path, query_string=cycle.query
+        )
+        routed = RequestResponseCycle(
+            scope=scope,
+            transport=self.transport,
+            flow=self.flow,
+            logger=self.logger,
+            access_logger=self.access_logger,
+            access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=asyncio.Event(),
+            expect_100_continue=False,
+            keep_alive=cycle.keep_alive,
+            on_response=lambda: self._finished(cycle),
+        )
+        routed.body = cycle.body
+        routed.more_body = False
+        routed.message_event.set()  # the whole body is there
+        routed.disconnected = cycle.disconnected
+        if self.cycle is cycle:  # from now on, uvicorn follows this one
+            self.cycle = routed
+        if failed:
+            await routed.send_500_response()
+        else:
+            await routed.run_asgi(self.app)
+
+
+def invoke_protocol(hot_path: InvokeHotPath) -> type[InvokeProtocol]:
+    """The protocol class `uvicorn.Config(http=...)` takes, bound to a service's hot path."""
+    return type("InvokeProtocol", (InvokeProtocol,), {"hot_path": hot_path})

@@ -1,0 +1,225 @@
+"""`actionrt serve`'s protocol (`protocol.py`): plain invokes answered on the connection, every
+other request through uvicorn and the application, on a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from aiohttp import web
+from service_support import Endpoint, action, make_app
+
+from actionrt.service.app import ServiceApp
+from actionrt.service.protocol import invoke_protocol
+
+CALL = {"params": {"email": "ada@example.com"}}
+
+
+class _Server(uvicorn.Server):
+    """Says when it has started (or given up starting)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.done_starting = asyncio.Event()
+
+    async def startup(self, sockets: Any = None) -> None:
+        try:
+            await super().startup(sockets)
+        finally:
+            self.done_starting.set()
+
+
+@dataclass
+class Served:
+    app: ServiceApp
+    url: str
+    port: int
+    server: _Server
+    routed: list[str]  # the requests that reached the application
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    """`actionrt serve`'s uvicorn set-up on a free loopback port, in this test's loop."""
+    app = make_app(tmp_path, examples=None)
+    assert isinstance(app, ServiceApp)
+    routed: list[str] = []
+    application = app.__call__
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            routed.append(f"{scope['method']} {scope['path']}")
+        await application(scope, receive, send)
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    config = uvicorn.Config(counted, http=invoke_protocol(app.hot_path), log_level="warning", lifespan="off")
+    server = _Server(config)
+    await app.state.service.calls.open()
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+    await server.done_starting.wait()
+    assert server.started
+    port = listener.getsockname()[1]
+    yield Served(app, f"http://127.0.0.1:{port}", port, server, routed)
+    server.should_exit = True
+    await task
+    await app.state.service.calls.aclose()
+    app.state.service.store.close()
+
+
+async def create(served: Served, url: str) -> None:
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        assert (await client.post("/actions", json=action(url=url))).status_code == 201
+    served.routed.clear()
+
+
+async def exchange(port: int, raw: bytes) -> bytes:
+    """Write `raw` on one connection and read until the server closes it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    answer = await reader.read()
+    writer.close()
+    return answer
+
+
+def invoke_request(body: bytes = json.dumps(CALL).encode(), extra: bytes = b"") -> bytes:
+    return (
+        b"POST /actions/notify/invoke HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+    )
+
+
+async def test_plain_invokes_are_answered_on_the_connection_others_by_the_application(
+    served: Served, endpoint: Endpoint
+) -> None:
+    await create(served, f"{endpoint.base_url}/ok")
+    async with httpx.AsyncClient(base_url=served.url) as client:  # one kept-alive connection
+        first = await client.post("/actions/notify/invoke", json=CALL)
+        health = await client.get("/healthz")
+        second = await client.post("/actions/notify/invoke", json=CALL)
+        routed = await client.post("/actions/notify/invoke?async=no", json=CALL)
+    assert served.routed == ["GET /healthz", "POST /actions/notify/invoke"]
+    assert first.status_code == second.status_code == routed.status_code == health.status_code == 200
+    assert first.headers["content-type"] == routed.headers["content-type"] == "application/json"
+    assert "date" in first.headers and int(first.headers["content-length"]) == len(first.content)
+    one, other = first.json(), routed.json()
+    assert set(one) == set(other) and one["status"] == "http_200" and one["callId"] != second.json()["callId"]
+    assert {k: v for k, v in one.items() if k not in ("callId", "elapsed")} == {
+        k: v for k, v in other.items() if k not in ("callId", "elapsed")
+    }
+    assert len(endpoint.received) == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [(b'{"params": ', 400, "not valid JSON"), (b'{"parms": {}}', 422, "parms")],
+)
+async def test_a_body_the_route_refuses_gets_the_applications_problem(
+    served: Served, endpoint: Endpoint, body: bytes, status: int, says: str
+) -> None:
+    await create(served, f"{endpoint.base_url}/ok")
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        answer = await client.post(
+            "/actions/notify/invoke", content=body, headers={"content-type": "application/json"}
+        )
+        after = await client.post("/actions/notify/invoke", json=CALL)  # the connection goes on
+    assert answer.status_code == status and answer.headers["content-type"] == "application/problem+json"
+    assert says in answer.text
+    assert after.status_code == 200 and after.json()["status"] == "http_200"
+    assert served.routed == ["POST /actions/notify/invoke"]
+    assert endpoint.received and len(endpoint.received) == 1
+
+
+async def test_an_unknown_action_is_the_routes_404(served: Served) -> None:
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        missing = await client.post("/actions/nothere/invoke", json=CALL)
+    assert missing.status_code == 404 and "nothere" in missing.json()["detail"]
+    assert served.routed == ["POST /actions/nothere/invoke"]
+
+
+async def test_pipelined_requests_are_answered_in_order(served: Served, endpoint: Endpoint) -> None:
+    await create(served, f"{endpoint.base_url}/ok")
+    raw = invoke_request() + b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
+    raw += invoke_request(b'{"parms": {}}') + invoke_request(extra=b"connection: close\r\n")
+    answer = await exchange(served.port, raw)
+    heads = re.findall(rb"HTTP/1\.1 (\d{3}) [^\r]*\r\n((?:[^\r]+\r\n)*)\r\n", answer)
+    assert [status for status, _ in heads] == [b"200", b"200", b"422", b"200"]
+    assert [b"connection: close" in head for _, head in heads] == [False, False, False, True]
+    assert answer.count(b'"status":"http_200"') == 2 and b'"actions":1' in answer
+    assert len(endpoint.received) == 2
+
+
+async def test_http_1_0_and_connection_close_end_the_connection(served: Served, endpoint: Endpoint) -> None:
+    await create(served, f"{endpoint.base_url}/ok")
+    for raw in (
+        invoke_request(extra=b"connection: close\r\n"),
+        invoke_request().replace(b"HTTP/1.1", b"HTTP/1.0"),
+    ):
+        answer = await exchange(served.port, raw)  # read() returns: the server closed it
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b"connection: close\r\n" in answer
+        assert answer.endswith(b"}")
+    assert len(endpoint.received) == 2
+
+
+@pytest.fixture
+async def gated() -> AsyncIterator[tuple[str, asyncio.Event, asyncio.Event]]:
+    """An endpoint that holds each answer until `release` is set; `arrived`: a call came."""
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(request: web.Request) -> web.Response:
+        arrived.set()
+        await release.wait()
+        return web.json_response({"messageId": "m-1", "status": "sent"})
+
+    application = web.Application()
+    application.router.add_post("/hold", hold)
+    runner = web.AppRunner(application)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}/hold", arrived, release
+    await runner.cleanup()
+
+
+async def test_a_client_gone_mid_call_costs_nothing_but_its_answer(
+    served: Served, gated: tuple[str, asyncio.Event, asyncio.Event]
+) -> None:
+    url, arrived, release = gated
+    await create(served, url)
+    _, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    writer.write(invoke_request())
+    await arrived.wait()
+    writer.close()
+    await writer.wait_closed()
+    release.set()
+    async with httpx.AsyncClient(base_url=served.url) as client:  # the service goes on
+        calls = await client.get("/actions/notify/calls")
+        again = await client.post("/actions/notify/invoke", json=CALL)
+    assert again.status_code == 200 and again.json()["status"] == "http_200"
+    assert calls.json()["counts"] == {"http_200": 1}  # the call itself finished and was recorded
+
+
+async def test_shutdown_lets_the_call_in_flight_answer(
+    served: Served, gated: tuple[str, asyncio.Event, asyncio.Event]
+) -> None:
+    url, arrived, release = gated
+    await create(served, url)
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    writer.write(invoke_request())
+    await arrived.wait()
+    for connection in list(served.server.server_state.connections):
+        connection.shutdown()  # what uvicorn's graceful shutdown does first
+    release.set()
+    answer = await reader.read()  # the answer, then the close
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b"connection: close\r\n" in answer
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["status"] == "http_200"
