@@ -223,3 +223,21 @@ async def test_shutdown_lets_the_call_in_flight_answer(
     writer.close()
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b"connection: close\r\n" in answer
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["status"] == "http_200"
+
+
+async def test_an_error_of_the_hot_path_is_uvicorns_500_and_the_service_goes_on(
+    served: Served, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await create(served, f"{endpoint.base_url}/ok")
+    answer_of = served.app.hot_path.answer
+
+    async def broken(invoke: Any, body: bytes) -> bytes | None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(served.app.hot_path, "answer", broken)
+    answer = await exchange(served.port, invoke_request())  # answered, then closed
+    assert answer.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert answer.endswith(b"\r\n\r\nInternal Server Error") and b"a bug" not in answer
+    monkeypatch.setattr(served.app.hot_path, "answer", answer_of)
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        assert (await client.post("/actions/notify/invoke", json=CALL)).json()["status"] == "http_200"

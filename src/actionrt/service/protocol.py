@@ -118,6 +118,8 @@ class InvokeProtocol(HttpToolsProtocol):
         if content is None:
             await self._through_application(cycle)
             return
+        if self.flow.write_paused and not cycle.disconnected:
+            await self.flow.drain()  # a client that does not read its answers waits, as in uvicorn
         if not cycle.disconnected:
             head = [OK_HEAD]
             for name, value in self.server_state.default_headers:
