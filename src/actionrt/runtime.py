@@ -223,8 +223,10 @@ class _ActionEngine:
         limiter = self.limiter
         if limiter is None:
             limiter = self.limits.endpoint(self.method, prepared.endpoint)
-        try:
-            admission = await limiter.admit()
+        try:  # at once when it can (memory, no throttling rule): no coroutine
+            admission = limiter.admit_now()
+            if admission is None:
+                admission = await limiter.admit()
         except LimitsUnavailableError as exc:  # nothing is sent that the limits could not count
             return self._unavailable(call, exc)
         call.queued = admission.queued_seconds
@@ -287,8 +289,10 @@ class _ActionEngine:
             if wait > 0:
                 await self.sleep(wait)
             call.waiting = "no throttling departure yet"
-            try:
-                admission = await limiter.admit()  # every retry counts against capping
+            try:  # every retry counts against capping
+                admission = limiter.admit_now()
+                if admission is None:
+                    admission = await limiter.admit()
             except LimitsUnavailableError as exc:
                 return self._unavailable(call, exc)
             call.waiting = None
