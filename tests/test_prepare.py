@@ -397,3 +397,14 @@ def test_inputs_that_are_not_mappings_are_refused_by_name(plugins: Plugins, give
     )
     with pytest.raises(InputError, match=why):
         builder.build(**given)
+
+
+def test_keys_that_read_as_code_are_only_keys(plugins: Plugins) -> None:
+    # The body's builder is generated: the sample's keys and paths are values it holds, never
+    # text it runs, whatever they spell.
+    key = 'x"]\n    raise SystemExit("injected")  #'
+    sample = {key: "constant", "order": {key: 1, "id": "o-1"}}
+    builder = make_builder(plugins, request={"sample": sample, "variables": {"order.id": {"label": "Order"}}})
+    call = builder.build({"order.id": "o-2"})
+    assert list(json.loads(call.content)) == [key, "order"]
+    assert body(call) == {key: "constant", "order": {key: 1, "id": "o-2"}}
