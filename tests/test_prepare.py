@@ -253,6 +253,18 @@ def test_a_decimal_that_is_not_finite_is_refused(plugins: Plugins, bad: float) -
         builder.build({"customer.ratio": bad})
 
 
+@pytest.mark.parametrize("edge", [2**63 - 1, -(2**63)])
+def test_an_integer_at_the_64_bit_edges_is_sent_and_one_past_them_refused(
+    plugins: Plugins, edge: int
+) -> None:
+    builder = make_builder(
+        plugins, request={"sample": SAMPLE, "variables": {"customer.points": {"label": "P"}}}
+    )
+    assert body(builder.build({"customer.points": edge}))["customer"]["points"] == edge
+    with pytest.raises(InputError, match=r"^customer\.points: integer out of the 64-bit range"):
+        builder.build({"customer.points": edge + (1 if edge > 0 else -1)})
+
+
 def test_the_first_unusable_value_in_the_samples_order_is_named(plugins: Plugins) -> None:
     variables = {p: {"label": p} for p in ("first", "customer.points", "last")}
     builder = make_builder(plugins, request={"sample": MIXED, "variables": variables})
