@@ -7,6 +7,7 @@ Everything that does not depend on the call is decided once per action by `CallB
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -329,11 +330,11 @@ def _compile_object(spec: FieldSpec, variables: Mapping[str, VariableSpec], allo
     """A builder of the object at `spec`, or None when nothing below it is variable (the sample
     value is then sent as is, shared between calls: nothing mutates it).
 
-    The builder is generated, one statement per field, as dataclasses generates `__init__`: a
-    loop over the fields read from tuples took ~13,000 instructions for the bench's body against
-    ~9,700 (callgrind). Its text holds only names made here; keys, paths and coercions are
-    values of its namespace, never text of the action."""
-    template: dict[str, Any] = {}
+    The builder is generated, one statement per field and objects inline, as dataclasses
+    generates `__init__`: a function per object looping over its fields read from tuples took
+    ~13,000 instructions for the bench's body against ~7,700 (callgrind). Its text holds only
+    names made here; keys, paths and coercions are values of its namespace, never text of the
+    action."""
     namespace: dict[str, Any] = {
         "_MISSING": _MISSING,
         "_absent": _absent,
@@ -342,46 +343,54 @@ def _compile_object(spec: FieldSpec, variables: Mapping[str, VariableSpec], allo
         "_INT64_MAX": INT64_MAX,
         "_isfinite": math.isfinite,
     }
-    lines: list[str] = []
-    for index, child in enumerate(spec.children):
-        variable = variables.get(child.path)
-        key = namespace[f"_key{index}"] = child.name
-        if variable is not None:
-            leaf = namespace[f"_leaf{index}"] = _Leaf(variable, allow_null)
-            namespace[f"_path{index}"] = leaf.path
-            namespace[f"_convert{index}"] = leaf.convert
-            template[key] = None
-            lines.append(f"value = params.get(_path{index}, _MISSING)")
-            absent = "value is _MISSING or value is None:"
-            kept = _KEPT_AS_IS.get(variable.type)
-            if kept is not None:
-                lines += [
-                    f"if {kept}:",
-                    f"    out[_key{index}] = value",
-                    f"elif {absent}",
-                ]
-            else:
-                lines.append(f"if {absent}")
-            lines += [
-                f"    _absent(out, _key{index}, _leaf{index}.absent(value, _allow_null))",
-                "else:",
-                f"    out[_key{index}] = _convert{index}(value, _path{index})",
-            ]
-        elif child.type is FieldType.OBJECT:
-            nested = _compile_object(child, variables, allow_null)
+    numbers = itertools.count()
+
+    def fill(spec: FieldSpec, out: str) -> list[str]:
+        """The statements making the object at `spec` in the local `out`; none when nothing
+        below it is variable."""
+        template: dict[str, Any] = {}
+        lines: list[str] = []
+        for child in spec.children:
+            n = next(numbers)
+            key = namespace[f"_key{n}"] = child.name
             template[key] = child.sample
-            if nested is not None:
-                namespace[f"_build{index}"] = nested
-                lines.append(f"out[_key{index}] = _build{index}(params)")
-        else:
-            template[key] = child.sample
+            variable = variables.get(child.path)
+            if variable is not None:
+                template[key] = None
+                lines += _variable_lines(n, _Leaf(variable, allow_null), variable.type, out, namespace)
+            elif child.type is FieldType.OBJECT:
+                nested = fill(child, f"out{n}")
+                if nested:
+                    lines += [*nested, f"{out}[_key{n}] = out{n}"]
+        if not lines:
+            return []
+        namespace[f"_{out}"] = template
+        return [f"{out} = _{out}.copy()  # keeps the sample's key order", *lines]
+
+    lines = fill(spec, "out")
     if not lines:
         return None
-    namespace["_template"] = template
-    body = "\n    ".join(["out = _template.copy()  # keeps the sample's key order", *lines, "return out"])
-    exec(f"def build(params):\n    {body}\n", namespace)  # its text: names made above only
+    body = "\n    ".join([*lines, "return out"])
+    exec(f"def build(params):\n    {body}\n", namespace)  # its text: names made here only
     build: Build = namespace["build"]
     return build
+
+
+def _variable_lines(n: int, leaf: _Leaf, kind: FieldType, out: str, namespace: dict[str, Any]) -> list[str]:
+    """The statements setting variable field `n` of the object in the local `out`."""
+    namespace[f"_leaf{n}"] = leaf
+    namespace[f"_path{n}"] = leaf.path
+    namespace[f"_convert{n}"] = leaf.convert
+    absent = "value is _MISSING or value is None:"
+    kept = _KEPT_AS_IS.get(kind)
+    tests = [f"if {kept}:", f"    {out}[_key{n}] = value", f"elif {absent}"] if kept else [f"if {absent}"]
+    return [
+        f"value = params.get(_path{n}, _MISSING)",
+        *tests,
+        f"    _absent({out}, _key{n}, _leaf{n}.absent(value, _allow_null))",
+        "else:",
+        f"    {out}[_key{n}] = _convert{n}(value, _path{n})",
+    ]
 
 
 def _absent(out: dict[str, Any], key: str, value: Any) -> None:
