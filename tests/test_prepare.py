@@ -420,3 +420,18 @@ def test_keys_that_read_as_code_are_only_keys(plugins: Plugins) -> None:
     call = builder.build({"order.id": "o-2"})
     assert list(json.loads(call.content)) == [key, "order"]
     assert body(call) == {key: "constant", "order": {key: 1, "id": "o-2"}}
+
+
+def test_the_engines_plain_tuple_holds_the_prepared_calls_fields(plugins: Plugins) -> None:
+    builder = make_builder(
+        plugins,
+        request={"sample": SAMPLE, "variables": {"customer.email": {"label": "E"}}},
+        idempotencyKey="Idempotency-Key",
+    )
+    given = ({"customer.email": "bob@example.com"}, None, None, None, "key-1")
+    url, endpoint, headers, content = builder.parts(*given)
+    assert builder.build(*given) == (url, endpoint, headers, content)
+    assert (
+        headers["Idempotency-Key"] == "key-1"
+        and body(builder.build(*given))["customer"]["email"] == "bob@example.com"
+    )

@@ -63,7 +63,7 @@ class InputError(ActionrtError):
 
 class PreparedCall(NamedTuple):
     """What one call sends: full URL, the endpoint without its query, headers, body bytes.
-    (A named tuple: made once per call, ~0.4 µs less than a frozen dataclass.)"""
+    (`CallBuilder.build`; the engine reads the same fields as a plain tuple, `parts`.)"""
 
     url: str
     endpoint: str
@@ -506,6 +506,19 @@ class CallBuilder:
 
         `idempotency_key` is the value of the action's `idempotencyKey` header (a fresh one per
         call when None): a queue passes one derived from the call, so redeliveries repeat it."""
+        return PreparedCall(*self.parts(params, headers, query, path, idempotency_key))
+
+    def parts(
+        self,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
+        path: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[str, str, dict[str, str], bytes | None]:
+        """`build()`'s `PreparedCall` as a plain tuple, for the engine: a named tuple made and
+        read per call cost ~3,400 instructions more (callgrind, the bench's call on a canned
+        transport)."""
         if type(params) is not dict and params is not None:  # dicts, the usual case, skip it
             _check_mapping("params", params)
         if type(headers) is not dict and headers is not None:
@@ -557,7 +570,7 @@ class CallBuilder:
         key_header = self._idempotency_header
         if key_header is not None and key_header not in out:
             out[key_header] = idempotency_key or uuid.uuid4().hex
-        return PreparedCall(url, endpoint, out, content)
+        return url, endpoint, out, content
 
     def _add_variable_headers(self, out: dict[str, str], given: Mapping[str, Any]) -> None:
         declared = self._var_headers
