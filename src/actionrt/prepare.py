@@ -526,7 +526,7 @@ class CallBuilder:
         if type(query) is not dict and query is not None:
             _check_mapping("query", query)
         # -- body
-        if params and not params.keys() <= self._variable_names:
+        if params and not self._variable_names.issuperset(params):  # ~550 instructions less than keys() <=
             unknown = sorted(str(k) for k in params.keys() - self._variable_names)
             raise InputError(unknown[0], "unknown variable")
         body = self._body
