@@ -71,12 +71,13 @@ async def test_a_cancellation_from_outside_stays_a_cancellation() -> None:
 
 async def test_ended_deadlines_do_not_pile_up_behind_a_long_one() -> None:
     deadlines = Deadlines()
-    with deadlines.start(10) as slow:
+    with deadlines.start(10):  # a slow call, running all along
         for _ in range(10_000):
             with deadlines.start(10):
                 pass
-        lane = slow._lane
-        assert len(lane._queue) <= 2 * lane._running + 64 + 1
+        (lane,) = deadlines._lanes.values()
+        running = sum(deadline._task is not None for deadline in lane._queue)
+        assert running == 1 and len(lane._queue) <= 2 * running + 64 + 1
 
 
 def test_one_deadlines_serves_calls_on_successive_loops() -> None:
@@ -108,3 +109,14 @@ async def test_a_deadline_needs_a_task() -> None:
     loop.call_soon(outside_a_task)
     await asyncio.sleep(0)
     assert "running task" in str(errors[0])
+
+
+async def test_idle_lanes_are_dropped_and_a_running_ones_lane_kept() -> None:
+    deadlines = Deadlines()
+    with deadlines.start(30) as running:  # its lane holds a running deadline all along
+        for index in range(300):
+            with deadlines.start(1 + index / 1000):
+                pass
+        assert len(deadlines._lanes) <= 256  # the ended ones' lanes went
+        assert (asyncio.get_running_loop(), 30) in deadlines._lanes
+    assert not running.expired()

@@ -74,6 +74,21 @@ async def test_the_default_cap_is_per_host_and_shared_by_its_endpoints() -> None
     assert await admitted(a, 6) == 5
 
 
+def test_without_throttling_the_memory_backend_answers_at_once_and_counts_alike() -> None:
+    clock = Clock()
+    limits = make(clock, capping_rules=[capping("https://api.partner.test/v1/*", 2, 1000)])
+    limiter = limits.endpoint("POST", "https://api.partner.test/v1/send")
+    answers = [limiter.admit_now() for _ in range(3)]  # no event loop: nothing is awaited
+    assert answers[:2] == [ADMITTED, ADMITTED]
+    assert answers[2] is not None and answers[2].capped  # the same windows as `admit()`
+    assert asyncio.run(limiter.admit()).capped
+
+
+def test_with_a_throttling_rule_the_answer_is_awaited() -> None:
+    limits = make(Clock(), throttling_rules=[throttling("https://api.partner.test/*", 200)])
+    assert limits.endpoint("POST", "https://api.partner.test/x").admit_now() is None
+
+
 async def test_the_default_is_300000_calls_per_minute() -> None:
     limits = Limits()
     assert (limits.default_cap, limits.slow_host_cap, limits.slow_host_latency) == (

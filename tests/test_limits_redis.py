@@ -75,6 +75,7 @@ async def no_sleep(seconds: float) -> None:
 async def test_a_capping_rule_over_redis(backend: RedisBackend) -> None:
     limits = Limits(capping_rules=[capping(3, 60_000)], backend=backend)
     limiter = limits.endpoint("POST", "https://api.partner.test/send")
+    assert limiter.admit_now() is None  # the count is in Redis: always awaited
     results = [await limiter.admit() for _ in range(5)]
     assert [r.capped for r in results] == [False, False, False, True, True]
     assert "allows 3 calls per 60000 ms" in results[3].reason

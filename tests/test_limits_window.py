@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import statistics
 from bisect import bisect_right
 
 import pytest
@@ -139,3 +141,27 @@ def test_latency_tracker_uses_the_median_of_the_last_hundred_calls() -> None:
     for _ in range(100):
         tracker.record(0.8)
     assert tracker.slow and tracker.median == 0.8  # only the last hundred count
+
+
+def test_latency_tracker_judges_as_the_median_of_the_kept_calls_would() -> None:
+    # Latencies around the threshold, some on it, over runs long enough to fill and roll the
+    # hundred: the running count of slow calls must judge as the median of the kept ones does,
+    # the undecided case (exactly half over) included.
+    rng = random.Random(16)
+    tracker = LatencyTracker(threshold=0.75)
+    kept: list[float] = []
+    for index in range(3000):
+        seconds = rng.choice([0.1, 0.75, 0.8, rng.uniform(0.5, 1.0)])
+        tracker.record(seconds)
+        kept = [*kept, seconds][-100:]
+        if index >= 9 and (index + 1) % 10 == 0:
+            assert tracker.slow == (statistics.median(kept) > 0.75), index
+
+
+@pytest.mark.parametrize(("under", "slow"), [(0.75, True), (0.1, False)])
+def test_latency_tracker_with_exactly_half_the_calls_slow_asks_the_median(under: float, slow: bool) -> None:
+    tracker = LatencyTracker(threshold=0.75)
+    for _ in range(50):
+        tracker.record(under)
+        tracker.record(0.8)
+    assert tracker.slow is slow  # the median is (under + 0.8) / 2

@@ -253,6 +253,18 @@ def test_a_decimal_that_is_not_finite_is_refused(plugins: Plugins, bad: float) -
         builder.build({"customer.ratio": bad})
 
 
+@pytest.mark.parametrize("edge", [2**63 - 1, -(2**63)])
+def test_an_integer_at_the_64_bit_edges_is_sent_and_one_past_them_refused(
+    plugins: Plugins, edge: int
+) -> None:
+    builder = make_builder(
+        plugins, request={"sample": SAMPLE, "variables": {"customer.points": {"label": "P"}}}
+    )
+    assert body(builder.build({"customer.points": edge}))["customer"]["points"] == edge
+    with pytest.raises(InputError, match=r"^customer\.points: integer out of the 64-bit range"):
+        builder.build({"customer.points": edge + (1 if edge > 0 else -1)})
+
+
 def test_the_first_unusable_value_in_the_samples_order_is_named(plugins: Plugins) -> None:
     variables = {p: {"label": p} for p in ("first", "customer.points", "last")}
     builder = make_builder(plugins, request={"sample": MIXED, "variables": variables})
@@ -397,3 +409,29 @@ def test_inputs_that_are_not_mappings_are_refused_by_name(plugins: Plugins, give
     )
     with pytest.raises(InputError, match=why):
         builder.build(**given)
+
+
+def test_keys_that_read_as_code_are_only_keys(plugins: Plugins) -> None:
+    # The body's builder is generated: the sample's keys and paths are values it holds, never
+    # text it runs, whatever they spell.
+    key = 'x"]\n    raise SystemExit("injected")  #'
+    sample = {key: "constant", "order": {key: 1, "id": "o-1"}}
+    builder = make_builder(plugins, request={"sample": sample, "variables": {"order.id": {"label": "Order"}}})
+    call = builder.build({"order.id": "o-2"})
+    assert list(json.loads(call.content)) == [key, "order"]
+    assert body(call) == {key: "constant", "order": {key: 1, "id": "o-2"}}
+
+
+def test_the_engines_plain_tuple_holds_the_prepared_calls_fields(plugins: Plugins) -> None:
+    builder = make_builder(
+        plugins,
+        request={"sample": SAMPLE, "variables": {"customer.email": {"label": "E"}}},
+        idempotencyKey="Idempotency-Key",
+    )
+    given = ({"customer.email": "bob@example.com"}, None, None, None, "key-1")
+    url, endpoint, headers, content = builder.parts(*given)
+    assert builder.build(*given) == (url, endpoint, headers, content)
+    assert (
+        headers["Idempotency-Key"] == "key-1"
+        and body(builder.build(*given))["customer"]["email"] == "bob@example.com"
+    )

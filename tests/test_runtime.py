@@ -166,6 +166,9 @@ class QueueingLimits:
     def endpoint(self, method: str, url: str) -> QueueingLimits:
         return self
 
+    def admit_now(self) -> None:
+        return None  # always through the queue
+
     async def admit(self) -> Admission:
         self.admitted += 1
         return Admission(False, 0.25)

@@ -17,7 +17,6 @@ separators, `ensure_ascii=False`), and decodes a small answer in ~0.7 µs agains
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Final
 
 import orjson
@@ -28,8 +27,11 @@ _encode_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow
 _orjson_dumps = orjson.dumps
 _orjson_loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
-# 20 digits: longer than any 64-bit integer orjson reads exactly (u64 has 20, i64 19).
-_LONG_DIGITS: Final = re.compile(rb"[0-9]{20}")
+# 20 digits in a row: longer than any 64-bit integer orjson reads exactly (u64 has 20, i64 19).
+# Found as 20 zeros in the answer with its digits made zeros: ~2,300 instructions for a small
+# answer against ~7,200 for `re.search(rb"[0-9]{20}")` (callgrind, the bench's answer).
+_DIGITS_AS_ZEROS: Final = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGITS: Final = b"0" * 20
 
 
 def encode_json(value: Any) -> bytes:
@@ -45,7 +47,7 @@ def encode_json(value: Any) -> bytes:
 def decode_json(content: bytes) -> Any:
     """`content` parsed as JSON, as `json.loads` parses it (ValueError when it is not JSON,
     UnicodeDecodeError included)."""
-    if _LONG_DIGITS.search(content) is None:
+    if content.translate(_DIGITS_AS_ZEROS).find(_LONG_DIGITS) < 0:
         try:
             return _orjson_loads(content)
         except _JSONDecodeError:

@@ -51,7 +51,7 @@ from actionrt.limits.connections import ConnectionGate
 from actionrt.loader import collector_paused
 from actionrt.observability import CallRecorder, CallWatch, metrics_for
 from actionrt.plugins import Plugins
-from actionrt.prepare import CallBuilder, InputError, PreparedCall
+from actionrt.prepare import CallBuilder, InputError
 from actionrt.registry import Registry
 from actionrt.results import (
     CAPPED,
@@ -211,10 +211,12 @@ class _ActionEngine:
         try:  # bad input is this call's internalError, and nothing is sent
             if self.refused is not None:
                 raise InputError("", self.refused, "destinationRefused")
-            prepared = self.builder.build(params, headers, query, path, idempotency_key)
+            url, endpoint, headers_out, content = self.builder.parts(
+                params, headers, query, path, idempotency_key
+            )
             seconds = self.timeout if timeout is None else call_timeout(timeout)
             if self.shape is not None:
-                prepared = self._shaped(prepared, params)
+                url, headers_out, content = self._shaped(url, headers_out, content, params)
         except InputError as exc:
             return self._finish(
                 call, INTERNAL_ERROR, error=str(exc), error_class="error", error_code=exc.code
@@ -222,9 +224,11 @@ class _ActionEngine:
         # Capping and throttling come before the deadline starts (reference §6).
         limiter = self.limiter
         if limiter is None:
-            limiter = self.limits.endpoint(self.method, prepared.endpoint)
-        try:
-            admission = await limiter.admit()
+            limiter = self.limits.endpoint(self.method, endpoint)
+        try:  # at once when it can (memory, no throttling rule): no coroutine
+            admission = limiter.admit_now()
+            if admission is None:
+                admission = await limiter.admit()
         except LimitsUnavailableError as exc:  # nothing is sent that the limits could not count
             return self._unavailable(call, exc)
         call.queued = admission.queued_seconds
@@ -233,7 +237,7 @@ class _ActionEngine:
         deadline = self.deadlines.start(seconds)
         try:
             with deadline:
-                return await self._attempts(call, prepared, limiter, deadline)
+                return await self._attempts(call, url, headers_out, content, limiter, deadline)
         except LimitsUnavailableError as exc:  # a fleet-wide connection gate could not be asked
             return self._unavailable(call, exc)
         except TimeoutError:
@@ -247,11 +251,17 @@ class _ActionEngine:
             return self._finish(call, INTERNAL_ERROR, error=error, error_class="error", error_code="auth")
 
     async def _attempts(
-        self, call: _Call, prepared: PreparedCall, limiter: EndpointLimiter, deadline: Deadline
+        self,
+        call: _Call,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        limiter: EndpointLimiter,
+        deadline: Deadline,
     ) -> InvocationResult:
         """Authenticate and send until the answer or failure is final, waiting as `decide` says
         between attempts; every attempt after the first passes the limiter again."""
-        method, url, headers, content = self.method, prepared.url, prepared.headers, prepared.content
+        method = self.method
         tls, apply = self.ssl_context, self.authenticator.apply
         while True:
             request = call.request = HttpRequest(method, url, headers, content, tls)
@@ -287,8 +297,10 @@ class _ActionEngine:
             if wait > 0:
                 await self.sleep(wait)
             call.waiting = "no throttling departure yet"
-            try:
-                admission = await limiter.admit()  # every retry counts against capping
+            try:  # every retry counts against capping
+                admission = limiter.admit_now()
+                if admission is None:
+                    admission = await limiter.admit()
             except LimitsUnavailableError as exc:
                 return self._unavailable(call, exc)
             call.waiting = None
@@ -298,11 +310,13 @@ class _ActionEngine:
 
     # -- the steps of the call -----------------------------------------------------------------
 
-    def _shaped(self, prepared: PreparedCall, params: Mapping[str, Any] | None) -> PreparedCall:
-        """The connector's shaping (hashing, batching limits); its ValueError is bad input."""
+    def _shaped(
+        self, url: str, headers: dict[str, str], content: bytes | None, params: Mapping[str, Any] | None
+    ) -> tuple[str, dict[str, str], bytes | None]:
+        """The connector's shaping (hashing, batching limits) of the URL, headers and body; its
+        ValueError is bad input."""
         assert self.shape is not None
-        url = prepared.url
-        shaped = HttpRequest(self.method, url, dict(prepared.headers), prepared.content)
+        shaped = HttpRequest(self.method, url, dict(headers), content)
         try:
             self.shape(shaped, params or {})
         except ValueError as exc:
@@ -312,7 +326,7 @@ class _ActionEngine:
             # rewrite the path or query, never the scheme, host or port.
             message = f"the {self.connector} connector moved the request to another host"
             raise InputError("", message, "destinationRefused")
-        return PreparedCall(shaped.url, prepared.endpoint, shaped.headers, shaped.content)
+        return shaped.url, shaped.headers, shaped.content
 
     def _send(
         self, request: HttpRequest, limiter: EndpointLimiter, deadline: Deadline

@@ -86,7 +86,10 @@ class GateSpec:
 
 
 class Gate(Protocol):
-    """A backend's admission path for one endpoint."""
+    """A backend's admission path for one endpoint: `admit_now()` answers at once when it can
+    (None: the answer needs a wait, `await admit()`); `admit()` always answers."""
+
+    def admit_now(self) -> Admission | None: ...
 
     def admit(self) -> Coroutine[Any, Any, Admission]: ...
 

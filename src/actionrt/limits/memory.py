@@ -162,15 +162,22 @@ class MemoryGate:
         self._sleep = spec.sleep
         self._departures = backend.departures
 
-    async def admit(self) -> Admission:
-        now = self._clock()
+    def admit_now(self) -> Admission | None:
+        """The answer without a throttling rule, at once; None with one (it may queue)."""
         if self._throttles:
-            return await self._admit_throttled(now)
+            return None
+        now = self._clock()
         refused = self._refusal(now, 0.0)
         if refused is not None:
             return refused
         self._record(now)
         return ADMITTED
+
+    async def admit(self) -> Admission:
+        admission = self.admit_now()
+        if admission is None:
+            return await self._admit_throttled(self._clock())
+        return admission
 
     def _refusal(self, now: float, queued: float) -> Admission | None:
         host = self._host
