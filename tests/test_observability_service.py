@@ -161,3 +161,54 @@ def test_json_log_config_writes_call_lines_as_json() -> None:
     )
     with pytest.raises(ValueError, match="log format must be one of text, json"):
         uvicorn_log_config("xml")
+
+
+def call_record(**fields: Any) -> logging.LogRecord:
+    """The record of one call line, as a handler of `actionrt.calls` receives it."""
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    logger = logging.getLogger("actionrt.calls")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        log_call(**{**dict(action="notify", status="http_200", attempts=1, elapsed=0.0123), **fields})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    (record,) = seen
+    return record
+
+
+def test_a_call_line_comes_from_log_call_with_its_fields() -> None:
+    record = call_record(call_id="c-1", trace_id="t-1", error_code=None)
+    assert (record.name, record.levelno, record.funcName, Path(record.pathname).name) == (
+        "actionrt.calls",
+        logging.INFO,
+        "log_call",
+        "logs.py",
+    )
+    assert record.getMessage() == "notify http_200 attempts=1 12.3 ms call=c-1"
+    assert (record.action, record.durationMs, record.callId, record.traceId) == ("notify", 12.3, "c-1", "t-1")
+
+
+def test_the_text_format_writes_the_standard_time_across_seconds() -> None:
+    text = uvicorn_log_config("text")["formatters"]["default"]
+    module, _, name = text["class"].rpartition(".")
+    ours = getattr(importlib.import_module(module), name)(text["format"])
+    standard = logging.Formatter(text["format"])
+    record = call_record(call_id="c-1", trace_id=None, error_code=None)
+    for created in (1800000000.25, 1800000000.75, 1800000001.5, 1800000000.5):
+        record.created, record.msecs = created, (created % 1) * 1000
+        assert ours.format(record) == standard.format(record)
+
+
+def test_json_lines_keep_every_value() -> None:
+    from actionrt.observability import JsonLogFormatter
+
+    record = call_record(action="café", call_id="c-1", trace_id=None, error_code=None)
+    parsed = json.loads(JsonLogFormatter().format(record))
+    assert (parsed["action"], parsed["message"]) == ("café", "café http_200 attempts=1 12.3 ms call=c-1")
+    record.huge = 2**70  # past 64 bits: orjson refuses it, the standard library writes it
+    assert json.loads(JsonLogFormatter().format(record))["huge"] == 2**70

@@ -1,15 +1,18 @@
 """Call logs: one INFO line per call outcome on the `actionrt.calls` logger (action, status,
-attempts, duration, call id, trace id; never a secret or a payload value), and the JSON
-formatter `--log-format json` installs."""
+attempts, duration, call id, trace id; never a secret or a payload value), and the formatters
+`--log-format text` and `json` install."""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any, Final
 
-__all__ = ["CALL_LOG", "JsonLogFormatter", "configure_logging", "uvicorn_log_config"]
+import orjson
+
+__all__ = ["CALL_LOG", "JsonLogFormatter", "TextLogFormatter", "configure_logging", "uvicorn_log_config"]
 
 CALL_LOG: Final = logging.getLogger("actionrt.calls")
 LOG_FORMATS: Final = ("text", "json")
@@ -27,25 +30,38 @@ def log_call(
     trace_id: str | None,
     error_code: str | None,
 ) -> None:
-    """The call's outcome line. The error *text* stays out: it may quote an input value."""
+    """The call's outcome line. The error *text* stays out: it may quote an input value.
+
+    The record is made and handled as `Logger.info` would, less the search of the stack for
+    the caller (this function, always): 63,000 instructions a line through `info`, 47,000
+    this way, before any handler (callgrind)."""
+    if not CALL_LOG.isEnabledFor(logging.INFO):
+        return
     milliseconds = round(elapsed * 1000, 3)
-    CALL_LOG.info(
-        "%s %s attempts=%d %.1f ms call=%s",
-        action,
-        status,
-        attempts,
-        milliseconds,
-        call_id,
-        extra={
-            "action": action,
-            "status": status,
-            "attempts": attempts,
-            "durationMs": milliseconds,
-            "callId": call_id,
-            "traceId": trace_id,
-            "errorCode": error_code,
-        },
+    CALL_LOG.handle(
+        CALL_LOG.makeRecord(
+            CALL_LOG.name,
+            logging.INFO,
+            _CODE.co_filename,
+            _CODE.co_firstlineno,
+            "%s %s attempts=%d %.1f ms call=%s",
+            (action, status, attempts, milliseconds, call_id),
+            None,
+            _CODE.co_name,
+            {
+                "action": action,
+                "status": status,
+                "attempts": attempts,
+                "durationMs": milliseconds,
+                "callId": call_id,
+                "traceId": trace_id,
+                "errorCode": error_code,
+            },
+        )
     )
+
+
+_CODE: Final = log_call.__code__  # where every call line comes from
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -64,7 +80,35 @@ class JsonLogFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
+        return _encode_line(line)
+
+
+def _encode_line(line: dict[str, Any]) -> str:
+    """`line` as compact JSON, by orjson (a call line in 93,000 instructions with `json.dumps`,
+    51,600 with orjson; callgrind). It writes text as UTF-8 where `json` escapes it, the same
+    values; what it refuses (an integer past 64 bits) the standard library writes."""
+    try:
+        return orjson.dumps(line, default=str).decode()
+    except TypeError:
         return json.dumps(line, default=str, separators=(",", ":"))
+
+
+class TextLogFormatter(logging.Formatter):
+    """`logging.Formatter`, with the default time format made once per second: `strftime`
+    is 12,500 of the 28,700 instructions of a call line otherwise (callgrind)."""
+
+    _second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        seen, stamp = self._second
+        if second != seen:
+            stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = (second, stamp)
+        msec_format = self.default_msec_format
+        return msec_format % (stamp, record.msecs) if msec_format else stamp
 
 
 def uvicorn_log_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
@@ -75,7 +119,10 @@ def uvicorn_log_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
     formatter: dict[str, Any] = (
         {"()": f"{__name__}.JsonLogFormatter"}
         if log_format == "json"
-        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+        else {
+            "class": f"{__name__}.TextLogFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        }
     )
     handler = {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
     return {
