@@ -33,32 +33,34 @@ def log_call(
     """The call's outcome line. The error *text* stays out: it may quote an input value.
 
     The record is made and handled as `Logger.info` would, less the search of the stack for
-    the caller (this function, always): 63,000 instructions a line through `info`, 47,000
-    this way, before any handler (callgrind)."""
+    the caller (this function, always) and the checks of `extra`: 63,000 instructions a line
+    through `info`, 36,400 this way, before any handler (callgrind)."""
     if not CALL_LOG.isEnabledFor(logging.INFO):
         return
-    milliseconds = round(elapsed * 1000, 3)
-    CALL_LOG.handle(
-        CALL_LOG.makeRecord(
-            CALL_LOG.name,
-            logging.INFO,
-            _CODE.co_filename,
-            _CODE.co_firstlineno,
-            "%s %s attempts=%d %.1f ms call=%s",
-            (action, status, attempts, milliseconds, call_id),
-            None,
-            _CODE.co_name,
-            {
-                "action": action,
-                "status": status,
-                "attempts": attempts,
-                "durationMs": milliseconds,
-                "callId": call_id,
-                "traceId": trace_id,
-                "errorCode": error_code,
-            },
-        )
+    # To the microsecond: `round(elapsed * 1000, 3)` but at exact ties, without its detour
+    # through decimal text (2,000 instructions).
+    milliseconds = int(elapsed * 1_000_000 + 0.5) / 1000
+    record = CALL_LOG.makeRecord(
+        CALL_LOG.name,
+        logging.INFO,
+        _CODE.co_filename,
+        _CODE.co_firstlineno,
+        "%s %s attempts=%d %.1f ms call=%s",
+        (action, status, attempts, milliseconds, call_id),
+        None,
+        _CODE.co_name,
     )
+    # The fields, as `extra` would set them (less its check that none clashes: none does).
+    record.__dict__.update(
+        action=action,
+        status=status,
+        attempts=attempts,
+        durationMs=milliseconds,
+        callId=call_id,
+        traceId=trace_id,
+        errorCode=error_code,
+    )
+    CALL_LOG.handle(record)
 
 
 _CODE: Final = log_call.__code__  # where every call line comes from
