@@ -68,3 +68,18 @@ def test_a_batch_that_fails_leaves_the_counts_as_they_were(tmp_path: Path) -> No
     store.add_calls(rows("a", 7, 1))
     assert kept(store, "a") == [7.0, 4.0, 3.0, 2.0, 1.0]
     store.close()
+
+
+def test_a_batch_larger_than_one_insert_is_written_whole_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "RECENT_CALLS_KEPT", 1000)
+    store = Store(tmp_path / "store.db")
+    count = 2 * store_module.ROWS_PER_INSERT + 3
+    store.add_calls(rows("a", 0, count))
+    found = store.recent_calls("a", limit=1000)
+    assert [row.at for row in found] == [float(at) for at in reversed(range(count))]
+    assert found[0] == CallRow(
+        found[0].id, "a", count - 1.0, "invoke", "http_200", True, 200, 1, 0.01, None, f"c-{count - 1}"
+    )
+    store.close()

@@ -3,6 +3,7 @@ rules, sealed secrets and recent calls. Every change goes through one `transacti
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -62,6 +63,8 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("calls", "call_id", "TEXT"),
 
 # Recent calls kept per action: enough for the console's counts, bounded so the store stays small.
 RECENT_CALLS_KEPT = 500
+# Recent-call rows written by one INSERT at most (10 values each; one statement per count).
+ROWS_PER_INSERT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,11 +287,12 @@ class Transaction:
         self._db.execute("DELETE FROM limit_rules WHERE uid = ?", (uid,))
 
     def add_calls(self, rows: list[CallRow]) -> None:
-        self._db.executemany(
-            "INSERT INTO calls (action, at, kind, status, ok, http_status, attempts, elapsed, error, "
-            "call_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [row[1:] for row in rows],  # all but the id, which the table gives
-        )
+        # Many rows a statement: 21,000 instructions a row against 30,700 one statement each
+        # (`executemany`; batches of 50, callgrind). A statement per batch size, cached.
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            chunk = rows[start : start + ROWS_PER_INSERT]
+            # All but the id, which the table gives.
+            self._db.execute(_insert_calls(len(chunk)), [value for row in chunk for value in row[1:]])
 
     def count_calls(self, action: str) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM calls WHERE action = ?", (action,)).fetchone()[0])
@@ -305,3 +309,13 @@ class Transaction:
         self._db.execute("UPDATE calls SET action = ? WHERE action = ?", (new, old))
         self._calls_kept.pop(old, None)
         self._calls_kept.pop(new, None)
+
+
+@functools.cache
+def _insert_calls(count: int) -> str:
+    """The INSERT of `count` recent-call rows."""
+    row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    return (
+        "INSERT INTO calls (action, at, kind, status, ok, http_status, attempts, elapsed, error, call_id) "
+        f"VALUES {', '.join([row] * count)}"
+    )
