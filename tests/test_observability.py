@@ -456,3 +456,41 @@ def test_details_mask_what_a_url_may_carry(tmp_path: Path) -> None:
         == "https://api.example.com/v1/orders/ada-42?locale=fr&email=ada%40example.com&sig=***"
     )
     assert metadata.url("https://api.example.com/v1/orders") == "https://api.example.com/v1/orders"
+
+
+def test_details_mask_each_header_name_alike_on_every_call(tmp_path: Path) -> None:
+    from actionrt.observability.details import Masking
+
+    write_action(
+        tmp_path,
+        "shop",
+        "https://api.example.com/v1/orders",
+        headers=[
+            {"name": "X-Version", "value": "2"},
+            {"name": "x-email", "variable": True, "label": "Email"},
+        ],
+    )
+    action = Runtime.from_path(tmp_path).registry.actions["shop"]
+    metadata, bodies = Masking(action, record_bodies=False), Masking(action, record_bodies=True)
+    sent = {
+        "x-version": "2",
+        "X-Email": "ada@example.com",
+        "Authorization": "Bearer t",
+        "Content-Type": "a/b",
+    }
+    for _ in range(2):  # the second time from the names' kept verdicts
+        assert metadata.request_headers(sent) == {
+            "x-version": "2",
+            "X-Email": "***",
+            "Authorization": "***",
+            "Content-Type": "a/b",
+        }
+        assert bodies.request_headers(sent)["X-Email"] == "ada@example.com"
+    # A partner answering with ever new names: each masked, those seen before as before.
+    for n in range(300):
+        answer = {"Server": "nginx", f"x-trace-{n}": "t", "Set-Cookie": "s=1"}
+        assert metadata.response_headers(answer) == {
+            "Server": "nginx",
+            f"x-trace-{n}": "***",
+            "Set-Cookie": "***",
+        }

@@ -144,6 +144,20 @@ def test_the_timeline_steps_quantiles_and_forgets_after_a_day() -> None:
         timeline.series("week")  # type: ignore[arg-type]
 
 
+def test_a_latency_counts_in_the_first_bucket_whose_bound_reaches_it() -> None:
+    from actionrt.observability.timeline import LATENCY_BOUNDS
+
+    def p50(elapsed: float | None) -> float | None:
+        timeline = Timeline(clock=Clock(1_800_000_000.0))
+        timeline.emit(event("http_200", elapsed))  # type: ignore[arg-type]
+        return timeline.series("hour", "a")["latency"]["p50"][-1]
+
+    bound = LATENCY_BOUNDS[10]
+    assert p50(bound) == round(bound, 6) and p50(bound * 1.01) == round(LATENCY_BOUNDS[11], 6)
+    assert p50(0.0) == p50(None) == p50(0.0005) == 0.001
+    assert p50(1e6) == round(LATENCY_BOUNDS[-1], 6)  # past the last bound: the last bucket
+
+
 def test_the_queue_timeline_keeps_a_minutes_last_reading_and_a_steps_deepest() -> None:
     clock = Clock(1_800_000_000.0)  # a multiple of 900: the first minute of a 15-minute step
     timeline = QueueTimeline(clock=clock)

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import socket
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,111 @@ def test_json_log_config_writes_call_lines_as_json() -> None:
     )
     with pytest.raises(ValueError, match="log format must be one of text, json"):
         uvicorn_log_config("xml")
+
+
+def call_record(**fields: Any) -> logging.LogRecord:
+    """The record of one call line, as a handler of `actionrt.calls` receives it."""
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    logger = logging.getLogger("actionrt.calls")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        log_call(**{**dict(action="notify", status="http_200", attempts=1, elapsed=0.0123), **fields})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    (record,) = seen
+    return record
+
+
+def test_a_call_line_comes_from_log_call_with_its_fields() -> None:
+    record = call_record(call_id="c-1", trace_id="t-1", error_code=None)
+    assert (record.name, record.levelno, record.funcName, Path(record.pathname).name) == (
+        "actionrt.calls",
+        logging.INFO,
+        "log_call",
+        "logs.py",
+    )
+    assert record.getMessage() == "notify http_200 attempts=1 12.3 ms call=c-1"
+    assert (record.action, record.durationMs, record.callId, record.traceId) == ("notify", 12.3, "c-1", "t-1")
+
+
+def test_the_text_format_writes_the_standard_time_across_seconds() -> None:
+    text = uvicorn_log_config("text")["formatters"]["default"]
+    module, _, name = text["class"].rpartition(".")
+    ours = getattr(importlib.import_module(module), name)(text["format"])
+    standard = logging.Formatter(text["format"])
+    record = call_record(call_id="c-1", trace_id=None, error_code=None)
+    for created in (1800000000.25, 1800000000.75, 1800000001.5, 1800000000.5):
+        record.created, record.msecs = created, (created % 1) * 1000
+        assert ours.format(record) == standard.format(record)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def line(message: str, level: int = logging.INFO) -> logging.LogRecord:
+    return logging.makeLogRecord({"msg": message, "levelno": level, "levelname": logging.getLevelName(level)})
+
+
+def test_batched_lines_wait_at_most_the_delay_and_never_behind_an_error() -> None:
+    from actionrt.observability.logs import BatchedStreamHandler
+
+    stream, clock = io.StringIO(), FakeClock()
+    handler = BatchedStreamHandler(stream, delay=0.2, clock=clock)
+    try:
+        handler.handle(line("a"))
+        clock.now = 0.1
+        handler.handle(line("b"))
+        assert stream.getvalue() == ""  # waiting for more
+        clock.now = 0.2  # the first line's delay is up: the next line takes both along
+        handler.handle(line("c"))
+        assert stream.getvalue() == "a\nb\nc\n"
+        handler.handle(line("d"))
+        handler.handle(line("failed", logging.ERROR))  # written at once, after what waited
+        assert stream.getvalue().endswith("c\nd\nfailed\n")
+        handler.handle(line("e"))
+        handler.flush()
+        handler.handle(line("f"))
+    finally:
+        handler.close()  # as logging.shutdown at exit
+    assert stream.getvalue() == "a\nb\nc\nd\nfailed\ne\nf\n"
+
+
+def test_a_batched_line_is_written_when_no_other_comes() -> None:
+    from actionrt.observability.logs import BatchedStreamHandler
+
+    written = threading.Event()
+
+    class Stream(io.StringIO):
+        def write(self, text: str) -> int:
+            count = super().write(text)
+            written.set()
+            return count
+
+    stream = Stream()
+    handler = BatchedStreamHandler(stream, delay=0.0)  # the writer thread's turn at once
+    try:
+        handler.handle(line("alone"))
+        assert written.wait(10)
+        assert stream.getvalue() == "alone\n"
+    finally:
+        handler.close()
+
+
+def test_json_lines_keep_every_value() -> None:
+    from actionrt.observability import JsonLogFormatter
+
+    record = call_record(action="café", call_id="c-1", trace_id=None, error_code=None)
+    parsed = json.loads(JsonLogFormatter().format(record))
+    assert (parsed["action"], parsed["message"]) == ("café", "café http_200 attempts=1 12.3 ms call=c-1")
+    record.huge = 2**70  # past 64 bits: orjson refuses it, the standard library writes it
+    assert json.loads(JsonLogFormatter().format(record))["huge"] == 2**70

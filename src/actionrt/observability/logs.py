@@ -1,15 +1,27 @@
 """Call logs: one INFO line per call outcome on the `actionrt.calls` logger (action, status,
-attempts, duration, call id, trace id; never a secret or a payload value), and the JSON
-formatter `--log-format json` installs."""
+attempts, duration, call id, trace id; never a secret or a payload value), and the formatters
+`--log-format text` and `json` install."""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-__all__ = ["CALL_LOG", "JsonLogFormatter", "configure_logging", "uvicorn_log_config"]
+import orjson
+
+__all__ = [
+    "CALL_LOG",
+    "BatchedStreamHandler",
+    "JsonLogFormatter",
+    "TextLogFormatter",
+    "configure_logging",
+    "uvicorn_log_config",
+]
 
 CALL_LOG: Final = logging.getLogger("actionrt.calls")
 LOG_FORMATS: Final = ("text", "json")
@@ -27,25 +39,40 @@ def log_call(
     trace_id: str | None,
     error_code: str | None,
 ) -> None:
-    """The call's outcome line. The error *text* stays out: it may quote an input value."""
-    milliseconds = round(elapsed * 1000, 3)
-    CALL_LOG.info(
+    """The call's outcome line. The error *text* stays out: it may quote an input value.
+
+    The record is made and handled as `Logger.info` would, less the search of the stack for
+    the caller (this function, always) and the checks of `extra`: 63,000 instructions a line
+    through `info`, 36,400 this way, before any handler (callgrind)."""
+    if not CALL_LOG.isEnabledFor(logging.INFO):
+        return
+    # To the microsecond: `round(elapsed * 1000, 3)` but at exact ties, without its detour
+    # through decimal text (2,000 instructions).
+    milliseconds = int(elapsed * 1_000_000 + 0.5) / 1000
+    record = CALL_LOG.makeRecord(
+        CALL_LOG.name,
+        logging.INFO,
+        _CODE.co_filename,
+        _CODE.co_firstlineno,
         "%s %s attempts=%d %.1f ms call=%s",
-        action,
-        status,
-        attempts,
-        milliseconds,
-        call_id,
-        extra={
-            "action": action,
-            "status": status,
-            "attempts": attempts,
-            "durationMs": milliseconds,
-            "callId": call_id,
-            "traceId": trace_id,
-            "errorCode": error_code,
-        },
+        (action, status, attempts, milliseconds, call_id),
+        None,
+        _CODE.co_name,
     )
+    # The fields, as `extra` would set them (less its check that none clashes: none does).
+    record.__dict__.update(
+        action=action,
+        status=status,
+        attempts=attempts,
+        durationMs=milliseconds,
+        callId=call_id,
+        traceId=trace_id,
+        errorCode=error_code,
+    )
+    CALL_LOG.handle(record)
+
+
+_CODE: Final = log_call.__code__  # where every call line comes from
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -64,20 +91,143 @@ class JsonLogFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
+        return _encode_line(line)
+
+
+def _encode_line(line: dict[str, Any]) -> str:
+    """`line` as compact JSON, by orjson (a call line in 93,000 instructions with `json.dumps`,
+    51,600 with orjson; callgrind). It writes text as UTF-8 where `json` escapes it, the same
+    values; what it refuses (an integer past 64 bits) the standard library writes."""
+    try:
+        return orjson.dumps(line, default=str).decode()
+    except TypeError:
         return json.dumps(line, default=str, separators=(",", ":"))
+
+
+class TextLogFormatter(logging.Formatter):
+    """`logging.Formatter`, with the default time format made once per second: `strftime`
+    is 12,500 of the 28,700 instructions of a call line otherwise (callgrind)."""
+
+    _second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        seen, stamp = self._second
+        if second != seen:
+            stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = (second, stamp)
+        msec_format = self.default_msec_format
+        return msec_format % (stamp, record.msecs) if msec_format else stamp
+
+
+# How long a line may wait to be written with the next ones, and how many may wait.
+LINE_DELAY: Final = 0.2
+LINES_WAITING: Final = 1000
+
+
+class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A `StreamHandler` that writes what it is handed in batches, one write and flush each:
+    a line waits at most `delay` seconds (by `clock`; a writer thread sees to it when no other
+    line comes), a WARNING or worse is written at once after the lines before it, and `flush`
+    and `close` (`logging.shutdown` at exit) write what waits. A call line written at once
+    costs 6,000 instructions and a system call more (callgrind); the wait is invisible to
+    whoever reads the log and keeps its order."""
+
+    def __init__(
+        self, stream: Any = None, delay: float = LINE_DELAY, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(stream)
+        self.delay = delay
+        self.clock = clock
+        self._lines: list[str] = []
+        self._due = 0.0  # when the first waiting line must be written
+        self._waiting = threading.Condition(self.lock)
+        self._writer: threading.Thread | None = None
+        self._closed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Called holding `self.lock` (`Handler.handle`), as every method here that writes.
+        try:
+            lines = self._lines
+            lines.append(self.format(record) + self.terminator)
+            if record.levelno >= logging.WARNING or len(lines) >= LINES_WAITING:
+                self._write()
+            elif len(lines) == 1:
+                self._due = self.clock() + self.delay
+                self._wake_writer()
+            elif self.clock() >= self._due:
+                self._write()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        with self._waiting:
+            self._write()
+
+    def close(self) -> None:
+        with self._waiting:
+            self._closed = True
+            self._waiting.notify()
+            try:
+                self._write()
+            finally:
+                super().close()
+
+    def _write(self) -> None:
+        lines = self._lines
+        if lines:
+            self._lines = []
+            self.stream.write("".join(lines))
+        super().flush()
+
+    def _wake_writer(self) -> None:
+        writer = self._writer
+        if writer is None or not writer.is_alive():  # none yet, or lost in a fork
+            writer = self._writer = threading.Thread(
+                target=self._run, name="actionrt-log-writer", daemon=True
+            )
+            writer.start()
+        self._waiting.notify()
+
+    def _run(self) -> None:
+        with self._waiting:
+            while not self._closed:
+                if not self._lines:
+                    self._waiting.wait()
+                    continue
+                left = self._due - self.clock()
+                if left > 0:
+                    self._waiting.wait(left)
+                    continue
+                try:
+                    self._write()
+                except Exception:  # a broken stream: its lines are lost, as `emit` would lose them
+                    self.handleError(logging.makeLogRecord({"msg": "a batch of log lines"}))
 
 
 def uvicorn_log_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
     """A `logging.config.dictConfig` for uvicorn and actionrt: both on stderr, in `log_format`
-    (`text` or `json`), actionrt's call lines at `level`."""
+    (`text` or `json`), actionrt's call lines at `level`; lines written in batches
+    (`BatchedStreamHandler`)."""
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
     formatter: dict[str, Any] = (
         {"()": f"{__name__}.JsonLogFormatter"}
         if log_format == "json"
-        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+        else {
+            "class": f"{__name__}.TextLogFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        }
     )
-    handler = {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+    handler = {
+        "class": f"{__name__}.BatchedStreamHandler",
+        "formatter": "default",
+        "stream": "ext://sys.stderr",
+    }
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -7,9 +7,9 @@ It is an event sink: `Runtime(..., event_sinks=[timeline])` feeds it one step ev
 
 from __future__ import annotations
 
-import math
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 
@@ -20,8 +20,9 @@ WINDOWS: Final[dict[str, tuple[int, int]]] = {"hour": (60, 60), "day": (900, 96)
 """Each window's step (seconds) and number of steps."""
 KEEP_MINUTES: Final = 24 * 60 + 15
 
-# Latency buckets: 1 ms to ~100 s, each 25% wider than the last; a quantile is read as the
-# upper bound of its bucket (so within 25% above the true value).
+# Latency buckets: 1 ms to ~100 s, each 25% wider than the last; a call counts in the first
+# whose bound is not below its latency (`bisect_left`), the last one past ~100 s. A quantile is
+# read as the upper bound of its bucket (so within 25% above the true value).
 LATENCY_BOUNDS: Final = tuple(0.001 * 1.25**i for i in range(52))
 
 
@@ -59,10 +60,10 @@ class Timeline:
 
     def emit(self, event: Mapping[str, Any]) -> None:
         """Count one step event (the runtime's `as_event()` of a result)."""
-        action = str(event["action"])
-        status = str(event["status"])
+        action = event["action"]
+        status = event["status"]
         minute = int(self.clock() // 60)
-        elapsed = float(event.get("elapsed") or 0.0)
+        bucket = bisect_left(LATENCY_BOUNDS, event.get("elapsed") or 0.0)
         with self._lock:
             slots = self._minutes.get(action)
             if slots is None:
@@ -74,14 +75,15 @@ class Timeline:
                 slot = slots[minute] = _Minute()
                 for old in [m for m in slots if m <= minute - KEEP_MINUTES]:
                     del slots[old]
-            slot.by_status[status] = slot.by_status.get(status, 0) + 1
+            by_status = slot.by_status
+            by_status[status] = by_status.get(status, 0) + 1
             if not event.get("ok"):
                 error = f"{event.get('errorClass') or 'error'}/{event.get('errorCode') or status}"
                 slot.errors[error] = slot.errors.get(error, 0) + 1
-            slot.latency[_bucket(elapsed)] += 1
+            slot.latency[bucket] += 1
             if status == "capped":
                 slot.capped += 1
-            if float(event.get("queuedSeconds") or 0.0) > 0.0:
+            if event.get("queuedSeconds"):
                 slot.throttled += 1
 
     def actions(self) -> list[str]:
@@ -126,13 +128,6 @@ class Timeline:
             "throttled": [slot.throttled for slot in steps],
             "total": sum(sum(slot.by_status.values()) for slot in steps),
         }
-
-
-def _bucket(seconds: float) -> int:
-    if seconds <= LATENCY_BOUNDS[0]:
-        return 0
-    index = math.ceil(math.log(seconds / LATENCY_BOUNDS[0], 1.25) - 1e-9)
-    return min(index, len(LATENCY_BOUNDS))
 
 
 def _quantile(buckets: list[int], q: float) -> float | None:

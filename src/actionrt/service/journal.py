@@ -1,12 +1,17 @@
 """The record of recent calls, kept off the request path: a call's row goes into an in-memory
-ring, and one background task writes what has gathered in one SQLite transaction, in a worker
-thread, while the next rows gather. Reads flush first, so they see every finished call."""
+ring, and a writer thread writes what has gathered in one SQLite transaction while the next
+rows gather. Reads flush first, so they see every finished call.
+
+The writer is a thread of its own, woken once per batch, rather than a task of the event loop
+that hands each batch to a worker thread: that hand-over (`asyncio.to_thread`) costs 171,000
+instructions, a batch of three rows 390,000 in all that way (callgrind).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import threading
 from collections import deque
 
 from actionrt.service.store import CallRow, Store
@@ -17,7 +22,7 @@ log = logging.getLogger("actionrt.service")
 # stalled disk costs recent-call rows, never memory or call latency.
 RING_SIZE = 65_536
 # The writer gathers rows this long between transactions: at thousands of calls/s, one
-# transaction (and one hop to the worker thread) per batch of many rows, not per loop tick.
+# transaction per batch of many rows.
 BATCH_INTERVAL = 0.05
 
 
@@ -28,56 +33,57 @@ class CallJournal:
         self.store = store
         self.interval = interval
         self._pending: deque[CallRow] = deque(maxlen=ring_size)
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
-        self._writing: asyncio.Future[None] | None = None
+        self._wake = threading.Event()  # rows wait
+        self._stop = threading.Event()
+        self._writing = threading.Lock()  # one batch at a time: batches are written in order
+        self._writer: threading.Thread | None = None
         self.dropped = 0
 
     def add(self, row: CallRow) -> None:
-        """Queue one row (no I/O)."""
+        """Queue one row (no I/O; the writer is woken by the first row of a batch)."""
         if len(self._pending) == self._pending.maxlen:
             self.dropped += 1
         self._pending.append(row)
-        self._wake.set()
+        if not self._wake.is_set():
+            self._wake.set()
 
     def start(self) -> None:
         if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._run(), name="actionrt-call-journal")
+            self._stop.clear()
+            self._writer = threading.Thread(target=self._run, name="actionrt-call-journal", daemon=True)
+            self._writer.start()
 
     async def flush(self) -> None:
-        """Write every row queued so far (and wait for a batch already being written)."""
-        while self._writing is not None:
-            await asyncio.shield(self._writing)
-        await self._write_batch()
+        """Write every row queued so far (after a batch already being written)."""
+        await asyncio.to_thread(self._write_batch)
 
     async def aclose(self) -> None:
         """Stop the writer and write what is left."""
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        writer = self._writer
+        if writer is not None:
+            self._stop.set()
+            self._wake.set()
+            await asyncio.to_thread(writer.join)
             self._writer = None
         await self.flush()
 
-    async def _run(self) -> None:
+    def _run(self) -> None:
         while True:
-            await self._wake.wait()
+            self._wake.wait()
+            if self._stop.is_set():
+                return
             self._wake.clear()
             try:
-                await self.flush()
+                self._write_batch()
             except Exception:  # a failing disk must not stop later batches
                 log.exception("writing recent calls failed")
-            await asyncio.sleep(self.interval)  # reads flush first: they never wait for it
+            if self._stop.wait(self.interval):  # reads flush first: they never wait for it
+                return
 
-    async def _write_batch(self) -> None:
-        if not self._pending:
-            return
-        rows = list(self._pending)
-        self._pending.clear()
-        loop = asyncio.get_running_loop()
-        self._writing = loop.create_future()
-        try:
-            await asyncio.to_thread(self.store.add_calls, rows)
-        finally:
-            self._writing.set_result(None)
-            self._writing = None
+    def _write_batch(self) -> None:
+        with self._writing:
+            pending = self._pending
+            # One at a time: `add` may append meanwhile (a deque's ends are thread-safe).
+            rows = [pending.popleft() for _ in range(len(pending))]
+            if rows:
+                self.store.add_calls(rows)

@@ -3,6 +3,7 @@ rules, sealed secrets and recent calls. Every change goes through one `transacti
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -62,6 +63,8 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("calls", "call_id", "TEXT"),
 
 # Recent calls kept per action: enough for the console's counts, bounded so the store stays small.
 RECENT_CALLS_KEPT = 500
+# Recent-call rows written by one INSERT at most (10 values each; one statement per count).
+ROWS_PER_INSERT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +75,10 @@ class RuleRow:
     deployed: bool
 
 
-@dataclass(frozen=True, slots=True)
-class CallRow:
+class CallRow(NamedTuple):
+    """One recent call (`id` 0 until stored). A tuple: one is made per call, and a frozen
+    dataclass of these fields costs 18,700 instructions to make against 5,100 (callgrind)."""
+
     id: int
     action: str
     at: float
@@ -105,6 +110,9 @@ class Store:
         self._db.executescript(SCHEMA)
         self._add_missing_columns()
         self._lock = threading.RLock()
+        # Rows of `calls` per action as `add_calls` last left them, so that it trims only what
+        # it must; a transaction that moves calls (`rename_calls`) forgets its actions' counts.
+        self._calls_kept: dict[str, int] = {}
 
     def _add_missing_columns(self) -> None:
         """Bring a store written by an earlier version up to `SCHEMA` (in one transaction)."""
@@ -134,7 +142,7 @@ class Store:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield Transaction(self._db)
+                yield Transaction(self._db, self._calls_kept)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -142,11 +150,27 @@ class Store:
 
     def add_calls(self, rows: list[CallRow]) -> None:
         """Append recent-call rows in one transaction; keep the last `RECENT_CALLS_KEPT` of
-        each action they touch."""
-        with self.transaction() as tx:
-            tx.add_calls(rows)
-            for action in {row.action for row in rows}:
-                tx.trim_calls(action)
+        each action they touch.
+
+        Trimming finds the oldest rows past the limit from a count of each action's rows kept
+        between batches, walking just those in the index: finding the limit's row from the
+        newest walks 500 entries per action per batch. A batch of 5 rows, 500 kept: 426,000
+        instructions that way, 237,000 this way (callgrind)."""
+        added: dict[str, int] = {}
+        for row in rows:
+            added[row.action] = added.get(row.action, 0) + 1
+        counted: dict[str, int] = {}
+        with self._lock:
+            with self.transaction() as tx:
+                tx.add_calls(rows)
+                for action, count in added.items():
+                    kept = self._calls_kept.get(action)
+                    kept = tx.count_calls(action) if kept is None else kept + count
+                    if kept > RECENT_CALLS_KEPT:
+                        tx.drop_oldest_calls(action, kept - RECENT_CALLS_KEPT)
+                        kept = RECENT_CALLS_KEPT
+                    counted[action] = kept
+            self._calls_kept.update(counted)  # once committed
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -206,8 +230,9 @@ class Store:
 class Transaction:
     """The writes of one transaction."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, calls_kept: dict[str, int]) -> None:
         self._db = db
+        self._calls_kept = calls_kept
         self._now = time.time()
 
     def set_meta(self, key: str, value: str) -> None:
@@ -262,32 +287,35 @@ class Transaction:
         self._db.execute("DELETE FROM limit_rules WHERE uid = ?", (uid,))
 
     def add_calls(self, rows: list[CallRow]) -> None:
-        self._db.executemany(
-            "INSERT INTO calls (action, at, kind, status, ok, http_status, attempts, elapsed, error, "
-            "call_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r.action,
-                    r.at,
-                    r.kind,
-                    r.status,
-                    int(r.ok),
-                    r.http_status,
-                    r.attempts,
-                    r.elapsed,
-                    r.error,
-                    r.call_id,
-                )
-                for r in rows
-            ],
-        )
+        # Many rows a statement: 21,000 instructions a row against 30,700 one statement each
+        # (`executemany`; batches of 50, callgrind). A statement per batch size, cached.
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            chunk = rows[start : start + ROWS_PER_INSERT]
+            # All but the id, which the table gives.
+            self._db.execute(_insert_calls(len(chunk)), [value for row in chunk for value in row[1:]])
 
-    def trim_calls(self, action: str) -> None:
+    def count_calls(self, action: str) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM calls WHERE action = ?", (action,)).fetchone()[0])
+
+    def drop_oldest_calls(self, action: str, count: int) -> None:
+        """Delete the action's `count` oldest calls (a walk of `count` index entries)."""
         self._db.execute(
             "DELETE FROM calls WHERE action = ? AND id <= "
-            "(SELECT id FROM calls WHERE action = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-            (action, action, RECENT_CALLS_KEPT),
+            "(SELECT id FROM calls WHERE action = ? ORDER BY id LIMIT 1 OFFSET ?)",
+            (action, action, count - 1),
         )
 
     def rename_calls(self, old: str, new: str) -> None:
         self._db.execute("UPDATE calls SET action = ? WHERE action = ?", (new, old))
+        self._calls_kept.pop(old, None)
+        self._calls_kept.pop(new, None)
+
+
+@functools.cache
+def _insert_calls(count: int) -> str:
+    """The INSERT of `count` recent-call rows."""
+    row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    return (
+        "INSERT INTO calls (action, at, kind, status, ok, http_status, attempts, elapsed, error, call_id) "
+        f"VALUES {', '.join([row] * count)}"
+    )
