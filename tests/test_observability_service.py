@@ -213,11 +213,13 @@ class FakeClock:
         return self.now
 
 
-def line(message: str, level: int = logging.INFO) -> logging.LogRecord:
-    return logging.makeLogRecord({"msg": message, "levelno": level, "levelname": logging.getLevelName(level)})
+def line(message: str, level: int = logging.INFO, logger: str = "actionrt.calls") -> logging.LogRecord:
+    return logging.makeLogRecord(
+        {"name": logger, "msg": message, "levelno": level, "levelname": logging.getLevelName(level)}
+    )
 
 
-def test_batched_lines_wait_at_most_the_delay_and_never_behind_an_error() -> None:
+def test_call_lines_wait_at_most_the_delay_and_never_behind_another_line() -> None:
     from actionrt.observability.logs import BatchedStreamHandler
 
     stream, clock = io.StringIO(), FakeClock()
@@ -234,14 +236,17 @@ def test_batched_lines_wait_at_most_the_delay_and_never_behind_an_error() -> Non
         handler.handle(line("failed", logging.ERROR))  # written at once, after what waited
         assert stream.getvalue().endswith("c\nd\nfailed\n")
         handler.handle(line("e"))
-        handler.flush()
+        handler.handle(line("stopping", logger="uvicorn.error"))  # not a call line: at once too
+        assert stream.getvalue().endswith("failed\ne\nstopping\n")
         handler.handle(line("f"))
+        handler.flush()
+        handler.handle(line("g"))
     finally:
         handler.close()  # as logging.shutdown at exit
-    assert stream.getvalue() == "a\nb\nc\nd\nfailed\ne\nf\n"
+    assert stream.getvalue() == "a\nb\nc\nd\nfailed\ne\nstopping\nf\ng\n"
 
 
-def test_a_batched_line_is_written_when_no_other_comes() -> None:
+def test_a_call_line_is_written_when_no_other_comes() -> None:
     from actionrt.observability.logs import BatchedStreamHandler
 
     written = threading.Event()

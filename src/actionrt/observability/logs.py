@@ -73,6 +73,7 @@ def log_call(
 
 
 _CODE: Final = log_call.__code__  # where every call line comes from
+_CALLS: Final = CALL_LOG.name
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -122,18 +123,18 @@ class TextLogFormatter(logging.Formatter):
         return msec_format % (stamp, record.msecs) if msec_format else stamp
 
 
-# How long a line may wait to be written with the next ones, and how many may wait.
+# How long a call line may wait to be written with the next ones, and how many may wait.
 LINE_DELAY: Final = 0.2
 LINES_WAITING: Final = 1000
 
 
 class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A `StreamHandler` that writes what it is handed in batches, one write and flush each:
-    a line waits at most `delay` seconds (by `clock`; a writer thread sees to it when no other
-    line comes), a WARNING or worse is written at once after the lines before it, and `flush`
-    and `close` (`logging.shutdown` at exit) write what waits. A call line written at once
-    costs 6,000 instructions and a system call more (callgrind); the wait is invisible to
-    whoever reads the log and keeps its order."""
+    """A `StreamHandler` that writes call lines (`actionrt.calls`, INFO) in batches, one write
+    and flush each: a call line waits at most `delay` seconds (by `clock`; a writer thread sees
+    to it when no other line comes); any other line (a warning, an error, uvicorn's start and
+    stop) is written at once after the lines that wait, and `flush` and `close`
+    (`logging.shutdown` at exit) write what waits. A call line written at once costs 6,000
+    instructions and a system call more (callgrind); the order of the lines is kept."""
 
     def __init__(
         self, stream: Any = None, delay: float = LINE_DELAY, clock: Callable[[], float] = time.monotonic
@@ -152,7 +153,8 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         try:
             lines = self._lines
             lines.append(self.format(record) + self.terminator)
-            if record.levelno >= logging.WARNING or len(lines) >= LINES_WAITING:
+            waits = record.name == _CALLS and record.levelno <= logging.INFO
+            if not waits or len(lines) >= LINES_WAITING:
                 self._write()
             elif len(lines) == 1:
                 self._due = self.clock() + self.delay

@@ -3,8 +3,9 @@ ring, and a writer thread writes what has gathered in one SQLite transaction whi
 rows gather. Reads flush first, so they see every finished call.
 
 The writer is a thread of its own, woken once per batch, rather than a task of the event loop
-that hands each batch to a worker thread: that hand-over (`asyncio.to_thread`) costs 171,000
-instructions, a batch of three rows 390,000 in all that way (callgrind).
+that hands each batch to a worker thread: that hand-over (`asyncio.to_thread`) alone costs
+171,000 instructions; with a row every 5 ms, 80,000 instructions a row that way, 55,000 this
+way (callgrind).
 """
 
 from __future__ import annotations
