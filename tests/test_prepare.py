@@ -435,3 +435,20 @@ def test_the_engines_plain_tuple_holds_the_prepared_calls_fields(plugins: Plugin
         headers["Idempotency-Key"] == "key-1"
         and body(builder.build(*given))["customer"]["email"] == "bob@example.com"
     )
+
+
+def test_a_body_builder_is_compiled_at_first_call_once_per_shape(plugins: Plugins) -> None:
+    from actionrt.prepare import _compiled
+
+    _compiled.cache_clear()
+    first, second = (
+        make_builder(
+            plugins, request={"sample": {key: {"id": "x"}}, "variables": {f"{key}.id": {"label": "Id"}}}
+        )
+        for key in ("order", "basket")
+    )
+    assert _compiled.cache_info().currsize == 0  # a runtime's start compiles nothing
+    assert body(first.build({"order.id": "o-1"})) == {"order": {"id": "o-1"}}
+    assert body(second.build({"basket.id": "b-1"})) == {"basket": {"id": "b-1"}}
+    assert body(first.build({"order.id": "o-2"})) == {"order": {"id": "o-2"}}
+    assert _compiled.cache_info().misses == 1  # the two bodies have the same shape

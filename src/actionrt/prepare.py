@@ -7,6 +7,7 @@ Everything that does not depend on the call is decided once per action by `CallB
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -15,6 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
+from types import CodeType
 from typing import Any, Final, NamedTuple
 from urllib.parse import quote
 
@@ -326,15 +328,18 @@ class _Leaf:
         raise InputError(self.path, "null is not allowed (allowNull is off)")
 
 
-def _compile_object(spec: FieldSpec, variables: Mapping[str, VariableSpec], allow_null: bool) -> Build | None:
-    """A builder of the object at `spec`, or None when nothing below it is variable (the sample
-    value is then sent as is, shared between calls: nothing mutates it).
+def _body_builder(
+    spec: FieldSpec, variables: Mapping[str, VariableSpec], allow_null: bool
+) -> tuple[str, dict[str, Any]] | None:
+    """The text of a builder of the object at `spec` and the namespace it runs in, or None when
+    nothing below it is variable (the sample value is then sent as is, shared between calls:
+    nothing mutates it).
 
     The builder is generated, one statement per field and objects inline, as dataclasses
     generates `__init__`: a function per object looping over its fields read from tuples took
     ~13,000 instructions for the bench's body against ~7,700 (callgrind). Its text holds only
     names made here; keys, paths and coercions are values of its namespace, never text of the
-    action."""
+    action, so actions whose bodies have the same shape share its compiled code."""
     namespace: dict[str, Any] = {
         "_MISSING": _MISSING,
         "_absent": _absent,
@@ -370,8 +375,17 @@ def _compile_object(spec: FieldSpec, variables: Mapping[str, VariableSpec], allo
     lines = fill(spec, "out")
     if not lines:
         return None
-    body = "\n    ".join([*lines, "return out"])
-    exec(f"def build(params):\n    {body}\n", namespace)  # its text: names made here only
+    return "def build(params):\n    " + "\n    ".join([*lines, "return out"]) + "\n", namespace
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(text: str) -> CodeType:
+    """A builder's text compiled (~280 µs): once for the actions whose bodies share a shape."""
+    return compile(text, "<actionrt body builder>", "exec")
+
+
+def _generated(text: str, namespace: dict[str, Any]) -> Build:
+    exec(_compiled(text), namespace)  # the text holds names `_body_builder` made, nothing else
     build: Build = namespace["build"]
     return build
 
@@ -406,6 +420,7 @@ class CallBuilder:
 
     __slots__ = (
         "_body",
+        "_body_text",
         "_constant_body",
         "_dynamic_path",
         "_encode",
@@ -471,16 +486,26 @@ class CallBuilder:
         allow_null = definition.request.allowNull if definition.request else False
         root = action.request_fields
         self._body: Build | None = None
+        self._body_text: tuple[str, dict[str, Any]] | None = None
         self._constant_body: bytes | None = None
         self._encode: Callable[[Any], bytes] = encode_json
         if root is not None and endpoint.method in ("POST", "PUT"):
-            self._body = _compile_object(root, action.variables, allow_null)
-            if self._body is None:
+            self._body_text = _body_builder(root, action.variables, allow_null)
+            if self._body_text is None:
                 self._constant_body = _encode_text(root.sample).encode()
-            elif not _all_finite(root.sample):
-                # orjson writes NaN as null where `json` refuses it (the loader refuses such a
-                # sample: this keeps the refusal for a builder made without the loader).
-                self._encode = _encode_bytes
+            else:
+                self._body = self._first_body
+                if not _all_finite(root.sample):
+                    # orjson writes NaN as null where `json` refuses it (the loader refuses such
+                    # a sample: this keeps the refusal for a builder made without the loader).
+                    self._encode = _encode_bytes
+
+    def _first_body(self, params: Mapping[str, Any]) -> Any:
+        """The body of the action's first call, through its builder compiled now: a runtime
+        starting with thousands of actions compiles none (~280 µs each)."""
+        assert self._body_text is not None
+        self._body = body = _generated(*self._body_text)
+        return body(params)
 
     def _every_missing(self, params: Mapping[str, Any]) -> InputError | None:
         """One error naming every required variable missing from `params`, when more than one

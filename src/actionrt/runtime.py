@@ -211,12 +211,12 @@ class _ActionEngine:
         try:  # bad input is this call's internalError, and nothing is sent
             if self.refused is not None:
                 raise InputError("", self.refused, "destinationRefused")
-            url, endpoint, headers_out, content = self.builder.parts(
+            url, endpoint, request_headers, content = self.builder.parts(
                 params, headers, query, path, idempotency_key
             )
             seconds = self.timeout if timeout is None else call_timeout(timeout)
             if self.shape is not None:
-                url, headers_out, content = self._shaped(url, headers_out, content, params)
+                url, request_headers, content = self._shaped(url, request_headers, content, params)
         except InputError as exc:
             return self._finish(
                 call, INTERNAL_ERROR, error=str(exc), error_class="error", error_code=exc.code
@@ -237,7 +237,7 @@ class _ActionEngine:
         deadline = self.deadlines.start(seconds)
         try:
             with deadline:
-                return await self._attempts(call, url, headers_out, content, limiter, deadline)
+                return await self._attempts(call, url, request_headers, content, limiter, deadline)
         except LimitsUnavailableError as exc:  # a fleet-wide connection gate could not be asked
             return self._unavailable(call, exc)
         except TimeoutError:
