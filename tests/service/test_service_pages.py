@@ -3,7 +3,7 @@ test_service_console.py)."""
 
 from __future__ import annotations
 
-from service_support import CAPPING, Service
+from service_support import CAPPING, Endpoint, Service, action
 
 
 async def test_every_page_renders(service: Service) -> None:
@@ -67,3 +67,14 @@ async def test_the_test_section_names_each_credential_to_re_enter(service: Servi
     epsilon = (await service.client.get("/console/actions/epsilonSendEmail")).text
     assert ">Token request header Authorization</label>" in epsilon
     assert ">Token request password</label>" in epsilon
+
+
+async def test_the_pane_counts_a_call_made_a_moment_ago(service: Service, endpoint: Endpoint) -> None:
+    document = action(url=f"{endpoint.base_url}/ok")
+    assert (await service.client.post("/actions", json=document)).status_code == 201
+    called = await service.client.post(
+        "/actions/notify/invoke", json={"params": {"email": "ada@example.com"}}
+    )
+    assert called.json()["status"] == "http_200"
+    page = (await service.client.get("/console/actions/notify")).text  # before the writer's batch
+    assert '<span class="count">http_200 × 1</span>' in page

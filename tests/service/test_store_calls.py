@@ -83,3 +83,14 @@ def test_a_batch_larger_than_one_insert_is_written_whole_in_order(
         found[0].id, "a", count - 1.0, "invoke", "http_200", True, 200, 1, 0.01, None, f"c-{count - 1}"
     )
     store.close()
+
+
+def test_calls_a_batch_would_trim_at_once_are_never_written(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.db")
+    store.add_calls(rows("a", 0, 40) + rows("b", 100, 2) + rows("a", 40, 10))
+    assert kept(store, "a") == [49.0, 48.0, 47.0, 46.0, 45.0]
+    assert kept(store, "b") == [101.0, 100.0]
+    # Seven rows inserted in all, in call order (the table's ids), not 52 inserted and 45 deleted.
+    assert [row.id for row in store.recent_calls("b")] == [2, 1]
+    assert [row.id for row in store.recent_calls("a")] == [7, 6, 5, 4, 3]
+    store.close()

@@ -149,6 +149,7 @@ class Console:
 
     async def edit_action(self, request: Request) -> Response:
         name = request.path_params["name"]
+        await self.state.calls.journal.flush()  # the pane counts every finished call
         try:
             pane = self._pane(name)
         except NotFoundError as exc:
