@@ -1,8 +1,10 @@
-"""A uvicorn server on a free loopback port in a thread of its own, for tests driven from
-synchronous code (Playwright, screenshots): started when `serve_in_thread` returns."""
+"""A uvicorn server that says when it has started (`StartingServer`), and one on a free
+loopback port in a thread of its own, for tests driven from synchronous code (Playwright,
+screenshots): started when `serve_in_thread` returns."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -21,12 +23,13 @@ class ThreadedServer:
         self.thread.join(timeout=10)
 
 
-class _Server(uvicorn.Server):
-    """Says when it has started, or has given up starting (its thread then ends)."""
+class StartingServer(uvicorn.Server):
+    """Says when it has started, or has given up starting: `done_starting` is set then (a
+    `threading.Event` for a server in a thread of its own, an `asyncio.Event` in a test's loop)."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, done_starting: threading.Event | asyncio.Event) -> None:
         super().__init__(config)
-        self.done_starting = threading.Event()
+        self.done_starting = done_starting
 
     async def startup(self, sockets: Any = None) -> None:
         try:
@@ -38,7 +41,9 @@ class _Server(uvicorn.Server):
 def serve_in_thread(app: Any) -> ThreadedServer:
     """Serve `app` until `stop()`; waits on the server's own start, no clock involved: a server
     that fails to start (a bad lifespan, a port it cannot bind) ends its thread, which wakes us."""
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    started = threading.Event()
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = StartingServer(config, started)
 
     def run() -> None:
         try:
@@ -48,7 +53,7 @@ def serve_in_thread(app: Any) -> ThreadedServer:
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    server.done_starting.wait()
+    started.wait()
     assert server.started, "the service did not start (see its log above)"
     port = server.servers[0].sockets[0].getsockname()[1]
     return ThreadedServer(f"http://127.0.0.1:{port}", server, thread)

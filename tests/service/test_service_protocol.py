@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from aiohttp import web
 from service_support import Endpoint, action, make_app
+from threaded_server import StartingServer
 
 from actionrt.service.app import ServiceApp
 from actionrt.service.protocol import invoke_protocol
@@ -24,26 +25,12 @@ from actionrt.service.protocol import invoke_protocol
 CALL = {"params": {"email": "ada@example.com"}}
 
 
-class _Server(uvicorn.Server):
-    """Says when it has started (or given up starting)."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.done_starting = asyncio.Event()
-
-    async def startup(self, sockets: Any = None) -> None:
-        try:
-            await super().startup(sockets)
-        finally:
-            self.done_starting.set()
-
-
 @dataclass
 class Served:
     app: ServiceApp
     url: str
     port: int
-    server: _Server
+    server: StartingServer
     routed: list[str]  # the requests that reached the application
 
 
@@ -62,10 +49,11 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
 
     listener = socket.create_server(("127.0.0.1", 0))
     config = uvicorn.Config(counted, http=invoke_protocol(app.hot_path), log_level="warning", lifespan="off")
-    server = _Server(config)
+    started = asyncio.Event()
+    server = StartingServer(config, started)
     await app.state.service.calls.open()
     task = asyncio.create_task(server.serve(sockets=[listener]))
-    await server.done_starting.wait()
+    await started.wait()
     assert server.started
     port = listener.getsockname()[1]
     yield Served(app, f"http://127.0.0.1:{port}", port, server, routed)
@@ -190,14 +178,23 @@ async def gated() -> AsyncIterator[tuple[str, asyncio.Event, asyncio.Event]]:
     await runner.cleanup()
 
 
+async def held_invoke(
+    served: Served, gated: tuple[str, asyncio.Event, asyncio.Event]
+) -> tuple[asyncio.Event, tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A plain invoke sent on a connection of its own and held at the endpoint: the event that
+    releases the endpoint's answer, and the connection."""
+    url, arrived, release = gated
+    await create(served, url)
+    connection = await asyncio.open_connection("127.0.0.1", served.port)
+    connection[1].write(invoke_request())
+    await arrived.wait()
+    return release, connection
+
+
 async def test_a_client_gone_mid_call_costs_nothing_but_its_answer(
     served: Served, gated: tuple[str, asyncio.Event, asyncio.Event]
 ) -> None:
-    url, arrived, release = gated
-    await create(served, url)
-    _, writer = await asyncio.open_connection("127.0.0.1", served.port)
-    writer.write(invoke_request())
-    await arrived.wait()
+    release, (_, writer) = await held_invoke(served, gated)
     writer.close()
     await writer.wait_closed()
     release.set()
@@ -211,11 +208,7 @@ async def test_a_client_gone_mid_call_costs_nothing_but_its_answer(
 async def test_shutdown_lets_the_call_in_flight_answer(
     served: Served, gated: tuple[str, asyncio.Event, asyncio.Event]
 ) -> None:
-    url, arrived, release = gated
-    await create(served, url)
-    reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
-    writer.write(invoke_request())
-    await arrived.wait()
+    release, (reader, writer) = await held_invoke(served, gated)
     for connection in list(served.server.server_state.connections):
         connection.shutdown()  # what uvicorn's graceful shutdown does first
     release.set()
