@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from throughput import SUCCESS_BODY, TOKEN_BODY, bench_action, loopback_nginx
+from throughput import SUCCESS_BODY, TOKEN_BODY, bench_action, bench_params, loopback_nginx
 
 from actionrt.http import HttpRequest, HttpResponse
 from actionrt.runtime import Runtime
@@ -58,13 +58,7 @@ async def main(base: str, calls: int, rounds: int, profile: bool) -> None:
         async def one(i: int) -> None:
             result = await invoke(
                 "loyaltyBench",
-                {
-                    "customer.email": f"user{i}@example.com",
-                    "customer.points": i,
-                    "order.id": f"o-{i}",
-                    "order.total": i * 1.5,
-                    "order.express": bool(i & 1),
-                },
+                bench_params(i),
             )
             if not result.ok:
                 raise RuntimeError(result.error)

@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import redis.asyncio as aioredis
-from throughput import bench_action, loopback_nginx
+from throughput import bench_action, bench_params, loopback_nginx, process_cpu
 
 import actionrt
 from actionrt.fleet import Queue
@@ -49,24 +49,7 @@ from actionrt.limits.redis_backend import RedisBackend
 from actionrt.loops import best_loop_factory
 from actionrt.runtime import Runtime
 
-TICKS = os.sysconf("SC_CLK_TCK")
 WINDOW = 2000  # calls submitted and awaited at a time by the submitter
-
-
-def params(i: int) -> dict[str, Any]:
-    return {
-        "customer.email": f"user{i}@example.com",
-        "customer.points": i,
-        "order.id": f"o-{i}",
-        "order.total": i * 1.5,
-        "order.express": bool(i & 1),
-    }
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its threads, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 async def redis_cpu(client: aioredis.Redis) -> float:
@@ -88,7 +71,7 @@ async def in_process(folder: Path, calls: int, redis_url: str | None = None) -> 
 
         async def one(i: int) -> None:
             async with semaphore:
-                result = await runtime.invoke("loyaltyBench", params(i))
+                result = await runtime.invoke("loyaltyBench", bench_params(i))
                 if not result.ok:
                     raise RuntimeError(result.status, result.error)
 
@@ -141,12 +124,12 @@ async def through_queue(
             async def window(start: int, size: int) -> None:
                 if per_call:  # one submit and one result per call, as many tasks
                     ids = await asyncio.gather(
-                        *(queue.submit("loyaltyBench", params(i)) for i in range(start, start + size))
+                        *(queue.submit("loyaltyBench", bench_params(i)) for i in range(start, start + size))
                     )
                     results = await asyncio.gather(*(queue.result(i, wait=60) for i in ids))
                 else:  # a journey node's batch: one submit_many, one results
                     ids = await queue.submit_many(
-                        "loyaltyBench", (params(i) for i in range(start, start + size))
+                        "loyaltyBench", (bench_params(i) for i in range(start, start + size))
                     )
                     results = await queue.results(ids, wait=60)
                 bad = [r for r in results if r is None or not r.ok]

@@ -36,33 +36,18 @@ from throughput import (
     Measure,
     actionrt_runtime,
     bench_action,
+    bench_params,
     free_port,
     loopback_nginx,
     measure_all,
+    process_cpu,
 )
 
 from actionrt.guard import DestinationPolicy
 from actionrt.http import Http1Transport, HttpRequest
 
-
-def params(i: int) -> dict[str, Any]:
-    return {
-        "customer.email": f"user{i}@example.com",
-        "customer.points": i,
-        "order.id": f"o-{i}",
-        "order.total": i * 1.5,
-        "order.express": bool(i & 1),
-    }
-
-
 CPU_PER_CALL: dict[str, float] = {}
 served: Counter[str] = Counter()
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) the process has used so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def service_api(floor: bool = False, python: str = sys.executable, name: str = "service API") -> Client:
@@ -109,7 +94,7 @@ def service_api(floor: bool = False, python: str = sys.executable, name: str = "
 
         async def call(i: int) -> None:
             served[name] += 1
-            body = json.dumps({"params": params(i)}).encode()
+            body = json.dumps({"params": bench_params(i)}).encode()
             answer = await client.send(HttpRequest("POST", invoke, dict(json_headers), body))
             result = json.loads(answer.content)
             if answer.status != 200 or result["status"] != "http_200":

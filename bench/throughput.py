@@ -208,6 +208,23 @@ def actionrt_transport(kind: str) -> Callable[[], Client]:
     return factory
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process and its threads have used so far (Linux, /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_params(i: int) -> dict[str, Any]:
+    """Call `i`'s values of the benchmarked action's five variables."""
+    return {
+        "customer.email": f"user{i}@example.com",
+        "customer.points": i,
+        "order.id": f"o-{i}",
+        "order.total": i * 1.5,
+        "order.express": bool(i & 1),
+    }
+
+
 def bench_action(base: str) -> dict[str, Any]:
     """The benchmarked action: five variable payload fields, a cached custom-auth bearer token
     (the token endpoint is nginx's /token), retries and the default capping left on."""
@@ -258,13 +275,7 @@ def actionrt_runtime() -> Client:
         async def call(i: int) -> None:
             result = await invoke(
                 "loyaltyBench",
-                {
-                    "customer.email": f"user{i}@example.com",
-                    "customer.points": i,
-                    "order.id": f"o-{i}",
-                    "order.total": i * 1.5,
-                    "order.express": bool(i & 1),
-                },
+                bench_params(i),
             )
             if not result.ok:
                 raise RuntimeError(result.status, result.error)
