@@ -169,10 +169,8 @@ async def test_a_mapping_that_reads_a_dict_method_says_how_to_read_the_key(runti
     assert "cart['items']" in result.error
 
 
-async def test_a_nodes_mappings_evaluate_in_one_shared_context(runtime, actionrt_respx):
-    route = actionrt_respx.post(url__startswith=STATUS_URL).mock(
-        return_value=httpx.Response(200, json={"status": "gold"})
-    )
+def contexts_built(runtime) -> list[object]:
+    """The Jinja contexts the runtime's mappings build from now on, as they are built."""
     jinja = runtime.expressions.jinja
     built: list[object] = []
 
@@ -182,6 +180,14 @@ async def test_a_nodes_mappings_evaluate_in_one_shared_context(runtime, actionrt
             super().__init__(*args, **kwargs)
 
     jinja.context_class = CountedContext
+    return built
+
+
+async def test_a_nodes_mappings_evaluate_in_one_shared_context(runtime, actionrt_respx):
+    route = actionrt_respx.post(url__startswith=STATUS_URL).mock(
+        return_value=httpx.Response(200, json={"status": "gold"})
+    )
+    built = contexts_built(runtime)
     filtered = node(
         runtime,
         params={"email": "{{ profile.email | upper | lower }}", "points": "{{ event.points | int }}"},
@@ -209,15 +215,7 @@ async def test_filter_mappings_over_paths_build_no_jinja_context(runtime, action
     route = actionrt_respx.post(url__startswith=STATUS_URL).mock(
         return_value=httpx.Response(200, json={"status": "gold"})
     )
-    jinja = runtime.expressions.jinja
-    built: list[object] = []
-
-    class CountedContext(jinja.context_class):  # type: ignore[misc,name-defined]
-        def __init__(self, *args, **kwargs):
-            built.append(self)
-            super().__init__(*args, **kwargs)
-
-    jinja.context_class = CountedContext
+    built = contexts_built(runtime)
     filtered = node(
         runtime,
         params={"email": "{{ profile.email | upper | lower }}", "points": "{{ event.points | int }}"},
