@@ -17,7 +17,7 @@ graceful shutdown (the request in flight finishes), its default headers (`date`)
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Final
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
@@ -26,6 +26,17 @@ from actionrt.service.hot_path import InvokeHotPath, PlainInvoke
 
 OK_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
 CLOSE = b"connection: close\r\n"
+
+
+class _NobodyWaits:
+    """The `message_event` of a plain cycle: uvicorn sets a cycle's event when its connection
+    is lost, to wake a `receive()`; a plain cycle has none to wake."""
+
+    def set(self) -> None:
+        """Nothing waits."""
+
+
+_NOBODY_WAITS: Final = _NobodyWaits()
 
 
 class PlainCycle:
@@ -53,7 +64,7 @@ class PlainCycle:
         self.body = bytearray()
         self.response_complete = False
         self.disconnected = False
-        self.message_event = asyncio.Event()  # set by uvicorn when the connection is lost
+        self.message_event = _NOBODY_WAITS  # uvicorn sets it when the connection is lost
 
 
 class InvokeProtocol(HttpToolsProtocol):
