@@ -1,11 +1,14 @@
-"""A uvicorn server that says when it has started (`StartingServer`), and one on a free
-loopback port in a thread of its own, for tests driven from synchronous code (Playwright,
-screenshots): started when `serve_in_thread` returns."""
+"""A uvicorn server that says when it has started (`StartingServer`): served in the test's own
+loop while a block runs (`serving`), or on a free loopback port in a thread of its own, for
+tests driven from synchronous code (Playwright, screenshots): started when `serve_in_thread`
+returns. No clock: a server that fails to start ends, which wakes the waiter."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,3 +60,21 @@ def serve_in_thread(app: Any) -> ThreadedServer:
     assert server.started, "the service did not start (see its log above)"
     port = server.servers[0].sockets[0].getsockname()[1]
     return ThreadedServer(f"http://127.0.0.1:{port}", server, thread)
+
+
+@asynccontextmanager
+async def serving(config: uvicorn.Config) -> AsyncIterator[tuple[str, StartingServer]]:
+    """The server of `config` (its host and port; port 0: a free one) in this loop while the
+    block runs: its URL and the server."""
+    started = asyncio.Event()
+    server = StartingServer(config, started)
+    task = asyncio.create_task(server.serve())
+    task.add_done_callback(lambda _: started.set())  # a failed start ends the task
+    await started.wait()
+    assert server.started, "the service did not start (see its log above)"
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    try:
+        yield f"http://{host}:{port}", server
+    finally:
+        server.should_exit = True
+        await task

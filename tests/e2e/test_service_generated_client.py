@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from cryptography.fernet import Fernet
+from threaded_server import serving
 
 from actionrt.service import create_app
+from actionrt.service.protocol import uvicorn_config
 from actionrt.standin import StandIn
 
 pytestmark = pytest.mark.slow  # the generator takes ~15 s
@@ -39,14 +40,8 @@ async def live(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
         secret_key=Fernet.generate_key(),
         entry_points=False,
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the service did not start"
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", standin.base_url
-    server.should_exit = True
-    await task
+    async with serving(uvicorn_config(app, host="127.0.0.1", port=0, log_level="warning")) as (url, _):
+        yield url, standin.base_url
     await standin.stop()
 
 

@@ -16,13 +16,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
-import uvicorn
 from cryptography.fernet import Fernet
+from threaded_server import serving
 
 from actionrt.fleet.redis_streams import QueueKeys
 from actionrt.guard import DestinationPolicy
 from actionrt.http import Http1Transport, HttpRequest, HttpResponse
 from actionrt.service import create_app
+from actionrt.service.protocol import uvicorn_config
 from actionrt.standin import StandIn
 
 HERE = Path(__file__).parent
@@ -110,16 +111,9 @@ async def service_url(tmp_path: Path, fleet: str | None) -> AsyncIterator[str]:
         redis_url=REDIS_URL if fleet is not None else None,
         queue=fleet or "default",
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # the server's own condition; a failed start ends the task
-        assert not task.done(), "the service did not start"
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    yield url
-    server.should_exit = True
-    await task
+    config = uvicorn_config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    async with serving(config) as (url, _):
+        yield url
     await standin.stop()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,13 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from aiohttp import web
 from service_support import Endpoint, action, make_app
-from threaded_server import StartingServer
+from threaded_server import StartingServer, serving
 
 from actionrt.service.app import ServiceApp
-from actionrt.service.protocol import invoke_protocol
+from actionrt.service.protocol import uvicorn_config
 
 CALL = {"params": {"email": "ada@example.com"}}
 
@@ -47,18 +45,11 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
             routed.append(f"{scope['method']} {scope['path']}")
         await application(scope, receive, send)
 
-    listener = socket.create_server(("127.0.0.1", 0))
-    config = uvicorn.Config(counted, http=invoke_protocol(app.hot_path), log_level="warning", lifespan="off")
-    started = asyncio.Event()
-    server = StartingServer(config, started)
+    config = uvicorn_config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    config.app = counted  # the requests that reach the application are counted
     await app.state.service.calls.open()
-    task = asyncio.create_task(server.serve(sockets=[listener]))
-    await started.wait()
-    assert server.started
-    port = listener.getsockname()[1]
-    yield Served(app, f"http://127.0.0.1:{port}", port, server, routed)
-    server.should_exit = True
-    await task
+    async with serving(config) as (url, server):
+        yield Served(app, url, int(url.rsplit(":", 1)[1]), server, routed)
     await app.state.service.calls.aclose()
     app.state.service.store.close()
 

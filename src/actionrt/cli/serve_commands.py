@@ -162,7 +162,7 @@ def serve(
     from actionrt.loops import best_loop_name
     from actionrt.observability import uvicorn_log_config
     from actionrt.service.app import create_app
-    from actionrt.service.protocol import invoke_protocol
+    from actionrt.service.protocol import uvicorn_config
     from actionrt.service.vault import SecretKeyError
 
     allowed = [*env_secret, *(f"{prefix.rstrip('*')}*" for prefix in env_secret_prefix)]
@@ -195,14 +195,11 @@ def serve(
         from actionrt.fleet.redis_streams import shown_url
 
         click.echo(f"fleet: queue {queue!r} on {shown_url(redis_url)}", err=True)
-    config = uvicorn.Config(
+    config = uvicorn_config(
         application,
         log_config=uvicorn_log_config(log_format),
         log_level="info",
         access_log=access_log,  # off by default: each call has its own line (observability.md)
-        server_header=False,
-        # uvicorn's httptools protocol, with plain invokes answered on the connection itself
-        http=invoke_protocol(application.hot_path),
         loop=best_loop_name(),
     )
     uvicorn.Server(config).run(sockets=[listener])

@@ -17,12 +17,16 @@ graceful shutdown (the request in flight finishes), its default headers (`date`)
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httptools
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from actionrt.service.hot_path import InvokeHotPath, PlainInvoke
+
+if TYPE_CHECKING:
+    from actionrt.service.app import ServiceApp
 
 OK_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
 CLOSE = b"connection: close\r\n"
@@ -183,3 +187,10 @@ class InvokeProtocol(HttpToolsProtocol):
 def invoke_protocol(hot_path: InvokeHotPath) -> type[InvokeProtocol]:
     """The protocol class `uvicorn.Config(http=...)` takes, bound to a service's hot path."""
     return type("InvokeProtocol", (InvokeProtocol,), {"hot_path": hot_path})
+
+
+def uvicorn_config(app: ServiceApp, **options: Any) -> uvicorn.Config:
+    """uvicorn's configuration of the service `app` as `actionrt serve` runs it: plain invokes
+    answered on the connection (`InvokeProtocol`), no `server` header; `options` as
+    `uvicorn.Config` takes them (host, port, logging, loop)."""
+    return uvicorn.Config(app, http=invoke_protocol(app.hot_path), server_header=False, **options)
