@@ -275,3 +275,135 @@ def test_json_lines_keep_every_value() -> None:
     assert (parsed["action"], parsed["message"]) == ("café", "café http_200 attempts=1 12.3 ms call=c-1")
     record.huge = 2**70  # past 64 bits: orjson refuses it, the standard library writes it
     assert json.loads(JsonLogFormatter().format(record))["huge"] == 2**70
+
+
+CALL_FIELDS = [
+    dict(
+        action="notify",
+        status="http_200",
+        attempts=1,
+        elapsed=0.0123,
+        call_id="c-1",
+        trace_id=None,
+        error_code=None,
+    ),
+    dict(
+        action="café",
+        status="http_503",
+        attempts=3,
+        elapsed=2.5,
+        call_id="c-2",
+        trace_id="t-9",
+        error_code="UNAVAILABLE",
+    ),
+    dict(
+        action="n",
+        status="timedout",
+        attempts=12,
+        elapsed=0.0000004,
+        call_id="c-3",
+        trace_id=None,
+        error_code=None,
+    ),
+]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("fields", CALL_FIELDS)
+def test_a_ready_made_call_line_is_the_line_of_its_record(log_format: str, fields: dict[str, Any]) -> None:
+    formatter = logging.config.DictConfigurator(uvicorn_log_config(log_format)).configure_formatter(
+        dict(uvicorn_log_config(log_format)["formatters"]["default"])
+    )
+    record = call_record(**fields)
+    for created in (1800000000.25, 1800000000.999, 1800000001.0004, 1800000000.5):
+        record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+        milliseconds = int(fields["elapsed"] * 1_000_000 + 0.5) / 1000
+        ready = formatter.call_line(
+            created,
+            fields["action"],
+            fields["status"],
+            fields["attempts"],
+            milliseconds,
+            fields["call_id"],
+            fields["trace_id"],
+            fields["error_code"],
+        )
+        assert ready == formatter.format(record)
+
+
+@pytest.fixture
+def serve_logging() -> Any:
+    """`actionrt` logging as `serve` sets it up: one BatchedStreamHandler, our text formatter;
+    yields (the handler's stream, the handler); restored after. (pytest adds its capturing
+    handlers to a logger that doesn't propagate as a test starts: `only` removes them.)"""
+    from actionrt.observability.logs import BatchedStreamHandler, TextLogFormatter
+
+    stream = io.StringIO()
+    handler = BatchedStreamHandler(stream, delay=60.0)
+    handler.setFormatter(TextLogFormatter(uvicorn_log_config("text")["formatters"]["default"]["format"]))
+    logger = logging.getLogger("actionrt")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield stream, handler
+    finally:
+        handler.close()
+        logger.handlers[:], logger.level, logger.propagate = saved
+
+
+def only(handler: logging.Handler) -> None:
+    logging.getLogger("actionrt").handlers[:] = [handler]
+
+
+def test_through_serves_logging_a_call_line_is_made_without_a_record(
+    serve_logging: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream, handler = serve_logging
+    only(handler)
+
+    def no_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        raise AssertionError("a record was made")
+
+    monkeypatch.setattr(logging.getLogger("actionrt.calls"), "makeRecord", no_record)
+    log_call("notify", "http_200", 1, 0.0123, "c-1", None, None)
+    log_call("notify", "http_500", 2, 1.5, "c-2", None, "E")
+    assert stream.getvalue() == ""  # call lines wait for the batch, as records' lines do
+    handler.flush()
+    first, second = stream.getvalue().splitlines()
+    assert first.endswith(" INFO actionrt.calls: notify http_200 attempts=1 12.3 ms call=c-1")
+    assert second.endswith(" INFO actionrt.calls: notify http_500 attempts=2 1500.0 ms call=c-2")
+
+
+@pytest.mark.parametrize("change", ["a filter", "a second handler", "another format", "a record factory"])
+def test_a_call_line_is_a_record_when_someone_else_could_see_one(
+    serve_logging: Any, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    stream, handler = serve_logging
+    only(handler)
+    seen: list[logging.LogRecord] = []
+    calls = logging.getLogger("actionrt.calls")
+    if change == "a filter":
+        monkeypatch.setattr(calls, "filters", [lambda record: seen.append(record) or True])
+    elif change == "a second handler":
+        other = logging.Handler()
+        other.emit = seen.append  # type: ignore[method-assign]
+        monkeypatch.setattr(calls, "handlers", [other])
+    elif change == "another format":
+        monkeypatch.setattr(handler, "formatter", logging.Formatter("%(name)s %(callId)s"))
+    else:
+        factory = logging.getLogRecordFactory()
+
+        def made(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = factory(*args, **kwargs)
+            seen.append(record)
+            return record
+
+        monkeypatch.setattr(logging, "_logRecordFactory", made)  # `setLogRecordFactory`, undone after
+    log_call("notify", "http_200", 1, 0.0123, "c-1", None, None)
+    handler.flush()
+    if change == "another format":
+        assert stream.getvalue() == "actionrt.calls c-1\n"
+    else:
+        assert [record.callId for record in seen] == ["c-1"]  # type: ignore[attr-defined]
