@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,9 @@ from observability_support import SENTINEL
 
 from actionrt.guard import DestinationPolicy
 from actionrt.http import ConnectError, HttpRequest, HttpResponse, MockTransport
-from actionrt.observability import CallRecorder
+from actionrt.observability import BODY_LIMIT, CallDetails, CallRecorder
+from actionrt.observability.details import Masking
+from actionrt.results import InvocationResult
 from actionrt.retry import Backoff
 from actionrt.runtime import Runtime
 
@@ -33,6 +38,7 @@ SECRET = "{{ secrets.DETAILS_SENTINEL }}"
 VARYING = {"time", "elapsed", "queuedSeconds", "callId", "startedAfter", "duration"}
 
 Answer = HttpResponse | Exception
+_perf = time.perf_counter
 
 
 async def public_dns(host: str, port: int) -> list[tuple[str, int]]:
@@ -194,6 +200,92 @@ async def test_details_are_what_masking_each_attempt_as_recorded_gave(
     expected = json.loads(GOLDEN.read_text())[case_id(name, bodies)]
     assert json.dumps(found) == json.dumps(expected)
     assert SENTINEL not in json.dumps(found)
+
+
+def masking_of(folder: Path, bodies: bool) -> Masking:
+    write_action(folder, "shop", shop(bodies))
+    action = Runtime.from_path(folder, plugins=(), policy=DestinationPolicy(True)).registry.actions["shop"]
+    return Masking(action, record_bodies=bodies)
+
+
+def result(action: str, attempts: int = 1) -> InvocationResult:
+    return InvocationResult(
+        action,
+        "http_200",
+        True,
+        200,
+        None,
+        None,
+        attempts,
+        None,
+        None,
+        None,
+        None,
+        None,
+        0.01,
+        0.0,
+        "",
+        "POST",
+    )
+
+
+def test_an_attempt_shows_the_headers_it_sent_not_later_ones(tmp_path: Path) -> None:
+    # The runtime's next attempt re-applies authentication to the same mapping.
+    details = CallDetails(masking_of(tmp_path, bodies=False))
+    request = HttpRequest("POST", API + "/v1/shop/x", {"Content-Type": "application/json"}, b"{}")
+    details.saw(_perf(), _perf(), request, answer(503), None)
+    request.headers["Content-Type"] = "text/plain"
+    request.headers["Accept"] = "*/*"
+    details.saw(_perf(), _perf(), request, answer(200), None)
+    details.finish("c1", result("shop", 2), None)
+    first, second = details.requests
+    assert first.request_headers == {"Content-Type": "application/json"}
+    assert second.request_headers == {"Content-Type": "text/plain", "Accept": "*/*"}
+
+
+def test_only_the_cut_of_a_body_is_kept(tmp_path: Path) -> None:
+    sent, got = b"s" * (BODY_LIMIT * 3), b"g" * (BODY_LIMIT + 1)
+    kept = {}
+    for bodies in (False, True):
+        details = CallDetails(masking_of(tmp_path, bodies))
+        details.saw(
+            _perf(), _perf(), HttpRequest("POST", API + "/v1/shop/x", {}, sent), answer(200, got), None
+        )
+        (seen,) = details._seen
+        kept[bodies] = seen[-1]
+    assert kept[False] is None  # bodies off: nothing of them
+    request_body, request_cut, answer_body, answer_cut = kept[True]
+    assert (request_body, answer_body) == (sent[:BODY_LIMIT], got[:BODY_LIMIT]) and request_cut and answer_cut
+
+
+def test_the_recorder_is_read_while_another_thread_adds(tmp_path: Path) -> None:
+    # Appends take no lock: a reader must still never see a deque change under it.
+    masking = masking_of(tmp_path, bodies=False)
+    recorder = CallRecorder(keep=5, max_actions=3)
+
+    def add() -> None:
+        for n in range(20_000):
+            details = CallDetails(masking)
+            details.finish(f"c{n}", result("a0" if n == 0 else f"a{n % 3 + 1}"), None)  # a1 drops a0
+            recorder.add(details)
+
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        adding = threading.Thread(target=add)
+        adding.start()
+        reads = 0
+        while adding.is_alive():
+            recorder.recent()
+            recorder.recent("a1", limit=2)
+            recorder.get("a2", "c2")
+            reads += 1
+        adding.join()
+    finally:
+        sys.setswitchinterval(switching)
+    kept = recorder.recent()
+    assert reads > 0 and len(kept) == 15 and {d.action for d in kept} == {"a1", "a2", "a3"}
+    assert [d.call_id for d in recorder.recent("a3")] == [f"c{n}" for n in range(19_997, 19_982, -3)]
 
 
 async def write_golden() -> None:
