@@ -334,11 +334,17 @@ async def test_a_secret_never_reaches_metrics_logs_or_details(
         await rt.invoke("inQuery", {"email": "a@example.com"}, query={"ref": "r-7"})
         await rt.invoke("inConstant", {"email": "a@example.com"}, path="users/ada")
     assert len(server.seen) == 3 and SENTINEL in server.seen[1]["query"]["appid"]  # it was sent
-    details = [recorder.recent(name)[0].as_json() for name in ("inHeader", "inQuery", "inConstant")]
+    kept = [recorder.recent(name)[0] for name in ("inHeader", "inQuery", "inConstant")]
+    details = [d.as_json() for d in kept]
+    # The kept details hold each attempt as it was seen (masked when read): nothing public
+    # may show it unmasked, nor may a repr.
+    public = [repr(getattr(d, name)) for d in kept for name in dir(d) if not name.startswith("_")]
+    public += [repr(d) for d in kept] + [repr(a) for d in kept for a in d.requests]
     everything = (
         render_metrics(registry).decode()
         + "\n".join(JsonLogFormatter().format(r) for r in caplog.records)
         + json.dumps(details)
+        + "\n".join(public)
     )
     assert SENTINEL not in everything
     header, query, constant = (d["requests"][0]["request"] for d in details)

@@ -123,6 +123,22 @@ async def test_each_attempt_sends_its_own_traceparent(
     assert "baggage" not in {name.lower() for seen in server.seen for name in seen["headers"]}
 
 
+async def test_each_attempts_details_show_the_traceparent_it_sent(
+    spans: InMemorySpanExporter, server: Partner, tmp_path: Path
+) -> None:
+    # Every attempt of a call injects its traceparent into the same headers mapping: the first
+    # attempt's details must keep what it sent, not the second one's.
+    standard_actions(tmp_path, server.url)
+    recorder = CallRecorder()
+    async with runtime(tmp_path, recorder=recorder) as rt:
+        await rt.invoke("flaky", {"email": "a@example.com"})
+    shown = [
+        r["request"]["headers"]["traceparent"] for r in recorder.recent("flaky")[0].as_json()["requests"]
+    ]
+    sent = [seen["headers"]["traceparent"] for seen in server.seen]
+    assert shown == sent and len(set(sent)) == 2
+
+
 async def test_propagation_can_be_turned_off(
     spans: InMemorySpanExporter, server: Partner, tmp_path: Path
 ) -> None:

@@ -7,26 +7,33 @@ What is shown, and what is masked (`***`):
   call data); everything else (what authentication or a connector added) is masked;
 - the URL: the action's static endpoint; a dynamic path only when bodies are recorded;
 - bodies: only with `record_bodies`, each cut at `BODY_LIMIT` bytes.
+
+Each attempt is kept as it was seen and masked when its details are read (`CallDetails`).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 if TYPE_CHECKING:
     from actionrt.definition import Action
     from actionrt.http import HttpRequest, HttpResponse
+    from actionrt.results import InvocationResult
 
 __all__ = ["BODY_LIMIT", "MASK", "AttemptRecord", "CallDetails", "CallRecorder", "Masking"]
 
 MASK: Final = "***"
 BODY_LIMIT: Final = 4096
 """Bytes of a request or response body kept in call details (the rest is cut)."""
+
+_perf = time.perf_counter
+_now = time.time
 
 # Protocol headers whose values never carry a credential or customer data.
 _PROTOCOL_HEADERS: Final = frozenset(
@@ -104,12 +111,6 @@ class Masking:
         ]
         return f"{base}?{urlencode(pairs, safe='*')}"
 
-    def body(self, content: bytes | None) -> tuple[str | None, bool]:
-        """The body as kept (None when bodies are off or empty) and whether it was cut."""
-        if not self.record_bodies or not content:
-            return None, False
-        return content[:BODY_LIMIT].decode("utf-8", "replace"), len(content) > BODY_LIMIT
-
     def _header_shown(self, name: str) -> bool:
         lowered = name.lower()
         return lowered in self.headers or (self.record_bodies and lowered in self.variable_headers)
@@ -147,9 +148,20 @@ def _constants(fields: Any) -> frozenset[str]:
     return frozenset(f.name.lower() for f in fields if not f.variable and "{{" not in (f.value or ""))
 
 
+_Bodies = tuple[bytes | None, bool, bytes | None, bool]
+"""What is kept of an attempt's request body and answer body, each with whether it was cut."""
+_Seen = tuple[
+    float, float, str, str, dict[str, str], int | None, Mapping[str, str] | None, str | None, _Bodies | None
+]
+"""What one attempt saw, as it was (`CallDetails.saw`), read only through masking: sent (seconds
+after the call started), duration, method, URL, request headers, answer status and headers
+(None: no answer), the error when nothing came back, the bodies (None: not recorded)."""
+_NO_BODIES: Final[_Bodies] = (None, False, None, False)
+
+
 @dataclass(slots=True)
 class AttemptRecord:
-    """One request of a call: what went out, what came back or why nothing did."""
+    """One request of a call, masked: what went out, what came back or why nothing did."""
 
     number: int
     started: float  # seconds after the call started
@@ -164,16 +176,6 @@ class AttemptRecord:
     response_body: str | None = None
     response_body_cut: bool = False
     error: str | None = None
-
-    def answered(self, masking: Masking, response: HttpResponse, duration: float) -> None:
-        self.duration = duration
-        self.status = response.status
-        self.response_headers = masking.response_headers(response.headers)
-        self.response_body, self.response_body_cut = masking.body(response.content)
-
-    def failed(self, error: str, duration: float) -> None:
-        self.duration = duration
-        self.error = error
 
     def outcome(self) -> str:
         if self.status is not None:
@@ -208,22 +210,61 @@ class AttemptRecord:
         }
 
 
-def start_attempt(masking: Masking, number: int, started: float, request: HttpRequest) -> AttemptRecord:
-    body, cut = masking.body(request.content)
+def _masked(masking: Masking, number: int, seen: _Seen) -> AttemptRecord:
+    """An attempt as it may be shown: what it saw, masked."""
+    started, duration, method, url, headers, status, answer, error, bodies = seen
+    request_body, request_cut, answer_body, answer_cut = bodies or _NO_BODIES
     return AttemptRecord(
         number,
         started,
-        request.method,
-        masking.url(request.url),
-        masking.request_headers(request.headers),
-        body,
-        cut,
+        method,
+        masking.url(url),
+        masking.request_headers(headers),
+        _decoded(request_body),
+        request_cut,
+        duration,
+        status,
+        None if answer is None else masking.response_headers(answer),
+        _decoded(answer_body),
+        answer_cut,
+        error,
     )
 
 
-@dataclass(slots=True)
+def _decoded(kept: bytes | None) -> str | None:
+    return None if kept is None else kept.decode("utf-8", "replace")
+
+
 class CallDetails:
-    """One finished call and its attempts (the JSON of `GET /actions/{name}/calls/{callId}`)."""
+    """One call and its attempts (the JSON of `GET /actions/{name}/calls/{callId}`).
+
+    Recording is cheap and reading does the work: while the call runs each attempt adds what
+    it saw (`saw`), unmasked and private; `finish` adds the outcome; `requests`, `as_json` and
+    `summary` read it masked. Most details are never read: at thousands of calls a second one
+    is kept ~20 ms. Per API call of `actionrt serve`, details cost ~35,300 instructions when
+    each attempt was masked as it was recorded (with a record object per attempt, a
+    `CallDetails` made at the end, the recorder's lock) and ~11,300 recorded as seen (callgrind:
+    2,000 invokes of bench/throughput.py's action at concurrency 32 with a recorder, less the
+    same without; means of 3 and 4 runs, each run within ~2,000).
+    """
+
+    __slots__ = (
+        "_masking",
+        "_seen",
+        "_started",
+        "action",
+        "attempts",
+        "call_id",
+        "elapsed",
+        "error_class",
+        "error_code",
+        "http_status",
+        "ok",
+        "queued_seconds",
+        "status",
+        "time",
+        "trace_id",
+    )
 
     call_id: str
     action: str
@@ -237,8 +278,57 @@ class CallDetails:
     error_class: str | None
     error_code: str | None
     trace_id: str | None
-    bodies_recorded: bool
-    requests: list[AttemptRecord] = field(default_factory=list)
+
+    def __init__(self, masking: Masking) -> None:
+        """A call starting now, masked by `masking` when read."""
+        self._masking = masking
+        self._seen: list[_Seen] = []
+        self._started = _perf()
+
+    def saw(
+        self,
+        sent: float,
+        ended: float,
+        request: HttpRequest,
+        response: HttpResponse | None,
+        error: str | None,
+    ) -> None:
+        """An attempt sent at `sent` (a `time.perf_counter()`) ended at `ended` with `response`
+        (None: with `error`). Kept as it was: references to the URL and the answer's headers, a
+        copy of the request headers (the call's next attempt re-applies authentication, and a
+        traced one its `traceparent`, to the same mapping) and, with `record_bodies`, the first
+        `BODY_LIMIT` bytes of each body (never a whole body: 1,000 actions x `keep` calls)."""
+        started, duration = sent - self._started, ended - sent
+        headers = request.headers.copy()
+        status, answer = (None, None) if response is None else (response.status, response.headers)
+        bodies = _bodies(request, response) if self._masking.record_bodies else None
+        seen: _Seen = (started, duration, request.method, request.url, headers, status, answer, error, bodies)
+        self._seen.append(seen)
+
+    def finish(self, call_id: str, result: InvocationResult, trace_id: str | None) -> None:
+        """The call ended with `result`."""
+        self.call_id = call_id
+        self.time = _now()
+        self.action = result.action
+        self.status = result.status
+        self.ok = result.ok
+        self.http_status = result.http_status
+        self.attempts = result.attempts
+        self.elapsed = result.elapsed
+        self.queued_seconds = result.queued_seconds
+        self.error_class = result.error_class
+        self.error_code = result.error_code
+        self.trace_id = trace_id
+
+    @property
+    def bodies_recorded(self) -> bool:
+        return self._masking.record_bodies
+
+    @property
+    def requests(self) -> list[AttemptRecord]:
+        """Each attempt, masked."""
+        masking = self._masking
+        return [_masked(masking, number, seen) for number, seen in enumerate(self._seen, 1)]
 
     def summary(self) -> dict[str, Any]:
         """The call without its requests (a row of a list of recent calls)."""
@@ -275,6 +365,17 @@ class CallDetails:
         }
 
 
+def _bodies(request: HttpRequest, response: HttpResponse | None) -> _Bodies:
+    return (*_kept(request.content), *_kept(None if response is None else response.content))
+
+
+def _kept(content: bytes | None) -> tuple[bytes | None, bool]:
+    """What is kept of a body (None: empty), and whether it was cut."""
+    if not content:
+        return None, False
+    return content[:BODY_LIMIT], len(content) > BODY_LIMIT
+
+
 class CallRecorder:
     """The details of the last `keep` calls of each action (at most `max_actions` actions),
     in memory. `record_bodies` keeps request and response bodies (customer data): off by
@@ -290,28 +391,34 @@ class CallRecorder:
         self._lock = threading.Lock()
 
     def add(self, details: CallDetails) -> None:
-        with self._lock:
-            kept = self._calls.get(details.action)
-            if kept is None:
-                kept = self._calls[details.action] = deque(maxlen=self.keep)
-                if len(self._calls) > self.max_actions:
-                    self._calls.popitem(last=False)
-            kept.append(details)
+        """Keep `details` (a finished call). Only a new action's deque is made under the lock:
+        an append is one atomic `deque.append`, as a reader's copy of a deque is one `list()`
+        (taking the lock for every call cost ~2,000 instructions more, callgrind)."""
+        kept = self._calls.get(details.action)
+        if kept is None:
+            with self._lock:
+                kept = self._calls.get(details.action)
+                if kept is None:
+                    kept = self._calls[details.action] = deque(maxlen=self.keep)
+                    if len(self._calls) > self.max_actions:
+                        self._calls.popitem(last=False)
+        kept.append(details)
 
     def get(self, action: str, call_id: str) -> CallDetails | None:
         """The details of call `call_id` of `action`, None when not (or no longer) kept."""
-        with self._lock:
-            for details in self._calls.get(action, ()):
-                if details.call_id == call_id:
-                    return details
+        for details in self._kept(action):
+            if details.call_id == call_id:
+                return details
         return None
 
     def recent(self, action: str | None = None, limit: int | None = None) -> list[CallDetails]:
         """The kept calls of `action` (None: of every action), newest first."""
-        with self._lock:
-            if action is not None:
-                found = list(self._calls.get(action, ()))
-            else:
-                found = [details for kept in self._calls.values() for details in kept]
+        if action is not None:
+            found = self._kept(action)
+        else:
+            found = [details for kept in list(self._calls.values()) for details in list(kept)]
         found.sort(key=lambda details: details.time, reverse=True)
         return found[:limit] if limit is not None else found
+
+    def _kept(self, action: str) -> list[CallDetails]:
+        return list(self._calls.get(action, ()))

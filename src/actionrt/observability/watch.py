@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from actionrt.observability import tracing
-from actionrt.observability.details import AttemptRecord, CallDetails, CallRecorder, Masking, start_attempt
+from actionrt.observability.details import CallDetails, CallRecorder, Masking
 from actionrt.observability.logs import CALL_LOG, log_call
 from actionrt.observability.metrics import Metrics
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.trace import Tracer
 
     from actionrt.definition import Action
     from actionrt.http import HttpRequest, HttpResponse
@@ -56,33 +56,22 @@ class ActionWatch:
 
 
 class _Call:
-    """One call in progress that is traced or recorded (the attempts need to know it)."""
+    """A traced call in progress (its attempts are child spans), and its details when it is
+    recorded too. A call recorded and not traced is its `CallDetails` alone."""
 
-    __slots__ = (
-        "action",
-        "attached",
-        "first_sent_ns",
-        "requests",
-        "sent",
-        "span",
-        "started",
-        "token",
-        "tracer",
-    )
+    __slots__ = ("action", "attached", "details", "first_sent_ns", "sent", "span", "tracer")
 
-    def __init__(self, action: ActionWatch, tracer: Tracer | None, detailed: bool) -> None:
+    def __init__(self, action: ActionWatch, tracer: Tracer, details: CallDetails | None) -> None:
         self.action = action
         self.tracer = tracer
-        self.span: Span | None = None
-        self.attached: object = None
-        self.token: Token[_Call | None] = _current.set(self)
-        self.started = _perf()
+        self.details = details
+        self.span, self.attached = tracing.start_call(tracer, action.name)
         self.first_sent_ns = 0
         self.sent = 0
-        self.requests: list[AttemptRecord] | None = [] if detailed else None
 
 
-_current: ContextVar[_Call | None] = ContextVar("actionrt_call", default=None)
+_current: ContextVar[_Call | CallDetails | None] = ContextVar("actionrt_call", default=None)
+_Begun = Token[_Call | CallDetails | None]
 _last_call_id: ContextVar[str | None] = ContextVar("actionrt_last_call_id", default=None)
 
 
@@ -106,29 +95,34 @@ class CallWatch:
     def action(self, action: Action) -> ActionWatch:
         return ActionWatch(action, self.metrics, self.recorder)
 
-    def begin(self, action: ActionWatch) -> _Call | None:
-        """A call of `action` starts; when it is traced or recorded, its state (and its span
-        becomes the current one). Hand the answer to `end`."""
+    def begin(self, action: ActionWatch) -> _Begun | None:
+        """A call of `action` starts; when it is traced or recorded, it becomes the current call
+        (its attempts find it there) and its span the current span. Hand the answer to `end`."""
         metrics = action.metrics
         if metrics is not None:
             metrics.started()
         tracer = tracing.active_tracer()
-        if tracer is None and self.recorder is None:
-            return None  # nothing needs to follow the attempts
-        state = _Call(action, tracer, self.recorder is not None)  # now the current call
-        if tracer is not None:
-            state.span, state.attached = tracing.start_call(tracer, action.name)
-        return state
+        masking = action.masking  # None: not recorded
+        if tracer is None:
+            if masking is None:
+                return None  # nothing needs to follow the attempts
+            return _current.set(CallDetails(masking))
+        return _current.set(_Call(action, tracer, None if masking is None else CallDetails(masking)))
 
-    def end(self, action: ActionWatch, state: _Call | None, result: InvocationResult | None) -> None:
+    def end(self, action: ActionWatch, begun: _Begun | None, result: InvocationResult | None) -> None:
         """The call `begin` started has its result (None: it was cancelled)."""
         span = None
-        if state is not None:
-            _current.reset(state.token)
-            span = state.span
-            if span is not None:
+        details = None
+        if begun is not None:
+            state = _current.get()
+            _current.reset(begun)
+            if isinstance(state, CallDetails):
+                details = state
+            elif state is not None:
+                details = state.details
+                span = state.span
                 tracer = state.tracer
-                if tracer is not None and result is not None and result.queued_seconds > 0.0:
+                if result is not None and result.queued_seconds > 0.0:
                     ended = state.first_sent_ns or tracing.now_ns()
                     tracing.record_throttle(tracer, result.queued_seconds, ended)
                 tracing.end_call(span, state.attached, result)
@@ -155,19 +149,20 @@ class CallWatch:
                     trace_id,
                     result.error_code,
                 )
-            if recorder is not None and state is not None:
-                recorder.add(_details(call_id, state, result, trace_id, recorder.record_bodies))
+            if recorder is not None and details is not None:
+                details.finish(call_id, result, trace_id)
+                recorder.add(details)
 
     async def call(
         self, action: ActionWatch, call: Coroutine[Any, Any, InvocationResult]
     ) -> InvocationResult:
         """Await `call` (the whole call of `action`) between `begin` and `end`."""
-        state = self.begin(action)
+        begun = self.begin(action)
         result: InvocationResult | None = None
         try:
             result = await call
         finally:
-            self.end(action, state, result)
+            self.end(action, begun, result)
         return result
 
     def attempts(self, send: Send) -> Send:
@@ -181,46 +176,49 @@ class CallWatch:
             state = _current.get()
             if state is None:
                 return send(request)
-            return observed(state, request)
+            if isinstance(state, CallDetails):
+                return recorded(state, request)
+            return traced(state, request)
 
-        async def observed(state: _Call, request: HttpRequest) -> HttpResponse:
+        async def recorded(details: CallDetails, request: HttpRequest) -> HttpResponse:
+            # Recorded, not traced (the service's usual case): one frame of ours, no span.
+            sent = _perf()
+            try:
+                response = await send(request)
+            except BaseException as exc:
+                details.saw(sent, _perf(), request, None, _failure_kind(exc))
+                raise
+            details.saw(sent, _perf(), request, response, None)
+            return response
+
+        async def traced(state: _Call, request: HttpRequest) -> HttpResponse:
             action = state.action
-            tracer = state.tracer
-            span: Span | None = None
             state.sent += 1
-            if tracer is not None:
-                if not state.first_sent_ns:
-                    state.first_sent_ns = tracing.now_ns()
-                span = tracing.start_attempt(
-                    tracer,
-                    request.method,
-                    action.host,
-                    action.port,
-                    _span_url(request.url),
-                    state.sent - 1,
-                    propagate,
-                    request.headers,
-                )
-            record: AttemptRecord | None = None
-            requests = state.requests
-            masking = action.masking
-            started = _perf()
-            if requests is not None and masking is not None:
-                record = start_attempt(masking, state.sent, started - state.started, request)
-                requests.append(record)
+            if not state.first_sent_ns:
+                state.first_sent_ns = tracing.now_ns()
+            span = tracing.start_attempt(
+                state.tracer,
+                request.method,
+                action.host,
+                action.port,
+                _span_url(request.url),
+                state.sent - 1,
+                propagate,
+                request.headers,
+            )
+            details = state.details
+            sent = _perf()
             try:
                 response = await send(request)
             except BaseException as exc:
                 kind = _failure_kind(exc)
-                if span is not None:
-                    tracing.end_attempt(span, None, kind)
-                if record is not None:
-                    record.failed(kind, _perf() - started)
+                tracing.end_attempt(span, None, kind)
+                if details is not None:
+                    details.saw(sent, _perf(), request, None, kind)
                 raise
-            if span is not None:
-                tracing.end_attempt(span, response.status, None)
-            if record is not None and masking is not None:
-                record.answered(masking, response, _perf() - started)
+            tracing.end_attempt(span, response.status, None)
+            if details is not None:
+                details.saw(sent, _perf(), request, response, None)
             return response
 
         return watched
@@ -257,24 +255,3 @@ def _span_url(url: str) -> str:
     """`url.full` without the query (it may carry a key or customer data)."""
     cut = url.find("?")
     return url if cut < 0 else url[:cut]
-
-
-def _details(
-    call_id: str, state: _Call, result: InvocationResult, trace_id: str | None, bodies: bool
-) -> CallDetails:
-    return CallDetails(
-        call_id,
-        result.action,
-        time.time(),
-        result.status,
-        result.ok,
-        result.http_status,
-        result.attempts,
-        result.elapsed,
-        result.queued_seconds,
-        result.error_class,
-        result.error_code,
-        trace_id,
-        bodies,
-        state.requests or [],
-    )
