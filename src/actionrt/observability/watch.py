@@ -37,8 +37,10 @@ _T = TypeVar("_T")
 _perf = time.perf_counter
 _INFO = logging.INFO
 # Call ids: unique in a process and across processes (a random prefix), cheap to make.
-_ID_PREFIX = os.urandom(4).hex()
-_ids = itertools.count(1)
+# An id is 16 hex digits: the process's 8, then the count's 8. `hex` of one number, a 1 in
+# front to keep its leading zeros (cut with "0x1"): 800 instructions, 2,700 as an f-string of
+# the two parts with `:08x` (callgrind).
+_ids = itertools.count((1 << 64) | (int.from_bytes(os.urandom(4)) << 32) | 1)
 
 
 class ActionWatch:
@@ -136,7 +138,7 @@ class CallWatch:
         recorder = self.recorder
         logged = CALL_LOG.isEnabledFor(_INFO)
         if logged or recorder is not None:
-            call_id = f"{_ID_PREFIX}{next(_ids):08x}"
+            call_id = hex(next(_ids))[3:]
             _last_call_id.set(call_id)
             trace_id = tracing.trace_id(span) if span is not None else None
             if logged:
