@@ -16,9 +16,11 @@ import pytest
 from aiohttp import web
 from service_support import Endpoint, action, make_app
 from threaded_server import StartingServer, serving
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 from actionrt.service.app import ServiceApp
-from actionrt.service.protocol import uvicorn_config
+from actionrt.service.protocol import OK_HEAD, InvokeProtocol, uvicorn_config
 
 CALL = {"params": {"email": "ada@example.com"}}
 
@@ -45,7 +47,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
             routed.append(f"{scope['method']} {scope['path']}")
         await application(scope, receive, send)
 
-    config = uvicorn_config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    config = uvicorn_config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", headers=[("x-served-by", "test")]
+    )
     config.app = counted  # the requests that reach the application are counted
     await app.state.service.calls.open()
     async with serving(config) as (url, server):
@@ -89,6 +93,7 @@ async def test_plain_invokes_are_answered_on_the_connection_others_by_the_applic
     assert first.status_code == second.status_code == routed.status_code == health.status_code == 200
     assert first.headers["content-type"] == routed.headers["content-type"] == "application/json"
     assert "date" in first.headers and int(first.headers["content-length"]) == len(first.content)
+    assert first.headers["x-served-by"] == routed.headers["x-served-by"] == "test"  # uvicorn's defaults
     one, other = first.json(), routed.json()
     assert set(one) == set(other) and one["status"] == "http_200" and one["callId"] != second.json()["callId"]
     assert {k: v for k, v in one.items() if k not in ("callId", "elapsed")} == {
@@ -225,3 +230,39 @@ async def test_an_error_of_the_hot_path_is_uvicorns_500_and_the_service_goes_on(
     monkeypatch.setattr(served.app.hot_path, "answer", answer_of)
     async with httpx.AsyncClient(base_url=served.url) as client:
         assert (await client.post("/actions/notify/invoke", json=CALL)).json()["status"] == "http_200"
+
+
+class Loopback(asyncio.Transport):
+    """A connection's transport, as far as a protocol asks it where it is."""
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+
+@pytest.fixture
+async def connection(tmp_path: Path) -> AsyncIterator[InvokeProtocol]:
+    """A connection of `actionrt serve`'s protocol, not on a socket."""
+    app = make_app(tmp_path, examples=None)
+    assert isinstance(app, ServiceApp)
+    config = uvicorn_config(app, host="127.0.0.1", port=8000, lifespan="off")
+    config.load()
+    protocol = config.http_protocol_class(config=config, server_state=ServerState(), app_state={"k": 1})
+    assert isinstance(protocol, InvokeProtocol)
+    protocol.connection_made(Loopback())
+    yield protocol
+    app.state.service.store.close()
+
+
+async def test_a_request_the_application_answers_starts_with_uvicorns_scope(
+    connection: InvokeProtocol,
+) -> None:
+    HttpToolsProtocol.on_message_begin(connection)  # what uvicorn makes at a request's start
+    assert connection._scope(connection.headers) == connection.scope
+    assert connection._scope(connection.headers)["state"] is not connection.app_state
+
+
+async def test_a_plain_answers_head_follows_uvicorns_default_headers(connection: InvokeProtocol) -> None:
+    connection.server_state.default_headers = [(b"date", b"Mon, 01 Dec 2025 10:00:00 GMT")]
+    assert connection._ok_head() == OK_HEAD + b"date: Mon, 01 Dec 2025 10:00:00 GMT\r\n"
+    connection.server_state.default_headers = [(b"date", b"Mon, 01 Dec 2025 10:00:01 GMT"), (b"x-a", b"1")]
+    assert connection._ok_head() == OK_HEAD + b"date: Mon, 01 Dec 2025 10:00:01 GMT\r\nx-a: 1\r\n"
