@@ -156,8 +156,7 @@ def parse_model(body: bytes, content_type: str, model: type[ModelT]) -> ModelT:
     no walk by the models' depth validators (`DEPTH_CHECKED`)."""
     if not body.strip():
         return model()
-    media = content_type.split(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
+    if not json_media(content_type):
         raise BodyError(415, "send the body as application/json")
     try:
         return model.model_validate_json(body, context=DEPTH_CHECKED if within_depth(body) else None)
@@ -165,6 +164,12 @@ def parse_model(body: bytes, content_type: str, model: type[ModelT]) -> ModelT:
         if any(e["type"] in ("json_invalid", "recursion_loop") for e in exc.errors()):
             raise BodyError(400, "the body is not valid JSON, or nested too deep") from None
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+
+def json_media(content_type: str) -> bool:
+    """Whether a Content-Type names JSON (`application/json`, `...+json`): bodies `parse_model` reads."""
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 def model_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
