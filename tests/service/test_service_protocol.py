@@ -141,6 +141,21 @@ async def test_pipelined_requests_are_answered_in_order(served: Served, endpoint
     assert len(endpoint.received) == 2
 
 
+async def test_every_form_of_an_invokes_target_is_served_as_before(
+    served: Served, endpoint: Endpoint
+) -> None:
+    await create(served, f"{endpoint.base_url}/ok")
+    plain = invoke_request(extra=b"connection: close\r\n")
+    for target in (b"http://127.0.0.1/actions/notify/invoke", b"/actions/notify/invoke#top"):
+        answer = await exchange(served.port, plain.replace(b"/actions/notify/invoke", target, 1))
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b'"status":"http_200"' in answer
+    assert served.routed == []  # served plainly, as the origin form is
+    escaped = await exchange(served.port, plain.replace(b"notify", b"%6Eotify", 1))
+    assert escaped.startswith(b"HTTP/1.1 200 OK\r\n") and b'"status":"http_200"' in escaped
+    assert served.routed == ["POST /actions/notify/invoke"]  # the router decodes an escaped name
+    assert len(endpoint.received) == 3
+
+
 async def test_http_1_0_and_connection_close_end_the_connection(served: Served, endpoint: Endpoint) -> None:
     await create(served, f"{endpoint.base_url}/ok")
     for raw in (

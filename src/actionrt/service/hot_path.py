@@ -65,10 +65,16 @@ class InvokeHotPath:
         """The invoke when a request with this head may be served plainly; None when only the
         full application may answer it (another route, a query, a browser, a body of unknown
         length, anything the security layer would decide in full)."""
-        if method != "POST" or query.lower() not in SYNC_QUERIES:
+        if method != "POST":
             return None
         match = INVOKE_PATH.fullmatch(path)
-        if match is None:
+        return None if match is None else self.plain_invoke(match[1], query, headers)
+
+    def plain_invoke(
+        self, name: str, query: bytes, headers: Iterable[tuple[bytes, bytes]]
+    ) -> PlainInvoke | None:
+        """`plain` of a POST to action `name`'s invoke route."""
+        if query and query.lower() not in SYNC_QUERIES:
             return None
         host = authorization = content_type = ""
         length = -1
@@ -90,7 +96,7 @@ class InvokeHotPath:
             self.policy, host, authorization, content_type, browser
         ):
             return None
-        return PlainInvoke(match[1], content_type)
+        return PlainInvoke(name, content_type)
 
     async def answer(self, invoke: PlainInvoke, body: bytes) -> bytes | None:
         """The call's result as the route's 200 JSON body; None when the body or the action

