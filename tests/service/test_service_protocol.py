@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -248,24 +248,122 @@ async def test_an_error_of_the_hot_path_is_uvicorns_500_and_the_service_goes_on(
 
 
 class Loopback(asyncio.Transport):
-    """A connection's transport, as far as a protocol asks it where it is."""
+    """A connection's transport, as far as a protocol asks it where it is and closes it."""
+
+    closed = False
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
 
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class Timer:
+    when: float
+    callback: Callable[[], None]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Clock:
+    """The part of a loop a connection's keep-alive timer uses, its time moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.timers: list[Timer] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        timer = Timer(self.now + delay, callback)
+        self.timers.append(timer)
+        return timer
+
+    def advance_to(self, now: float) -> None:
+        """Run the timers due by `now`, in order."""
+        while due := sorted(
+            (t for t in self.timers if not t.cancelled and t.when <= now), key=lambda t: t.when
+        ):
+            self.now = due[0].when
+            self.timers.remove(due[0])
+            due[0].callback()
+        self.now = now
+
 
 @pytest.fixture
-async def connection(tmp_path: Path) -> AsyncIterator[InvokeProtocol]:
-    """A connection of `actionrt serve`'s protocol, not on a socket."""
+async def app(tmp_path: Path) -> AsyncIterator[ServiceApp]:
     app = make_app(tmp_path, examples=None)
     assert isinstance(app, ServiceApp)
+    yield app
+    app.state.service.store.close()
+
+
+def connect(app: ServiceApp, loop: Any = None) -> tuple[InvokeProtocol, Loopback]:
+    """A connection of `actionrt serve`'s protocol, not on a socket."""
     config = uvicorn_config(app, host="127.0.0.1", port=8000, lifespan="off")
     config.load()
-    protocol = config.http_protocol_class(config=config, server_state=ServerState(), app_state={"k": 1})
+    protocol = config.http_protocol_class(
+        config=config, server_state=ServerState(), app_state={"k": 1}, _loop=loop
+    )
     assert isinstance(protocol, InvokeProtocol)
-    protocol.connection_made(Loopback())
-    yield protocol
-    app.state.service.store.close()
+    transport = Loopback()
+    protocol.connection_made(transport)
+    return protocol, transport
+
+
+@pytest.fixture
+def connection(app: ServiceApp) -> InvokeProtocol:
+    return connect(app)[0]
+
+
+async def test_a_connection_closes_when_idle_the_keep_alive_timeout_after_its_last_answer(
+    app: ServiceApp,
+) -> None:
+    clock = Clock()
+    connection, transport = connect(app, clock)
+    assert connection.timeout_keep_alive == 5
+    connection.on_response_complete()  # answered at 0: closes at 5 unless busy
+    clock.advance_to(3)
+    connection.data_received(b"GET /healthz HTTP/1.1\r\n")  # busy at 3 (a head in parts)
+    clock.advance_to(4)
+    connection.on_response_complete()  # answered at 4: closes at 9
+    clock.advance_to(8.9)
+    assert not transport.closed and len(clock.timers) == 1  # the timer of 0, pushed to 9
+    clock.advance_to(9)
+    assert transport.closed
+
+
+async def test_a_connection_busy_when_its_timer_runs_out_is_kept_until_idle_long_enough(
+    app: ServiceApp,
+) -> None:
+    clock = Clock()
+    connection, transport = connect(app, clock)
+    connection.on_response_complete()
+    clock.advance_to(1)
+    connection.data_received(b"POST /actions/notify/invoke HTTP/1.1\r\n")  # a request in flight
+    clock.advance_to(60)
+    assert not transport.closed and clock.timers == []
+    connection.on_response_complete()  # answered at 60
+    clock.advance_to(64.9)
+    assert not transport.closed
+    clock.advance_to(65)
+    assert transport.closed
+
+
+async def test_a_lost_connection_leaves_no_timer(app: ServiceApp) -> None:
+    clock = Clock()
+    connection, _ = connect(app, clock)
+    connection.on_response_complete()
+    connection.connection_lost(None)
+    assert all(timer.cancelled for timer in clock.timers)
 
 
 async def test_a_request_the_application_answers_starts_with_uvicorns_scope(
