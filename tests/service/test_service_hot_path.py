@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from service_support import Endpoint, action, client_for, make_app
 
-from actionrt.service.api import parse_model
+from actionrt.service.api import json_media, parse_model
 from actionrt.service.app import MAX_BODY
 from actionrt.service.calls import CallInput
 from actionrt.service.hot_path import plain_call
@@ -165,3 +165,18 @@ def test_a_plain_body_is_read_as_the_route_reads_it(body: bytes) -> None:
 )
 def test_any_other_body_is_the_models_to_read(body: bytes, content_type: str) -> None:
     assert plain_call(body, content_type) is None
+
+
+@pytest.mark.parametrize(
+    ("content_type", "json"),
+    [
+        ("application/json", True),
+        (" Application/JSON ; charset=utf-8", True),
+        ("application/problem+json", True),
+        ("application/jsonp", False),
+        ("text/plain", False),
+        ("", False),
+    ],
+)
+def test_a_json_body_is_one_its_content_type_names_json(content_type: str, json: bool) -> None:
+    assert json_media(content_type) is json
