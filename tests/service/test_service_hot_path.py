@@ -14,7 +14,11 @@ import pytest
 from fastapi import FastAPI
 from service_support import Endpoint, action, client_for, make_app
 
+from actionrt.service.api import json_media, parse_model
 from actionrt.service.app import MAX_BODY
+from actionrt.service.calls import CallInput
+from actionrt.service.hot_path import plain_call
+from actionrt.service.models import MAX_DEPTH, CallBody
 
 
 @dataclass
@@ -127,3 +131,52 @@ async def test_with_an_api_token_only_the_bearer_is_served_plainly(
         assert len(stack.entered) == 2
     await app.state.service.calls.aclose()
     app.state.service.store.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"params": {"email": "ada@example.com", "n": 12345678901234567890123, "f": 1e400, "u": "\\u00e9"}}',
+        b'{"params": {"a": 1, "a": 2}, "params": {"b": 2.50}}',
+        b'{"params": {}, "headers": {"x-a": "1"}, "query": {"q": [1, {"b": null}]}, "path": "/p"}',
+        b' {"path": null} ',
+        b"{}",
+    ],
+)
+def test_a_plain_body_is_read_as_the_route_reads_it(body: bytes) -> None:
+    routed = parse_model(body, "application/json", CallBody)
+    expected = CallInput(routed.params, routed.headers, routed.query, routed.path, routed.timeout)
+    assert plain_call(body, "application/json; charset=utf-8") == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"params": {}, "timeout": 5}', "application/json"),  # its bounds are the model's
+        (b'{"parms": {}}', "application/json"),
+        (b'{"params": [1]}', "application/json"),
+        (b'{"path": 3}', "application/json"),
+        (b"[]", "application/json"),
+        (b'{"params": ', "application/json"),
+        (b"", "application/json"),
+        (b'{"params": ' + b'{"a": ' * MAX_DEPTH + b"1" + b"}" * MAX_DEPTH + b"}", "application/json"),
+        (b'{"params": {}}', "text/plain"),
+    ],
+)
+def test_any_other_body_is_the_models_to_read(body: bytes, content_type: str) -> None:
+    assert plain_call(body, content_type) is None
+
+
+@pytest.mark.parametrize(
+    ("content_type", "json"),
+    [
+        ("application/json", True),
+        (" Application/JSON ; charset=utf-8", True),
+        ("application/problem+json", True),
+        ("application/jsonp", False),
+        ("text/plain", False),
+        ("", False),
+    ],
+)
+def test_a_json_body_is_one_its_content_type_names_json(content_type: str, json: bool) -> None:
+    assert json_media(content_type) is json

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,11 @@ import pytest
 from aiohttp import web
 from service_support import Endpoint, action, make_app
 from threaded_server import StartingServer, serving
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 from actionrt.service.app import ServiceApp
-from actionrt.service.protocol import uvicorn_config
+from actionrt.service.protocol import OK_HEAD, InvokeProtocol, uvicorn_config
 
 CALL = {"params": {"email": "ada@example.com"}}
 
@@ -45,7 +47,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
             routed.append(f"{scope['method']} {scope['path']}")
         await application(scope, receive, send)
 
-    config = uvicorn_config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    config = uvicorn_config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", headers=[("x-served-by", "test")]
+    )
     config.app = counted  # the requests that reach the application are counted
     await app.state.service.calls.open()
     async with serving(config) as (url, server):
@@ -89,6 +93,7 @@ async def test_plain_invokes_are_answered_on_the_connection_others_by_the_applic
     assert first.status_code == second.status_code == routed.status_code == health.status_code == 200
     assert first.headers["content-type"] == routed.headers["content-type"] == "application/json"
     assert "date" in first.headers and int(first.headers["content-length"]) == len(first.content)
+    assert first.headers["x-served-by"] == routed.headers["x-served-by"] == "test"  # uvicorn's defaults
     one, other = first.json(), routed.json()
     assert set(one) == set(other) and one["status"] == "http_200" and one["callId"] != second.json()["callId"]
     assert {k: v for k, v in one.items() if k not in ("callId", "elapsed")} == {
@@ -134,6 +139,21 @@ async def test_pipelined_requests_are_answered_in_order(served: Served, endpoint
     assert [b"connection: close" in head for _, head in heads] == [False, False, False, True]
     assert answer.count(b'"status":"http_200"') == 2 and b'"actions":1' in answer
     assert len(endpoint.received) == 2
+
+
+async def test_every_form_of_an_invokes_target_is_served_as_before(
+    served: Served, endpoint: Endpoint
+) -> None:
+    await create(served, f"{endpoint.base_url}/ok")
+    plain = invoke_request(extra=b"connection: close\r\n")
+    for target in (b"http://127.0.0.1/actions/notify/invoke", b"/actions/notify/invoke#top"):
+        answer = await exchange(served.port, plain.replace(b"/actions/notify/invoke", target, 1))
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b'"status":"http_200"' in answer
+    assert served.routed == []  # served plainly, as the origin form is
+    escaped = await exchange(served.port, plain.replace(b"notify", b"%6Eotify", 1))
+    assert escaped.startswith(b"HTTP/1.1 200 OK\r\n") and b'"status":"http_200"' in escaped
+    assert served.routed == ["POST /actions/notify/invoke"]  # the router decodes an escaped name
+    assert len(endpoint.received) == 3
 
 
 async def test_http_1_0_and_connection_close_end_the_connection(served: Served, endpoint: Endpoint) -> None:
@@ -225,3 +245,137 @@ async def test_an_error_of_the_hot_path_is_uvicorns_500_and_the_service_goes_on(
     monkeypatch.setattr(served.app.hot_path, "answer", answer_of)
     async with httpx.AsyncClient(base_url=served.url) as client:
         assert (await client.post("/actions/notify/invoke", json=CALL)).json()["status"] == "http_200"
+
+
+class Loopback(asyncio.Transport):
+    """A connection's transport, as far as a protocol asks it where it is and closes it."""
+
+    closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class Timer:
+    when: float
+    callback: Callable[[], None]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Clock:
+    """The part of a loop a connection's keep-alive timer uses, its time moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.timers: list[Timer] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        timer = Timer(self.now + delay, callback)
+        self.timers.append(timer)
+        return timer
+
+    def advance_to(self, now: float) -> None:
+        """Run the timers due by `now`, in order."""
+        while due := sorted(
+            (t for t in self.timers if not t.cancelled and t.when <= now), key=lambda t: t.when
+        ):
+            self.now = due[0].when
+            self.timers.remove(due[0])
+            due[0].callback()
+        self.now = now
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[ServiceApp]:
+    app = make_app(tmp_path, examples=None)
+    assert isinstance(app, ServiceApp)
+    yield app
+    app.state.service.store.close()
+
+
+def connect(app: ServiceApp, loop: Any = None) -> tuple[InvokeProtocol, Loopback]:
+    """A connection of `actionrt serve`'s protocol, not on a socket."""
+    config = uvicorn_config(app, host="127.0.0.1", port=8000, lifespan="off")
+    config.load()
+    protocol = config.http_protocol_class(
+        config=config, server_state=ServerState(), app_state={"k": 1}, _loop=loop
+    )
+    assert isinstance(protocol, InvokeProtocol)
+    transport = Loopback()
+    protocol.connection_made(transport)
+    return protocol, transport
+
+
+@pytest.fixture
+def connection(app: ServiceApp) -> InvokeProtocol:
+    return connect(app)[0]
+
+
+async def test_a_connection_closes_when_idle_the_keep_alive_timeout_after_its_last_answer(
+    app: ServiceApp,
+) -> None:
+    clock = Clock()
+    connection, transport = connect(app, clock)
+    assert connection.timeout_keep_alive == 5
+    connection.on_response_complete()  # answered at 0: closes at 5 unless busy
+    clock.advance_to(3)
+    connection.data_received(b"GET /healthz HTTP/1.1\r\n")  # busy at 3 (a head in parts)
+    clock.advance_to(4)
+    connection.on_response_complete()  # answered at 4: closes at 9
+    clock.advance_to(8.9)
+    assert not transport.closed and len(clock.timers) == 1  # the timer of 0, pushed to 9
+    clock.advance_to(9)
+    assert transport.closed
+
+
+async def test_a_connection_busy_when_its_timer_runs_out_is_kept_until_idle_long_enough(
+    app: ServiceApp,
+) -> None:
+    clock = Clock()
+    connection, transport = connect(app, clock)
+    connection.on_response_complete()
+    clock.advance_to(1)
+    connection.data_received(b"POST /actions/notify/invoke HTTP/1.1\r\n")  # a request in flight
+    clock.advance_to(60)
+    assert not transport.closed and clock.timers == []
+    connection.on_response_complete()  # answered at 60
+    clock.advance_to(64.9)
+    assert not transport.closed
+    clock.advance_to(65)
+    assert transport.closed
+
+
+async def test_a_lost_connection_leaves_no_timer(app: ServiceApp) -> None:
+    clock = Clock()
+    connection, _ = connect(app, clock)
+    connection.on_response_complete()
+    connection.connection_lost(None)
+    assert all(timer.cancelled for timer in clock.timers)
+
+
+async def test_a_request_the_application_answers_starts_with_uvicorns_scope(
+    connection: InvokeProtocol,
+) -> None:
+    HttpToolsProtocol.on_message_begin(connection)  # what uvicorn makes at a request's start
+    assert connection._scope(connection.headers) == connection.scope
+    assert connection._scope(connection.headers)["state"] is not connection.app_state
+
+
+async def test_a_plain_answers_head_follows_uvicorns_default_headers(connection: InvokeProtocol) -> None:
+    connection.server_state.default_headers = [(b"date", b"Mon, 01 Dec 2025 10:00:00 GMT")]
+    assert connection._ok_head() == OK_HEAD + b"date: Mon, 01 Dec 2025 10:00:00 GMT\r\n"
+    connection.server_state.default_headers = [(b"date", b"Mon, 01 Dec 2025 10:00:01 GMT"), (b"x-a", b"1")]
+    assert connection._ok_head() == OK_HEAD + b"date: Mon, 01 Dec 2025 10:00:01 GMT\r\nx-a: 1\r\n"

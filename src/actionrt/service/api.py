@@ -30,6 +30,7 @@ from actionrt.payload import FieldSpec, FieldType, infer_fields, resolve_variabl
 from actionrt.service.calls import CallInput, result_payload
 from actionrt.service.catalog import NotFoundError
 from actionrt.service.models import (
+    DEPTH_CHECKED,
     MAX_DEPTH,
     ActionDetail,
     ActionList,
@@ -55,6 +56,7 @@ from actionrt.service.models import (
     TestResult,
     ValidationOk,
     too_deep,
+    within_depth,
 )
 from actionrt.service.problems import BodyError, FleetRequiredError, StaleWriteError
 from actionrt.service.rules import RuleKind, rule_payload
@@ -150,18 +152,26 @@ async def read_model(request: Request, model: type[ModelT]) -> ModelT:
 
 def parse_model(body: bytes, content_type: str, model: type[ModelT]) -> ModelT:
     """`body` validated as `model` (an empty body: the defaults); BodyError (400, 415) or
-    RequestValidationError (422) naming what is wrong and where."""
+    RequestValidationError (422) naming what is wrong and where. A body `within_depth` needs
+    no walk by the models' depth validators (`DEPTH_CHECKED`)."""
     if not body.strip():
         return model()
-    media = content_type.split(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
+    if not json_media(content_type):
         raise BodyError(415, "send the body as application/json")
     try:
-        return model.model_validate_json(body)
+        return model.model_validate_json(body, context=DEPTH_CHECKED if within_depth(body) else None)
     except pydantic.ValidationError as exc:
         if any(e["type"] in ("json_invalid", "recursion_loop") for e in exc.errors()):
             raise BodyError(400, "the body is not valid JSON, or nested too deep") from None
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+
+def json_media(content_type: str) -> bool:
+    """Whether a Content-Type names JSON (`application/json`, `...+json`): bodies `parse_model` reads."""
+    if content_type == "application/json":  # what clients send: ~440 instructions, not ~1,900
+        return True
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 def model_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:

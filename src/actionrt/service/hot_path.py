@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
+from pydantic_core import from_json
 
 from actionrt.errors import ActionrtError
 from actionrt.jsoncodec import encode_json
 from actionrt.observability import last_call_id
-from actionrt.service.api import parse_model
+from actionrt.service.api import json_media, parse_model
 from actionrt.service.calls import CallInput, result_payload
-from actionrt.service.models import CallBody
+from actionrt.service.models import CallBody, within_depth
 from actionrt.service.security import Message, Receive, Scope, SecurityPolicy, Send, admits_plainly
 from actionrt.service.state import ServiceState
 
@@ -36,6 +37,8 @@ BROWSER_HEADERS = frozenset({b"cookie", b"origin", b"sec-fetch-site"})
 # A body framed in chunks, or one the client sends only after `100 Continue`: uvicorn's part.
 UNPLAIN_HEADERS = frozenset({b"transfer-encoding", b"expect"})
 JSON_HEADERS = [(b"content-type", b"application/json")]
+# The fields of a call body `plain_call` reads: `CallBody`'s but `timeout` (its bounds are the model's).
+PLAIN_FIELDS = frozenset({"params", "headers", "query", "path"})
 
 
 @dataclass(slots=True)
@@ -62,10 +65,16 @@ class InvokeHotPath:
         """The invoke when a request with this head may be served plainly; None when only the
         full application may answer it (another route, a query, a browser, a body of unknown
         length, anything the security layer would decide in full)."""
-        if method != "POST" or query.lower() not in SYNC_QUERIES:
+        if method != "POST":
             return None
         match = INVOKE_PATH.fullmatch(path)
-        if match is None:
+        return None if match is None else self.plain_invoke(match[1], query, headers)
+
+    def plain_invoke(
+        self, name: str, query: bytes, headers: Iterable[tuple[bytes, bytes]]
+    ) -> PlainInvoke | None:
+        """`plain` of a POST to action `name`'s invoke route."""
+        if query and query.lower() not in SYNC_QUERIES:
             return None
         host = authorization = content_type = ""
         length = -1
@@ -87,22 +96,24 @@ class InvokeHotPath:
             self.policy, host, authorization, content_type, browser
         ):
             return None
-        return PlainInvoke(match[1], content_type)
+        return PlainInvoke(name, content_type)
 
     async def answer(self, invoke: PlainInvoke, body: bytes) -> bytes | None:
         """The call's result as the route's 200 JSON body; None when the body or the action
         is something the route answers with a problem (it is then handed to the application)."""
         calls = self.state.calls
         try:
-            call = parse_model(body, invoke.content_type, CallBody)
+            call = plain_call(body, invoke.content_type) or _call_input(
+                parse_model(body, invoke.content_type, CallBody)
+            )
             runtime = calls.loaded(invoke.name)
         except (ActionrtError, RequestValidationError):  # answered by the route, as always
             return None
-        result = await calls.invoke_loaded(
-            runtime, invoke.name, CallInput(call.params, call.headers, call.query, call.path, call.timeout)
-        )
+        result = await calls.invoke_loaded(runtime, invoke.name, call)
+        payload = result_payload(result)
+        payload["callId"] = last_call_id()
         # The call path's JSON encoder (orjson; the standard library where orjson refuses).
-        return encode_json({**result_payload(result), "callId": last_call_id()})
+        return encode_json(payload)
 
     async def serve(self, scope: Scope, receive: Receive, send: Send, fallback: ASGIApp) -> None:
         """Answer a plain invoke's result, or hand the request to `fallback` untouched (its body
@@ -135,6 +146,35 @@ class InvokeHotPath:
             }
         )
         await send({"type": "http.response.body", "body": content})
+
+
+def plain_call(body: bytes, content_type: str) -> CallInput | None:
+    """The call of a JSON body holding only `PLAIN_FIELDS` of the right types, as `parse_model`
+    reads it as `CallBody` (pydantic's own JSON parser, no model built); None for any other
+    body (`parse_model` decides it). The bench's body: ~13,900 instructions against ~25,700 for
+    `parse_model`; an API invoke 143,200 -> 131,100 (callgrind, the call's result cached;
+    bench/README.md "The service's API")."""
+    if not within_depth(body) or not json_media(content_type):
+        return None
+    try:
+        value = from_json(body)
+    except ValueError:
+        return None
+    if type(value) is not dict or not PLAIN_FIELDS.issuperset(value):
+        return None
+    params = value.get("params", {})
+    headers = value.get("headers", {})
+    query = value.get("query", {})
+    path = value.get("path")
+    if type(params) is not dict or type(headers) is not dict or type(query) is not dict:
+        return None
+    if path is not None and type(path) is not str:
+        return None
+    return CallInput(params, headers, query, path)
+
+
+def _call_input(call: CallBody) -> CallInput:
+    return CallInput(call.params, call.headers, call.query, call.path, call.timeout)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -12,11 +12,21 @@ application as before, so there is one source of every refusal and problem.
 What uvicorn does for a connection still holds: keep-alive and its timeout, pipelined requests
 answered in order (a request arriving while a plain one is served waits in uvicorn's pipeline),
 graceful shutdown (the request in flight finishes), its default headers (`date`).
+
+Less of uvicorn's work per request, each measured in instructions per API invoke (callgrind, the
+call's result cached; bench/README.md "The service's API"): the ASGI scope made only for a
+request the application answers, and a plain answer's head once per `date` (147,300 ->
+143,200); an invoke's target split by one regex, not `parse_url` and `InvokeHotPath.plain`'s
+(131,100 -> 127,500); one keep-alive timer per connection, not one armed and cancelled per
+request (127,500 -> 121,100). Reading a whole plain invoke ourselves (regexes over the head,
+the parser skipped) was tried: ~2,900 less, its regexes costing ~18,700 of what httptools'
+callbacks did; not worth a second HTTP parser.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING, Any, Final
 
 import httptools
@@ -28,8 +38,13 @@ from actionrt.service.hot_path import InvokeHotPath, PlainInvoke
 if TYPE_CHECKING:
     from actionrt.service.app import ServiceApp
 
+Headers = list[tuple[bytes, bytes]]
+
 OK_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
 CLOSE = b"connection: close\r\n"
+# An invoke's target in the origin form clients send: its path, action and query, as
+# `httptools.parse_url` splits them (no fragment, no escaped name).
+INVOKE_TARGET: Final = re.compile(rb"(/actions/([^/?#%]+)/invoke)(?:\?([^#]*))?")
 
 
 class _NobodyWaits:
@@ -50,25 +65,34 @@ class PlainCycle:
     __slots__ = (
         "body",
         "disconnected",
+        "headers",
+        "http_version",
         "invoke",
         "keep_alive",
-        "message_event",
         "path",
         "query",
         "response_complete",
-        "scope",
     )
+    message_event: Final = _NOBODY_WAITS  # uvicorn sets it when the connection is lost
 
-    def __init__(self, invoke: PlainInvoke, scope: Any, path: bytes, query: bytes, keep_alive: bool) -> None:
+    def __init__(
+        self,
+        invoke: PlainInvoke,
+        headers: Headers,
+        path: bytes,
+        query: bytes,
+        http_version: str,
+        keep_alive: bool,
+    ) -> None:
         self.invoke = invoke
-        self.scope = scope  # completed (`routed_scope`) if the application answers after all
-        self.path = path
+        self.headers = headers  # with the path, query and version: the scope, if the
+        self.path = path  # application answers after all (`_through_application`)
         self.query = query
+        self.http_version = http_version
         self.keep_alive = keep_alive
         self.body = bytearray()
         self.response_complete = False
         self.disconnected = False
-        self.message_event = _NOBODY_WAITS  # uvicorn sets it when the connection is lost
 
 
 class InvokeProtocol(HttpToolsProtocol):
@@ -76,10 +100,20 @@ class InvokeProtocol(HttpToolsProtocol):
 
     hot_path: InvokeHotPath
     cycle: RequestResponseCycle | PlainCycle  # type: ignore[assignment]  # uvicorn reads both alike
+    head_for: Headers | None = None  # the default headers `ok_head` holds
+    idle_since: float | None = None  # the loop's time of the last answer; None: busy
+    ok_head = OK_HEAD
+
+    def on_message_begin(self) -> None:
+        """uvicorn's, but the scope is made only once the request is not plain (`_scope`)."""
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
 
     def on_headers_complete(self) -> None:
         cycle = self._plain_cycle()
         if cycle is None:
+            self.scope = self._scope(self.headers)  # type: ignore[assignment]
             super().on_headers_complete()
         else:
             self.cycle = cycle
@@ -94,18 +128,21 @@ class InvokeProtocol(HttpToolsProtocol):
             return None
         if parser.get_method() != b"POST" or parser.should_upgrade():
             return None
-        url = httptools.parse_url(self.url)
-        query = url.query or b""
-        if b"%" in url.path:
-            return None  # an escaped name: the router decodes it
-        invoke = self.hot_path.plain("POST", url.path.decode("ascii"), query, self.headers)
+        target = INVOKE_TARGET.fullmatch(self.url)
+        if target is not None:  # the form clients send
+            path, query = target[1], target[3] or b""
+            invoke = self.hot_path.plain_invoke(target[2].decode("ascii"), query, self.headers)
+        else:  # another form (absolute, a fragment), or another route
+            url = httptools.parse_url(self.url)
+            path, query = url.path, url.query or b""
+            if b"%" in path:
+                return None  # an escaped name: the router decodes it
+            invoke = self.hot_path.plain("POST", path.decode("ascii"), query, self.headers)
         if invoke is None:
             return None
         version = parser.get_http_version()
-        if version != "1.1":
-            self.scope["http_version"] = version
         keep_alive = version != "1.0" and parser.should_keep_alive()
-        return PlainCycle(invoke, self.scope, url.path, query, keep_alive)
+        return PlainCycle(invoke, self.headers, path, query, version, keep_alive)
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle
@@ -136,15 +173,20 @@ class InvokeProtocol(HttpToolsProtocol):
         if self.flow.write_paused and not cycle.disconnected:
             await self.flow.drain()  # a client that does not read its answers waits, as in uvicorn
         if not cycle.disconnected:
-            head = [OK_HEAD]
-            for name, value in self.server_state.default_headers:
-                head += (name, b": ", value, b"\r\n")
-            head += (b"content-length: ", str(len(content)).encode(), b"\r\n")
-            if not cycle.keep_alive:
-                head.append(CLOSE)
-            head += (b"\r\n", content)
-            self.transport.write(b"".join(head))
+            self.transport.write(
+                b"%scontent-length: %d\r\n%s\r\n%s"
+                % (self._ok_head(), len(content), b"" if cycle.keep_alive else CLOSE, content)
+            )
         self._finished(cycle)
+
+    def _ok_head(self) -> bytes:
+        """The status line, media type and uvicorn's default headers (its `date` changes each
+        second: made again when uvicorn's list is a new one)."""
+        defaults = self.server_state.default_headers
+        if defaults is not self.head_for:
+            self.head_for = defaults
+            self.ok_head = OK_HEAD + b"".join(b"%s: %s\r\n" % header for header in defaults)
+        return self.ok_head
 
     def _finished(self, cycle: PlainCycle) -> None:
         cycle.response_complete = True
@@ -152,15 +194,76 @@ class InvokeProtocol(HttpToolsProtocol):
             self.transport.close()
         self.on_response_complete()
 
+    def _unset_keepalive_if_required(self) -> None:
+        """The connection is busy (a read, an answer): uvicorn cancels its keep-alive timer here
+        and arms a new one after each answer; the one timer of `on_response_complete` stays,
+        and `timeout_keep_alive_handler` checks the idle time."""
+        self.idle_since = None
+
+    def on_response_complete(self) -> None:
+        """uvicorn's, but the keep-alive timer is armed only when none is."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.idle_since = None
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self.idle_since = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+
+    def timeout_keep_alive_handler(self) -> None:
+        """Close the connection idle `timeout_keep_alive` seconds since its last answer, as
+        uvicorn does; one that was busy since waits the rest, one busy now is armed again when
+        it answers."""
+        self.timeout_keep_alive_task = None
+        if self.idle_since is None:
+            return
+        left = self.idle_since + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self.timeout_keep_alive_task = self.loop.call_later(left, self.timeout_keep_alive_handler)
+        elif not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+
+    def _scope(self, headers: Headers) -> dict[str, Any]:
+        """The scope uvicorn's `on_message_begin` starts a request with (`on_headers_complete`
+        completes it)."""
+        return {
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "root_path": self.root_path,
+            "headers": headers,
+            "state": self.app_state.copy(),
+        }
+
     async def _through_application(self, cycle: PlainCycle, failed: bool = False) -> None:
         """Hand the request to the application (its body already read), answering as uvicorn
         would have from the start; `failed`: our error, answered 500 as uvicorn does."""
-        scope = cycle.scope  # what uvicorn's on_headers_complete fills in
+        scope = self._scope(cycle.headers)  # and what uvicorn's on_headers_complete fills in
         scope.update(
-            method="POST", path=cycle.path.decode("ascii"), raw_path=cycle.path, query_string=cycle.query
+            method="POST",
+            http_version=cycle.http_version,
+            path=cycle.path.decode("ascii"),
+            raw_path=cycle.path,
+            query_string=cycle.query,
         )
         routed = RequestResponseCycle(
-            scope=scope,
+            scope=scope,  # type: ignore[arg-type]
             transport=self.transport,
             flow=self.flow,
             logger=self.logger,
