@@ -204,3 +204,38 @@ async def test_the_queue_watch_reads_in_the_background_until_closed() -> None:
     stopped = served
     assert readings.qsize() == stopped - 3 and watch._task is None
     assert await QueueWatch(lambda: None).sample() is False  # no fleet: nothing to read
+
+
+def test_a_result_counts_as_its_step_event_does() -> None:
+    from actionrt.results import InvocationResult
+
+    def result(status: str, elapsed: float, **fields: Any) -> InvocationResult:
+        values: dict[str, Any] = dict(
+            action="a", status=status, ok=status == "http_200", http_status=None, response=None,
+            error_response=None, attempts=1, error=None, error_class=None, error_code=None,
+            origin_error_class=None, origin_error_code=None, elapsed=elapsed, queued_seconds=0.0,
+            endpoint="https://partner.example/v1", method="POST",
+        )  # fmt: skip
+        return InvocationResult.made(**{**values, **fields})
+
+    results = [
+        result("http_200", 0.012),
+        result("http_200", 0.4, queued_seconds=0.25, action="b"),
+        result("http_503", 1.5, error_class="http", error_code="503"),
+        result("capped", 0.0, error_class="capping", error_code="capped", attempts=0),
+        result("timedout", 10.0, error_class="timeout"),
+        result("internalError", 0.001),
+    ]
+    by_event, by_result = Timeline(clock=Clock(1_800_000_000.0)), Timeline(clock=Clock(1_800_000_000.0))
+    for each in results:
+        by_event.emit(each.as_event())
+        by_result.count(each)
+    for action in (None, "a", "b"):
+        for window in ("hour", "day"):
+            assert by_result.series(window, action) == by_event.series(window, action)  # type: ignore[arg-type]
+    assert by_result.series("hour")["errors"] == {
+        "http/503": 1,
+        "capping/capped": 1,
+        "timeout/timedout": 1,
+        "error/internalError": 1,
+    }

@@ -102,7 +102,7 @@ def create_app(
         transport=transport,
         metrics=metrics if metrics is not None else True,
         recorder=recorder,
-        event_sinks=(timeline,),
+        timeline=timeline,
     )
     state = ServiceState(
         store, catalog, Rules(store, calls.limits), calls, api_token is not None, queue_depth=queue_depth

@@ -30,6 +30,8 @@ from actionrt.service.store import CallRow, Store
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from actionrt.observability.timeline import Timeline
+
 from actionrt.service.vault import (
     REFERENCE_KEY,
     document_secret_slots,
@@ -59,7 +61,8 @@ class StructureProblem:
 
 
 class Calls:
-    """Runs calls against the catalog's current actions and records each in the call journal.
+    """Runs calls against the catalog's current actions and records each in the call journal
+    (and the `timeline` of the Monitoring page, when given).
 
     One `Runtime` serves every action: an action saved while the service runs replaces its
     engine there (calls already running finish with the definition they started with), so the
@@ -77,8 +80,10 @@ class Calls:
         metrics: bool | CollectorRegistry = True,
         recorder: CallRecorder | None = None,
         event_sinks: Sequence[EventSink] = (),
+        timeline: Timeline | None = None,
     ) -> None:
         self.catalog = catalog
+        self.timeline = timeline
         self.metrics = metrics
         self.recorder = recorder
         self.event_sinks = tuple(event_sinks)
@@ -262,6 +267,8 @@ class Calls:
             ),
         )
         self.journal.add(row)
+        if self.timeline is not None:
+            self.timeline.count(result)
 
 
 def result_payload(result: InvocationResult) -> dict[str, Any]:
