@@ -277,34 +277,14 @@ def test_json_lines_keep_every_value() -> None:
     assert json.loads(JsonLogFormatter().format(record))["huge"] == 2**70
 
 
+CALL_ARGUMENTS = ("action", "status", "attempts", "elapsed", "call_id", "trace_id", "error_code")
 CALL_FIELDS = [
-    dict(
-        action="notify",
-        status="http_200",
-        attempts=1,
-        elapsed=0.0123,
-        call_id="c-1",
-        trace_id=None,
-        error_code=None,
-    ),
-    dict(
-        action="café",
-        status="http_503",
-        attempts=3,
-        elapsed=2.5,
-        call_id="c-2",
-        trace_id="t-9",
-        error_code="UNAVAILABLE",
-    ),
-    dict(
-        action="n",
-        status="timedout",
-        attempts=12,
-        elapsed=0.0000004,
-        call_id="c-3",
-        trace_id=None,
-        error_code=None,
-    ),
+    dict(zip(CALL_ARGUMENTS, values, strict=True))
+    for values in [
+        ("notify", "http_200", 1, 0.0123, "c-1", None, None),
+        ("café", "http_503", 3, 2.5, "c-2", "t-9", "UNAVAILABLE"),
+        ("n", "timedout", 12, 0.0000004, "c-3", None, None),
+    ]
 ]
 
 
@@ -320,13 +300,15 @@ def test_a_ready_made_call_line_is_the_line_of_its_record(log_format: str, field
         milliseconds = int(fields["elapsed"] * 1_000_000 + 0.5) / 1000
         ready = formatter.call_line(
             created,
-            fields["action"],
-            fields["status"],
-            fields["attempts"],
-            milliseconds,
-            fields["call_id"],
-            fields["trace_id"],
-            fields["error_code"],
+            (
+                fields["action"],
+                fields["status"],
+                fields["attempts"],
+                milliseconds,
+                fields["call_id"],
+                fields["trace_id"],
+                fields["error_code"],
+            ),
         )
         assert ready == formatter.format(record)
 
