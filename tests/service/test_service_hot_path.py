@@ -14,11 +14,12 @@ import pytest
 from fastapi import FastAPI
 from service_support import Endpoint, action, client_for, make_app
 
-from actionrt.service.api import json_media, parse_model
+from actionrt.service.api import parse_model
 from actionrt.service.app import MAX_BODY
 from actionrt.service.calls import CallInput
 from actionrt.service.hot_path import plain_call
 from actionrt.service.models import MAX_DEPTH, CallBody
+from actionrt.service.security import json_media
 
 
 @dataclass

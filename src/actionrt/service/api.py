@@ -60,6 +60,7 @@ from actionrt.service.models import (
 )
 from actionrt.service.problems import BodyError, FleetRequiredError, StaleWriteError
 from actionrt.service.rules import RuleKind, rule_payload
+from actionrt.service.security import json_media
 from actionrt.service.state import ServiceState, journey_summary
 
 if TYPE_CHECKING:  # the fleet's modules need the `redis` extra: imported when used
@@ -132,8 +133,7 @@ async def read_json(request: Request, *, default: Any = None) -> Any:
         if default is None:
             raise BodyError(400, "a JSON body is required")
         return default
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
+    if not json_media(request.headers.get("content-type", "")):
         raise BodyError(415, "send the body as application/json")
     try:
         value = json.loads(body)
@@ -164,14 +164,6 @@ def parse_model(body: bytes, content_type: str, model: type[ModelT]) -> ModelT:
         if any(e["type"] in ("json_invalid", "recursion_loop") for e in exc.errors()):
             raise BodyError(400, "the body is not valid JSON, or nested too deep") from None
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
-
-
-def json_media(content_type: str) -> bool:
-    """Whether a Content-Type names JSON (`application/json`, `...+json`): bodies `parse_model` reads."""
-    if content_type == "application/json":  # what clients send: ~440 instructions, not ~1,900
-        return True
-    media = content_type.split(";")[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
 
 
 def model_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:

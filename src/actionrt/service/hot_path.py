@@ -23,10 +23,18 @@ from pydantic_core import from_json
 from actionrt.errors import ActionrtError
 from actionrt.jsoncodec import encode_json
 from actionrt.observability import last_call_id
-from actionrt.service.api import json_media, parse_model
+from actionrt.service.api import parse_model
 from actionrt.service.calls import CallInput, result_payload
 from actionrt.service.models import CallBody, within_depth
-from actionrt.service.security import Message, Receive, Scope, SecurityPolicy, Send, admits_plainly
+from actionrt.service.security import (
+    Message,
+    Receive,
+    Scope,
+    SecurityPolicy,
+    Send,
+    admits_plainly,
+    json_media,
+)
 from actionrt.service.state import ServiceState
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
