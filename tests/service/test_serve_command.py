@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     def run(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
         seen["app"] = server.config.app
+        seen["threshold"] = gc.get_threshold()
+        seen["frozen"] = gc.get_freeze_count()
         for listener in sockets:
             listener.close()
 
@@ -35,6 +39,26 @@ def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.delenv("ACTIONRT_API_TOKEN", raising=False)
     monkeypatch.delenv("ACTIONRT_SECRET_KEY", raising=False)
     return seen
+
+
+@pytest.fixture(autouse=True)
+def collector_restored() -> Iterator[None]:
+    """`serve` tunes this process's garbage collector: the tests' process gets it back."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+def test_serve_tunes_the_collector_before_serving(tmp_path: Path, started: dict[str, Any]) -> None:
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    result = CliRunner().invoke(app, ["serve", "--store", str(tmp_path / "store.db"), "--no-examples"])
+    assert result.exit_code == 0, result.output
+    # Collected less often, and what serving started with (the app, its imports) is never
+    # walked again by a collection.
+    assert started["threshold"] == (serve_commands.YOUNG_THRESHOLD, 10, 10)
+    assert started["frozen"] > 10_000
 
 
 def test_serve_starts_on_loopback_8700_with_the_examples(tmp_path: Path, started: dict[str, Any]) -> None:
