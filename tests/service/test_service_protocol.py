@@ -247,6 +247,42 @@ async def test_an_error_of_the_hot_path_is_uvicorns_500_and_the_service_goes_on(
         assert (await client.post("/actions/notify/invoke", json=CALL)).json()["status"] == "http_200"
 
 
+async def test_a_connections_plain_invokes_share_one_task_that_ends_with_the_connection(
+    served: Served, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await create(served, f"{endpoint.base_url}/ok")
+    answer_of = served.app.hot_path.answer
+    answered_by: list[asyncio.Task[Any] | None] = []
+
+    async def watched(invoke: Any, body: bytes) -> bytes | None:
+        answered_by.append(asyncio.current_task())
+        return await answer_of(invoke, body)
+
+    monkeypatch.setattr(served.app.hot_path, "answer", watched)
+    request = invoke_request()
+    first, second = [await asyncio.open_connection("127.0.0.1", served.port) for _ in range(2)]
+    for reader, writer in (first, first, second, first, second):
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        body = await reader.readexactly(int(re.findall(rb"content-length: (\d+)", head)[0]))
+        assert json.loads(body)["status"] == "http_200"
+    # One task per connection, not per request.
+    assert answered_by[0] is answered_by[1] is answered_by[3] and answered_by[2] is answered_by[4]
+    assert answered_by[0] is not answered_by[2]
+    first_task, second_task = answered_by[0], answered_by[2]
+    assert first_task is not None and second_task is not None
+    # Idle, each ends with its connection: one the client closes, one the server shuts down
+    # (what uvicorn's graceful shutdown does first, then waits for the tasks).
+    first[1].close()
+    await asyncio.wait_for(first_task, 5)
+    (connection,) = served.server.server_state.connections
+    connection.shutdown()
+    await asyncio.wait_for(second_task, 5)
+    assert await second[0].read() == b""  # closed
+    assert served.server.server_state.tasks == set()
+
+
 class Loopback(asyncio.Transport):
     """A connection's transport, as far as a protocol asks it where it is and closes it."""
 

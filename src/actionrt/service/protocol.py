@@ -2,12 +2,13 @@
 
 `actionrt serve` runs uvicorn with this protocol. A request whose head `InvokeHotPath.plain`
 accepts (the common `POST /actions/{name}/invoke`) is read, invoked and answered here in one
-write: no ASGI scope, task, receive and send messages, middleware or router between the socket
-and the call. uvicorn's own cycle per request cost ~90,000 instructions on top of a minimal
-protocol's ~19,000 (callgrind, a trivial ASGI app; bench/README.md "The service's API"), about
-as much as the rest of the service's work besides the call. Every other request — and a plain
-one whose body or action the route answers with a problem — goes through uvicorn and the
-application as before, so there is one source of every refusal and problem.
+write by the connection's worker task: no ASGI scope, task per request, receive and send
+messages, middleware or router between the socket and the call. uvicorn's own cycle per
+request cost ~90,000 instructions on top of a minimal protocol's ~19,000 (callgrind, a trivial
+ASGI app; bench/README.md "The service's API"), about as much as the rest of the service's
+work besides the call. Every other request — and a plain one whose body or action the route
+answers with a problem — goes through uvicorn and the application as before, so there is one
+source of every refusal and problem.
 
 What uvicorn does for a connection still holds: keep-alive and its timeout, pipelined requests
 answered in order (a request arriving while a plain one is served waits in uvicorn's pipeline),
@@ -103,6 +104,10 @@ class InvokeProtocol(HttpToolsProtocol):
     head_for: Headers | None = None  # the default headers `ok_head` holds
     idle_since: float | None = None  # the loop's time of the last answer; None: busy
     ok_head = OK_HEAD
+    lost = False  # the connection is lost
+    plain_next: PlainCycle | None = None  # read, waiting for the connection's worker
+    plain_waker: asyncio.Future[None] | None = None  # the idle worker waits on it
+    plain_worker: asyncio.Task[None] | None = None  # `_answer_plain`, while it runs
 
     def on_message_begin(self) -> None:
         """uvicorn's, but the scope is made only once the request is not plain (`_scope`)."""
@@ -154,11 +159,38 @@ class InvokeProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         cycle = self.cycle
         if type(cycle) is PlainCycle and not cycle.response_complete:
-            task = self.loop.create_task(self._answer(cycle))
-            task.add_done_callback(self.tasks.discard)
-            self.tasks.add(task)
+            self.plain_next = cycle
+            waker = self.plain_waker
+            if waker is not None:  # the connection's worker waits: wake it
+                self.plain_waker = None
+                waker.set_result(None)
+            elif self.plain_worker is None:
+                self.plain_worker = task = self.loop.create_task(self._answer_plain())
+                task.add_done_callback(self.tasks.discard)  # as uvicorn keeps a request's task
+                self.tasks.add(task)
         else:
             super().on_message_complete()
+
+    async def _answer_plain(self) -> None:
+        """The connection's worker: answers its plain invokes one after another (one is in
+        flight at a time: `_plain_cycle`) and ends when the connection is lost. One task per
+        connection, not per request: a task costs ~7,300 instructions to make in Python 3.11
+        (its registration in `asyncio.all_tasks`' WeakSet is Python code) and more to retire;
+        the worker's wake-up, a future, ~1,500. Requests of one connection share the task's
+        context variables: the runtime resets what it sets, and sets the last call id of
+        every call it finishes."""
+        try:
+            while not self.lost:
+                cycle = self.plain_next
+                if cycle is None:
+                    waker = self.plain_waker = self.loop.create_future()
+                    await waker
+                    continue
+                self.plain_next = None
+                await self._answer(cycle)
+        finally:
+            self.plain_worker = None
+            self.plain_waker = None
 
     async def _answer(self, cycle: PlainCycle) -> None:
         try:
@@ -232,6 +264,11 @@ class InvokeProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        self.lost = True
+        waker = self.plain_waker
+        if waker is not None:  # the idle worker ends
+            self.plain_waker = None
+            waker.set_result(None)
         if self.timeout_keep_alive_task is not None:
             self.timeout_keep_alive_task.cancel()
             self.timeout_keep_alive_task = None
