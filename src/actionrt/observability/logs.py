@@ -237,7 +237,10 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def add_call_line(self, line: str) -> None:
         """A call line its formatter made from `log_call`'s fields, added as `emit` adds one."""
-        with self._waiting:  # `self.lock`, as `Handler.handle` holds it around `emit`
+        # `self.lock`, as `Handler.handle` holds it around `emit` (and `_waiting` is made of it):
+        # the lock itself, not the condition's Python-level `__enter__` and `__exit__` (a line
+        # added in 645 -> 528 ns, timeit).
+        with self.lock:  # type: ignore[union-attr]
             try:
                 self._add(line, True)
             except RecursionError:
