@@ -283,6 +283,21 @@ async def test_a_connections_plain_invokes_share_one_task_that_ends_with_the_con
     assert served.server.server_state.tasks == set()
 
 
+async def test_a_request_read_whole_is_called_though_its_connection_is_lost_before_it_starts(
+    served: Served, endpoint: Endpoint
+) -> None:
+    await create(served, f"{endpoint.base_url}/ok")
+    connection, _ = connect(served.app)
+    connection.data_received(invoke_request())  # read whole: its call is due
+    worker = connection.plain_worker
+    connection.connection_lost(None)  # before the worker's first step
+    assert worker is not None
+    await asyncio.wait_for(worker, 5)
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        calls = await client.get("/actions/notify/calls")
+    assert calls.json()["counts"] == {"http_200": 1}  # called, as its own task would have been
+
+
 class Loopback(asyncio.Transport):
     """A connection's transport, as far as a protocol asks it where it is and closes it."""
 

@@ -173,21 +173,24 @@ class InvokeProtocol(HttpToolsProtocol):
 
     async def _answer_plain(self) -> None:
         """The connection's worker: answers its plain invokes one after another (one is in
-        flight at a time: `_plain_cycle`) and ends when the connection is lost. One task per
-        connection, not per request: a task costs ~7,300 instructions to make in Python 3.11
-        (its registration in `asyncio.all_tasks`' WeakSet is Python code) and more to retire;
-        the worker's wake-up, a future, ~1,500. Requests of one connection share the task's
-        context variables: the runtime resets what it sets, and sets the last call id of
-        every call it finishes."""
+                flight at a time: `_plain_cycle`) and ends once the connection is lost. A request read
+        whole is called, as its own task would have been, even if the client is gone by then. One task per
+                connection, not per request: a task costs ~7,300 instructions to make in Python 3.11
+                (its registration in `asyncio.all_tasks`' WeakSet is Python code) and more to retire;
+                the worker's wake-up, a future, ~1,500. Requests of one connection share the task's
+                context variables: the runtime resets what it sets, and sets the last call id of
+                every call it finishes."""
         try:
-            while not self.lost:
+            while True:
                 cycle = self.plain_next
-                if cycle is None:
+                if cycle is not None:  # read whole: called even if the client is gone by now
+                    self.plain_next = None
+                    await self._answer(cycle)
+                elif self.lost:
+                    return
+                else:
                     waker = self.plain_waker = self.loop.create_future()
                     await waker
-                    continue
-                self.plain_next = None
-                await self._answer(cycle)
         finally:
             self.plain_worker = None
             self.plain_waker = None
