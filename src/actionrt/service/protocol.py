@@ -173,13 +173,15 @@ class InvokeProtocol(HttpToolsProtocol):
 
     async def _answer_plain(self) -> None:
         """The connection's worker: answers its plain invokes one after another (one is in
-                flight at a time: `_plain_cycle`) and ends once the connection is lost. A request read
-        whole is called, as its own task would have been, even if the client is gone by then. One task per
-                connection, not per request: a task costs ~7,300 instructions to make in Python 3.11
-                (its registration in `asyncio.all_tasks`' WeakSet is Python code) and more to retire;
-                the worker's wake-up, a future, ~1,500. Requests of one connection share the task's
-                context variables: the runtime resets what it sets, and sets the last call id of
-                every call it finishes."""
+        flight at a time: `_plain_cycle`) and ends once the connection is lost. A request read
+        whole is called, as its own task would have been, even if the client is gone by then.
+
+        One task per connection, not per request: making a task was ~7,300 instructions (Python
+        3.11 registers each in `asyncio.all_tasks`' WeakSet in Python code, and retires it through
+        a weakref callback); waking the worker instead saves ~6,000 per API invoke (callgrind,
+        bench/README.md "A task per connection"). Requests of one connection share the task's
+        context variables: the runtime resets what it sets, and sets the last call id of every
+        call it finishes."""
         try:
             while True:
                 cycle = self.plain_next
