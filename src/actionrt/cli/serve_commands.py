@@ -210,8 +210,9 @@ def serve(
 # The cyclic collector's youngest generation is collected once allocations outrun frees by
 # this many objects (Python's default: 700). A service with 32 calls in flight keeps thousands
 # of young objects alive, so at 700 it collects every few calls and walks them again each time:
-# ~10,000 instructions per API invoke (callgrind, bench/README.md "The collector"), gone at
-# 10,000 (2,000 keeps most of it). Older generations keep Python's defaults.
+# ~10,000 instructions per API invoke, ~8,000 of them gone at 10,000 (callgrind; 2,000 keeps
+# most of it; bench/README.md "A task per connection, and the collector settled"). Older
+# generations keep Python's defaults.
 YOUNG_THRESHOLD = 10_000
 
 
