@@ -11,7 +11,9 @@ no access log) over a fresh store, creates the benchmarked action through the AP
 the load generator); beside it, `Runtime.invoke` of the same action in this process, and
 `GET /healthz` on the service (a route through the whole FastAPI stack, for comparison: plain
 invokes take the hot path, service/hot_path.py). The load generator, the service and nginx
-share the machine's cores: the ratio is what to compare.
+share the machine's cores: the ratio is what to compare. CPU per call is printed for both
+sides (this process during its in-process rounds, the service's from /proc): their ratio
+leaves out how the cores were shared.
 """
 
 from __future__ import annotations
@@ -136,17 +138,18 @@ async def run(args: argparse.Namespace, base: str) -> None:
         else ""
     )
     print(
-        "| concurrency | Runtime.invoke calls/s | API invoke calls/s | API / in-process "
+        "| concurrency | Runtime.invoke calls/s | its CPU/call | API invoke calls/s | API / in-process "
         f"| GET /healthz req/s | service CPU/call{before} |"
     )
-    print("|---" * (9 if args.before else 6) + "|")
+    print("|---" * (10 if args.before else 7) + "|")
     for concurrency, by_name in rows.items():
         local, api, floor = by_name["actionrt"], by_name["service API"], by_name["GET /healthz"]
         used = {name: f"{seconds * 1e6:,.0f} µs" for name, seconds in cpu[concurrency].items()}
         errors = {name: m.errors for name, m in by_name.items() if m.errors}
         old = by_name.get("before")
         print(
-            f"| {concurrency} | {local.rate:,.0f} | {api.rate:,.0f} | {api.rate / local.rate:.2f} "
+            f"| {concurrency} | {local.rate:,.0f} | {local.cpu_us:,.0f} µs | {api.rate:,.0f} "
+            f"| {api.rate / local.rate:.2f} "
             f"| {floor.rate:,.0f} | {used['service API']} |"
             + (
                 f" {old.rate:,.0f} | {old.rate / local.rate:.2f} | {used['before']} |"
