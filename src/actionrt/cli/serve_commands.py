@@ -218,8 +218,9 @@ YOUNG_THRESHOLD = 10_000
 
 def tune_collector() -> None:
     """Settle the garbage collector for serving, once everything is imported and built:
-    what exists now is frozen (never walked again by a collection) and the youngest generation
-    collected less often (`YOUNG_THRESHOLD`)."""
+    what exists now is frozen (never walked again by a collection; should some of it become
+    cyclic garbage later, say an action's first runtime after an edit, that one-time amount is
+    not freed) and the youngest generation collected less often (`YOUNG_THRESHOLD`)."""
     gc.collect()
     gc.freeze()
     _, middle, oldest = gc.get_threshold()
