@@ -219,7 +219,7 @@ YOUNG_THRESHOLD = 10_000
 def tune_collector() -> None:
     """Settle the garbage collector for serving, once everything is imported and built:
     what exists now is frozen (never walked again by a collection; should some of it become
-    cyclic garbage later, say an action's first runtime after an edit, that one-time amount is
+    cyclic garbage later, say an action's definition replaced by an edit, that one-time amount is
     not freed) and the youngest generation collected less often (`YOUNG_THRESHOLD`)."""
     gc.collect()
     gc.freeze()
