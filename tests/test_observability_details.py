@@ -202,6 +202,59 @@ async def test_details_are_what_masking_each_attempt_as_recorded_gave(
     assert SENTINEL not in json.dumps(found)
 
 
+@pytest.mark.parametrize("bodies", [False, True])
+@pytest.mark.parametrize("location", ["header", "query"])
+async def test_a_secret_written_where_the_action_declares_a_constant_is_masked(
+    tmp_path: Path, bodies: bool, location: str
+) -> None:
+    # The API key's name is also one of the action's constants: authentication overwrites the
+    # constant's value with the key, which must not be shown for the constant's sake.
+    fields = {
+        "endpoint": {
+            "url": API + "/v1/shop",
+            "method": "POST",
+            "headers": [{"name": "X-Key", "value": "placeholder"}, {"name": "X-Version", "value": "2"}],
+            "queryParameters": [{"name": "appid", "value": "public"}, {"name": "locale", "value": "fr"}],
+        },
+        "authentication": {
+            "type": "apiKey",
+            "name": "x-key" if location == "header" else "appid",
+            "value": SECRET,
+            "location": location,
+        },
+    }
+    write_action(tmp_path, "shop", fields)
+    recorder = CallRecorder(record_bodies=bodies)
+    sent: list[HttpRequest] = []
+
+    def handle(request: HttpRequest) -> HttpResponse:
+        sent.append(request)
+        return answer(200)
+
+    runtime = Runtime.from_path(
+        tmp_path,
+        plugins=(),
+        transport=MockTransport(handle),
+        policy=DestinationPolicy(True, resolver=public_dns),
+        metrics=False,
+        recorder=recorder,
+    )
+    async with runtime:
+        assert (await runtime.invoke("shop", {"email": "ada@example.com"})).ok
+    assert SENTINEL in sent[0].url + json.dumps(sent[0].headers)  # the key went out there
+    (details,) = recorder.recent("shop")
+    (attempt,) = details.as_json()["requests"]
+    assert SENTINEL not in json.dumps(details.as_json())
+    request = attempt["request"]
+    # The constants authentication left alone are shown as before.
+    assert request["headers"]["X-Version"] == "2" and "locale=fr" in request["url"]
+    if location == "header":
+        assert request["headers"]["x-key"] == "***" and "appid=public" in request["url"]
+    else:
+        assert "appid=***" in request["url"]
+        assert request["headers"]["X-Key"] == "placeholder"
+
+
 def masking_of(folder: Path, bodies: bool) -> Masking:
     write_action(folder, "shop", shop(bodies))
     action = Runtime.from_path(folder, plugins=(), policy=DestinationPolicy(True)).registry.actions["shop"]

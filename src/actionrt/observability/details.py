@@ -68,9 +68,9 @@ class Masking:
     __slots__ = (
         "_request_shown",
         "_response_shown",
+        "constant_headers",
+        "constant_query",
         "endpoint",
-        "headers",
-        "query",
         "record_bodies",
         "variable_headers",
         "variable_query",
@@ -80,16 +80,19 @@ class Masking:
         endpoint = action.definition.endpoint
         self.endpoint = endpoint.url  # never with a query (the definition refuses one)
         self.record_bodies = record_bodies
-        self.headers = _PROTOCOL_HEADERS | _constants(endpoint.headers)
-        self.query = _constants(endpoint.queryParameters)
+        self.constant_headers = _constants(endpoint.headers)
+        self.constant_query = _constants(endpoint.queryParameters)
         self.variable_headers = frozenset(f.name.lower() for f in endpoint.headers if f.variable)
         self.variable_query = frozenset(f.name.lower() for f in endpoint.queryParameters if f.variable)
         self._request_shown = _Verdicts(self._header_shown)
         self._response_shown = _Verdicts(_protocol_header)
 
     def request_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
-        shown = self._request_shown
-        return {name: value if shown[name] else MASK for name, value in headers.items()}
+        shown = self._request_shown  # True, False, or the constant's value to show
+        return {
+            name: value if (verdict := shown[name]) is True or verdict == value else MASK
+            for name, value in headers.items()
+        }
 
     def response_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         # A partner's answer may set a session or a token: only protocol headers are shown.
@@ -106,20 +109,30 @@ class Masking:
         if not parts.query:
             return base
         pairs = [
-            (key, value if key.lower() in self.query or self._variable_shown(key) else MASK)
+            (
+                key,
+                value if self.constant_query.get(key.lower()) == value or self._variable_shown(key) else MASK,
+            )
             for key, value in parse_qsl(parts.query, keep_blank_values=True)
         ]
         return f"{base}?{urlencode(pairs, safe='*')}"
 
-    def _header_shown(self, name: str) -> bool:
+    def _header_shown(self, name: str) -> bool | str:
+        """True: shown; a constant's name: its value, shown only when the value sent is that
+        value (authentication may write a secret under the same name); False: masked."""
         lowered = name.lower()
-        return lowered in self.headers or (self.record_bodies and lowered in self.variable_headers)
+        if lowered in _PROTOCOL_HEADERS:
+            return True
+        constant = self.constant_headers.get(lowered)
+        if constant is not None:
+            return constant
+        return self.record_bodies and lowered in self.variable_headers
 
     def _variable_shown(self, key: str) -> bool:
         return self.record_bodies and key.lower() in self.variable_query
 
 
-class _Verdicts(dict[str, bool]):
+class _Verdicts(dict[str, bool | str]):
     """Header name -> shown, `decide`d at a name's first lookup and kept for the first
     `NAMES_KEPT` names (an action sends the same few on every call; a partner could answer
     with endless new ones). Masking the bench call's three request and five response headers:
@@ -128,11 +141,11 @@ class _Verdicts(dict[str, bool]):
 
     NAMES_KEPT: Final = 256
 
-    def __init__(self, decide: Callable[[str], bool]) -> None:
+    def __init__(self, decide: Callable[[str], bool | str]) -> None:
         super().__init__()
         self.decide = decide
 
-    def __missing__(self, name: str) -> bool:
+    def __missing__(self, name: str) -> bool | str:
         verdict = self.decide(name)
         if len(self) < self.NAMES_KEPT:
             self[name] = verdict
@@ -143,9 +156,10 @@ def _protocol_header(name: str) -> bool:
     return name.lower() in _PROTOCOL_HEADERS
 
 
-def _constants(fields: Any) -> frozenset[str]:
-    """Names of constant fields whose value reads no secret (no template at all)."""
-    return frozenset(f.name.lower() for f in fields if not f.variable and "{{" not in (f.value or ""))
+def _constants(fields: Any) -> dict[str, str]:
+    """Constant fields whose value reads no secret (no template at all), by lower-case name: a
+    field of that name is shown only with that value, as the definition gives it."""
+    return {f.name.lower(): f.value for f in fields if not f.variable and "{{" not in (f.value or "")}
 
 
 _Bodies = tuple[bytes | None, bool, bytes | None, bool]
