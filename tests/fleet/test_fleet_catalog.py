@@ -192,6 +192,15 @@ async def test_a_deleted_action_ends_its_calls_unknown_action_and_a_new_one_is_s
     assert len(endpoint.seen) == 2
 
 
+async def published_action(redis_client: aioredis.Redis, changes: Any, keys: CatalogKeys, name: str) -> bytes:
+    """Action `name`'s published document, once a publication holds it: the service publishes
+    after answering an edit, so it is read again at each announcement on `changes`."""
+    async with asyncio.timeout(30):
+        while (found := await redis_client.hget(keys.actions, name)) is None:
+            await changes.get_message(ignore_subscribe_messages=True, timeout=None)
+    return bytes(found)
+
+
 @pytest.mark.slow  # worker and service subprocesses: 15 to 50 s on the shared box
 async def test_console_secrets_reach_a_worker_with_the_service_key_and_not_one_with_another(
     endpoint: Endpoint,
@@ -203,10 +212,13 @@ async def test_console_secrets_reach_a_worker_with_the_service_key_and_not_one_w
 ) -> None:
     service = await start_service()
     document = ping(endpoint.url + "/v1/ping", authentication={"type": "bearer", "token": "tok-s3cret"})
-    await service.create(document)
-    published = await redis_client.hget(CatalogKeys(queue_name).actions, "ping")
-    assert published is not None and b"tok-s3cret" not in published  # a reference, sealed
-    sealed = await redis_client.hvals(CatalogKeys(queue_name).secrets)
+    keys = CatalogKeys(queue_name)
+    async with redis_client.pubsub() as changes:
+        await changes.subscribe(keys.changed)
+        await service.create(document)  # answered before its publication, which follows
+        published = await published_action(redis_client, changes, keys, "ping")
+    assert b"tok-s3cret" not in published  # a reference, sealed
+    sealed = await redis_client.hvals(keys.secrets)  # written in the same transaction
     assert len(sealed) == 1 and b"tok-s3cret" not in sealed[0]
     async with Queue(REDIS_URL, name=queue_name) as queue:
         keyed = await start_worker("--from-service")
