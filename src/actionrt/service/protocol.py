@@ -104,7 +104,6 @@ class InvokeProtocol(HttpToolsProtocol):
     head_for: Headers | None = None  # the default headers `ok_head` holds
     idle_since: float | None = None  # the loop's time of the last answer; None: busy
     ok_head = OK_HEAD
-    lost = False  # the connection is lost
     plain_next: PlainCycle | None = None  # read, waiting for the connection's worker
     plain_waker: asyncio.Future[None] | None = None  # the idle worker waits on it
     plain_worker: asyncio.Task[None] | None = None  # `_answer_plain`, while it runs
@@ -160,10 +159,8 @@ class InvokeProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if type(cycle) is PlainCycle and not cycle.response_complete:
             self.plain_next = cycle
-            waker = self.plain_waker
-            if waker is not None:  # the connection's worker waits: wake it
-                self.plain_waker = None
-                waker.set_result(None)
+            if self.plain_waker is not None:
+                self._wake_worker()
             elif self.plain_worker is None:
                 self.plain_worker = task = self.loop.create_task(self._answer_plain())
                 task.add_done_callback(self.tasks.discard)  # as uvicorn keeps a request's task
@@ -173,7 +170,7 @@ class InvokeProtocol(HttpToolsProtocol):
 
     async def _answer_plain(self) -> None:
         """The connection's worker: answers its plain invokes one after another (one is in
-        flight at a time: `_plain_cycle`) and ends once the connection is lost. A request read
+        flight at a time: `_plain_cycle`) and ends once the connection closes. A request read
         whole is called, as its own task would have been, even if the client is gone by then.
 
         One task per connection, not per request: making a task was ~7,300 instructions (Python
@@ -188,7 +185,7 @@ class InvokeProtocol(HttpToolsProtocol):
                 if cycle is not None:  # read whole: called even if the client is gone by now
                     self.plain_next = None
                     await self._answer(cycle)
-                elif self.lost:
+                elif self.transport.is_closing():
                     return
                 else:
                     waker = self.plain_waker = self.loop.create_future()
@@ -196,6 +193,13 @@ class InvokeProtocol(HttpToolsProtocol):
         finally:
             self.plain_worker = None
             self.plain_waker = None
+
+    def _wake_worker(self) -> None:
+        """Wake the connection's worker if it waits (for a request, or to end)."""
+        waker = self.plain_waker
+        if waker is not None:
+            self.plain_waker = None
+            waker.set_result(None)
 
     async def _answer(self, cycle: PlainCycle) -> None:
         try:
@@ -268,12 +272,8 @@ class InvokeProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        self.lost = True
-        waker = self.plain_waker
-        if waker is not None:  # the idle worker ends
-            self.plain_waker = None
-            waker.set_result(None)
+        super().connection_lost(exc)  # the transport is closing now: an idle worker ends
+        self._wake_worker()
         if self.timeout_keep_alive_task is not None:
             self.timeout_keep_alive_task.cancel()
             self.timeout_keep_alive_task = None
