@@ -180,3 +180,30 @@ async def test_a_failed_lookup_is_a_connect_error_of_its_own() -> None:
         await transport.aclose()
     assert isinstance(caught.value, LookupFailedError) and caught.value.kind == "lookupFailed"
     assert "partner.example" in str(caught.value) and not request.written
+
+
+async def test_requests_on_a_kept_alive_connection_never_ask_for_the_running_loop(
+    fast: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Python 3.11 `asyncio.get_running_loop()` is a getpid system call each time: the
+    connection keeps its loop once made, so taking it from the pool, writing and giving it back
+    need none."""
+    transport = Http1Transport()
+    asked = 0
+    running_loop = asyncio.get_running_loop
+
+    def counted() -> asyncio.AbstractEventLoop:
+        nonlocal asked
+        asked += 1
+        return running_loop()
+
+    try:
+        first = await transport.send(HttpRequest("GET", fast.url + "/"))  # makes the connection
+        monkeypatch.setattr(asyncio, "get_running_loop", counted)
+        answers = [await transport.send(HttpRequest("GET", fast.url + "/")) for _ in range(5)]
+    finally:
+        monkeypatch.undo()
+        await transport.aclose()
+    assert [a.status for a in [first, *answers]] == [200] * 6
+    assert fast.connections == 1  # the same connection each time
+    assert asked == 0

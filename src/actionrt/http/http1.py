@@ -212,7 +212,6 @@ class Http1Transport:
         proxy = origin.proxy
         key = (origin.host, origin.port, context, None if proxy is None else proxy.identity)
         host = pools.host(key, origin.host_header)
-        loop = asyncio.get_running_loop()
         for fresh_only in (False, True):
             connection = await self._acquire(request, origin, host, fresh_only)
             try:
@@ -239,7 +238,7 @@ class Http1Transport:
                 raise
             finally:
                 if connection.idle:
-                    pools.give_back(host, connection, loop.time())
+                    pools.give_back(host, connection)
                 elif not connection.closed:
                     connection.close()
         raise AssertionError("unreachable")  # pragma: no cover
@@ -254,10 +253,9 @@ class Http1Transport:
     ) -> Http1Connection:
         """An idle connection to `host`, else a new one once the host's pool has room."""
         pools = self._pools
-        loop = asyncio.get_running_loop()
         while True:
             if not fresh_only:
-                connection = pools.take_idle(host, loop.time())
+                connection = pools.take_idle(host)
                 if connection is not None:
                     return connection
             if pools.reserve(host):

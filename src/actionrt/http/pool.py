@@ -74,17 +74,19 @@ class ConnectionPools:
             host = self.hosts[key] = HostPool(key, name, self.limits.per_host)
         return host
 
-    def take_idle(self, host: HostPool, now: float) -> Http1Connection | None:
-        """The newest idle connection still worth using; older ones past keepalive are closed."""
+    def take_idle(self, host: HostPool) -> Http1Connection | None:
+        """The newest idle connection still worth using; older ones past keepalive are closed.
+        Each is timed by its own loop (`Http1Connection.loop`): no `get_running_loop` here."""
         idle = host.idle
         while idle:
             connection = idle.pop()
-            transport = connection.transport
+            transport, loop = connection.transport, connection.loop
             if (
                 connection.idle
                 and transport is not None
+                and loop is not None
                 and not transport.is_closing()
-                and now - connection.idle_since < self.limits.keepalive
+                and loop.time() - connection.idle_since < self.limits.keepalive
             ):
                 return connection
             connection.close()
@@ -114,11 +116,12 @@ class ConnectionPools:
     def _closed(self, host: HostPool, connection: Http1Connection) -> None:
         self.release(host)
 
-    def give_back(self, host: HostPool, connection: Http1Connection, now: float) -> None:
-        if not connection.idle:
+    def give_back(self, host: HostPool, connection: Http1Connection) -> None:
+        loop = connection.loop
+        if not connection.idle or loop is None:
             connection.close()
             return
-        connection.idle_since = now
+        connection.idle_since = loop.time()
         host.idle.append(connection)
         host.wake_one()
         if self._total_waiters:  # a call of another host may close it to make room

@@ -51,6 +51,7 @@ class Http1Connection(asyncio.Protocol):
         self._on_close = on_close
         self._told = True  # until `track`: a connection that was never made frees no slot
         self.transport: asyncio.Transport | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the connection's, once made
         self.closed = False
         self.reusable = True
         self.idle_since = 0.0
@@ -76,6 +77,9 @@ class Http1Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Duck-typed: uvloop's transports are not subclasses of asyncio.Transport.
         self.transport = cast(asyncio.Transport, transport)
+        # Kept for the exchanges: on Python 3.11 each `asyncio.get_running_loop()` is a getpid
+        # system call (~270 ns against ~90 ns for `loop.time()`, timeit), once a connection here.
+        self.loop = asyncio.get_running_loop()
 
     def data_received(self, data: bytes) -> None:
         waiter = self._waiter
@@ -126,9 +130,9 @@ class Http1Connection(asyncio.Protocol):
 
     def exchange(self, payload: bytes, head_only: bool, max_body: int) -> asyncio.Future[Answer]:
         """Write one request; the future gets (status, headers, body) or the failure."""
-        transport = self.transport
-        assert transport is not None
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        transport, loop = self.transport, self.loop
+        assert transport is not None and loop is not None
+        waiter = self._waiter = loop.create_future()
         if self.closed or transport.is_closing():
             # The server hung up before we wrote: a write now would vanish and leave the
             # waiter pending until the deadline.
