@@ -19,7 +19,7 @@ from threaded_server import StartingServer, serving
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from actionrt.service.app import ServiceApp
+from actionrt.service.app import MAX_BODY, ServiceApp
 from actionrt.service.protocol import OK_HEAD, InvokeProtocol, uvicorn_config
 
 CALL = {"params": {"email": "ada@example.com"}}
@@ -165,6 +165,69 @@ async def test_http_1_0_and_connection_close_end_the_connection(served: Served, 
         answer = await exchange(served.port, raw)  # read() returns: the server closed it
         assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b"connection: close\r\n" in answer
         assert answer.endswith(b"}")
+    assert len(endpoint.received) == 2
+
+
+async def test_a_connections_repeated_head_is_decided_once_and_anything_else_again(
+    served: Served, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A keep-alive client sends the same head each time but its `content-length`: it is decided
+    once a connection. A head that differs in anything else (a browser's cookie, another action,
+    a body past the cap) is decided again, as on a fresh connection."""
+    await create(served, f"{endpoint.base_url}/ok")
+    decided = 0
+    plain_invoke = served.app.hot_path.plain_invoke
+
+    def counted(*args: Any) -> Any:
+        nonlocal decided
+        decided += 1
+        return plain_invoke(*args)
+
+    monkeypatch.setattr(served.app.hot_path, "plain_invoke", counted)
+    longer = {"params": {"email": "grace.hopper@example.com"}}
+    too_long = {"params": {"email": "x" * MAX_BODY}}
+    async with httpx.AsyncClient(base_url=served.url) as client:  # one kept-alive connection
+        answers = [
+            await client.post("/actions/notify/invoke", json=CALL),
+            await client.post("/actions/notify/invoke", json=longer),
+            await client.post("/actions/notify/invoke", json=too_long),
+        ]
+        # The first's head again but for its length (the third's past the cap: the application
+        # answers it, deciding it once more for itself).
+        assert decided - len(served.routed) == 1
+        answers += [
+            await client.post("/actions/notify/invoke", json=CALL, headers={"cookie": "seen=1"}),
+            await client.post("/actions/nothere/invoke", json=CALL),
+            await client.post("/actions/notify/invoke", json=CALL),
+        ]
+    assert [answer.status_code for answer in answers] == [200, 200, 413, 200, 404, 200]
+    assert served.routed == [
+        "POST /actions/notify/invoke",  # past the cap
+        "POST /actions/notify/invoke",  # with a cookie: the security layer decides it in full
+        "POST /actions/nothere/invoke",
+    ]
+    assert len(endpoint.received) == 4
+
+
+async def test_http_1_0_asking_to_be_kept_alive_after_http_1_1_ends_the_connection(
+    served: Served, endpoint: Endpoint
+) -> None:
+    """HTTP/1.0 is never kept alive, even asking for it with the head (`connection: keep-alive`)
+    that an HTTP/1.1 request just had on the same connection."""
+    await create(served, f"{endpoint.base_url}/ok")
+    kept = invoke_request(extra=b"connection: keep-alive\r\n")
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    try:
+        writer.write(kept)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"content-length: (\d+)", head)[1])  # type: ignore[index]
+        await reader.readexactly(length)
+        writer.write(kept.replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+        last = await reader.read()  # returns: the server closed the connection
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"connection: close" not in head
+    assert last.startswith(b"HTTP/1.1 200 OK\r\n") and b"connection: close\r\n" in last
     assert len(endpoint.received) == 2
 
 

@@ -22,6 +22,12 @@ request the application answers, and a plain answer's head once per `date` (147,
 request (127,500 -> 121,100). Reading a whole plain invoke ourselves (regexes over the head,
 the parser skipped) was tried: ~2,900 less, its regexes costing ~18,700 of what httptools'
 callbacks did; not worth a second HTTP parser.
+
+A connection's plain head is decided once (`PlainHead`): a keep-alive client sends the same
+head each time but its `content-length`, and comparing the lists stands for the target's regex,
+the walk of the headers and the security check; anything else in the head differing, it is
+decided again. 343,800 -> 332,900 instructions per API invoke with the call made (callgrind,
+bench/README.md "A connection's head decided once").
 """
 
 from __future__ import annotations
@@ -96,6 +102,42 @@ class PlainCycle:
         self.disconnected = False
 
 
+class PlainHead:
+    """A plain invoke's head as its connection saw it last (`InvokeProtocol._plain_cycle`):
+    the same head again, but its `content-length`, is the same invoke."""
+
+    __slots__ = ("connection", "headers", "invoke", "length_at", "path", "query", "url")
+
+    def __init__(
+        self, url: bytes, headers: Headers, length_at: int, invoke: PlainInvoke, path: bytes, query: bytes
+    ) -> None:
+        self.url = url
+        self.headers = headers
+        self.length_at = length_at
+        self.invoke = invoke
+        self.path = path
+        self.query = query
+        # With a `connection` header HTTP/1.0 may ask to be kept alive too: the version is
+        # read again (without one, only HTTP/1.1 is kept alive).
+        self.connection = any(name == b"connection" for name, _ in headers)
+
+    def again(
+        self, parser: httptools.HttpRequestParser, url: bytes, headers: Headers, length_at: int
+    ) -> bool:
+        """Whether a head is this one (HTTP/1.1, kept alive) but for the value of its
+        `content-length` (at `length_at`)."""
+        seen = self.headers
+        return (
+            url == self.url
+            and length_at == self.length_at
+            and len(headers) == len(seen)
+            and headers[:length_at] == seen[:length_at]
+            and headers[length_at + 1 :] == seen[length_at + 1 :]
+            and parser.should_keep_alive()
+            and (not self.connection or parser.get_http_version() == "1.1")
+        )
+
+
 class InvokeProtocol(HttpToolsProtocol):
     """One connection of `actionrt serve`; `hot_path` is bound by `invoke_protocol`."""
 
@@ -103,6 +145,8 @@ class InvokeProtocol(HttpToolsProtocol):
     cycle: RequestResponseCycle | PlainCycle  # type: ignore[assignment]  # uvicorn reads both alike
     head_for: Headers | None = None  # the default headers `ok_head` holds
     idle_since: float | None = None  # the loop's time of the last answer; None: busy
+    length_at = -1  # where the request's `content-length` is in `headers`; -1: none
+    last_plain: PlainHead | None = None  # the connection's last plain invoke head
     ok_head = OK_HEAD
     plain_next: PlainCycle | None = None  # read, waiting for the connection's worker
     plain_waker: asyncio.Future[None] | None = None  # the idle worker waits on it
@@ -113,6 +157,16 @@ class InvokeProtocol(HttpToolsProtocol):
         self.url = b""
         self.expect_100_continue = False
         self.headers = []
+        self.length_at = -1
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """uvicorn's, and where `content-length` is (`PlainHead.again`)."""
+        name = name.lower()
+        if name == b"content-length":
+            self.length_at = len(self.headers)
+        elif name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         cycle = self._plain_cycle()
@@ -132,6 +186,12 @@ class InvokeProtocol(HttpToolsProtocol):
             return None
         if parser.get_method() != b"POST" or parser.should_upgrade():
             return None
+        last, headers, length_at = self.last_plain, self.headers, self.length_at
+        if last is not None and last.again(parser, self.url, headers, length_at):
+            length = headers[length_at][1]
+            if length.isdigit() and int(length) <= self.hot_path.max_body:
+                return PlainCycle(last.invoke, headers, last.path, last.query, "1.1", True)
+            return None
         target = INVOKE_TARGET.fullmatch(self.url)
         if target is not None:  # the form clients send
             path, query = target[1], target[3] or b""
@@ -146,7 +206,9 @@ class InvokeProtocol(HttpToolsProtocol):
             return None
         version = parser.get_http_version()
         keep_alive = version != "1.0" and parser.should_keep_alive()
-        return PlainCycle(invoke, self.headers, path, query, version, keep_alive)
+        if version == "1.1" and keep_alive:  # a copy: the application may change a scope's list
+            self.last_plain = PlainHead(self.url, headers.copy(), length_at, invoke, path, query)
+        return PlainCycle(invoke, headers, path, query, version, keep_alive)
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle
