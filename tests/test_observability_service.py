@@ -136,6 +136,44 @@ def test_serve_takes_the_log_format_and_record_bodies(tmp_path: Path, started: d
     assert wrong.exit_code == 2 and "xml" in wrong.output
 
 
+# What `actionrt worker` set up, printed by a stand-in for its loop (nothing is served).
+WORKER_LOGGING = """
+import logging, sys
+from actionrt.cli import main, worker_commands
+from actionrt.observability import logs
+
+def report(coroutine):
+    coroutine.close()
+    handler = logs._direct_handler()
+    print(type(handler).__name__, type(handler.formatter).__name__ if handler else None,
+          logging.getLogger().handlers == [handler], flush=True)
+
+worker_commands._run = report
+sys.argv = ["actionrt", "worker", sys.argv[1], "--redis", "redis://127.0.0.1:1/0", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("options", "formatter"), [([], "TextLogFormatter"), (["--log-format", "json"], "JsonLogFormatter")]
+)
+def test_the_worker_logs_as_serve_does(tmp_path: Path, options: list[str], formatter: str) -> None:
+    """Call lines made ready and written in batches, as under `serve`; every other library's
+    lines through the same handler. Through `logging.basicConfig` each line was a record, a
+    `strftime` and a write of its own."""
+    import subprocess
+    import sys
+
+    shown = subprocess.run(
+        [sys.executable, "-c", WORKER_LOGGING, str(tmp_path), *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == ["BatchedStreamHandler", formatter, "True"]
+
+
 def test_json_log_config_writes_call_lines_as_json() -> None:
     config = uvicorn_log_config("json")
     assert config["loggers"]["actionrt"] == {"handlers": ["default"], "level": "INFO", "propagate": False}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from collections.abc import Coroutine
 from pathlib import Path
@@ -80,6 +79,13 @@ from actionrt.cli.proxy_option import proxy_option, use_proxy
     show_default=True,
     help="Reload the actions when their files (or the service's catalog) change.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines (one per call, and the worker's own) as text or as one JSON object per line.",
+)
 @proxy_option
 def worker(
     paths: tuple[Path, ...],
@@ -96,12 +102,14 @@ def worker(
     processes: int,
     from_service: bool,
     watch: bool,
+    log_format: str,
     proxy: str | None,
 ) -> None:
     """Serve the calls submitted to a Redis queue (docs/fleet.md): the actions of the files
     under PATH..., or with --from-service those the service publishes. SIGTERM drains: the calls
     already taken finish and are stored, then the process exits 0."""
     from actionrt.errors import ValidationError
+    from actionrt.observability import configure_logging
     from actionrt.service.vault import SecretKeyError
 
     if from_service and paths:
@@ -109,8 +117,11 @@ def worker(
     if not from_service and not paths:
         raise click.UsageError("give the action files to serve (PATH...), or --from-service")
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     use_proxy(proxy)  # ACTIONRT_PROXY: read by this process's runtimes and inherited by its children
+    # `serve`'s logging: call lines made ready and written in batches, ~54,000 instructions and
+    # a write less per call than through `logging.basicConfig`'s handler (callgrind of a worker;
+    # bench/README.md "The fleet worker logs as serve does").
+    configure_logging(log_format, root=True)
     if processes > 1:
         from actionrt.fleet.processes import supervise, worker_command
 
@@ -124,6 +135,7 @@ def worker(
             arguments += ["--metrics-port", str(metrics_port + index)] if metrics_port is not None else []
             arguments += [] if watch else ["--no-watch"]
             arguments += ["--from-service"] if from_service else []
+            arguments += ["--log-format", log_format]
             return worker_command(arguments)
 
         raise SystemExit(supervise(processes, command))

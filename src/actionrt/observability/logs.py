@@ -338,8 +338,13 @@ def uvicorn_log_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
     }
 
 
-def configure_logging(log_format: str, level: str = "INFO") -> None:
-    """Install `uvicorn_log_config` for a process that is not uvicorn (the fleet's worker)."""
+def configure_logging(log_format: str, level: str = "INFO", *, root: bool = False) -> None:
+    """Install `uvicorn_log_config` for a process that is not uvicorn (the fleet's worker);
+    `root`: every other library's lines too, at INFO, through the same handler (what
+    `logging.basicConfig(level=logging.INFO)` would have written)."""
     import logging.config
 
-    logging.config.dictConfig(uvicorn_log_config(log_format, level))
+    config = uvicorn_log_config(log_format, level)
+    if root:
+        config["root"] = {"handlers": ["default"], "level": "INFO"}
+    logging.config.dictConfig(config)
