@@ -136,19 +136,19 @@ def test_serve_takes_the_log_format_and_record_bodies(tmp_path: Path, started: d
     assert wrong.exit_code == 2 and "xml" in wrong.output
 
 
-# What `actionrt worker` set up, printed by a stand-in for its loop (nothing is served).
-WORKER_LOGGING = """
-import logging, sys
+# What `actionrt worker` set up, printed by a stand-in for the worker it runs (nothing is served).
+WORKER_SET_UP = """
+import gc, logging, sys
 from actionrt.cli import main, worker_commands
 from actionrt.observability import logs
 
-def report(coroutine):
-    coroutine.close()
+async def report(config, metrics_port):
     handler = logs._direct_handler()
     print(type(handler).__name__, type(handler.formatter).__name__ if handler else None,
-          logging.getLogger().handlers == [handler], flush=True)
+          logging.getLogger().handlers == [handler], gc.get_threshold()[0], gc.get_freeze_count() > 0,
+          flush=True)
 
-worker_commands._run = report
+worker_commands._serve = report
 sys.argv = ["actionrt", "worker", sys.argv[1], "--redis", "redis://127.0.0.1:1/0", *sys.argv[2:]]
 main()
 """
@@ -157,21 +157,25 @@ main()
 @pytest.mark.parametrize(
     ("options", "formatter"), [([], "TextLogFormatter"), (["--log-format", "json"], "JsonLogFormatter")]
 )
-def test_the_worker_logs_as_serve_does(tmp_path: Path, options: list[str], formatter: str) -> None:
-    """Call lines made ready and written in batches, as under `serve`; every other library's
-    lines through the same handler. Through `logging.basicConfig` each line was a record, a
-    `strftime` and a write of its own."""
+def test_the_worker_logs_and_collects_as_serve_does(
+    tmp_path: Path, options: list[str], formatter: str
+) -> None:
+    """Call lines made ready and written in batches, as under `serve`, every other library's
+    lines through the same handler (through `logging.basicConfig` each line was a record, a
+    `strftime` and a write of its own); and the collector settled as `serve` settles it."""
     import subprocess
     import sys
 
+    from actionrt.loops import YOUNG_THRESHOLD
+
     shown = subprocess.run(
-        [sys.executable, "-c", WORKER_LOGGING, str(tmp_path), *options],
+        [sys.executable, "-c", WORKER_SET_UP, str(tmp_path), *options],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.split() == ["BatchedStreamHandler", formatter, "True"]
+    assert shown.stdout.split() == ["BatchedStreamHandler", formatter, "True", str(YOUNG_THRESHOLD), "True"]
 
 
 def test_json_log_config_writes_call_lines_as_json() -> None:

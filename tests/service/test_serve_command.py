@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from service_support import EXAMPLES
 
+from actionrt import loops
 from actionrt.cli import app, serve_commands
 
 
@@ -57,7 +58,7 @@ def test_serve_tunes_the_collector_before_serving(tmp_path: Path, started: dict[
     assert result.exit_code == 0, result.output
     # Collected less often, and what serving started with (the app, its imports) is never
     # walked again by a collection.
-    assert started["threshold"] == (serve_commands.YOUNG_THRESHOLD, 10, 10)
+    assert started["threshold"] == (loops.YOUNG_THRESHOLD, 10, 10)
     assert started["frozen"] > 10_000
 
 

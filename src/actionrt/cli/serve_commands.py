@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import socket
 from pathlib import Path
@@ -160,7 +159,7 @@ def serve(
 
     import uvicorn
 
-    from actionrt.loops import best_loop_name
+    from actionrt.loops import best_loop_name, tune_collector
     from actionrt.observability import uvicorn_log_config
     from actionrt.service.app import create_app
     from actionrt.service.protocol import uvicorn_config
@@ -205,26 +204,6 @@ def serve(
     )
     tune_collector()
     uvicorn.Server(config).run(sockets=[listener])
-
-
-# The cyclic collector's youngest generation is collected once allocations outrun frees by
-# this many objects (Python's default: 700). A service with 32 calls in flight keeps thousands
-# of young objects alive, so at 700 it collects every few calls and walks them again each time:
-# ~10,000 instructions per API invoke, ~8,000 of them gone at 10,000 (callgrind; 2,000 keeps
-# most of it; bench/README.md "A task per connection, and the collector settled"). Older
-# generations keep Python's defaults.
-YOUNG_THRESHOLD = 10_000
-
-
-def tune_collector() -> None:
-    """Settle the garbage collector for serving, once everything is imported and built:
-    what exists now is frozen (never walked again by a collection; should some of it become
-    cyclic garbage later, say an action's definition replaced by an edit, that one-time amount is
-    not freed) and the youngest generation collected less often (`YOUNG_THRESHOLD`)."""
-    gc.collect()
-    gc.freeze()
-    _, middle, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, middle, oldest)
 
 
 def check_redis_url(url: str) -> None:

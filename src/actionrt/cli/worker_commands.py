@@ -180,8 +180,9 @@ async def _serve(config: Any, metrics_port: int | None) -> None:
 
 
 def _run(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run on uvloop when it is installed, else on asyncio's own loop."""
-    from actionrt.loops import best_loop_factory
+    """Run on uvloop when it is installed, else on asyncio's own loop, the collector settled."""
+    from actionrt.loops import best_loop_factory, tune_collector
 
+    tune_collector()
     with asyncio.Runner(loop_factory=best_loop_factory()) as runner:
         runner.run(coroutine)
