@@ -48,7 +48,7 @@ def install_best_loop() -> str:
 # thousands of young objects alive, so at 700 it collects every few calls and walks them again
 # each time: ~10,000 instructions per API invoke of `serve`, ~8,000 of them gone at 10,000
 # (callgrind; 2,000 keeps most of it; bench/README.md "A task per connection, and the
-# collector settled"); a worker's call 436,100 -> 415,200 (bench/README.md "The fleet worker
+# collector settled"); a worker's call 436,100 -> 409,800-415,200 (bench/README.md "The fleet worker
 # logs as serve does"). Older generations keep Python's defaults.
 YOUNG_THRESHOLD = 10_000
 
