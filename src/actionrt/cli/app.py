@@ -31,6 +31,17 @@ def app() -> None:
     """
 
 
+def log_format_option(function: _F) -> _F:
+    """`--log-format`: the process's log lines (`serve`, `worker`) as text or JSON."""
+    return click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Log lines (one per call, and the process's own) as text or as one JSON object per line.",
+    )(function)
+
+
 def allow_private_network_option(function: _F) -> _F:
     """`--allow-private-network`: the destination guard lifted for local development."""
     return click.option(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from actionrt.cli.app import EXIT_USAGE, PATH, app, fail
+from actionrt.cli.app import EXIT_USAGE, PATH, app, fail, log_format_option
 from actionrt.cli.proxy_option import proxy_option, use_proxy
 
 DEFAULT_STORE = Path(".actionrt") / "store.db"
@@ -47,13 +47,7 @@ DEFAULT_STORE = Path(".actionrt") / "store.db"
     envvar="ACTIONRT_ALLOW_PRIVATE_NETWORK",
     help="Let actions call loopback and private addresses on any port (local development).",
 )
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Log lines (one per call, and uvicorn's) as text or as one JSON object per line.",
-)
+@log_format_option
 @click.option(
     "--record-bodies",
     is_flag=True,

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from actionrt.cli.app import PATH, allow_private_network_option, app
+from actionrt.cli.app import PATH, allow_private_network_option, app, log_format_option
 from actionrt.cli.proxy_option import proxy_option, use_proxy
 
 
@@ -79,13 +79,7 @@ from actionrt.cli.proxy_option import proxy_option, use_proxy
     show_default=True,
     help="Reload the actions when their files (or the service's catalog) change.",
 )
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Log lines (one per call, and the worker's own) as text or as one JSON object per line.",
-)
+@log_format_option
 @proxy_option
 def worker(
     paths: tuple[Path, ...],
