@@ -35,9 +35,10 @@ class Served:
 
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    """`actionrt serve`'s uvicorn set-up on a free loopback port, in this test's loop."""
-    app = make_app(tmp_path, examples=None)
+async def served(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Served]:
+    """`actionrt serve`'s uvicorn set-up on a free loopback port, in this test's loop (with the
+    API token the test's indirect parameter gives, if any)."""
+    app = make_app(tmp_path, examples=None, api_token=getattr(request, "param", None))
     assert isinstance(app, ServiceApp)
     routed: list[str] = []
     application = app.__call__
@@ -207,6 +208,26 @@ async def test_a_connections_repeated_head_is_decided_once_and_anything_else_aga
         "POST /actions/nothere/invoke",
     ]
     assert len(endpoint.received) == 4
+
+
+@pytest.mark.parametrize("served", ["the-api-token"], indirect=True)
+async def test_a_head_decided_once_never_lets_another_token_through(
+    served: Served, endpoint: Endpoint
+) -> None:
+    """With an API token, the token is part of the head: the same head with another token is
+    decided again, and refused, however many times the right one came first."""
+    right, wrong = {"authorization": "Bearer the-api-token"}, {"authorization": "Bearer guessed"}
+    async with httpx.AsyncClient(base_url=served.url) as client:  # one kept-alive connection
+        created = await client.post("/actions", json=action(url=f"{endpoint.base_url}/ok"), headers=right)
+        assert created.status_code == 201
+        served.routed.clear()
+        answers = [
+            await client.post("/actions/notify/invoke", json=CALL, headers=token)
+            for token in (right, right, wrong, right)
+        ]
+    assert [answer.status_code for answer in answers] == [200, 200, 401, 200]
+    assert served.routed == ["POST /actions/notify/invoke"]  # the wrong token: the application's 401
+    assert len(endpoint.received) == 3
 
 
 async def test_http_1_0_asking_to_be_kept_alive_after_http_1_1_ends_the_connection(
