@@ -255,6 +255,74 @@ async def test_a_secret_written_where_the_action_declares_a_constant_is_masked(
         assert request["headers"]["X-Key"] == "placeholder"
 
 
+@pytest.mark.parametrize(
+    ("location", "name", "bodies"),
+    [
+        ("header", "x-email", True),  # a variable header's name: shown when bodies are recorded
+        ("query", "ref", True),  # a variable query parameter's
+        ("header", "accept", False),  # a protocol header's: always shown
+        ("header", "accept", True),
+    ],
+)
+async def test_whatever_authentication_writes_is_masked_under_any_name(
+    tmp_path: Path, location: str, name: str, bodies: bool
+) -> None:
+    """Masking by name shows a variable field's value (with bodies) and a protocol header's:
+    an API key written under such a name is masked all the same, the other fields shown."""
+    fields = {
+        "endpoint": {
+            "url": API + "/v1/shop",
+            "method": "POST",
+            "headers": [
+                {"name": "X-Version", "value": "2"},
+                {"name": "x-email", "variable": True, "label": "Email"},
+            ],
+            "queryParameters": [
+                {"name": "locale", "value": "fr"},
+                {"name": "ref", "variable": True, "label": "Ref"},
+            ],
+        },
+        "authentication": {"type": "apiKey", "name": name, "value": SECRET, "location": location},
+    }
+    write_action(tmp_path, "shop", fields)
+    recorder = CallRecorder(record_bodies=bodies)
+    sent: list[HttpRequest] = []
+
+    def handle(request: HttpRequest) -> HttpResponse:
+        sent.append(request)
+        return answer(503 if len(sent) == 1 else 200)  # two attempts: the key re-applied
+
+    runtime = Runtime.from_path(
+        tmp_path,
+        plugins=(),
+        transport=MockTransport(handle),
+        policy=DestinationPolicy(True, resolver=public_dns),
+        backoff=Backoff(base=0.001, cap=0.002),
+        sleep=no_wait,
+        metrics=False,
+        recorder=recorder,
+    )
+    call = {"headers": {"x-email": "ada@example.com"}, "query": {"ref": "r-7"}}
+    async with runtime:
+        outcome = await runtime.invoke("shop", {"email": "ada@example.com"}, **call)
+        assert outcome.ok, outcome.error
+    assert all(SENTINEL in request.url + json.dumps(request.headers) for request in sent)
+    (details,) = recorder.recent("shop")
+    shown = details.as_json()
+    assert len(shown["requests"]) == 2 and SENTINEL not in json.dumps(shown)
+    for attempt in shown["requests"]:
+        request = attempt["request"]
+        assert request["headers"]["X-Version"] == "2" and "locale=fr" in request["url"]
+        if location == "header":
+            assert request["headers"][name] == "***"
+        else:
+            assert f"{name}=***" in request["url"]
+        if bodies and name != "x-email":  # call data, not written by authentication: shown
+            assert request["headers"]["x-email"] == "ada@example.com"
+        if bodies and name != "ref":
+            assert "ref=r-7" in request["url"]
+
+
 def masking_of(folder: Path, bodies: bool) -> Masking:
     write_action(folder, "shop", shop(bodies))
     action = Runtime.from_path(folder, plugins=(), policy=DestinationPolicy(True)).registry.actions["shop"]
@@ -305,7 +373,7 @@ def test_only_the_cut_of_a_body_is_kept(tmp_path: Path) -> None:
             _perf(), _perf(), HttpRequest("POST", API + "/v1/shop/x", {}, sent), answer(200, got), None
         )
         (seen,) = details._seen
-        kept[bodies] = seen[-1]
+        kept[bodies] = seen[8]  # the bodies
     assert kept[False] is None  # bodies off: nothing of them
     request_body, request_cut, answer_body, answer_cut = kept[True]
     assert (request_body, answer_body) == (sent[:BODY_LIMIT], got[:BODY_LIMIT]) and request_cut and answer_cut

@@ -122,6 +122,7 @@ class _ActionEngine:
     a method below it, and every result is made in `_finish`."""
 
     __slots__ = (
+        "apply",
         "authenticator",
         "builder",
         "classify",
@@ -158,6 +159,13 @@ class _ActionEngine:
         self.name = action.name
         self.builder = builder
         self.authenticator = authenticator
+        # Recorded calls mask whatever authentication writes: `apply` is watched for them.
+        watch = runtime._watch
+        self.apply = (
+            watch.authentication(authenticator.apply)
+            if watch is not None and watch.recorder is not None
+            else authenticator.apply
+        )
         self.token_based = isinstance(authenticator, TokenAuthenticator) or bool(
             getattr(authenticator, "token_based", False)
         )
@@ -262,7 +270,7 @@ class _ActionEngine:
         """Authenticate and send until the answer or failure is final, waiting as `decide` says
         between attempts; every attempt after the first passes the limiter again."""
         method = self.method
-        tls, apply = self.ssl_context, self.authenticator.apply
+        tls, apply = self.ssl_context, self.apply
         while True:
             request = call.request = HttpRequest(method, url, headers, content, tls)
             call.waiting = "no token yet"

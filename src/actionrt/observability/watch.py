@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["ActionWatch", "CallWatch", "last_call_id"]
 
 Send = Callable[["HttpRequest"], Coroutine[Any, Any, "HttpResponse"]]
+Apply = Callable[["HttpRequest"], Coroutine[Any, Any, None]]
 
 _T = TypeVar("_T")
 _perf = time.perf_counter
@@ -198,6 +199,8 @@ class CallWatch:
             state.sent += 1
             if not state.first_sent_ns:
                 state.first_sent_ns = tracing.now_ns()
+            details = state.details
+            untraced = request.headers.copy() if details is not None else None
             span = tracing.start_attempt(
                 state.tracer,
                 request.method,
@@ -208,7 +211,12 @@ class CallWatch:
                 propagate,
                 request.headers,
             )
-            details = state.details
+            # What tracing added (`traceparent`, ...) is not authentication's.
+            traced = frozenset(
+                ()
+                if untraced is None
+                else (name for name, value in request.headers.items() if untraced.get(name) != value)
+            )
             sent = _perf()
             try:
                 response = await send(request)
@@ -216,12 +224,27 @@ class CallWatch:
                 kind = _failure_kind(exc)
                 tracing.end_attempt(span, None, kind)
                 if details is not None:
-                    details.saw(sent, _perf(), request, None, kind)
+                    details.saw(sent, _perf(), request, None, kind, traced)
                 raise
             tracing.end_attempt(span, response.status, None)
             if details is not None:
-                details.saw(sent, _perf(), request, response, None)
+                details.saw(sent, _perf(), request, response, None, traced)
             return response
+
+        return watched
+
+    def authentication(self, apply: Apply) -> Apply:
+        """An authenticator's `apply` wrapped for call details: a recorded attempt's request is
+        kept as it was before authentication, so that what it writes is masked there whatever
+        its name (`CallDetails.before_authentication`). A runtime without a recorder does not
+        wrap it."""
+
+        def watched(request: HttpRequest) -> Coroutine[Any, Any, None]:
+            state = _current.get()
+            details = state if state is None or isinstance(state, CallDetails) else state.details
+            if details is not None:
+                details.before_authentication(request.headers.copy(), request.url)
+            return apply(request)
 
         return watched
 
