@@ -5,7 +5,7 @@ What is shown, and what is masked (`***`):
 - header and query values: shown for protocol headers and for the action's constant fields
   that read no secret; the action's variable fields only when bodies are recorded (they are
   call data); everything else (what authentication or a connector added) is masked, and so is
-  whatever authentication wrote, under any name (`CallDetails.authenticated`);
+  whatever authentication wrote, under any name (`CallDetails.before_authentication`);
 - the URL: the action's static endpoint; a dynamic path only when bodies are recorded;
 - bodies: only with `record_bodies`, each cut at `BODY_LIMIT` bytes.
 
@@ -174,9 +174,9 @@ def _constants(fields: Any) -> dict[str, str]:
 
 _Bodies = tuple[bytes | None, bool, bytes | None, bool]
 """What is kept of an attempt's request body and answer body, each with whether it was cut."""
-_Before = tuple[dict[str, str], str, frozenset[str]]
-"""An attempt's request before authentication: its headers and URL, and the headers tracing
-added after it (`CallDetails.before_authentication`)."""
+_Before = tuple[dict[str, str], str, dict[str, str]]
+"""An attempt's request headers and URL before authentication, and its headers as
+authentication left them (`CallDetails.before_authentication`)."""
 _Seen = tuple[
     float,
     float,
@@ -273,18 +273,15 @@ def _masked(masking: Masking, number: int, seen: _Seen, written: _Written) -> At
 
 def _written(attempts: list[_Seen]) -> _Written:
     """The lower-case header names and query keys authentication wrote in a call's attempts:
-    new or changed since before it, less what tracing added after it."""
+    new or changed by it."""
     names: set[str] = set()
     keys: set[str] = set()
-    for seen in attempts:
-        url, headers, before = seen[3], seen[4], seen[9]
+    for _, _, _, url, _, _, _, _, _, before in attempts:
         if before is None:
             continue
-        unauthenticated, unauthenticated_url, traced = before
+        unauthenticated, unauthenticated_url, authenticated = before
         names.update(
-            name.lower()
-            for name, value in headers.items()
-            if unauthenticated.get(name) != value and name not in traced
+            name.lower() for name, value in authenticated.items() if unauthenticated.get(name) != value
         )
         if url != unauthenticated_url:  # a query parameter added or changed
             earlier = set(parse_qsl(urlsplit(unauthenticated_url).query, keep_blank_values=True))
@@ -365,14 +362,15 @@ class CallDetails:
         request: HttpRequest,
         response: HttpResponse | None,
         error: str | None,
-        traced: frozenset[str] = frozenset(),
+        authenticated: dict[str, str] | None = None,
     ) -> None:
         """An attempt sent at `sent` (a `time.perf_counter()`) ended at `ended` with `response`
-        (None: with `error`); `traced`: the headers tracing added after authentication. Kept as
-        it was: references to the URL and the answer's headers, a copy of the request headers
-        (the call's next attempt re-applies authentication, and a traced one its `traceparent`,
-        to the same mapping) and, with `record_bodies`, the first `BODY_LIMIT` bytes of each
-        body (never a whole body: 1,000 actions x `keep` calls)."""
+        (None: with `error`); `authenticated`: its headers as authentication left them, when
+        tracing added to them before sending (None: the headers sent). Kept as it was:
+        references to the URL and the answer's headers, a copy of the request headers (the
+        call's next attempt re-applies authentication, and a traced one its `traceparent`, to
+        the same mapping) and, with `record_bodies`, the first `BODY_LIMIT` bytes of each body
+        (never a whole body: 1,000 actions x `keep` calls)."""
         started, duration = sent - self._started, ended - sent
         headers = request.headers.copy()
         status, answer = (None, None) if response is None else (response.status, response.headers)
@@ -388,7 +386,7 @@ class CallDetails:
             answer,
             error,
             bodies,
-            None if before is None else (*before, traced),
+            None if before is None else (*before, headers if authenticated is None else authenticated),
         )
         self._seen.append(seen)
 

@@ -200,7 +200,8 @@ class CallWatch:
             if not state.first_sent_ns:
                 state.first_sent_ns = tracing.now_ns()
             details = state.details
-            untraced = request.headers.copy() if details is not None else None
+            # The headers as authentication left them, before tracing adds its own.
+            authenticated = request.headers.copy() if details is not None else None
             span = tracing.start_attempt(
                 state.tracer,
                 request.method,
@@ -211,12 +212,6 @@ class CallWatch:
                 propagate,
                 request.headers,
             )
-            # What tracing added (`traceparent`, ...) is not authentication's.
-            traced = frozenset(
-                ()
-                if untraced is None
-                else (name for name, value in request.headers.items() if untraced.get(name) != value)
-            )
             sent = _perf()
             try:
                 response = await send(request)
@@ -224,11 +219,11 @@ class CallWatch:
                 kind = _failure_kind(exc)
                 tracing.end_attempt(span, None, kind)
                 if details is not None:
-                    details.saw(sent, _perf(), request, None, kind, traced)
+                    details.saw(sent, _perf(), request, None, kind, authenticated)
                 raise
             tracing.end_attempt(span, response.status, None)
             if details is not None:
-                details.saw(sent, _perf(), request, response, None, traced)
+                details.saw(sent, _perf(), request, response, None, authenticated)
             return response
 
         return watched
