@@ -85,7 +85,7 @@ class InvokeHotPath:
         if query and query.lower() not in SYNC_QUERIES:
             return None
         host = authorization = content_type = ""
-        length = -1
+        length: bytes | None = None
         browser = False
         for key, value in headers:
             if key == b"host":
@@ -93,18 +93,25 @@ class InvokeHotPath:
             elif key == b"content-type":
                 content_type = value.decode("latin-1")
             elif key == b"content-length":
-                length = int(value) if value.isdigit() else -1
+                length = value
             elif key == b"authorization":
                 authorization = value.decode("latin-1")
             elif key in BROWSER_HEADERS:
                 browser = True
             elif key in UNPLAIN_HEADERS:
                 return None
-        if not 0 <= length <= self.max_body or not admits_plainly(
+        if not self.fits(length) or not admits_plainly(
             self.policy, host, authorization, content_type, browser
         ):
             return None
         return PlainInvoke(name, content_type)
+
+    def fits(self, content_length: bytes | None) -> bool:
+        """Whether a body of this `content-length` value is one the hot path reads: a length
+        given, in digits, at most `max_body`."""
+        return (
+            content_length is not None and content_length.isdigit() and int(content_length) <= self.max_body
+        )
 
     async def answer(self, invoke: PlainInvoke, body: bytes) -> bytes | None:
         """The call's result as the route's 200 JSON body; None when the body or the action

@@ -188,8 +188,7 @@ class InvokeProtocol(HttpToolsProtocol):
             return None
         last, headers, length_at = self.last_plain, self.headers, self.length_at
         if last is not None and last.again(parser, self.url, headers, length_at):
-            length = headers[length_at][1]
-            if length.isdigit() and int(length) <= self.hot_path.max_body:
+            if self.hot_path.fits(headers[length_at][1]):
                 return PlainCycle(last.invoke, headers, last.path, last.query, "1.1", True)
             return None
         target = INVOKE_TARGET.fullmatch(self.url)
