@@ -202,6 +202,40 @@ async def test_details_are_what_masking_each_attempt_as_recorded_gave(
     assert SENTINEL not in json.dumps(found)
 
 
+async def recorded_call(
+    folder: Path,
+    fields: dict[str, Any],
+    bodies: bool,
+    statuses: list[int],
+    call: dict[str, Any] | None = None,
+) -> tuple[list[HttpRequest], CallDetails]:
+    """Action `shop` of `fields` called once (answered `statuses` in turn, retried between
+    them), recorded: the requests sent and the call's details."""
+    write_action(folder, "shop", fields)
+    recorder = CallRecorder(record_bodies=bodies)
+    sent: list[HttpRequest] = []
+
+    def handle(request: HttpRequest) -> HttpResponse:
+        sent.append(request)
+        return answer(statuses[len(sent) - 1])
+
+    runtime = Runtime.from_path(
+        folder,
+        plugins=(),
+        transport=MockTransport(handle),
+        policy=DestinationPolicy(True, resolver=public_dns),
+        backoff=Backoff(base=0.001, cap=0.002),
+        sleep=no_wait,
+        metrics=False,
+        recorder=recorder,
+    )
+    async with runtime:
+        outcome = await runtime.invoke("shop", {"email": "ada@example.com"}, **(call or {}))
+        assert outcome.ok, outcome.error
+    (details,) = recorder.recent("shop")
+    return sent, details
+
+
 @pytest.mark.parametrize("bodies", [False, True])
 @pytest.mark.parametrize("location", ["header", "query"])
 async def test_a_secret_written_where_the_action_declares_a_constant_is_masked(
@@ -223,26 +257,8 @@ async def test_a_secret_written_where_the_action_declares_a_constant_is_masked(
             "location": location,
         },
     }
-    write_action(tmp_path, "shop", fields)
-    recorder = CallRecorder(record_bodies=bodies)
-    sent: list[HttpRequest] = []
-
-    def handle(request: HttpRequest) -> HttpResponse:
-        sent.append(request)
-        return answer(200)
-
-    runtime = Runtime.from_path(
-        tmp_path,
-        plugins=(),
-        transport=MockTransport(handle),
-        policy=DestinationPolicy(True, resolver=public_dns),
-        metrics=False,
-        recorder=recorder,
-    )
-    async with runtime:
-        assert (await runtime.invoke("shop", {"email": "ada@example.com"})).ok
+    sent, details = await recorded_call(tmp_path, fields, bodies, [200])
     assert SENTINEL in sent[0].url + json.dumps(sent[0].headers)  # the key went out there
-    (details,) = recorder.recent("shop")
     (attempt,) = details.as_json()["requests"]
     assert SENTINEL not in json.dumps(details.as_json())
     request = attempt["request"]
@@ -284,30 +300,10 @@ async def test_whatever_authentication_writes_is_masked_under_any_name(
         },
         "authentication": {"type": "apiKey", "name": name, "value": SECRET, "location": location},
     }
-    write_action(tmp_path, "shop", fields)
-    recorder = CallRecorder(record_bodies=bodies)
-    sent: list[HttpRequest] = []
-
-    def handle(request: HttpRequest) -> HttpResponse:
-        sent.append(request)
-        return answer(503 if len(sent) == 1 else 200)  # two attempts: the key re-applied
-
-    runtime = Runtime.from_path(
-        tmp_path,
-        plugins=(),
-        transport=MockTransport(handle),
-        policy=DestinationPolicy(True, resolver=public_dns),
-        backoff=Backoff(base=0.001, cap=0.002),
-        sleep=no_wait,
-        metrics=False,
-        recorder=recorder,
-    )
     call = {"headers": {"x-email": "ada@example.com"}, "query": {"ref": "r-7"}}
-    async with runtime:
-        outcome = await runtime.invoke("shop", {"email": "ada@example.com"}, **call)
-        assert outcome.ok, outcome.error
+    # Two attempts: the key is applied again to the same headers.
+    sent, details = await recorded_call(tmp_path, fields, bodies, [503, 200], call)
     assert all(SENTINEL in request.url + json.dumps(request.headers) for request in sent)
-    (details,) = recorder.recent("shop")
     shown = details.as_json()
     assert len(shown["requests"]) == 2 and SENTINEL not in json.dumps(shown)
     for attempt in shown["requests"]:
