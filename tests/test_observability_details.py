@@ -158,24 +158,15 @@ def steady(value: Any) -> Any:
 async def shown(folder: Path, name: str, bodies: bool) -> dict[str, Any]:
     """The details (and the summary) of scenario `name`'s call, what varies made steady."""
     scenario = SCENARIOS[name]
-    action = "a" + name.title().replace(" ", "")
-    write_action(folder, action, scenario["action"](bodies))
-    recorder = CallRecorder(record_bodies=bodies)
-    runtime = Runtime.from_path(
+    details = await recorded_call(
         folder,
-        plugins=(),
-        transport=MockTransport(partner(scenario["answers"])),
-        policy=DestinationPolicy(True, resolver=public_dns),
-        backoff=Backoff(base=0.001, cap=0.002),
-        sleep=no_wait,
-        metrics=False,
-        recorder=recorder,
+        scenario["action"](bodies),
+        bodies,
+        partner(scenario["answers"]),
+        action="a" + name.title().replace(" ", ""),
+        params=scenario.get("params"),
+        call=scenario.get("call"),
     )
-    async with runtime:
-        await runtime.invoke(
-            action, scenario.get("params", {"email": "ada@example.com"}), **scenario.get("call", {})
-        )
-    (details,) = recorder.recent(action)
     return {"details": steady(details.as_json()), "summary": steady(details.summary())}
 
 
@@ -206,19 +197,16 @@ async def recorded_call(
     folder: Path,
     fields: dict[str, Any],
     bodies: bool,
-    statuses: list[int],
+    handle: Callable[[HttpRequest], HttpResponse],
+    *,
+    action: str = "shop",
+    params: dict[str, Any] | None = None,
     call: dict[str, Any] | None = None,
-) -> tuple[list[HttpRequest], CallDetails]:
-    """Action `shop` of `fields` called once (answered `statuses` in turn, retried between
-    them), recorded: the requests sent and the call's details."""
-    write_action(folder, "shop", fields)
+) -> CallDetails:
+    """`action` of `fields` called once through a partner that answers with `handle` (retried as
+    its answers say), recorded: the call's details."""
+    write_action(folder, action, fields)
     recorder = CallRecorder(record_bodies=bodies)
-    sent: list[HttpRequest] = []
-
-    def handle(request: HttpRequest) -> HttpResponse:
-        sent.append(request)
-        return answer(statuses[len(sent) - 1])
-
     runtime = Runtime.from_path(
         folder,
         plugins=(),
@@ -230,10 +218,19 @@ async def recorded_call(
         recorder=recorder,
     )
     async with runtime:
-        outcome = await runtime.invoke("shop", {"email": "ada@example.com"}, **(call or {}))
-        assert outcome.ok, outcome.error
-    (details,) = recorder.recent("shop")
-    return sent, details
+        await runtime.invoke(action, params or {"email": "ada@example.com"}, **(call or {}))
+    (details,) = recorder.recent(action)
+    return details
+
+
+def answering(statuses: list[int], sent: list[HttpRequest]) -> Callable[[HttpRequest], HttpResponse]:
+    """A partner answering `statuses` in turn, keeping what was sent in `sent`."""
+
+    def handle(request: HttpRequest) -> HttpResponse:
+        sent.append(request)
+        return answer(statuses[len(sent) - 1])
+
+    return handle
 
 
 @pytest.mark.parametrize("bodies", [False, True])
@@ -257,7 +254,9 @@ async def test_a_secret_written_where_the_action_declares_a_constant_is_masked(
             "location": location,
         },
     }
-    sent, details = await recorded_call(tmp_path, fields, bodies, [200])
+    sent: list[HttpRequest] = []
+    details = await recorded_call(tmp_path, fields, bodies, answering([200], sent))
+    assert details.ok
     assert SENTINEL in sent[0].url + json.dumps(sent[0].headers)  # the key went out there
     (attempt,) = details.as_json()["requests"]
     assert SENTINEL not in json.dumps(details.as_json())
@@ -302,7 +301,9 @@ async def test_whatever_authentication_writes_is_masked_under_any_name(
     }
     call = {"headers": {"x-email": "ada@example.com"}, "query": {"ref": "r-7"}}
     # Two attempts: the key is applied again to the same headers.
-    sent, details = await recorded_call(tmp_path, fields, bodies, [503, 200], call)
+    sent: list[HttpRequest] = []
+    details = await recorded_call(tmp_path, fields, bodies, answering([503, 200], sent), call=call)
+    assert details.ok
     assert all(SENTINEL in request.url + json.dumps(request.headers) for request in sent)
     shown = details.as_json()
     assert len(shown["requests"]) == 2 and SENTINEL not in json.dumps(shown)
