@@ -372,7 +372,9 @@ def test_only_the_cut_of_a_body_is_kept(tmp_path: Path) -> None:
         (seen,) = details._seen
         kept[bodies] = seen[8]  # the bodies
     assert kept[False] is None  # bodies off: nothing of them
-    request_body, request_cut, answer_body, answer_cut = kept[True]
+    with_bodies = kept[True]
+    assert with_bodies is not None
+    request_body, request_cut, answer_body, answer_cut = with_bodies
     assert (request_body, answer_body) == (sent[:BODY_LIMIT], got[:BODY_LIMIT]) and request_cut and answer_cut
 
 
