@@ -20,7 +20,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from actionrt.service.app import MAX_BODY, ServiceApp
-from actionrt.service.protocol import OK_HEAD, InvokeProtocol, uvicorn_config
+from actionrt.service.protocol import OK_HEAD, InvokeProtocol, PlainCycle, uvicorn_config
 
 CALL = {"params": {"email": "ada@example.com"}}
 
@@ -227,6 +227,33 @@ async def test_a_head_decided_once_never_lets_another_token_through(
         ]
     assert [answer.status_code for answer in answers] == [200, 200, 401, 200]
     assert served.routed == ["POST /actions/notify/invoke"]  # the wrong token: the application's 401
+    assert len(endpoint.received) == 3
+
+
+@pytest.mark.parametrize("served", ["the-api-token"], indirect=True)
+async def test_a_head_read_without_the_parser_never_lets_another_token_through(
+    served: Served, endpoint: Endpoint
+) -> None:
+    """The same, each request in one write (so read whole: its head's bytes known after the
+    first), the wrong token as long as the right one."""
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        created = await client.post(
+            "/actions",
+            json=action(url=f"{endpoint.base_url}/ok"),
+            headers={"authorization": "Bearer the-api-token"},
+        )
+        assert created.status_code == 201
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    statuses = []
+    try:
+        for token in (b"the-api-token", b"the-api-token", b"the-api-tokeX", b"the-api-token"):
+            writer.write(invoke_request(extra=b"authorization: Bearer %s\r\n" % token))
+            head = await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(int(re.search(rb"content-length: (\d+)", head)[1]))  # type: ignore[index]
+            statuses.append(int(head[9:12]))
+    finally:
+        writer.close()
+    assert statuses == [200, 200, 401, 200]
     assert len(endpoint.received) == 3
 
 
@@ -514,3 +541,106 @@ async def test_a_plain_answers_head_follows_uvicorns_default_headers(connection:
     assert connection._ok_head() == OK_HEAD + b"date: Mon, 01 Dec 2025 10:00:00 GMT\r\n"
     connection.server_state.default_headers = [(b"date", b"Mon, 01 Dec 2025 10:00:01 GMT"), (b"x-a", b"1")]
     assert connection._ok_head() == OK_HEAD + b"date: Mon, 01 Dec 2025 10:00:01 GMT\r\nx-a: 1\r\n"
+
+
+class Reads:
+    """A connection's plain invokes as it read them (its worker stood in for: each is answered
+    at once), and how many requests went through its parser."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.parsed = 0
+        begin = InvokeProtocol.on_message_begin
+
+        def counted(protocol: InvokeProtocol) -> None:
+            self.parsed += 1
+            begin(protocol)
+
+        monkeypatch.setattr(InvokeProtocol, "on_message_begin", counted)  # before the parser binds it
+        self.plain: list[PlainCycle] = []
+
+    def connect(self, app: ServiceApp) -> InvokeProtocol:
+        connection = connect(app)[0]
+
+        def answered(cycle: PlainCycle) -> None:
+            self.plain.append(cycle)
+            cycle.response_complete = True
+
+        connection._read_plain = answered  # type: ignore[method-assign]
+        return connection
+
+
+def read_as(cycle: PlainCycle) -> tuple[Any, ...]:
+    return (
+        cycle.invoke,
+        cycle.headers,
+        cycle.path,
+        cycle.query,
+        cycle.http_version,
+        cycle.keep_alive,
+        cycle.body,
+    )
+
+
+async def test_a_connections_known_head_is_read_without_the_parser_as_the_parser_reads_it(
+    app: ServiceApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a plain invoke came whole in one read, the same head's bytes again (but its length's
+    digits) with the whole body are read without the parser: the same request as the parser's."""
+    reads = Reads(monkeypatch)
+    connection = reads.connect(app)
+    longer = json.dumps({"params": {"email": "grace.hopper@example.com"}}).encode()
+    for body in (json.dumps(CALL).encode(), longer, b"{}", longer):
+        connection.data_received(invoke_request(body))
+    assert reads.parsed == 1  # the first only
+    for body in (longer, b"{}"):
+        reads.connect(app).data_received(invoke_request(body))  # a connection's first: parsed
+    assert reads.parsed == 3
+    known, parsed = reads.plain[1:3], reads.plain[4:]
+    assert [read_as(cycle) for cycle in known] == [read_as(cycle) for cycle in parsed]
+    assert [bytes(cycle.body) for cycle in reads.plain[:4]] == [
+        json.dumps(CALL).encode(),
+        longer,
+        b"{}",
+        longer,
+    ]
+    assert known[1].headers[2] == (b"content-length", b"2")
+
+
+@pytest.mark.parametrize(
+    "reads_of",
+    [
+        pytest.param(lambda raw: [raw[:-5], raw[-5:]], id="the body in two reads"),
+        pytest.param(lambda raw: [raw[:40], raw[40:]], id="the head in two reads"),
+        pytest.param(lambda raw: [raw + raw], id="two requests in one read"),
+        pytest.param(lambda raw: [raw.replace(b"json", b"JSON", 1)], id="another head"),
+        pytest.param(lambda raw: [raw.replace(b"length: ", b"length:  ", 1)], id="other spaces"),
+        pytest.param(lambda raw: [b"\r\n" + raw], id="a blank line first"),
+    ],
+)
+async def test_anything_else_goes_through_the_parser(
+    app: ServiceApp, monkeypatch: pytest.MonkeyPatch, reads_of: Callable[[bytes], list[bytes]]
+) -> None:
+    reads = Reads(monkeypatch)
+    connection = reads.connect(app)
+    connection.data_received(invoke_request())  # the head's bytes known from here on
+    raw = invoke_request(b'{"params": {}}')
+    for data in reads_of(raw):
+        connection.data_received(data)
+    parsed = reads.parsed
+    assert parsed >= 2 and not connection.reading
+    assert all(bytes(cycle.body) == b'{"params": {}}' for cycle in reads.plain[1:]) and len(reads.plain) >= 2
+
+
+async def test_a_known_head_whose_body_is_past_the_cap_is_the_applications_413(
+    app: ServiceApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = Reads(monkeypatch)
+    connection = reads.connect(app)
+    written = bytearray()
+    monkeypatch.setattr(Loopback, "write", lambda self, data: written.extend(data), raising=False)
+    monkeypatch.setattr(Loopback, "pause_reading", lambda self: None, raising=False)  # a large body
+    connection.data_received(invoke_request())
+    connection.data_received(invoke_request(b" " * (MAX_BODY + 1)))  # one read, whole, too long
+    await asyncio.gather(*connection.tasks)
+    assert reads.parsed == 2 and len(reads.plain) == 1
+    assert written.startswith(b"HTTP/1.1 413 ")
