@@ -202,7 +202,7 @@ class InvokeProtocol(HttpToolsProtocol):
     last_plain: PlainHead | None = None  # the connection's last plain invoke head
     head_of: PlainHead | None = None  # the plain head the request being read has, if any
     reading = False  # the parser holds part of a request (begun, not complete)
-    read = 0  # requests the parser completed on this connection
+    parsed = 0  # requests the parser completed on this connection
     ok_head = OK_HEAD
     plain_next: PlainCycle | None = None  # read, waiting for the connection's worker
     plain_waker: asyncio.Future[None] | None = None  # the idle worker waits on it
@@ -223,7 +223,7 @@ class InvokeProtocol(HttpToolsProtocol):
                 self.cycle = plain
                 self._read_plain(plain)
                 return
-        read = self.read
+        parsed = self.parsed
         super().data_received(data)
         # One request read whole from this read alone, with the last plain head: its bytes.
         head, cycle = self.head_of, self.cycle
@@ -232,7 +232,7 @@ class InvokeProtocol(HttpToolsProtocol):
             and head.prefix is None
             and head is self.last_plain
             and type(cycle) is PlainCycle
-            and self.read == read + 1
+            and self.parsed == parsed + 1
             and not self.reading
         ):
             head.learn(data, bytes(cycle.body))
@@ -308,7 +308,7 @@ class InvokeProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self.reading = False
-        self.read += 1
+        self.parsed += 1
         cycle = self.cycle
         if type(cycle) is PlainCycle and not cycle.response_complete:
             self._read_plain(cycle)
