@@ -14,13 +14,15 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from service_support import Endpoint, action, make_app
 from threaded_server import StartingServer, serving
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from actionrt.service.app import MAX_BODY, ServiceApp
-from actionrt.service.protocol import OK_HEAD, InvokeProtocol, PlainCycle, uvicorn_config
+from actionrt.service.protocol import OK_HEAD, InvokeProtocol, PlainCycle, PlainHead, uvicorn_config
 
 CALL = {"params": {"email": "ada@example.com"}}
 
@@ -645,3 +647,44 @@ async def test_a_known_head_whose_body_is_past_the_cap_is_the_applications_413(
     await asyncio.gather(*connection.tasks)
     assert reads.parsed == 2 and len(reads.plain) == 1
     assert written.startswith(b"HTTP/1.1 413 ")
+
+
+HEADS = [b"", b"x-trace: 1\r\n", b"x-trace: 22\r\n"]  # the known head, and two others
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    requests=st.lists(st.tuples(st.sampled_from(HEADS), st.binary(max_size=40)), min_size=1, max_size=6),
+    cuts=st.lists(st.integers(min_value=0, max_value=2_000), max_size=4),
+    alone=st.booleans(),
+)
+async def test_a_connection_reads_any_stream_of_requests_as_the_parser_alone_does(
+    app: ServiceApp,
+    monkeypatch: pytest.MonkeyPatch,
+    requests: list[tuple[bytes, bytes]],
+    cuts: list[int],
+    alone: bool,
+) -> None:
+    """Requests of the known head and of others, any bodies, the stream cut anywhere (or each
+    request in a read of its own): read as by a connection whose known heads are never read
+    without the parser."""
+    raw = [invoke_request(body, extra=extra) for extra, body in requests]
+    stream = b"".join(raw)
+    points = sorted({min(cut, len(stream)) for cut in cuts})
+    reads_of = (
+        raw
+        if alone
+        else [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True) if a < b]
+    )
+    read = []
+    for without in (False, True):
+        with monkeypatch.context() as patched:
+            if without:
+                patched.setattr(PlainHead, "sent", lambda self, data: None)
+            reads = Reads(patched)
+            connection = reads.connect(app)
+            connection.data_received(invoke_request())  # the known head
+            for data in reads_of:
+                connection.data_received(data)
+            read.append([read_as(cycle) for cycle in reads.plain])
+    assert read[0] == read[1] and len(read[0]) == 1 + len(requests)
