@@ -157,7 +157,7 @@ class PlainHead:
         (no header holds one), and the body all that follows it."""
         end = data.find(b"\r\n\r\n") + 4
         if not data.startswith(b"POST ") or end < 4 or data[end:] != body:
-            return  # blank lines before it (the parser skips them): not kept
+            return  # blank lines first (the parser skips them), or more than the request: not kept
         head = data[:end]
         lengths = [at for name, at in _header_lines(head) if name == b"content-length"]
         if len(lengths) == 1:
