@@ -151,10 +151,23 @@ class PlainHead:
             and (not self.connection or parser.get_http_version() == "1.1")
         )
 
+    def cycle(self, headers: Headers, body: bytes = b"") -> PlainCycle:
+        """The invoke of a request with this head: `headers` as read, and the `body` read with
+        them (read without the parser; otherwise the parser adds it)."""
+        cycle = PlainCycle(self.invoke, headers, self.path, self.query, "1.1", True)
+        cycle.body += body
+        return cycle
+
+    def with_length(self, value: bytes) -> Headers:
+        """This head's headers with another `content-length` value."""
+        headers = self.headers.copy()
+        headers[self.length_at] = (b"content-length", value)
+        return headers
+
     def learn(self, data: bytes, body: bytes) -> None:
-        """Keep this head's bytes from `data`, one read that held a request with this head and
-        `body`, whole, and nothing else: the head is what comes before the first blank line
-        (no header holds one), and the body all that follows it."""
+        """Keep this head's bytes from `data`, a read that began with a request with this head
+        and held `body`, all the body the parser read of it, and nothing else: the head is what
+        comes before the first blank line (no header holds one), and the body all after it."""
         end = data.find(b"\r\n\r\n") + 4
         if not data.startswith(b"POST ") or end < 4 or data[end:] != body:
             return  # blank lines first (the parser skips them), or more than the request: not kept
@@ -202,7 +215,6 @@ class InvokeProtocol(HttpToolsProtocol):
     last_plain: PlainHead | None = None  # the connection's last plain invoke head
     head_of: PlainHead | None = None  # the plain head the request being read has, if any
     reading = False  # the parser holds part of a request (begun, not complete)
-    parsed = 0  # requests the parser completed on this connection
     ok_head = OK_HEAD
     plain_next: PlainCycle | None = None  # read, waiting for the connection's worker
     plain_waker: asyncio.Future[None] | None = None  # the idle worker waits on it
@@ -212,29 +224,19 @@ class InvokeProtocol(HttpToolsProtocol):
         """uvicorn's, but a request with the bytes of the connection's last plain head (but
         its length's digits), read whole, is served without the parser (`PlainHead.sent`)."""
         last = self.last_plain
-        if last is not None and not self.reading and self.cycle.response_complete:
+        at_start = not self.reading  # the read begins with a request
+        if at_start and last is not None and self.cycle.response_complete:
             sent = last.sent(data)  # a head is kept once a request was read: there is a cycle
             if sent is not None and self.hot_path.fits(sent[0]):
                 self._unset_keepalive_if_required()
-                headers = last.headers.copy()
-                headers[last.length_at] = (b"content-length", sent[0])
-                plain = PlainCycle(last.invoke, headers, last.path, last.query, "1.1", True)
-                plain.body += sent[1]
-                self.cycle = plain
+                self.cycle = plain = last.cycle(last.with_length(sent[0]), sent[1])
                 self._read_plain(plain)
                 return
-        parsed = self.parsed
         super().data_received(data)
-        # One request read whole from this read alone, with the last plain head: its bytes.
+        # The read began with a plain request whose head's bytes are not known yet: they are,
+        # if it held only that request (`learn` checks; `head_of` is then the last plain head).
         head, cycle = self.head_of, self.cycle
-        if (
-            head is not None
-            and head.prefix is None
-            and head is self.last_plain
-            and type(cycle) is PlainCycle
-            and self.parsed == parsed + 1
-            and not self.reading
-        ):
+        if at_start and head is not None and head.prefix is None and type(cycle) is PlainCycle:
             head.learn(data, bytes(cycle.body))
 
     def on_message_begin(self) -> None:
@@ -277,7 +279,7 @@ class InvokeProtocol(HttpToolsProtocol):
         if last is not None and last.again(parser, self.url, headers, length_at):
             if self.hot_path.fits(headers[length_at][1]):
                 self.head_of = last
-                return PlainCycle(last.invoke, headers, last.path, last.query, "1.1", True)
+                return last.cycle(headers)
             return None
         target = INVOKE_TARGET.fullmatch(self.url)
         if target is not None:  # the form clients send
@@ -308,7 +310,6 @@ class InvokeProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self.reading = False
-        self.parsed += 1
         cycle = self.cycle
         if type(cycle) is PlainCycle and not cycle.response_complete:
             self._read_plain(cycle)
