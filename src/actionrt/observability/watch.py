@@ -200,8 +200,8 @@ class CallWatch:
             if not state.first_sent_ns:
                 state.first_sent_ns = tracing.now_ns()
             details = state.details
-            # The headers as authentication left them, before tracing adds its own.
-            authenticated = request.headers.copy() if details is not None else None
+            # The headers as authentication left them, before tracing adds its own (if it does).
+            authenticated = request.headers.copy() if details is not None and propagate else None
             span = tracing.start_attempt(
                 state.tracer,
                 request.method,
