@@ -76,6 +76,14 @@ async def exchange(port: int, raw: bytes) -> bytes:
     return answer
 
 
+async def read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One answer on a kept-alive connection: its head and its body (of its content-length)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = re.search(rb"content-length: (\d+)", head)
+    assert length is not None, head
+    return head, await reader.readexactly(int(length[1]))
+
+
 def invoke_request(body: bytes = json.dumps(CALL).encode(), extra: bytes = b"") -> bytes:
     return (
         b"POST /actions/notify/invoke HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
@@ -250,8 +258,7 @@ async def test_a_head_read_without_the_parser_never_lets_another_token_through(
     try:
         for token in (b"the-api-token", b"the-api-token", b"the-api-tokeX", b"the-api-token"):
             writer.write(invoke_request(extra=b"authorization: Bearer %s\r\n" % token))
-            head = await reader.readuntil(b"\r\n\r\n")
-            await reader.readexactly(int(re.search(rb"content-length: (\d+)", head)[1]))  # type: ignore[index]
+            head, _ = await read_answer(reader)
             statuses.append(int(head[9:12]))
     finally:
         writer.close()
@@ -269,9 +276,7 @@ async def test_http_1_0_asking_to_be_kept_alive_after_http_1_1_ends_the_connecti
     reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
     try:
         writer.write(kept)
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(re.search(rb"content-length: (\d+)", head)[1])  # type: ignore[index]
-        await reader.readexactly(length)
+        head, _ = await read_answer(reader)
         writer.write(kept.replace(b"HTTP/1.1", b"HTTP/1.0", 1))
         last = await reader.read()  # returns: the server closed the connection
     finally:
@@ -376,9 +381,8 @@ async def test_a_connections_plain_invokes_share_one_task_that_ends_with_the_con
     first, second = [await asyncio.open_connection("127.0.0.1", served.port) for _ in range(2)]
     for reader, writer in (first, first, second, first, second):
         writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
+        head, body = await read_answer(reader)
         assert head.startswith(b"HTTP/1.1 200 OK\r\n")
-        body = await reader.readexactly(int(re.findall(rb"content-length: (\d+)", head)[0]))
         assert json.loads(body)["status"] == "http_200"
     # One task per connection, not per request.
     assert answered_by[0] is answered_by[1] is answered_by[3] and answered_by[2] is answered_by[4]
