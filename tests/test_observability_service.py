@@ -8,6 +8,8 @@ import io
 import json
 import logging
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +27,7 @@ from starlette.applications import Starlette
 
 from actionrt.cli import app as cli
 from actionrt.cli import serve_commands
+from actionrt.loops import YOUNG_THRESHOLD
 from actionrt.observability import uvicorn_log_config
 from actionrt.observability.logs import log_call
 from actionrt.service.app import create_app
@@ -163,11 +166,6 @@ def test_the_worker_logs_and_collects_as_serve_does(
     """Call lines made ready and written in batches, as under `serve`, every other library's
     lines through the same handler (through `logging.basicConfig` each line was a record, a
     `strftime` and a write of its own); and the collector settled as `serve` settles it."""
-    import subprocess
-    import sys
-
-    from actionrt.loops import YOUNG_THRESHOLD
-
     shown = subprocess.run(
         [sys.executable, "-c", WORKER_SET_UP, str(tmp_path), *options],
         capture_output=True,
