@@ -29,13 +29,14 @@ the walk of the headers and the security check; anything else in the head differ
 decided again. 343,800 -> 332,900 instructions per API invoke with the call made (callgrind,
 bench/README.md "A connection's head decided once").
 
-Once a request with that head came whole in one read, the head's bytes are kept too: the same
-bytes again but the length's digits, with the whole body and nothing after it, are read without
-the parser (`PlainHead.sent`: two compares of bytes around the digits, not a parse; the parser
-read those very bytes once, and would read them the same way again). Anything else (a head or
-body split over reads, pipelined requests, a byte of the head changed) goes through the parser as
-before. 346,900 -> 335,600 instructions per API invoke, the serving floor 53,500 -> 39,000
-(callgrind, bench/README.md "A known head read without the parser").
+Once a read begins with a request with that head and holds nothing else, the head's bytes are
+kept too: the same bytes again but the length's digits, with the whole body and nothing after
+it, are read without the parser (`PlainHead.sent`: two compares of bytes around the digits, not
+a parse; the parser read those very bytes once, and would read them the same way again).
+Anything else (a head or body split over reads, pipelined requests, a byte of the head changed)
+goes through the parser as before. 346,900 -> 335,600 instructions per API invoke (336,700 as
+built now), the serving floor 53,500 -> 39,000 (callgrind, bench/README.md "A known head read
+without the parser").
 """
 
 from __future__ import annotations
@@ -114,9 +115,9 @@ class PlainCycle:
 
 class PlainHead:
     """A plain invoke's head as its connection saw it last (`InvokeProtocol._plain_cycle`):
-    the same head again, but its `content-length`, is the same invoke. Once a request with it
-    came in one read, whole and alone, its bytes are known too (`learn`): the same bytes again
-    but the length's digits are read without the parser (`sent`)."""
+    the same head again, but its `content-length`, is the same invoke. Once a read began with a
+    request with it and held nothing else, its bytes are known too (`learn`): the same bytes
+    again but the length's digits, with the whole body, are read without the parser (`sent`)."""
 
     __slots__ = ("connection", "headers", "invoke", "length_at", "path", "prefix", "query", "suffix", "url")
 
