@@ -63,6 +63,8 @@ CLOSE = b"connection: close\r\n"
 INVOKE_TARGET: Final = re.compile(rb"(/actions/([^/?#%]+)/invoke)(?:\?([^#]*))?")
 # A `content-length` value as a sent head holds it: digits only, no more than the body cap has.
 LENGTH_DIGITS: Final = re.compile(rb"[0-9]{1,7}")
+# A head's `content-length` line, up to its value (the line break before it: not the request line).
+LENGTH_LINE: Final = re.compile(rb"\r\ncontent-length:", re.IGNORECASE)
 
 
 class _NobodyWaits:
@@ -173,10 +175,10 @@ class PlainHead:
         if not data.startswith(b"POST ") or end < 4 or data[end:] != body:
             return  # blank lines first (the parser skips them), or more than the request: not kept
         head = data[:end]
-        lengths = [at for name, at in _header_lines(head) if name == b"content-length"]
+        lengths = [line.end() for line in LENGTH_LINE.finditer(head)]
         if len(lengths) == 1:
             value = self.headers[self.length_at][1]
-            start = head.index(value, lengths[0])  # its digits: the name has none
+            start = head.index(value, lengths[0])
             self.prefix, self.suffix = head[:start], head[start + len(value) :]
 
     def sent(self, data: bytes) -> tuple[bytes, bytes] | None:
@@ -192,17 +194,6 @@ class PlainHead:
         body = data[end + len(self.suffix) :]
         value = digits[0]
         return (value, body) if len(body) == int(value) else None
-
-
-def _header_lines(head: bytes) -> list[tuple[bytes, int]]:
-    """Each header line of a request's `head`: its name, lowercased, and where it starts."""
-    lines = []
-    at = 0
-    for line in head.split(b"\r\n"):
-        if at and line:  # not the request line, nor the blank line ending the head
-            lines.append((line.partition(b":")[0].lower(), at))
-        at += len(line) + 2
-    return lines
 
 
 class InvokeProtocol(HttpToolsProtocol):
