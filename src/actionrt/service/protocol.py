@@ -110,7 +110,7 @@ class PlainCycle:
         self.query = query
         self.http_version = http_version
         self.keep_alive = keep_alive
-        self.body = bytearray()
+        self.body: bytes | bytearray = bytearray()  # the parser adds to it (`on_body`)
         self.response_complete = False
         self.disconnected = False
 
@@ -154,11 +154,12 @@ class PlainHead:
             and (not self.connection or parser.get_http_version() == "1.1")
         )
 
-    def cycle(self, headers: Headers, body: bytes = b"") -> PlainCycle:
+    def cycle(self, headers: Headers, body: bytes | None = None) -> PlainCycle:
         """The invoke of a request with this head: `headers` as read, and the `body` read with
-        them (read without the parser; otherwise the parser adds it)."""
+        them (read without the parser; None: the parser adds it as it reads it)."""
         cycle = PlainCycle(self.invoke, headers, self.path, self.query, "1.1", True)
-        cycle.body += body
+        if body is not None:
+            cycle.body = body  # kept as read: no copy into the parser's buffer, none back out
         return cycle
 
     def with_length(self, value: bytes) -> Headers:
@@ -467,7 +468,7 @@ class InvokeProtocol(HttpToolsProtocol):
             keep_alive=cycle.keep_alive,
             on_response=lambda: self._finished(cycle),
         )
-        routed.body = cycle.body
+        routed.body = bytearray(cycle.body)  # uvicorn's type (a copy, off the plain path)
         routed.more_body = False
         routed.message_event.set()  # the whole body is there
         routed.disconnected = cycle.disconnected
